@@ -1,0 +1,312 @@
+//! cgroup v2: `cgroup.unified`, `cgroup.controllers`, `cgroup.delegation`.
+
+use super::{Ctx, Findings, Status, Verdict, at};
+use crate::host::cgroup::{
+    CgroupLayout, CgroupMode, DelegateSetting, delegate_settings, effective_delegation,
+    parse_mountinfo, parse_proc_cgroups,
+};
+use crate::host::{FactError, Host};
+
+const MOUNTINFO: &str = "/proc/self/mountinfo";
+const PROC_CGROUPS: &str = "/proc/cgroups";
+const GRUB_DEFAULTS: &str = "/etc/default/grub";
+const UNIFIED_FLAG: &str = "systemd.unified_cgroup_hierarchy=1";
+const ROOT_CONTROLLERS: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
+const DELEGATED_REQUIRED: &[&str] = &["cpu", "cpuset", "memory", "pids"];
+const DROP_IN: &str = "/etc/systemd/system/user@.service.d/delegate.conf";
+
+fn layout(host: &Host) -> Result<CgroupLayout, FactError> {
+    let mounts = parse_mountinfo(&host.read(MOUNTINFO)?, MOUNTINFO)?;
+    let controllers = match host.read_opt(PROC_CGROUPS)? {
+        Some(text) => parse_proc_cgroups(&text, PROC_CGROUPS)?,
+        None => Vec::new(),
+    };
+    Ok(CgroupLayout::from_facts(&mounts, &controllers))
+}
+
+pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let l = layout(host)?;
+    if l.mode == CgroupMode::Unified {
+        let line = l.v2.as_ref().map(|m| m.text.clone()).unwrap_or_default();
+        return Ok(Verdict::pass("pure cgroup v2 (unified hierarchy)")
+            .evidence(format!("{MOUNTINFO}: {line}")));
+    }
+    let mut f = Findings::default();
+    let what = match l.mode {
+        CgroupMode::Hybrid => "hybrid cgroup v1/v2",
+        CgroupMode::Legacy => "legacy cgroup v1",
+        _ => "no cgroup filesystem mounted",
+    };
+    if l.v1_controllers.is_empty() {
+        f.find(Status::Fail, what.to_string());
+    } else {
+        f.find(
+            Status::Fail,
+            format!(
+                "{what}: controllers still bound to v1: {}",
+                l.v1_controllers.join(", ")
+            ),
+        );
+    }
+    for m in l.v1_mounts.iter().chain(l.v2.iter()) {
+        f.observe(format!("{MOUNTINFO}: {}", m.text));
+    }
+    if let Some(text) = host.read_opt(PROC_CGROUPS)? {
+        for c in parse_proc_cgroups(&text, PROC_CGROUPS)?
+            .iter()
+            .filter(|c| c.enabled && c.hierarchy != 0)
+        {
+            f.observe(format!("{PROC_CGROUPS}: {}", c.text));
+        }
+    }
+    let cmdline = host.read_opt("/proc/cmdline")?.unwrap_or_default();
+    if let Some(flag) = cmdline
+        .split_whitespace()
+        .find(|a| a.starts_with("systemd.unified_cgroup_hierarchy="))
+    {
+        f.observe(format!("/proc/cmdline: ... {flag} ..."));
+    }
+    let grub = host.read_opt(GRUB_DEFAULTS)?;
+    let grub_line = grub.as_deref().and_then(|g| {
+        g.lines()
+            .enumerate()
+            .find(|(_, l)| {
+                l.trim_start().starts_with("GRUB_CMDLINE_LINUX") && l.contains(UNIFIED_FLAG)
+            })
+            .map(|(i, l)| (i + 1, l.to_string()))
+    });
+    match (grub_line, cmdline.split_whitespace().any(|a| a == UNIFIED_FLAG)) {
+        (Some((n, line)), false) => {
+            f.observe(at(GRUB_DEFAULTS, n, &line));
+            f.find(Status::Fail, "a reboot is pending: the boot configuration sets cgroup v2 but the running kernel was booted without it");
+            f.remedy("sudo update-grub   # Fedora/RHEL: sudo grub2-mkconfig -o /boot/grub2/grub.cfg\nsudo reboot");
+        }
+        _ if grub.is_some() => f.remedy(format!(
+            "sudo sed -i 's/^GRUB_CMDLINE_LINUX=\"\\(.*\\)\"/GRUB_CMDLINE_LINUX=\"\\1 {UNIFIED_FLAG}\"/' {GRUB_DEFAULTS}\nsudo update-grub   # Fedora/RHEL: sudo grub2-mkconfig -o /boot/grub2/grub.cfg\nsudo reboot\n(krc install makes this edit, keeps a backup, and stops with exit 3 until the reboot)"
+        )),
+        _ => {
+            f.observe(format!("{GRUB_DEFAULTS}: does not exist"));
+            f.remedy(format!(
+                "add {UNIFIED_FLAG} to the kernel command line of this host's boot loader (it has no {GRUB_DEFAULTS}), then reboot"
+            ));
+        }
+    }
+    Ok(f.finish(""))
+}
+
+pub(super) fn controllers(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let l = layout(host)?;
+    let Some(root) = l.v2_root() else {
+        return Ok(Verdict::fail("no cgroup v2 hierarchy is mounted")
+            .evidence(format!("{MOUNTINFO}: no cgroup2 mount"))
+            .remedy("switch the host to cgroup v2 first: see `krc explain cgroup.unified`"));
+    };
+    let path = format!("{root}/cgroup.controllers");
+    let text = host.read(&path)?;
+    let offered: Vec<&str> = text.split_whitespace().collect();
+    let missing: Vec<&str> = ROOT_CONTROLLERS
+        .iter()
+        .copied()
+        .filter(|c| !offered.contains(c))
+        .collect();
+    let seen = format!(
+        "{path}: {}",
+        if text.trim().is_empty() {
+            "(empty)"
+        } else {
+            text.trim()
+        }
+    );
+    if missing.is_empty() {
+        return Ok(Verdict::pass(format!(
+            "the v2 root offers {}",
+            ROOT_CONTROLLERS.join(", ")
+        ))
+        .evidence(seen));
+    }
+    let mut v = Verdict::fail(format!(
+        "the cgroup v2 root does not offer {}",
+        missing.join(", ")
+    ))
+    .evidence(seen);
+    v = if l.mode == CgroupMode::Unified {
+        v.remedy(format!(
+            "boot a kernel built with the missing controllers (CONFIG_CGROUPS and the matching CONFIG_CGROUP_*/CONFIG_CPUSETS/CONFIG_MEMCG options) and without cgroup_disable= for them on its command line: {}",
+            missing.join(", ")
+        ))
+    } else {
+        v.remedy("these controllers are bound to cgroup v1 on this host: switch to pure cgroup v2 (see `krc explain cgroup.unified`) and they move to the v2 root")
+    };
+    Ok(v)
+}
+
+/// `Delegate=` settings of `user@.service` and its drop-ins, in the order
+/// systemd applies them.
+fn delegation_config(host: &Host, uid: u32) -> Vec<DelegateSetting> {
+    let mut out = Vec::new();
+    for unit in [
+        "/etc/systemd/system/user@.service",
+        "/usr/lib/systemd/system/user@.service",
+        "/lib/systemd/system/user@.service",
+    ] {
+        if let Ok(text) = host.read(unit) {
+            out.extend(delegate_settings(&text, unit));
+            break;
+        }
+    }
+    for unit in [
+        "user@.service.d".to_string(),
+        format!("user@{uid}.service.d"),
+    ] {
+        let mut by_name = std::collections::BTreeMap::new();
+        for dir in [
+            "/etc/systemd/system",
+            "/run/systemd/system",
+            "/usr/lib/systemd/system",
+            "/lib/systemd/system",
+        ] {
+            let d = format!("{dir}/{unit}");
+            for name in host
+                .list_dir(&d)
+                .into_iter()
+                .filter(|n| n.ends_with(".conf"))
+            {
+                by_name
+                    .entry(name.clone())
+                    .or_insert_with(|| format!("{d}/{name}"));
+            }
+        }
+        for file in by_name.into_values() {
+            if let Ok(text) = host.read(&file) {
+                out.extend(delegate_settings(&text, &file));
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let root = layout(host)?
+        .v2_root()
+        .unwrap_or("/sys/fs/cgroup")
+        .to_string();
+    let path = format!(
+        "{root}/user.slice/user-{0}.slice/user@{0}.service/cgroup.controllers",
+        u.uid
+    );
+    let settings = delegation_config(host, u.uid);
+    let configured = effective_delegation(&settings);
+    let mut f = Findings::default();
+    for s in &settings {
+        f.observe(at(&s.file, s.line, &format!("Delegate={}", s.value)));
+    }
+    let configured_ok = DELEGATED_REQUIRED
+        .iter()
+        .all(|c| configured.iter().any(|x| x == c));
+    let drop_in_remedy = format!(
+        "sudo mkdir -p /etc/systemd/system/user@.service.d\nprintf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' | sudo tee {DROP_IN}\nsudo systemctl daemon-reload\nthen log out and back in as {} (or reboot) so user@{}.service starts with the new set",
+        u.name, u.uid
+    );
+    let live_text = host.read_opt(&path)?;
+    let Some(live_text) = live_text else {
+        f.observe(format!("{path}: does not exist (no systemd user manager runs for uid {}): live state not readable", u.uid));
+        let missing: Vec<&str> = DELEGATED_REQUIRED
+            .iter()
+            .copied()
+            .filter(|c| !configured.iter().any(|x| x == c))
+            .collect();
+        if missing.is_empty() {
+            if !configured.iter().any(|c| c == "io") {
+                f.find(
+                    Status::Warn,
+                    "io is not delegated (advisory); live state not readable",
+                );
+            }
+            return Ok(f.finish(format!(
+                "systemd is configured to delegate {} (judged from the unit files: live state not readable)",
+                configured.join(" ")
+            )));
+        }
+        f.find(
+            Status::Fail,
+            format!(
+                "systemd is not configured to delegate {} (live state not readable)",
+                missing.join(", ")
+            ),
+        );
+        f.remedy(drop_in_remedy);
+        return Ok(f.finish(""));
+    };
+    let live: Vec<&str> = live_text.split_whitespace().collect();
+    f.observe(format!(
+        "{path}: {}",
+        if live.is_empty() {
+            "(empty)"
+        } else {
+            live_text.trim()
+        }
+    ));
+    let missing: Vec<&str> = DELEGATED_REQUIRED
+        .iter()
+        .copied()
+        .filter(|c| !live.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        f.find(
+            Status::Fail,
+            format!(
+                "user@{}.service is not delegated {}",
+                u.uid,
+                missing.join(", ")
+            ),
+        );
+        if configured_ok {
+            f.find(Status::Fail, "a daemon-reload and re-login (or reboot) is pending: the configuration delegates them but the running user manager does not have them");
+            f.remedy(format!(
+                "sudo systemctl daemon-reload\nthen log out every session of {0} and log in again (or: sudo systemctl restart user@{1}.service, which stops the user's processes; or reboot)",
+                u.name, u.uid
+            ));
+        } else {
+            f.remedy(drop_in_remedy);
+        }
+    } else if !live.contains(&"io") {
+        f.find(
+            Status::Warn,
+            "io is not delegated (advisory: k3s runs without it, but cannot limit pod I/O)",
+        );
+        f.remedy(drop_in_remedy);
+    }
+    Ok(f.finish(format!(
+        "user@{}.service is delegated {}",
+        u.uid,
+        live.join(" ")
+    )))
+}
+
+#[allow(non_upper_case_globals)]
+pub(super) mod explain {
+    pub(crate) const unified: &str = "\
+Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If /etc/default/grub already asks for systemd.unified_cgroup_hierarchy=1 but /proc/cmdline lacks it, it says a reboot is pending.
+
+Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user: k3s then stops with \"failed to find cpuset cgroup (v2)\" or \"delegated cgroup v2 controllers are required for rootless\", after warning \"Enabling cgroup2 is highly recommended\".
+
+Fix: add systemd.unified_cgroup_hierarchy=1 to GRUB_CMDLINE_LINUX in /etc/default/grub, run `sudo update-grub` (Fedora/RHEL: `sudo grub2-mkconfig -o /boot/grub2/grub.cfg`) and reboot. `krc install` makes the edit (with a backup) and stops with exit status 3, \"reboot required\"; run it again after the reboot.";
+
+    pub(crate) const controllers: &str = "\
+Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, io, memory and pids controllers (its cgroup.controllers file).
+
+Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset, memory and pids in the user's delegated subtree (\"pids cgroup controller not found\", \"failed to find cpuset cgroup (v2)\"); io lets it limit pod I/O. On a hybrid host the v2 root is typically empty because every controller is bound to v1.
+
+Fix: on a hybrid or v1 host, move to pure cgroup v2 (`krc explain cgroup.unified`). On a pure v2 host a missing controller means a kernel built without it or disabled with cgroup_disable= on the command line: boot a kernel that has it.";
+
+    pub(crate) const delegation: &str = "\
+Verifies that systemd delegates cpu, cpuset, memory and pids (required) and io (advisory) to the user's manager: /sys/fs/cgroup/user.slice/user-UID.slice/user@UID.service/cgroup.controllers. It also reads the Delegate= settings of user@.service and its drop-ins: when they delegate the controllers but the live set lacks them, a daemon-reload and re-login (or reboot) is pending; when no user manager runs, it judges from those files and says the live state was not readable.
+
+Why: since v1.22 rootless k3s requires delegated controllers (pkg/daemons/agent: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like. systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
+
+Fix: create /etc/systemd/system/user@.service.d/delegate.conf with\n  [Service]\n  Delegate=cpu cpuset io memory pids\nrun `sudo systemctl daemon-reload`, then log out and back in as the user (or reboot) so user@UID.service restarts. `krc install` writes this drop-in in its delegation step.";
+}

@@ -1,0 +1,299 @@
+//! Checks: pure judgments of host facts. Each check is metadata (stable id,
+//! phase, title, explanation, the installer step that fixes it) plus a
+//! function from facts to a [`Verdict`]. Checks never print, never exit and
+//! reach the machine only through [`Host`] and its probes.
+//!
+//! Adding a check is one function, one line in [`CATALOGUE`] and its
+//! verdict in every fixture's `expected.toml`.
+
+mod cgroup;
+mod fs;
+mod k3s;
+mod kernel;
+mod net;
+pub(crate) mod params;
+mod ports;
+mod session;
+mod sysctl;
+mod uidmap;
+mod user;
+mod userns;
+pub(crate) mod verdict;
+
+use crate::host::{FactError, Host};
+pub(crate) use params::Params;
+pub(crate) use verdict::{Findings, Status, Verdict};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Phase {
+    Preflight,
+    Install,
+    Acceptance,
+}
+
+impl Phase {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Phase::Preflight => "preflight",
+            Phase::Install => "install",
+            Phase::Acceptance => "acceptance",
+        }
+    }
+}
+
+/// Required checks decide the exit status; advisory ones can only warn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Severity {
+    Required,
+    Advisory,
+}
+
+impl Severity {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Severity::Required => "required",
+            Severity::Advisory => "advisory",
+        }
+    }
+}
+
+/// What a check reads.
+pub(crate) struct Ctx<'a> {
+    pub(crate) host: &'a Host,
+    pub(crate) params: &'a Params,
+}
+
+pub(crate) type CheckFn = fn(&Ctx<'_>) -> Result<Verdict, FactError>;
+
+#[derive(Debug)]
+pub(crate) struct Check {
+    pub(crate) id: &'static str,
+    pub(crate) phase: Phase,
+    /// The severity a suite gives it unless it says otherwise.
+    pub(crate) severity: Severity,
+    pub(crate) title: &'static str,
+    /// For `krc explain`: what is verified, why rootless k3s needs it (the
+    /// upstream error otherwise), how to fix it.
+    pub(crate) explain: &'static str,
+    /// The installer step that makes this check pass, if any.
+    pub(crate) fixed_by: Option<&'static str>,
+    pub(crate) run: CheckFn,
+}
+
+impl Check {
+    /// `cgroup` for `cgroup.unified`.
+    pub(crate) fn group(&self) -> &'static str {
+        self.id.split('.').next().unwrap_or(self.id)
+    }
+
+    /// Runs the check; a fact that could not be read becomes an error verdict.
+    pub(crate) fn judge(&self, ctx: &Ctx<'_>) -> Verdict {
+        (self.run)(ctx).unwrap_or_else(|e| Verdict::error(&e))
+    }
+}
+
+macro_rules! check {
+    ($module:ident :: $f:ident, $id:literal, $phase:ident, $sev:ident, $fix:expr, $title:literal) => {
+        Check {
+            id: $id,
+            phase: Phase::$phase,
+            severity: Severity::$sev,
+            title: $title,
+            explain: $module::explain::$f,
+            fixed_by: $fix,
+            run: $module::$f,
+        }
+    };
+}
+
+/// Every check krc knows, in the order reports list them.
+pub(crate) static CATALOGUE: &[Check] = &[
+    check!(
+        user::unprivileged,
+        "user.unprivileged",
+        Preflight,
+        Required,
+        None,
+        "the target user is not root"
+    ),
+    check!(
+        session::runtime_dir,
+        "session.runtime-dir",
+        Preflight,
+        Required,
+        Some("linger"),
+        "the user's runtime directory and systemd manager exist"
+    ),
+    check!(
+        session::linger,
+        "session.linger",
+        Preflight,
+        Advisory,
+        Some("linger"),
+        "lingering is enabled for the user"
+    ),
+    check!(
+        cgroup::unified,
+        "cgroup.unified",
+        Preflight,
+        Required,
+        Some("cgroup-v2"),
+        "the host runs pure cgroup v2"
+    ),
+    check!(
+        cgroup::controllers,
+        "cgroup.controllers",
+        Preflight,
+        Required,
+        Some("cgroup-v2"),
+        "the cgroup v2 root offers cpu, cpuset, io, memory, pids"
+    ),
+    check!(
+        cgroup::delegation,
+        "cgroup.delegation",
+        Preflight,
+        Required,
+        Some("delegation"),
+        "systemd delegates cpu, cpuset, memory, pids to the user"
+    ),
+    check!(
+        userns::enabled,
+        "userns.enabled",
+        Preflight,
+        Required,
+        None,
+        "unprivileged user namespaces work"
+    ),
+    check!(
+        userns::apparmor,
+        "userns.apparmor",
+        Preflight,
+        Required,
+        None,
+        "AppArmor does not restrict unprivileged user namespaces"
+    ),
+    check!(
+        uidmap::binaries,
+        "uidmap.binaries",
+        Preflight,
+        Required,
+        Some("packages"),
+        "newuidmap and newgidmap are installed with privileges"
+    ),
+    check!(
+        uidmap::subids,
+        "uidmap.subids",
+        Preflight,
+        Required,
+        Some("subids"),
+        "the user owns 65536 subordinate uids and gids"
+    ),
+    check!(
+        net::tun,
+        "net.tun",
+        Preflight,
+        Required,
+        None,
+        "/dev/net/tun is usable by the user"
+    ),
+    check!(
+        net::slirp4netns,
+        "net.slirp4netns",
+        Preflight,
+        Advisory,
+        Some("packages"),
+        "slirp4netns >= 0.4.0 is on PATH"
+    ),
+    check!(
+        sysctl::ip_forward,
+        "sysctl.ip-forward",
+        Preflight,
+        Required,
+        Some("sysctl"),
+        "IP forwarding is enabled and persisted"
+    ),
+    check!(
+        fs::fuse,
+        "fs.fuse",
+        Preflight,
+        Required,
+        Some("packages"),
+        "/dev/fuse and fuse-overlayfs are usable"
+    ),
+    check!(
+        ports::free,
+        "ports.free",
+        Preflight,
+        Required,
+        None,
+        "the API and ingress ports are free"
+    ),
+    check!(
+        k3s::single_instance,
+        "k3s.single-instance",
+        Preflight,
+        Required,
+        None,
+        "no other k3s runs or is enabled on this host"
+    ),
+    check!(
+        net::cidr,
+        "net.cidr",
+        Preflight,
+        Required,
+        None,
+        "the k3s networks do not collide with host routes"
+    ),
+    check!(
+        kernel::version,
+        "kernel.version",
+        Preflight,
+        Required,
+        None,
+        "the kernel is new enough"
+    ),
+    check!(
+        kernel::resources,
+        "host.resources",
+        Preflight,
+        Advisory,
+        None,
+        "the host has the memory and CPUs k3s needs"
+    ),
+];
+
+pub(crate) fn find(id: &str) -> Option<&'static Check> {
+    CATALOGUE.iter().find(|c| c.id == id)
+}
+
+/// Evidence line for a file read: `PATH:LINE: TEXT`.
+pub(crate) fn at(path: &str, line: usize, text: &str) -> String {
+    format!("{path}:{line}: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_dotted_and_explained() {
+        let mut ids: Vec<&str> = CATALOGUE.iter().map(|c| c.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), CATALOGUE.len());
+        for c in CATALOGUE {
+            assert!(c.id.contains('.'), "{}", c.id);
+            assert!(c.explain.len() > 200, "{} needs a real explanation", c.id);
+            assert!(c.explain.contains("Why"), "{}: explain says why", c.id);
+            assert!(
+                c.explain.contains("Fix"),
+                "{}: explain says how to fix",
+                c.id
+            );
+        }
+    }
+}

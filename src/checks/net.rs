@@ -1,0 +1,163 @@
+//! Rootless networking: `net.tun`, `net.slirp4netns`, `net.cidr`.
+
+use super::{Ctx, Findings, Status, Verdict, at};
+use crate::host::net::{parse_local_addrs, parse_routes};
+use crate::host::{FactError, Probe};
+
+pub(super) fn tun(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let mut f = Findings::default();
+    super::fs::device(ctx.host, &mut f, "/dev/net/tun", (10, 200), "0666")?;
+    Ok(f.finish(format!(
+        "{} can open /dev/net/tun read-write",
+        ctx.host.user().name
+    )))
+}
+
+const SLIRP_MIN: (u32, u32, u32) = (0, 4, 0);
+
+/// `slirp4netns version 1.2.0` → (1, 2, 0).
+fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    text.split_whitespace().find_map(|w| {
+        let w = w.trim_start_matches('v');
+        let mut it = w.split(['.', '+', '-']).map(|p| p.parse::<u32>());
+        match (it.next(), it.next(), it.next()) {
+            (Some(Ok(a)), Some(Ok(b)), Some(Ok(c))) => Some((a, b, c)),
+            (Some(Ok(a)), Some(Ok(b)), _) if w.contains('.') => Some((a, b, 0)),
+            _ => None,
+        }
+    })
+}
+
+pub(super) fn slirp4netns(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let remedy = "sudo apt-get install -y slirp4netns   # Fedora/RHEL: sudo dnf install -y slirp4netns\n(official k3s release binaries bundle one; distribution builds may not)";
+    let Some(path) = host.which("slirp4netns") else {
+        return Ok(Verdict::fail("slirp4netns is not on PATH: k3s fails with `exec: \"slirp4netns\": executable file not found in $PATH` unless its binary bundles one")
+            .evidence(format!("slirp4netns: not found on PATH ({})", crate::host::UNIT_PATH))
+            .remedy(remedy));
+    };
+    match host.probes().version(&path) {
+        Probe::NotRun(reason) => Ok(Verdict::skip(format!(
+            "{path} is present; its version was not asked (live probe not run)"
+        ))
+        .evidence(format!("slirp4netns: {path}"))
+        .evidence(reason)),
+        Probe::Answer(Err(e)) => Ok(Verdict::fail(format!("{path} --version failed"))
+            .evidence(format!("{path} --version: {e}"))
+            .remedy(remedy)),
+        Probe::Answer(Ok(line)) => {
+            let seen = format!("{path} --version: {line}");
+            match parse_version(&line) {
+                Some(v) if v >= SLIRP_MIN => Ok(Verdict::pass(format!(
+                    "slirp4netns {}.{}.{}",
+                    v.0, v.1, v.2
+                ))
+                .evidence(seen)),
+                Some(v) => Ok(Verdict::fail(format!(
+                    "slirp4netns {}.{}.{} is older than 0.4.0",
+                    v.0, v.1, v.2
+                ))
+                .evidence(seen)
+                .remedy(remedy)),
+                None => Ok(
+                    Verdict::fail("could not read a version from slirp4netns --version")
+                        .evidence(seen)
+                        .remedy(remedy),
+                ),
+            }
+        }
+    }
+}
+
+const ROUTES: &str = "/proc/net/route";
+const FIB_TRIE: &str = "/proc/net/fib_trie";
+
+pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let mut f = Findings::default();
+    let route_text = host.read(ROUTES)?;
+    let routes = parse_routes(&route_text, ROUTES)?;
+    let addrs = host
+        .read_opt(FIB_TRIE)?
+        .map(|t| parse_local_addrs(&t))
+        .unwrap_or_default();
+    for net in &ctx.params.cidrs {
+        for r in routes
+            .iter()
+            .filter(|r| r.dest.prefix >= net.prefix && net.contains(r.dest.addr))
+        {
+            let line = route_text.lines().nth(r.line - 1).unwrap_or("").trim();
+            f.observe(at(
+                ROUTES,
+                r.line,
+                &format!("{} via {} ({line})", r.dest, r.iface),
+            ));
+            f.find(
+                Status::Fail,
+                format!("the host routes {} on {}, inside {net}", r.dest, r.iface),
+            );
+        }
+        for a in addrs.iter().filter(|a| net.contains(**a)) {
+            f.observe(format!("{FIB_TRIE}: local address {a}"));
+            f.find(
+                Status::Fail,
+                format!("the host has the address {a}, inside {net}"),
+            );
+        }
+    }
+    if f.status() == Status::Fail {
+        f.remedy("give k3s other networks: krc install --cidr 10.141.0.0/16 (rootless network), and k3s's --cluster-cidr / --service-cidr for pods and services; or move the host network off these ranges");
+    }
+    f.observe(format!(
+        "checked {} routes and {} local addresses against {}",
+        routes.len(),
+        addrs.len(),
+        ctx.params
+            .cidrs
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(f.finish("no host route or address falls inside the k3s networks"))
+}
+
+#[allow(non_upper_case_globals)]
+pub(super) mod explain {
+    pub(crate) const tun: &str = "\
+Verifies that /dev/net/tun is the character device 10:200 and that the user may open it read-write (by its owner, group and mode bits).
+
+Why: slirp4netns gives the rootless network namespace its connection to the outside through a TAP device created from /dev/net/tun. When the user cannot open it, k3s fails with \"failed to setup network ...: setting up tap tap0: executing [[nsenter ... ip tuntap add name tap0 mode tap] ...]: exit status 1\" (RootlessKit: \"open: Permission denied\"). Most distributions ship it 0666; some hardened or container hosts ship 0600.
+
+Fix: `sudo chmod 0666 /dev/net/tun`, and keep it across reboots with a udev rule: `echo 'KERNEL==\"tun\", MODE=\"0666\"' | sudo tee /etc/udev/rules.d/60-krc-tun.rules`. If it is missing: `sudo modprobe tun`.";
+
+    pub(crate) const slirp4netns: &str = "\
+Verifies that slirp4netns is on the unit's PATH and reports version 0.4.0 or newer. Advisory: official k3s release binaries bundle their own.
+
+Why: with K3S_ROOTLESS_PORT_DRIVER=slirp4netns (the reference procedure) and for the network itself, k3s runs slirp4netns; a distribution build of k3s without the bundled copy fails with `exec: \"slirp4netns\": executable file not found in $PATH`, and an old one with \"slirp4netns seems older than v0.4.0\".
+
+Fix: `sudo apt-get install -y slirp4netns` (Fedora/RHEL: `sudo dnf install -y slirp4netns`).";
+
+    pub(crate) const cidr: &str = "\
+Verifies that no IPv4 route of the host (/proc/net/route) and no local address (/proc/net/fib_trie) falls inside the networks rootless k3s uses: 10.41.0.0/16 (K3S_ROOTLESS_CIDR, the node is 10.41.0.100), 10.42.0.0/16 (pods) and 10.43.0.0/16 (services). A suite can name other CIDRs.
+
+Why: inside the rootless namespace these ranges are k3s's own; a host network on the same addresses becomes unreachable from pods, and a host address of 10.41.0.x collides with the gateway (10.41.0.2) or DNS (10.41.0.3) slirp4netns provides.
+
+Fix: choose other networks: `krc install --cidr 10.141.0.0/16` sets K3S_ROOTLESS_CIDR, and k3s's --cluster-cidr and --service-cidr move pods and services; or renumber the host network.";
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_parse() {
+        assert_eq!(
+            super::parse_version("slirp4netns version 1.2.0"),
+            Some((1, 2, 0))
+        );
+        assert_eq!(
+            super::parse_version("slirp4netns version 0.3.0-beta.1"),
+            Some((0, 3, 0))
+        );
+        assert_eq!(super::parse_version("nonsense"), None);
+    }
+}

@@ -1,0 +1,140 @@
+//! Subordinate ids: `uidmap.binaries`, `uidmap.subids`.
+
+use super::{Ctx, Findings, Status, Verdict, at};
+use crate::host::users::parse_subids;
+use crate::host::{FactError, FileStat};
+
+const NEEDED_IDS: u64 = 65536;
+
+pub(super) fn binaries(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let mut f = Findings::default();
+    for (prog, cap) in [("newuidmap", "cap_setuid"), ("newgidmap", "cap_setgid")] {
+        let Some(path) = host.which(prog) else {
+            f.observe(format!(
+                "{prog}: not found on PATH ({})",
+                crate::host::UNIT_PATH
+            ));
+            f.find(Status::Fail, format!("{prog} is not installed"));
+            f.remedy(
+                "sudo apt-get install -y uidmap   # Fedora/RHEL: sudo dnf install -y shadow-utils",
+            );
+            continue;
+        };
+        let Some(st) = host.stat(&path)? else {
+            continue;
+        };
+        f.observe(describe(host, &path, &st));
+        let setuid_root = st.mode & 0o4000 != 0 && st.uid == 0;
+        if !setuid_root && !st.caps.iter().any(|c| c == cap) {
+            f.find(
+                Status::Fail,
+                format!("{path} is neither setuid root nor has {cap}"),
+            );
+            f.remedy(format!("sudo chmod u+s {path}   # or: sudo setcap {cap}+ep {path}; reinstalling the uidmap package restores it"));
+        }
+    }
+    Ok(f.finish("newuidmap and newgidmap can map the user's subordinate ids"))
+}
+
+fn describe(host: &crate::host::Host, path: &str, st: &FileStat) -> String {
+    let caps = if st.caps.is_empty() {
+        String::new()
+    } else {
+        format!(" caps={}", st.caps.join(","))
+    };
+    format!(
+        "{path}: {} {}:{}{caps}",
+        st.mode_string(),
+        host.owner_name(st.uid),
+        host.group_name(st.gid)
+    )
+}
+
+pub(super) fn subids(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let mut f = Findings::default();
+    for (file, flag) in [
+        ("/etc/subuid", "--add-subuids"),
+        ("/etc/subgid", "--add-subgids"),
+    ] {
+        let Some(text) = host.read_opt(file)? else {
+            f.observe(format!("{file}: does not exist"));
+            f.find(Status::Fail, format!("{file} does not exist"));
+            f.remedy(format!(
+                "sudo usermod {flag} 100000-165535 {}   # pick a range no other user has",
+                u.name
+            ));
+            continue;
+        };
+        let ranges = parse_subids(&text, file)?;
+        let mine: Vec<_> = ranges.iter().filter(|r| r.belongs_to(u)).collect();
+        for r in &mine {
+            f.observe(at(file, r.line, &r.text));
+        }
+        let total: u64 = mine.iter().map(|r| r.count).sum();
+        if mine.is_empty() {
+            f.observe(format!("{file}: no line for {} or {}", u.name, u.uid));
+            f.find(
+                Status::Fail,
+                format!("{} has no subordinate ids in {file}", u.name),
+            );
+        } else if total < NEEDED_IDS {
+            f.find(
+                Status::Fail,
+                format!(
+                    "{} has {total} subordinate ids in {file}, fewer than {NEEDED_IDS}",
+                    u.name
+                ),
+            );
+        }
+        if mine.is_empty() || total < NEEDED_IDS {
+            let start = ranges
+                .iter()
+                .map(|r| r.end())
+                .max()
+                .unwrap_or(100_000)
+                .max(100_000);
+            f.remedy(format!(
+                "sudo usermod {flag} {start}-{} {}",
+                start + NEEDED_IDS - 1,
+                u.name
+            ));
+        }
+        for r in &mine {
+            for other in ranges.iter().filter(|o| !o.belongs_to(u) && o.overlaps(r)) {
+                f.observe(at(file, other.line, &other.text));
+                f.find(
+                    Status::Fail,
+                    format!(
+                        "{file}:{} overlaps {}'s range at line {}",
+                        r.line, other.owner, other.line
+                    ),
+                );
+                f.remedy(format!("edit {file} so that no two users share ids (line {} and line {}), then re-create the user's containers", r.line, other.line));
+            }
+        }
+    }
+    Ok(f.finish(format!(
+        "{} has at least {NEEDED_IDS} subordinate uids and gids of their own",
+        u.name
+    )))
+}
+
+#[allow(non_upper_case_globals)]
+pub(super) mod explain {
+    pub(crate) const binaries: &str = "\
+Verifies that newuidmap and newgidmap are on the PATH the k3s unit uses and are setuid root or carry cap_setuid / cap_setgid.
+
+Why: an unprivileged process cannot write a uid_map with more than its own id; RootlessKit calls these two helpers (from shadow's uidmap package) to map the user's subordinate ranges into k3s's namespace. Without them k3s fails with \"failed to setup UID/GID map: failed to compute uid/gid map\" or \"newuidmap ... failed\".
+
+Fix: `sudo apt-get install -y uidmap` (Debian/Ubuntu) or `sudo dnf install -y shadow-utils` (Fedora/RHEL). If installed but stripped of privileges: `sudo chmod u+s /usr/bin/newuidmap /usr/bin/newgidmap`.";
+
+    pub(crate) const subids: &str = "\
+Verifies that /etc/subuid and /etc/subgid give the user (by name or by uid) at least 65536 ids each, and that no range of theirs overlaps another user's.
+
+Why: containers in rootless k3s run with ids from these ranges; images expect the full 0-65535 range. Without them RootlessKit fails with \"failed to setup UID/GID map\"; overlapping ranges let two users' containers share file ownership.
+
+Fix: `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER` with a range nobody else has (useradd assigns one to new users). `krc install` adds a free range in its subids step.";
+}

@@ -1,0 +1,28 @@
+//! `user.unprivileged`: rootless k3s is for a user who is not root.
+
+use super::{Ctx, Verdict};
+use crate::host::FactError;
+
+pub(super) fn unprivileged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let u = ctx.host.user();
+    let seen = format!(
+        "target user: {} (uid {}, gid {}, home {})",
+        u.name, u.uid, u.gid, u.home
+    );
+    if u.uid == 0 {
+        return Ok(Verdict::fail(format!("the target user {} is root (uid 0)", u.name))
+            .evidence(seen)
+            .remedy("run krc as the user who will run k3s, or name them: sudo krc preflight --user NAME\n(create one if needed: sudo useradd -m k3s-user)"));
+    }
+    Ok(Verdict::pass(format!("{} (uid {}) is not root", u.name, u.uid)).evidence(seen))
+}
+
+#[allow(non_upper_case_globals)]
+pub(super) mod explain {
+    pub(crate) const unprivileged: &str = "\
+Verifies that the user krc qualifies (--user, else SUDO_USER, else the invoking user) is not root.
+
+Why: rootless k3s exists so that a container escape lands in an unprivileged user's account, not on the host's real root. Running the rootless unit as root gives no isolation, and k3s's rootless mode refuses to act as a rootless child when already root. Every other preflight check is judged for this user: their subordinate ids, their runtime directory, their delegated cgroup.
+
+Fix: run krc as that user (`krc preflight`), or as root name them with `sudo krc preflight --user NAME`. Create a dedicated user with `sudo useradd -m k3s-user` if there is none.";
+}

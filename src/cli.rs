@@ -1,0 +1,92 @@
+//! The command line: what the user typed. Commands in [`crate::cmd`] turn
+//! it into a validated plan before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::checks::Phase;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "krc",
+    version,
+    about = "Qualify a host for rootless k3s, install it, and accept the result, as a test report",
+    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer).",
+    after_help = "Examples:\n  krc preflight                          qualify this host for the invoking user\n  sudo krc preflight --user k3s          as root, for the user k3s\n  krc preflight cgroup                   only the checks whose id contains \"cgroup\"\n  krc preflight --junit report.xml       also write JUnit for CI\n  krc explain cgroup.delegation"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Qualify this host for rootless k3s before installing; changes nothing
+    #[command(
+        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nWith --format, libtest's own output replaces krc's.\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /"
+    )]
+    Preflight(PreflightArgs),
+    /// List every check: id, phase, severity, title
+    List(ListArgs),
+    /// Explain a check: what it verifies, why rootless k3s needs it, how to fix it
+    Explain {
+        /// A check id, as `krc list` prints it (e.g. cgroup.unified)
+        id: String,
+    },
+}
+
+/// Options every suite-running command shares.
+#[derive(Debug, Args)]
+pub(crate) struct SuiteArgs {
+    #[command(flatten)]
+    pub(crate) harness: libtest_mimic::Arguments,
+
+    /// The user who will run rootless k3s [default: the invoking user, or SUDO_USER under sudo]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+
+    /// A suite file selecting checks, their severity and parameters [default: the built-in suite]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) suite: Option<PathBuf>,
+
+    /// Write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+
+    /// Write a JSON report (schema krc.report/v1) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PreflightArgs {
+    #[command(flatten)]
+    pub(crate) suite: SuiteArgs,
+
+    /// Read the host from a directory tree instead of / (live probes are then skipped)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub(crate) root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only the checks of this phase
+    #[arg(long, value_enum)]
+    pub(crate) phase: Option<PhaseArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum PhaseArg {
+    Preflight,
+    Acceptance,
+}
+
+impl From<PhaseArg> for Phase {
+    fn from(p: PhaseArg) -> Phase {
+        match p {
+            PhaseArg::Preflight => Phase::Preflight,
+            PhaseArg::Acceptance => Phase::Acceptance,
+        }
+    }
+}

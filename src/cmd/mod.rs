@@ -1,0 +1,29 @@
+//! The commands: each resolves what the user typed into a plan, runs it,
+//! and returns an exit status.
+
+mod catalogue;
+mod output;
+mod preflight;
+
+pub(crate) use catalogue::{explain, list};
+pub(crate) use preflight::preflight;
+
+/// Exit statuses, as `krc --help` documents them.
+pub(crate) mod exit {
+    pub(crate) const OK: u8 = 0;
+    pub(crate) const FAILED: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
+    #[allow(dead_code)] // used by the installer
+    pub(crate) const REBOOT_REQUIRED: u8 = 3;
+}
+
+/// An error that stops a command: one line saying what and where.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct CmdError(pub(crate) String);
+
+impl CmdError {
+    pub(crate) fn new(msg: impl std::fmt::Display) -> Self {
+        CmdError(msg.to_string())
+    }
+}

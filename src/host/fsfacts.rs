@@ -1,0 +1,262 @@
+//! File metadata as checks need it: kind, device numbers, permission bits,
+//! owner and file capabilities, from the real file or a fixture override.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use super::FactError;
+use super::fixture::FixtureMeta;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    File,
+    Dir,
+    CharDevice,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    pub(crate) kind: FileKind,
+    /// Permission bits including setuid/setgid/sticky (`0o7777`).
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// (major, minor) for device nodes.
+    pub(crate) rdev: Option<(u32, u32)>,
+    /// Capabilities in the file's `security.capability`, as names.
+    pub(crate) caps: Vec<String>,
+}
+
+impl FileStat {
+    /// `crw-rw-rw-`, as `ls -l` shows it.
+    pub(crate) fn mode_string(&self) -> String {
+        let t = match self.kind {
+            FileKind::Dir => 'd',
+            FileKind::CharDevice => 'c',
+            _ => '-',
+        };
+        let m = self.mode;
+        let bit = |mask: u32, c: char| if m & mask != 0 { c } else { '-' };
+        let exec =
+            |x: u32, special: u32, set: char, unset: char| match (m & x != 0, m & special != 0) {
+                (true, true) => set,
+                (false, true) => unset,
+                (true, false) => 'x',
+                (false, false) => '-',
+            };
+        format!(
+            "{t}{}{}{}{}{}{}{}{}{}",
+            bit(0o400, 'r'),
+            bit(0o200, 'w'),
+            exec(0o100, 0o4000, 's', 'S'),
+            bit(0o040, 'r'),
+            bit(0o020, 'w'),
+            exec(0o010, 0o2000, 's', 'S'),
+            bit(0o004, 'r'),
+            bit(0o002, 'w'),
+            exec(0o001, 0o1000, 't', 'T'),
+        )
+    }
+
+    /// Can a process with `uid` and the groups `gids` open this for reading
+    /// and writing, by the permission bits (root always can)?
+    pub(crate) fn allows_rw(&self, uid: u32, gids: &[u32]) -> bool {
+        if uid == 0 {
+            return true;
+        }
+        let bits = if self.uid == uid {
+            (self.mode >> 6) & 0o7
+        } else if gids.contains(&self.gid) {
+            (self.mode >> 3) & 0o7
+        } else {
+            self.mode & 0o7
+        };
+        bits & 0o6 == 0o6
+    }
+}
+
+/// `tree`: the root is a directory tree, not the live `/`; its files belong
+/// to root unless the fixture says otherwise, because git keeps no owners.
+pub(crate) fn stat(
+    real: &Path,
+    host_path: &str,
+    fixture: &FixtureMeta,
+    tree: bool,
+) -> Result<Option<FileStat>, FactError> {
+    let on_disk = match std::fs::metadata(real) {
+        Ok(md) => Some(from_metadata(real, &md)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => None,
+        Err(e) => {
+            return Err(FactError::Unreadable {
+                path: host_path.to_string(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let Some(ov) = fixture.files.get(host_path) else {
+        return Ok(on_disk.map(|mut st| {
+            if tree {
+                st.uid = 0;
+                st.gid = 0;
+            }
+            st
+        }));
+    };
+    let bad = |what: String| {
+        FactError::malformed(
+            super::fixture::FILE_NAME,
+            0,
+            format!("files.\"{host_path}\": {what}"),
+        )
+    };
+    let mut st = match (on_disk, ov.kind.as_deref()) {
+        (Some(st), None) => st,
+        (_, Some(kind)) => FileStat {
+            kind: match kind {
+                "file" => FileKind::File,
+                "dir" => FileKind::Dir,
+                "char" => FileKind::CharDevice,
+                other => return Err(bad(format!("unknown kind {other:?}"))),
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            rdev: None,
+            caps: Vec::new(),
+        },
+        (None, None) => return Ok(None),
+    };
+    if let Some(m) = &ov.mode {
+        st.mode = u32::from_str_radix(m, 8).map_err(|_| bad(format!("mode {m:?} is not octal")))?;
+    }
+    if ov.kind.is_some() || ov.uid.is_some() {
+        st.uid = ov.uid.unwrap_or(0);
+        st.gid = ov.gid.unwrap_or(0);
+    }
+    if let (Some(a), Some(b)) = (ov.major, ov.minor) {
+        st.rdev = Some((a, b));
+    }
+    if let Some(c) = &ov.caps {
+        st.caps = parse_caps_text(c);
+    }
+    Ok(Some(st))
+}
+
+fn from_metadata(real: &Path, md: &std::fs::Metadata) -> FileStat {
+    let ft = md.file_type();
+    let kind = if ft.is_file() {
+        FileKind::File
+    } else if ft.is_dir() {
+        FileKind::Dir
+    } else if ft.is_char_device() {
+        FileKind::CharDevice
+    } else {
+        FileKind::Other
+    };
+    let rdev = (kind == FileKind::CharDevice).then(|| {
+        let d = md.rdev();
+        (libc::major(d), libc::minor(d))
+    });
+    let caps = if kind == FileKind::File {
+        read_caps(real)
+    } else {
+        Vec::new()
+    };
+    FileStat {
+        kind,
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        rdev,
+        caps,
+    }
+}
+
+/// `cap_setuid,cap_setgid=ep` → `["cap_setgid", "cap_setuid"]`.
+fn parse_caps_text(text: &str) -> Vec<String> {
+    let names = text.split(['=', '+']).next().unwrap_or("");
+    let mut caps: Vec<String> = names
+        .split(',')
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    caps.sort();
+    caps
+}
+
+/// Reads the permitted set of `security.capability` (VFS cap data, v2/v3).
+fn read_caps(path: &Path) -> Vec<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Vec::new();
+    };
+    let mut buf = [0u8; 32];
+    // SAFETY: the name and path are NUL-terminated and buf is writable for its length.
+    let n = unsafe {
+        libc::getxattr(
+            cpath.as_ptr(),
+            c"security.capability".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 12 {
+        return Vec::new();
+    }
+    let word = |i: usize| u32::from_le_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+    let permitted_lo = word(4);
+    let mut caps = Vec::new();
+    for (bit, name) in [(6, "cap_setgid"), (7, "cap_setuid"), (21, "cap_sys_admin")] {
+        if permitted_lo & (1 << bit) != 0 {
+            caps.push(name.to_string());
+        }
+    }
+    caps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(mode: u32, uid: u32, gid: u32) -> FileStat {
+        FileStat {
+            kind: FileKind::CharDevice,
+            mode,
+            uid,
+            gid,
+            rdev: Some((10, 200)),
+            caps: vec![],
+        }
+    }
+
+    #[test]
+    fn access_follows_owner_group_other_bits() {
+        assert!(!st(0o600, 0, 0).allows_rw(1000, &[1000]));
+        assert!(st(0o666, 0, 0).allows_rw(1000, &[1000]));
+        assert!(st(0o660, 0, 108).allows_rw(1000, &[1000, 108]));
+        assert!(st(0o600, 1000, 0).allows_rw(1000, &[]));
+        assert!(
+            !st(0o066, 1000, 0).allows_rw(1000, &[0]),
+            "owner bits decide for the owner"
+        );
+    }
+
+    #[test]
+    fn mode_string_matches_ls() {
+        assert_eq!(st(0o600, 0, 0).mode_string(), "crw-------");
+        let mut f = st(0o4755, 0, 0);
+        f.kind = FileKind::File;
+        assert_eq!(f.mode_string(), "-rwsr-xr-x");
+    }
+
+    #[test]
+    fn caps_text_parses_getcap_form() {
+        assert_eq!(
+            parse_caps_text("cap_setuid,cap_setgid=ep"),
+            vec!["cap_setgid", "cap_setuid"]
+        );
+        assert_eq!(parse_caps_text("CAP_SETUID+ep"), vec!["cap_setuid"]);
+    }
+}

@@ -1,0 +1,308 @@
+//! Host facts: everything krc reads about a machine, behind one [`Host`]
+//! rooted at a directory (`/` on a real host, a fixture tree in tests).
+//!
+//! Files are read relative to the root; what a tree in git cannot hold
+//! (owners, setuid bits, device nodes, answers of live probes) comes from the
+//! tree's `krc-fixture.toml` (see `fixtures/README.md`). Parsers live in the
+//! submodules and are pure functions of text, so checks stay pure judgments.
+
+pub(crate) mod cgroup;
+pub(crate) mod fixture;
+pub(crate) mod fsfacts;
+pub(crate) mod net;
+pub(crate) mod probes;
+pub(crate) mod procs;
+pub(crate) mod sysctl;
+pub(crate) mod users;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub(crate) use fixture::FixtureMeta;
+pub(crate) use fsfacts::{FileKind, FileStat};
+pub(crate) use probes::{Probe, Probes};
+pub(crate) use users::{TargetUser, UserDb};
+
+/// Why a fact could not be read. Checks turn this into an `error` outcome
+/// that names the file (and the line, for a parse error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FactError {
+    Missing {
+        path: String,
+    },
+    Unreadable {
+        path: String,
+        reason: String,
+    },
+    Malformed {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+}
+
+impl FactError {
+    pub(crate) fn malformed(path: &str, line: usize, reason: impl Into<String>) -> Self {
+        FactError::Malformed {
+            path: path.to_string(),
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FactError::Missing { path } => write!(f, "{path} does not exist"),
+            FactError::Unreadable { path, reason } => write!(f, "failed to read {path}: {reason}"),
+            FactError::Malformed { path, line, reason } => {
+                write!(f, "{path}:{line}: malformed: {reason}")
+            }
+        }
+    }
+}
+
+/// Where the host's facts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The machine krc runs on (`--root /` or no `--root`).
+    Live,
+    /// A directory tree given with `--root`; live probes do not run.
+    Tree,
+}
+
+/// The machine under qualification, rooted at a directory.
+pub(crate) struct Host {
+    root: PathBuf,
+    origin: Origin,
+    fixture: FixtureMeta,
+    users: UserDb,
+    user: TargetUser,
+    probes: Box<dyn Probes>,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host")
+            .field("root", &self.root)
+            .field("origin", &self.origin)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Errors that stop krc before any check runs (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HostError {
+    #[error("--root {0}: not a directory")]
+    RootNotDir(String),
+    #[error("{0}")]
+    Fixture(String),
+    #[error("{0}")]
+    UserDb(FactError),
+    #[error("user {user:?} not found in {passwd}; pass --user NAME with a user of this host")]
+    UnknownUser { user: String, passwd: String },
+}
+
+impl Host {
+    /// Opens the host at `root` for the target user `user` (None: the
+    /// invoking user, `SUDO_USER` under sudo, or the fixture's own user).
+    pub(crate) fn open(root: &Path, user: Option<&str>) -> Result<Host, HostError> {
+        if !root.is_dir() {
+            return Err(HostError::RootNotDir(root.display().to_string()));
+        }
+        let root = root
+            .canonicalize()
+            .map_err(|e| HostError::RootNotDir(format!("{}: {e}", root.display())))?;
+        let origin = if root == Path::new("/") {
+            Origin::Live
+        } else {
+            Origin::Tree
+        };
+        let fixture = FixtureMeta::load(&root).map_err(HostError::Fixture)?;
+        let reader = RootedFs {
+            root: root.clone(),
+            fixture: fixture.clone(),
+        };
+        let users = UserDb::load(&reader).map_err(HostError::UserDb)?;
+        let wanted = match user {
+            Some(u) => u.to_string(),
+            None => default_user_name(origin, &fixture, &users),
+        };
+        let user = users
+            .resolve(&wanted)
+            .ok_or_else(|| HostError::UnknownUser {
+                user: wanted.clone(),
+                passwd: reader.display("/etc/passwd"),
+            })?;
+        let probes: Box<dyn Probes> = match origin {
+            Origin::Live => Box::new(probes::LiveProbes),
+            Origin::Tree => Box::new(probes::FixtureProbes::new(fixture.probes.clone())),
+        };
+        Ok(Host {
+            root,
+            origin,
+            fixture,
+            users,
+            user,
+            probes,
+        })
+    }
+
+    pub(crate) fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn user(&self) -> &TargetUser {
+        &self.user
+    }
+
+    pub(crate) fn users(&self) -> &UserDb {
+        &self.users
+    }
+
+    pub(crate) fn probes(&self) -> &dyn Probes {
+        self.probes.as_ref()
+    }
+
+    pub(crate) fn fs(&self) -> RootedFs {
+        RootedFs {
+            root: self.root.clone(),
+            fixture: self.fixture.clone(),
+        }
+    }
+
+    /// Reads a host file (an absolute host path such as `/proc/cgroups`).
+    pub(crate) fn read(&self, path: &str) -> Result<String, FactError> {
+        self.fs().read(path)
+    }
+
+    /// Reads a file that may legitimately be absent.
+    pub(crate) fn read_opt(&self, path: &str) -> Result<Option<String>, FactError> {
+        match self.read(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(FactError::Missing { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn stat(&self, path: &str) -> Result<Option<FileStat>, FactError> {
+        self.fs().stat(path)
+    }
+
+    pub(crate) fn exists(&self, path: &str) -> bool {
+        matches!(self.stat(path), Ok(Some(_)))
+    }
+
+    /// Entries of a host directory, sorted; empty when it does not exist.
+    pub(crate) fn list_dir(&self, path: &str) -> Vec<String> {
+        self.fs().list_dir(path)
+    }
+
+    /// Finds a program on the PATH the k3s unit uses, as a host path.
+    pub(crate) fn which(&self, program: &str) -> Option<String> {
+        UNIT_PATH
+            .split(':')
+            .map(|dir| format!("{dir}/{program}"))
+            .find(|p| matches!(self.stat(p), Ok(Some(st)) if st.kind == FileKind::File))
+    }
+
+    /// A display name for a uid, from the host's passwd.
+    pub(crate) fn owner_name(&self, uid: u32) -> String {
+        self.users
+            .name_of(uid)
+            .map(str::to_string)
+            .unwrap_or_else(|| uid.to_string())
+    }
+
+    pub(crate) fn group_name(&self, gid: u32) -> String {
+        self.users
+            .group_name_of(gid)
+            .map(str::to_string)
+            .unwrap_or_else(|| gid.to_string())
+    }
+}
+
+/// The PATH of the upstream `k3s-rootless.service`: what k3s itself will see.
+pub(crate) const UNIT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn default_user_name(origin: Origin, fixture: &FixtureMeta, users: &UserDb) -> String {
+    if origin == Origin::Tree {
+        if let Some(u) = &fixture.user {
+            return u.clone();
+        }
+    }
+    if let Ok(u) = std::env::var("SUDO_USER") {
+        if !u.is_empty() && u != "root" {
+            return u;
+        }
+    }
+    let uid = nix::unistd::getuid().as_raw();
+    users
+        .name_of(uid)
+        .map(str::to_string)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// File access under a root, with fixture overrides for metadata.
+#[derive(Clone)]
+pub(crate) struct RootedFs {
+    root: PathBuf,
+    fixture: FixtureMeta,
+}
+
+impl RootedFs {
+    pub(crate) fn path(&self, host_path: &str) -> PathBuf {
+        self.root.join(host_path.trim_start_matches('/'))
+    }
+
+    /// How to name a host path in messages: as the host sees it, plus the
+    /// tree it was read from when that is not `/`.
+    pub(crate) fn display(&self, host_path: &str) -> String {
+        if self.root == Path::new("/") {
+            host_path.to_string()
+        } else {
+            self.path(host_path).display().to_string()
+        }
+    }
+
+    pub(crate) fn read(&self, host_path: &str) -> Result<String, FactError> {
+        let p = self.path(host_path);
+        match std::fs::read(&p) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FactError::Missing {
+                path: host_path.to_string(),
+            }),
+            Err(e) => Err(FactError::Unreadable {
+                path: host_path.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    pub(crate) fn stat(&self, host_path: &str) -> Result<Option<FileStat>, FactError> {
+        fsfacts::stat(
+            &self.path(host_path),
+            host_path,
+            &self.fixture,
+            self.root != Path::new("/"),
+        )
+    }
+
+    pub(crate) fn list_dir(&self, host_path: &str) -> Vec<String> {
+        let mut names: Vec<String> = match std::fs::read_dir(self.path(host_path)) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        names
+    }
+}

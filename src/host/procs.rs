@@ -1,0 +1,75 @@
+//! Processes: the k3s servers and agents running on the host.
+
+use super::Host;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct K3sProcess {
+    pub(crate) pid: u32,
+    pub(crate) uid: Option<u32>,
+    /// The command line, NULs shown as spaces.
+    pub(crate) cmdline: String,
+}
+
+/// Processes whose program is `k3s` (or k3s's renamed `k3s-server` /
+/// `k3s-agent`) running `server` or `agent`.
+pub(crate) fn k3s_processes(host: &Host) -> Vec<K3sProcess> {
+    let mut out = Vec::new();
+    for name in host.list_dir("/proc") {
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        let Ok(raw) = host.read(&format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&str> = raw.split('\0').filter(|a| !a.is_empty()).collect();
+        if !is_k3s(&args) {
+            continue;
+        }
+        let uid = host
+            .read(&format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            });
+        out.push(K3sProcess {
+            pid,
+            uid,
+            cmdline: args.join(" "),
+        });
+    }
+    out
+}
+
+fn is_k3s(args: &[&str]) -> bool {
+    let Some(prog) = args.first() else {
+        return false;
+    };
+    let base = prog.rsplit('/').next().unwrap_or(prog);
+    match base {
+        "k3s" => matches!(args.get(1), Some(&"server") | Some(&"agent")),
+        // k3s rewrites its argv[0] once running.
+        _ => {
+            base.starts_with("k3s server")
+                || base.starts_with("k3s agent")
+                || base == "k3s-server"
+                || base == "k3s-agent"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recognises_k3s_command_lines() {
+        assert!(super::is_k3s(&[
+            "/usr/local/bin/k3s",
+            "server",
+            "--rootless"
+        ]));
+        assert!(super::is_k3s(&["/usr/local/bin/k3s server"]));
+        assert!(!super::is_k3s(&["/usr/local/bin/k3s", "kubectl", "get"]));
+        assert!(!super::is_k3s(&["bash", "k3s"]));
+    }
+}

@@ -1,0 +1,234 @@
+//! Users, groups and subordinate ids, from the host's `/etc` files.
+
+use super::{FactError, RootedFs};
+
+/// The unprivileged user rootless k3s will run as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TargetUser {
+    pub(crate) name: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) home: String,
+    /// Primary and supplementary group ids.
+    pub(crate) groups: Vec<u32>,
+}
+
+impl TargetUser {
+    pub(crate) fn runtime_dir(&self) -> String {
+        format!("/run/user/{}", self.uid)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: String,
+}
+
+#[derive(Debug, Clone)]
+struct GroupEntry {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+/// The host's `/etc/passwd` and `/etc/group`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UserDb {
+    passwd: Vec<PasswdEntry>,
+    groups: Vec<GroupEntry>,
+}
+
+impl UserDb {
+    pub(crate) fn load(fs: &RootedFs) -> Result<UserDb, FactError> {
+        let passwd = parse_passwd(&fs.read("/etc/passwd")?);
+        let groups = match fs.read("/etc/group") {
+            Ok(text) => parse_group(&text),
+            Err(FactError::Missing { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(UserDb { passwd, groups })
+    }
+
+    /// Resolves a user by name or numeric uid.
+    pub(crate) fn resolve(&self, who: &str) -> Option<TargetUser> {
+        let entry = self.passwd.iter().find(|p| p.name == who).or_else(|| {
+            who.parse::<u32>()
+                .ok()
+                .and_then(|uid| self.passwd.iter().find(|p| p.uid == uid))
+        })?;
+        let mut groups = vec![entry.gid];
+        for g in &self.groups {
+            if g.members.iter().any(|m| m == &entry.name) && !groups.contains(&g.gid) {
+                groups.push(g.gid);
+            }
+        }
+        Some(TargetUser {
+            name: entry.name.clone(),
+            uid: entry.uid,
+            gid: entry.gid,
+            home: entry.home.clone(),
+            groups,
+        })
+    }
+
+    pub(crate) fn name_of(&self, uid: u32) -> Option<&str> {
+        self.passwd
+            .iter()
+            .find(|p| p.uid == uid)
+            .map(|p| p.name.as_str())
+    }
+
+    pub(crate) fn group_name_of(&self, gid: u32) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|g| g.gid == gid)
+            .map(|g| g.name.as_str())
+    }
+
+    pub(crate) fn uid_of(&self, name: &str) -> Option<u32> {
+        self.passwd.iter().find(|p| p.name == name).map(|p| p.uid)
+    }
+}
+
+// Lines that do not have the expected fields are passed over: NSS does the
+// same, and a user we cannot find is reported by name later.
+fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() < 7 {
+                return None;
+            }
+            Some(PasswdEntry {
+                name: f[0].to_string(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5].to_string(),
+            })
+        })
+        .collect()
+}
+
+fn parse_group(text: &str) -> Vec<GroupEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() < 4 {
+                return None;
+            }
+            Some(GroupEntry {
+                name: f[0].to_string(),
+                gid: f[2].parse().ok()?,
+                members: f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// One line of `/etc/subuid` or `/etc/subgid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SubidRange {
+    /// A user name or a numeric uid, as written.
+    pub(crate) owner: String,
+    pub(crate) start: u64,
+    pub(crate) count: u64,
+    pub(crate) line: usize,
+    pub(crate) text: String,
+}
+
+impl SubidRange {
+    pub(crate) fn end(&self) -> u64 {
+        self.start + self.count
+    }
+
+    pub(crate) fn overlaps(&self, other: &SubidRange) -> bool {
+        self.count > 0 && other.count > 0 && self.start < other.end() && other.start < self.end()
+    }
+
+    pub(crate) fn belongs_to(&self, user: &TargetUser) -> bool {
+        self.owner == user.name || self.owner == user.uid.to_string()
+    }
+}
+
+pub(crate) fn parse_subids(text: &str, path: &str) -> Result<Vec<SubidRange>, FactError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split(':').collect();
+        let bad = |why: &str| {
+            FactError::malformed(
+                path,
+                i + 1,
+                format!("{why}: {raw:?} (expected NAME:START:COUNT)"),
+            )
+        };
+        if f.len() != 3 || f[0].is_empty() {
+            return Err(bad("wrong number of fields"));
+        }
+        let start = f[1]
+            .parse::<u64>()
+            .map_err(|_| bad("START is not a number"))?;
+        let count = f[2]
+            .parse::<u64>()
+            .map_err(|_| bad("COUNT is not a number"))?;
+        out.push(SubidRange {
+            owner: f[0].to_string(),
+            start,
+            count,
+            line: i + 1,
+            text: line.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subids_parse_and_overlap() {
+        let r = parse_subids(
+            "alice:100000:65536\n# c\n\nbob:165536:65536\n1002:150000:10\n",
+            "/etc/subuid",
+        )
+        .unwrap();
+        assert_eq!(r.len(), 3);
+        assert!(!r[0].overlaps(&r[1]));
+        assert!(r[0].overlaps(&r[2]));
+        assert_eq!(r[2].line, 5);
+    }
+
+    #[test]
+    fn subids_malformed_names_line() {
+        let e = parse_subids("alice:100000:65536\nbob:x:1\n", "/etc/subuid").unwrap_err();
+        assert!(e.to_string().starts_with("/etc/subuid:2: malformed"), "{e}");
+    }
+
+    #[test]
+    fn users_resolve_with_groups() {
+        let db = UserDb {
+            passwd: parse_passwd(
+                "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+            ),
+            groups: parse_group("alice:x:1000:\nkvm:x:108:alice,bob\n"),
+        };
+        let u = db.resolve("alice").unwrap();
+        assert_eq!(
+            (u.uid, u.home.as_str(), u.groups.clone()),
+            (1000, "/home/alice", vec![1000, 108])
+        );
+        assert_eq!(db.resolve("1000").unwrap().name, "alice");
+        assert!(db.resolve("carol").is_none());
+    }
+}

@@ -1,0 +1,47 @@
+//! krc: a conformance suite and installer for rootless k3s.
+//!
+//! `main` parses the command line, runs one command and maps its result to
+//! an exit status; everything else lives in the modules below.
+
+mod checks;
+mod cli;
+mod cmd;
+mod fsutil;
+mod host;
+mod report;
+mod suite;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use cmd::exit;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; the rest is usage.
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match &cli.command {
+        Command::Preflight(args) => cmd::preflight(args),
+        Command::List(args) => cmd::list(args.phase.map(Into::into)),
+        Command::Explain { id } => cmd::explain(id),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("krc: error: {e}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Reports: the records the suite runner emits and the writers that consume
+//! them (terminal, JUnit XML, JSON). Writers never re-probe the host.
+
+pub(crate) mod json;
+pub(crate) mod junit;
+pub(crate) mod record;
+pub(crate) mod redact;
+pub(crate) mod terminal;
+
+pub(crate) use record::{CheckRecord, Counts, PhaseReport, RunMeta};

@@ -1,0 +1,101 @@
+//! What a run produced: one [`CheckRecord`] per check, grouped by phase.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::checks::{Phase, Severity, Status};
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CheckRecord {
+    pub(crate) id: String,
+    pub(crate) phase: Phase,
+    pub(crate) group: String,
+    pub(crate) title: String,
+    pub(crate) severity: Severity,
+    pub(crate) status: Status,
+    pub(crate) summary: String,
+    pub(crate) evidence: Vec<String>,
+    pub(crate) remedy: Option<String>,
+    #[serde(serialize_with = "secs")]
+    pub(crate) duration: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e6)
+}
+
+impl CheckRecord {
+    /// Does this record make the run fail (exit status 1)?
+    pub(crate) fn blocks(&self) -> bool {
+        self.severity == Severity::Required && matches!(self.status, Status::Fail | Status::Error)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PhaseReport {
+    pub(crate) phase: Phase,
+    pub(crate) suite: String,
+    pub(crate) started: SystemTime,
+    pub(crate) duration: Duration,
+    pub(crate) records: Vec<CheckRecord>,
+}
+
+impl PhaseReport {
+    pub(crate) fn counts(&self) -> Counts {
+        Counts::of(&self.records)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Counts {
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
+    pub(crate) warned: usize,
+    pub(crate) skipped: usize,
+    pub(crate) errors: usize,
+}
+
+impl Counts {
+    pub(crate) fn of(records: &[CheckRecord]) -> Counts {
+        let mut c = Counts::default();
+        for r in records {
+            match r.status {
+                Status::Pass => c.passed += 1,
+                Status::Fail => c.failed += 1,
+                Status::Warn => c.warned += 1,
+                Status::Skip => c.skipped += 1,
+                Status::Error => c.errors += 1,
+            }
+        }
+        c
+    }
+
+    /// `3 passed, 1 failed, 2 warned, 0 skipped` (and `, 1 error` if any).
+    pub(crate) fn line(&self) -> String {
+        let mut s = format!(
+            "{} passed, {} failed, {} warned, {} skipped",
+            self.passed, self.failed, self.warned, self.skipped
+        );
+        if self.errors > 0 {
+            s.push_str(&format!(
+                ", {} error{}",
+                self.errors,
+                if self.errors == 1 { "" } else { "s" }
+            ));
+        }
+        s
+    }
+}
+
+/// Facts about the run that every report carries.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RunMeta {
+    pub(crate) hostname: String,
+    pub(crate) kernel: String,
+    pub(crate) user: String,
+    pub(crate) root: String,
+    pub(crate) krc_version: String,
+    /// The k3s release or commit the run pins, when it knows one.
+    pub(crate) k3s: Option<String>,
+}

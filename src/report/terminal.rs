@@ -1,0 +1,179 @@
+//! Human output: one line per check (status, id, title); under each
+//! non-pass the summary, the evidence and the remedy; a count line at the end.
+
+use std::io::{self, Write};
+
+use owo_colors::{OwoColorize, Style};
+
+use super::{CheckRecord, Counts};
+use crate::checks::Status;
+
+pub(crate) struct Printer {
+    out: Box<dyn Write + Send>,
+    color: bool,
+    quiet: bool,
+    id_width: usize,
+    /// Set once stdout is gone (`krc ... | head`): stop printing, keep going.
+    closed: bool,
+}
+
+impl Printer {
+    pub(crate) fn stdout(color: bool, quiet: bool, id_width: usize) -> Printer {
+        Printer {
+            out: Box::new(io::stdout()),
+            color,
+            quiet,
+            id_width,
+            closed: false,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn to_writer(out: Box<dyn Write + Send>, id_width: usize) -> Printer {
+        Printer {
+            out,
+            color: false,
+            quiet: false,
+            id_width,
+            closed: false,
+        }
+    }
+
+    fn status_style(&self, status: Status) -> Style {
+        if !self.color {
+            return Style::new();
+        }
+        match status {
+            Status::Pass => Style::new().green(),
+            Status::Fail | Status::Error => Style::new().red().bold(),
+            Status::Warn => Style::new().yellow(),
+            Status::Skip => Style::new().cyan(),
+        }
+    }
+
+    fn emit(&mut self, text: &str) {
+        if self.closed {
+            return;
+        }
+        if let Err(e) = self
+            .out
+            .write_all(text.as_bytes())
+            .and_then(|_| self.out.flush())
+        {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            }
+        }
+    }
+
+    pub(crate) fn heading(&mut self, text: &str) {
+        if !self.quiet {
+            let t = if self.color {
+                format!("{}\n", text.bold())
+            } else {
+                format!("{text}\n")
+            };
+            self.emit(&t);
+        }
+    }
+
+    pub(crate) fn record(&mut self, r: &CheckRecord) {
+        if self.quiet && r.status == Status::Pass {
+            return;
+        }
+        let label = format!("{:<5}", r.status.label());
+        let mut s = format!(
+            "{}  {:<w$}  {}\n",
+            label.style(self.status_style(r.status)),
+            r.id,
+            r.title,
+            w = self.id_width
+        );
+        if r.status != Status::Pass {
+            let indent = " ".repeat(7);
+            s.push_str(&format!("{indent}{}\n", r.summary));
+            let mut first = true;
+            for e in &r.evidence {
+                let tag = if first { "observed:" } else { "" };
+                first = false;
+                s.push_str(&format!("{indent}  {tag:<9} {e}\n"));
+            }
+            if let Some(remedy) = &r.remedy {
+                for (i, line) in remedy.lines().enumerate() {
+                    let tag = if i == 0 { "remedy:" } else { "" };
+                    let line = if self.color {
+                        format!("{}", line.bold())
+                    } else {
+                        line.to_string()
+                    };
+                    s.push_str(&format!("{indent}  {tag:<9} {line}\n"));
+                }
+            }
+        }
+        self.emit(&s);
+    }
+
+    pub(crate) fn summary(&mut self, counts: &Counts) {
+        let line = counts.line();
+        let t = if self.color && (counts.failed > 0 || counts.errors > 0) {
+            format!("\n{}\n", line.red().bold())
+        } else {
+            format!("\n{line}\n")
+        };
+        self.emit(&t);
+    }
+
+    pub(crate) fn line(&mut self, text: &str) {
+        self.emit(&format!("{text}\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{Phase, Severity};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn non_pass_shows_summary_evidence_and_remedy() {
+        let buf = Buf::default();
+        let mut p = Printer::to_writer(Box::new(buf.clone()), 14);
+        p.record(&CheckRecord {
+            id: "cgroup.unified".into(),
+            phase: Phase::Preflight,
+            group: "cgroup".into(),
+            title: "the host runs pure cgroup v2".into(),
+            severity: Severity::Required,
+            status: Status::Fail,
+            summary: "hybrid".into(),
+            evidence: vec!["line one".into(), "line two".into()],
+            remedy: Some("sudo a\nsudo b".into()),
+            duration: Duration::ZERO,
+        });
+        p.summary(&Counts {
+            passed: 1,
+            failed: 1,
+            warned: 0,
+            skipped: 2,
+            errors: 0,
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "FAIL   cgroup.unified  the host runs pure cgroup v2\n       hybrid\n         observed: line one\n                   line two\n         remedy:   sudo a\n                   sudo b\n\n1 passed, 1 failed, 0 warned, 2 skipped\n"
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! Suite files (`suites/*.toml`): parsing and validation. Every mistake is
+//! reported with the file, the line and the key, before anything runs.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::checks::params::ParamsPatch;
+use crate::checks::{self, Check, Params, Phase, Severity};
+
+/// The default suites, embedded in the binary.
+pub(crate) const PREFLIGHT: &str = include_str!("../../suites/preflight.toml");
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct SuiteError(pub(crate) String);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    name: Option<String>,
+    phase: Phase,
+    #[serde(default)]
+    params: ParamsPatch,
+    #[serde(default)]
+    check: Vec<CheckEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckEntry {
+    id: Spanned<String>,
+    severity: Option<Severity>,
+    ports: Option<Vec<u16>>,
+    cidrs: Option<Vec<String>>,
+    min_memory_mib: Option<u64>,
+    min_cpus: Option<u32>,
+}
+
+impl CheckEntry {
+    fn patch(&self) -> ParamsPatch {
+        ParamsPatch {
+            user: None,
+            ports: self.ports.clone(),
+            cidrs: self.cidrs.clone(),
+            min_memory_mib: self.min_memory_mib,
+            min_cpus: self.min_cpus,
+        }
+    }
+}
+
+/// One check as a suite runs it.
+#[derive(Debug, Clone)]
+pub(crate) struct SuiteEntry {
+    pub(crate) check: &'static Check,
+    pub(crate) severity: Severity,
+    pub(crate) params: Params,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Suite {
+    pub(crate) name: String,
+    pub(crate) phase: Phase,
+    /// The target user named by the suite, if any (`--user` wins).
+    pub(crate) user: Option<String>,
+    pub(crate) entries: Vec<SuiteEntry>,
+}
+
+impl Suite {
+    pub(crate) fn builtin(phase: Phase) -> Suite {
+        let text = match phase {
+            Phase::Preflight => PREFLIGHT,
+            _ => PREFLIGHT,
+        };
+        // The embedded suites are tested; a failure here is a build defect.
+        Suite::parse(text, &format!("<built-in {}.toml>", phase.name()))
+            .expect("built-in suite is valid")
+    }
+
+    pub(crate) fn load(path: &Path) -> Result<Suite, SuiteError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SuiteError(format!("failed to read suite {}: {e}", path.display())))?;
+        Suite::parse(&text, &path.display().to_string())
+    }
+
+    pub(crate) fn parse(text: &str, file: &str) -> Result<Suite, SuiteError> {
+        let raw: SuiteFile = toml::from_str(text)
+            .map_err(|e| SuiteError(format!("{file}: {}", toml_error_line(text, &e))))?;
+        let mut base = Params::default();
+        raw.params
+            .apply(&mut base)
+            .map_err(|e| SuiteError(format!("{file}: [params] {e}")))?;
+        let mut entries = Vec::new();
+        for c in &raw.check {
+            let line = line_of(text, c.id.span().start);
+            let id = c.id.get_ref();
+            let check = checks::find(id).ok_or_else(|| {
+                SuiteError(format!(
+                    "{file}:{line}: unknown check id {id:?} (`krc list` shows the ids)"
+                ))
+            })?;
+            if check.phase != raw.phase {
+                return Err(SuiteError(format!(
+                    "{file}:{line}: check {id:?} belongs to the {} phase, not to this {} suite",
+                    check.phase.name(),
+                    raw.phase.name()
+                )));
+            }
+            if entries.iter().any(|e: &SuiteEntry| e.check.id == check.id) {
+                return Err(SuiteError(format!(
+                    "{file}:{line}: check {id:?} is listed twice"
+                )));
+            }
+            let mut params = base.clone();
+            c.patch()
+                .apply(&mut params)
+                .map_err(|e| SuiteError(format!("{file}:{line}: {e}")))?;
+            entries.push(SuiteEntry {
+                check,
+                severity: c.severity.unwrap_or(check.severity),
+                params,
+            });
+        }
+        if entries.is_empty() {
+            return Err(SuiteError(format!("{file}: the suite names no [[check]]")));
+        }
+        Ok(Suite {
+            name: raw.name.unwrap_or_else(|| raw.phase.name().to_string()),
+            phase: raw.phase,
+            user: raw.params.user,
+            entries,
+        })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// `line 7: unknown field `sevrity`, expected ...` from a toml error.
+pub(crate) fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim();
+    match e.span() {
+        Some(span) => format!("line {}: {msg}", line_of(text, span.start)),
+        None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_preflight_lists_every_preflight_check() {
+        let s = Suite::builtin(Phase::Preflight);
+        let ids: Vec<&str> = s.entries.iter().map(|e| e.check.id).collect();
+        let all: Vec<&str> = checks::CATALOGUE
+            .iter()
+            .filter(|c| c.phase == Phase::Preflight)
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, all);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = Suite::parse(
+            "phase = \"preflight\"\n[[check]]\nid = \"cgroup.unified\"\nsevrity = \"advisory\"\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("s.toml: line 4:") && e.0.contains("sevrity"),
+            "{e}"
+        );
+        let e = Suite::parse(
+            "phase = \"preflight\"\n\n[[check]]\nid = \"cgroup.unifed\"\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("s.toml:4: unknown check id \"cgroup.unifed\""),
+            "{e}"
+        );
+        let e = Suite::parse("phase = \"preflight\"\n[params]\ncidrs = [\"10.41.0.1/16\"]\n[[check]]\nid = \"net.cidr\"\n", "s.toml").unwrap_err();
+        assert!(e.0.contains("host bits"), "{e}");
+    }
+
+    #[test]
+    fn per_check_params_override_globals() {
+        let s = Suite::parse(
+            "phase = \"preflight\"\n[params]\nports = [1]\n[[check]]\nid = \"ports.free\"\nports = [2]\nseverity = \"advisory\"\n[[check]]\nid = \"net.cidr\"\n",
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(s.entries[0].params.ports, vec![2]);
+        assert_eq!(s.entries[0].severity, Severity::Advisory);
+        assert_eq!(s.entries[1].params.ports, vec![1]);
+    }
+}

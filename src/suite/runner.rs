@@ -1,0 +1,192 @@
+//! The suite runner: every check becomes a libtest-mimic [`Trial`], so
+//! `FILTER`, `--skip`, `--exact`, `--test-threads` behave as in `cargo test`.
+//! libtest-mimic does not expose per-trial outcomes, so each trial records
+//! its own [`CheckRecord`] (status, duration, evidence) into a shared sink
+//! that prints them in suite order as soon as they are known.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+use super::Suite;
+use crate::checks::{Ctx, Phase, Severity, Status, Verdict};
+use crate::host::Host;
+use crate::report::redact::redact;
+use crate::report::terminal::Printer;
+use crate::report::{CheckRecord, PhaseReport};
+
+/// One unit of work for the runner: a check bound to its facts, or an
+/// installer step, or an acceptance check.
+pub(crate) struct Task {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) phase: Phase,
+    pub(crate) severity: Severity,
+    pub(crate) run: Box<dyn FnOnce() -> Verdict + Send>,
+}
+
+/// The tasks of a suite of host checks.
+pub(crate) fn host_tasks(suite: &Suite, host: &Arc<Host>) -> Vec<Task> {
+    suite
+        .entries
+        .iter()
+        .map(|e| {
+            let host = Arc::clone(host);
+            let entry = e.clone();
+            Task {
+                id: e.check.id.to_string(),
+                title: e.check.title.to_string(),
+                phase: e.check.phase,
+                severity: e.severity,
+                run: Box::new(move || {
+                    entry.check.judge(&Ctx {
+                        host: &host,
+                        params: &entry.params,
+                    })
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Records in suite order, printing each as soon as all before it are known.
+struct Sink {
+    slots: Vec<Option<CheckRecord>>,
+    next: usize,
+    printer: Option<Arc<Mutex<Printer>>>,
+}
+
+impl Sink {
+    fn put(&mut self, index: usize, record: CheckRecord) {
+        self.slots[index] = Some(record);
+        while let Some(Some(r)) = self.slots.get(self.next) {
+            if let Some(p) = &self.printer {
+                if let Ok(mut p) = p.lock() {
+                    p.record(r);
+                }
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// Prints `ID: test` lines as `cargo test -- --list` does.
+pub(crate) fn list(tasks: &[Task], args: &Arguments, printer: &mut Printer) {
+    let selected: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| !args.is_filtered_out(&trial_stub(t)))
+        .collect();
+    for t in &selected {
+        printer.line(&format!("{}: test", t.id));
+    }
+    printer.line(&format!("\n{} tests, 0 benchmarks", selected.len()));
+}
+
+fn trial_stub(t: &Task) -> Trial {
+    Trial::test(t.id.clone(), || Ok(()))
+}
+
+pub(crate) fn run(
+    suite_name: &str,
+    tasks: Vec<Task>,
+    args: &Arguments,
+    printer: Option<Arc<Mutex<Printer>>>,
+) -> PhaseReport {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let phase = tasks.first().map_or(Phase::Preflight, |t| t.phase);
+    let selected: Vec<Task> = tasks
+        .into_iter()
+        .filter(|t| !args.is_filtered_out(&trial_stub(t)))
+        .collect();
+    let sink = Arc::new(Mutex::new(Sink {
+        slots: vec![None; selected.len()],
+        next: 0,
+        printer: printer.clone(),
+    }));
+    let trials: Vec<Trial> = selected
+        .into_iter()
+        .enumerate()
+        .map(|(index, task)| {
+            let sink = Arc::clone(&sink);
+            let id = task.id.clone();
+            Trial::ignorable_test(id, move || {
+                let record = execute(task);
+                let outcome = match record.status {
+                    Status::Pass | Status::Warn => Ok(Completion::Completed),
+                    Status::Skip => Ok(Completion::ignored_with(record.summary.clone())),
+                    Status::Fail | Status::Error => Err(Failed::from(record.summary.clone())),
+                };
+                if let Ok(mut s) = sink.lock() {
+                    s.put(index, record);
+                }
+                outcome
+            })
+        })
+        .collect();
+    let mut harness = args.clone();
+    if printer.is_some() {
+        // krc prints its own report; libtest-mimic's printer goes nowhere
+        // unless the user asked for its format with --format or --logfile.
+        harness
+            .logfile
+            .get_or_insert_with(|| "/dev/null".to_string());
+    }
+    harness.list = false;
+    let _ = libtest_mimic::run(&harness, trials);
+    let records = match Arc::try_unwrap(sink) {
+        Ok(m) => m.into_inner().map(|s| s.slots).unwrap_or_default(),
+        Err(shared) => shared.lock().map(|s| s.slots.clone()).unwrap_or_default(),
+    };
+    PhaseReport {
+        phase,
+        suite: suite_name.to_string(),
+        started,
+        duration: clock.elapsed(),
+        records: records.into_iter().flatten().collect(),
+    }
+}
+
+/// Runs one task: timed, panic-proof, redacted, with its severity applied.
+fn execute(task: Task) -> CheckRecord {
+    let clock = Instant::now();
+    let Task {
+        id,
+        title,
+        phase,
+        severity,
+        run,
+    } = task;
+    let mut v = catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Verdict {
+            status: Status::Error,
+            summary: format!("internal error: the check panicked: {msg}"),
+            evidence: Vec::new(),
+            remedy: Some("this is a bug in krc: please report it with this output".into()),
+        }
+    });
+    if severity == Severity::Advisory && v.status == Status::Fail {
+        v.status = Status::Warn;
+        v.summary = format!("{} (advisory)", v.summary);
+    }
+    let group = id.split('.').next().unwrap_or(&id).to_string();
+    CheckRecord {
+        group,
+        id,
+        phase,
+        title,
+        severity,
+        status: v.status,
+        summary: redact(&v.summary),
+        evidence: v.evidence.iter().map(|e| redact(e)).collect(),
+        remedy: v.remedy.as_deref().map(redact),
+        duration: clock.elapsed(),
+    }
+}
