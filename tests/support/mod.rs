@@ -1,0 +1,86 @@
+//! Shared helpers for the integration tests: the krc binary, the lab
+//! switch, unprivileged test users and schema validation.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `KRC_REQUIRE_LAB=1` (set by `.ci/run`): tests that need root, Docker,
+/// qemu or the rootless tools must run, not skip.
+pub fn lab_required() -> bool {
+    std::env::var("KRC_REQUIRE_LAB").is_ok_and(|v| v == "1")
+}
+
+/// Skips the current test with a printed reason, or fails it when the lab
+/// is required.
+#[macro_export]
+macro_rules! lab_skip {
+    ($($arg:tt)*) => {{
+        let reason = format!($($arg)*);
+        if $crate::support::lab_required() {
+            panic!("KRC_REQUIRE_LAB=1 but this test cannot run: {reason}");
+        }
+        eprintln!("SKIP {}: {reason}", module_path!());
+        return;
+    }};
+}
+
+pub fn krc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_krc"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The JUnit schemas: `shared/junit` beside the repository, or `KRC_JUNIT_SCHEMAS`.
+pub fn schema_dir() -> PathBuf {
+    std::env::var_os("KRC_JUNIT_SCHEMAS").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/junit"))
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+pub fn have(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Validates a JUnit file against both schemas with xmllint; Err says why.
+pub fn validate_junit(file: &Path) -> Result<(), String> {
+    for xsd in ["ant-junit.xsd", "jenkins-junit-10.xsd"] {
+        let schema = schema_dir().join(xsd);
+        if !schema.is_file() {
+            return Err(format!("schema {} not found", schema.display()));
+        }
+        let out = Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(&schema)
+            .arg(file)
+            .output()
+            .map_err(|e| format!("failed to run xmllint: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{xsd}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    Ok(())
+}
+
+/// Creates (as root) an unprivileged user with a home and subordinate ids,
+/// or returns the existing one: (uid, gid, home).
+pub fn ensure_user(name: &str) -> Result<(u32, u32, PathBuf), String> {
+    if let Ok(Some(u)) = nix::unistd::User::from_name(name) {
+        return Ok((u.uid.as_raw(), u.gid.as_raw(), u.dir));
+    }
+    if !is_root() {
+        return Err(format!("user {name} does not exist and only root can create it"));
+    }
+    let st = Command::new("useradd").args(["-m", "-s", "/bin/sh", name]).status().map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err(format!("useradd {name} failed: {st}"));
+    }
+    let u = nix::unistd::User::from_name(name).map_err(|e| e.to_string())?.ok_or("user vanished")?;
+    Ok((u.uid.as_raw(), u.gid.as_raw(), u.dir))
+}
