@@ -12,7 +12,7 @@ use crate::checks::Phase;
     name = "krc",
     version,
     about = "Qualify a host for rootless k3s, install it, and accept the result, as a test report",
-    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer).",
+    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer).",
     after_help = "Examples:\n  krc preflight                          qualify this host for the invoking user\n  sudo krc preflight --user k3s          as root, for the user k3s\n  krc preflight cgroup                   only the checks whose id contains \"cgroup\"\n  krc preflight --junit report.xml       also write JUnit for CI\n  krc explain cgroup.delegation"
 )]
 pub(crate) struct Cli {
@@ -27,6 +27,13 @@ pub(crate) enum Command {
         after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nWith --format, libtest's own output replaces krc's.\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /"
     )]
     Preflight(PreflightArgs),
+    /// Install rootless k3s for a user: reversible, idempotent, --dry-run first
+    #[command(
+        after_help = "Steps (each skipped when already satisfied): packages, subids, cgroup-v2, delegation,\nsysctl, linger, k3s-binary, rootful-disabled, user-unit, start, wait-api.\n\nExit status: 0 installed (or nothing to do); 1 a step failed (this run's changes were\nundone) or preflight refused; 2 bad flag; 3 reboot required (run it again after the reboot).\n\nExamples:\n  krc install --dry-run                       show every file and command, change nothing\n  sudo krc install --user k3s --yes           as root, for the user k3s\n  krc install --offline ./bundle --pins pins.toml --yes\n  krc uninstall --dry-run                     what krc would undo\n\nSee docs/install.md for the journal, the offline bundle layout and the pins file."
+    )]
+    Install(InstallArgs),
+    /// Undo exactly what krc install recorded in its journal
+    Uninstall(UninstallArgs),
     /// List every check: id, phase, severity, title
     List(ListArgs),
     /// Explain a check: what it verifies, why rootless k3s needs it, how to fix it
@@ -65,6 +72,77 @@ pub(crate) struct PreflightArgs {
     pub(crate) suite: SuiteArgs,
 
     /// Read the host from a directory tree instead of / (live probes are then skipped)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub(crate) root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InstallArgs {
+    /// Print the plan (files with content or diff, commands with argv and environment); change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Apply without asking
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+    /// The user who will run rootless k3s [default: the invoking user, or SUDO_USER under sudo]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// Pin a k3s release (INSTALL_K3S_VERSION)
+    #[arg(long, value_name = "vX.Y.Z+k3sN")]
+    pub(crate) k3s_version: Option<String>,
+    /// Pin a k3s commit (INSTALL_K3S_COMMIT; needs GITHUB_TOKEN since Feb 2026)
+    #[arg(long, value_name = "SHA")]
+    pub(crate) k3s_commit: Option<String>,
+    /// K3S_ROOTLESS_PORT_DRIVER: builtin or slirp4netns [default: slirp4netns]
+    #[arg(long, value_name = "DRIVER")]
+    pub(crate) port_driver: Option<String>,
+    /// K3S_ROOTLESS_CIDR, a network address [default: 10.41.0.0/16]
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) cidr: Option<String>,
+    /// K3S_ROOTLESS_MTU, 576 to 65520 [default: 1500]
+    #[arg(long, value_name = "N")]
+    pub(crate) mtu: Option<String>,
+    /// K3S_ROOTLESS_DISABLE_HOST_LOOPBACK: true or false [default: true]
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) disable_host_loopback: Option<String>,
+    /// Take the artifacts from this directory instead of the network (layout: docs/install.md)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) offline: Option<PathBuf>,
+    /// Download the artifacts from this base URL instead of GitHub
+    #[arg(long, value_name = "URL")]
+    pub(crate) mirror: Option<String>,
+    /// A TOML file with the SHA-256 of every artifact (docs/install.md)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pins: Option<PathBuf>,
+    /// Seconds to wait for the API server after start
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub(crate) wait_timeout: u64,
+    /// Act on a directory tree instead of / (host commands are then listed, not run)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub(crate) root: PathBuf,
+    /// Install even when a required preflight check fails that no step fixes
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Write the install testsuite as JUnit XML to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write the install testsuite as JSON (krc.report/v1) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UninstallArgs {
+    /// Print what would be undone; change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Undo without asking
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+    /// The user krc installed for [default: the invoking user, or SUDO_USER under sudo]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// Act on a directory tree instead of /
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub(crate) root: PathBuf,
 }

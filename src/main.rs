@@ -8,6 +8,7 @@ mod cli;
 mod cmd;
 mod fsutil;
 mod host;
+mod install;
 mod report;
 mod suite;
 
@@ -19,6 +20,8 @@ use cli::{Cli, Command};
 use cmd::exit;
 
 fn main() -> ExitCode {
+    // ring is the one TLS provider krc is built with (see CRATES.md).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -34,6 +37,8 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Preflight(args) => cmd::preflight(args),
+        Command::Install(args) => cmd::install(args),
+        Command::Uninstall(args) => cmd::uninstall(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),
         Command::Explain { id } => cmd::explain(id),
     };

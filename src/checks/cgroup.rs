@@ -144,7 +144,7 @@ pub(super) fn controllers(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 
 /// `Delegate=` settings of `user@.service` and its drop-ins, in the order
 /// systemd applies them.
-fn delegation_config(host: &Host, uid: u32) -> Vec<DelegateSetting> {
+pub(crate) fn delegation_config(host: &Host, uid: u32) -> Vec<DelegateSetting> {
     let mut out = Vec::new();
     for unit in [
         "/etc/systemd/system/user@.service",

@@ -2,10 +2,12 @@
 //! and returns an exit status.
 
 mod catalogue;
+mod install;
 mod output;
 mod preflight;
 
 pub(crate) use catalogue::{explain, list};
+pub(crate) use install::{install, uninstall};
 pub(crate) use preflight::preflight;
 
 /// Exit statuses, as `krc --help` documents them.
@@ -13,7 +15,6 @@ pub(crate) mod exit {
     pub(crate) const OK: u8 = 0;
     pub(crate) const FAILED: u8 = 1;
     pub(crate) const USAGE: u8 = 2;
-    #[allow(dead_code)] // used by the installer
     pub(crate) const REBOOT_REQUIRED: u8 = 3;
 }
 

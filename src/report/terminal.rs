@@ -28,7 +28,6 @@ impl Printer {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn to_writer(out: Box<dyn Write + Send>, id_width: usize) -> Printer {
         Printer {
             out,

@@ -1,0 +1,82 @@
+//! `krc install` and `krc uninstall`: flags to a validated request, the
+//! installer core, the reports.
+
+use super::output::{self, ReportFiles};
+use super::{CmdError, exit};
+use crate::cli::{InstallArgs, UninstallArgs};
+use crate::install::{apply, options, sudo, uninstall as un};
+
+pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
+    let raw = options::RawOptions {
+        k3s_version: args.k3s_version.clone(),
+        k3s_commit: args.k3s_commit.clone(),
+        port_driver: args.port_driver.clone(),
+        cidr: args.cidr.clone(),
+        mtu: args.mtu.clone(),
+        disable_host_loopback: args.disable_host_loopback.clone(),
+        offline: args.offline.clone(),
+        mirror: args.mirror.clone(),
+        pins: args.pins.clone(),
+        wait_timeout: Some(args.wait_timeout),
+    };
+    // Every flag is checked before anything is read or touched.
+    let opts =
+        options::validate(&raw, std::env::var("GITHUB_TOKEN").ok()).map_err(CmdError::new)?;
+    let req = apply::Request {
+        root: args.root.clone(),
+        user: args.user.clone(),
+        opts: opts.clone(),
+        dry_run: args.dry_run,
+        yes: args.yes,
+        force: args.force,
+    };
+    let run = match apply::install(&req) {
+        Ok(run) => run,
+        Err(e) if e == sudo::REEXEC => {
+            let user = args
+                .user
+                .clone()
+                .or_else(|| {
+                    crate::host::Host::open(&args.root, None)
+                        .ok()
+                        .map(|h| h.user().name.clone())
+                })
+                .unwrap_or_default();
+            return sudo::reexec(&user).map_err(CmdError::new);
+        }
+        Err(e) => {
+            eprintln!("krc install: {e}");
+            return Ok(exit::FAILED);
+        }
+    };
+    if let Some(host) = &run.host {
+        if !run.steps.is_empty() {
+            let report = crate::install::report::phase_report(&run.steps);
+            let files = ReportFiles {
+                junit: args.junit.clone(),
+                json: args.json.clone(),
+            };
+            files.write(
+                &output::meta(host, Some(opts.pin.to_string())),
+                std::slice::from_ref(&report),
+            )?;
+        }
+    }
+    Ok(run.code)
+}
+
+pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
+    let req = un::Request {
+        root: args.root.clone(),
+        user: args.user.clone(),
+        dry_run: args.dry_run,
+        yes: args.yes,
+    };
+    match un::uninstall(&req) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("krc uninstall: {e}");
+            Ok(exit::FAILED)
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! What a step does, as data: files to write, links to make, commands to
+//! run. The same list is printed by `--dry-run` and applied by the
+//! executor, and every application is journaled with what undoes it.
+
+use super::exec::{Cmd, CommandRunner, Ran, Who};
+use super::fsops::{Meta, sha256_hex};
+use super::journal::{Change, Journal, Side};
+
+/// A file's content: bytes krc renders, or a verified downloaded artifact.
+#[derive(Debug, Clone)]
+pub(crate) enum Content {
+    Bytes(Vec<u8>),
+    Artifact {
+        name: String,
+        sha256: String,
+        source: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Action {
+    Write {
+        path: String,
+        content: Content,
+        meta: Meta,
+    },
+    Symlink {
+        path: String,
+        target: String,
+        meta: Meta,
+    },
+    /// A command; `undo` reverses it; `watch` are paths it may create or
+    /// change, restored to their previous state on undo.
+    Run {
+        cmd: Cmd,
+        undo: Option<Cmd>,
+        watch: Vec<String>,
+    },
+    /// A verified script artifact, run as `cmd` with its `INSTALL_SH`
+    /// argument replaced by a private temporary copy.
+    RunScript {
+        artifact: String,
+        sha256: String,
+        source: String,
+        cmd: Cmd,
+        watch: Vec<String>,
+    },
+    /// Nothing now; on undo, once the later changes are reverted, run `cmd`
+    /// (a daemon-reload after unit files are gone).
+    OnUndo(Cmd),
+}
+
+/// Resolves artifact names to verified bytes at apply time.
+pub(crate) trait ArtifactStore {
+    fn bytes(&self, name: &str) -> Result<&[u8], String>;
+}
+
+impl Action {
+    /// The dry-run description: full content for a new file, a diff for an
+    /// edited one, argv and environment for a command.
+    pub(crate) fn describe(&self, journal: &Journal, user: &str, me: u32) -> String {
+        let fs = journal.fs();
+        match self {
+            Action::Write {
+                path,
+                content,
+                meta,
+            } => {
+                let head = format!("{:04o} {}:{}", meta.mode, meta.uid, meta.gid);
+                match content {
+                    Content::Artifact {
+                        name,
+                        sha256,
+                        source,
+                    } => format!(
+                        "{} file {path} ({head}): artifact {name}, sha256 {sha256}, from {source}",
+                        if fs.exists(path) { "replace" } else { "create" }
+                    ),
+                    Content::Bytes(new) => match fs.read(path) {
+                        Ok(old) if old == *new => {
+                            format!("keep file {path}: already has this content")
+                        }
+                        Ok(old) => format!(
+                            "edit file {path} ({head}), a backup is kept:\n{}",
+                            diff(
+                                &String::from_utf8_lossy(&old),
+                                &String::from_utf8_lossy(new)
+                            )
+                        ),
+                        Err(_) => format!(
+                            "create file {path} ({head}):\n{}",
+                            indent(&String::from_utf8_lossy(new), "    | ")
+                        ),
+                    },
+                }
+            }
+            Action::Symlink { path, target, .. } => format!("create symlink {path} -> {target}"),
+            Action::OnUndo(cmd) => format!(
+                "on undo, after the changes below are reverted: run {}",
+                cmd.shown()
+            ),
+            Action::RunScript {
+                artifact,
+                sha256,
+                source,
+                cmd,
+                watch,
+            } => {
+                let run = Action::Run {
+                    cmd: cmd.clone(),
+                    undo: None,
+                    watch: watch.clone(),
+                }
+                .describe(journal, user, me);
+                format!(
+                    "{}
+    INSTALL_SH: artifact {artifact}, sha256 {sha256}, from {source} (a private temporary copy)",
+                    run
+                )
+            }
+            Action::Run { cmd, undo, watch } => {
+                let how = match (cmd.who, me == 0) {
+                    (Who::Root, true) => "as root".to_string(),
+                    (Who::Root, false) => "as root, through sudo -n".to_string(),
+                    (Who::User, true) => {
+                        format!("as {user}, through runuser / systemctl --machine={user}@")
+                    }
+                    (Who::User, false) => format!("as {user}"),
+                };
+                let mut s = format!(
+                    "run ({how}): {}\n    argv: {:?}",
+                    cmd.shown(),
+                    cmd.wrapped(me, user)
+                );
+                if !cmd.env.is_empty() {
+                    let env: Vec<String> =
+                        cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    s.push_str(&format!("\n    environment: {}", env.join(" ")));
+                }
+                if !watch.is_empty() {
+                    s.push_str(&format!(
+                        "\n    may write (saved first, restored on undo): {}",
+                        watch.join(" ")
+                    ));
+                }
+                if let Some(u) = undo {
+                    s.push_str(&format!("\n    undone by: {}", u.shown()));
+                }
+                s
+            }
+        }
+    }
+
+    /// Applies the action, journaling each change before moving on.
+    pub(crate) fn apply(
+        &self,
+        step: &str,
+        journal: &mut Journal,
+        runner: &dyn CommandRunner,
+        store: &dyn ArtifactStore,
+    ) -> Result<Vec<String>, String> {
+        let mut notes = Vec::new();
+        match self {
+            Action::Write {
+                path,
+                content,
+                meta,
+            } => {
+                let bytes: Vec<u8> = match content {
+                    Content::Bytes(b) => b.clone(),
+                    Content::Artifact { name, .. } => store.bytes(name)?.to_vec(),
+                };
+                let fs = journal.fs().clone();
+                if fs.read(path).ok().as_deref() == Some(&bytes[..])
+                    && fs.meta(path).is_some_and(|(_, m)| m == *meta)
+                {
+                    return Ok(notes);
+                }
+                let side = journal.side_of_path(path);
+                make_parents(step, path, *meta, journal)?;
+                let sha256 = sha256_hex(&bytes);
+                match fs.meta(path) {
+                    Some((_, old_meta)) => {
+                        let seq = journal.next_seq();
+                        let backup = journal.backup_path(side, seq)?;
+                        let old = fs
+                            .read(path)
+                            .map_err(|e| format!("failed to read {path} to back it up: {e}"))?;
+                        fs.write(
+                            &backup,
+                            &old,
+                            Meta {
+                                mode: 0o600,
+                                ..journal.owner(side)
+                            },
+                        )
+                        .map_err(|e| e.to_string())?;
+                        journal.record(
+                            side,
+                            step,
+                            Change::ReplacedFile {
+                                path: path.clone(),
+                                sha256,
+                                backup,
+                                meta: old_meta,
+                            },
+                        )?;
+                    }
+                    None => {
+                        journal.record(
+                            side,
+                            step,
+                            Change::CreatedFile {
+                                path: path.clone(),
+                                sha256,
+                            },
+                        )?;
+                    }
+                }
+                // Journaled first: a crash between the two leaves an entry
+                // whose undo finds the old content and does no harm.
+                fs.write(path, &bytes, *meta).map_err(|e| e.to_string())?;
+            }
+            Action::Symlink { path, target, meta } => {
+                let fs = journal.fs().clone();
+                if fs.read_link(path).as_deref() == Some(target.as_str()) {
+                    return Ok(notes);
+                }
+                make_parents(
+                    step,
+                    path,
+                    Meta {
+                        mode: 0o755,
+                        ..*meta
+                    },
+                    journal,
+                )?;
+                let side = journal.side_of_path(path);
+                journal.record(
+                    side,
+                    step,
+                    Change::CreatedSymlink {
+                        path: path.clone(),
+                        target: target.clone(),
+                    },
+                )?;
+                fs.symlink(path, target, *meta)
+                    .map_err(|e| format!("failed to create {path}: {e}"))?;
+            }
+            Action::OnUndo(cmd) => {
+                let side = if cmd.who == Who::User {
+                    Side::User
+                } else {
+                    Side::Root
+                };
+                journal.record(side, step, Change::OnUndo { cmd: cmd.clone() })?;
+            }
+            Action::RunScript {
+                artifact,
+                cmd,
+                watch,
+                ..
+            } => {
+                let dir = tempdir()?;
+                let file = dir.join("install.sh");
+                let result = (|| {
+                    std::fs::write(&file, store.bytes(artifact)?)
+                        .map_err(|e| format!("failed to write {}: {e}", file.display()))?;
+                    let mut cmd = cmd.clone();
+                    for a in &mut cmd.argv {
+                        if a == "INSTALL_SH" {
+                            *a = file.display().to_string();
+                        }
+                    }
+                    Action::Run {
+                        cmd,
+                        undo: None,
+                        watch: watch.clone(),
+                    }
+                    .apply(step, journal, runner, store)
+                })();
+                let _ = std::fs::remove_dir_all(&dir);
+                return result;
+            }
+            Action::Run { cmd, undo, watch } => {
+                let fs = journal.fs().clone();
+                for w in watch {
+                    let side = journal.side_of_path(w);
+                    let change = match fs.meta(w) {
+                        Some((t, meta)) if t.is_file() => {
+                            let seq = journal.next_seq();
+                            let backup = journal.backup_path(side, seq)?;
+                            let old = fs.read(w).map_err(|e| e.to_string())?;
+                            fs.write(
+                                &backup,
+                                &old,
+                                Meta {
+                                    mode: 0o600,
+                                    ..journal.owner(side)
+                                },
+                            )
+                            .map_err(|e| e.to_string())?;
+                            Change::Watched {
+                                path: w.clone(),
+                                backup: Some(backup),
+                                meta: Some(meta),
+                            }
+                        }
+                        Some(_) => continue, // a link or directory it will not replace
+                        None => Change::Watched {
+                            path: w.clone(),
+                            backup: None,
+                            meta: None,
+                        },
+                    };
+                    journal.record(side, step, change)?;
+                }
+                let side = if cmd.who == Who::User {
+                    Side::User
+                } else {
+                    Side::Root
+                };
+                journal.record(
+                    side,
+                    step,
+                    Change::Ran {
+                        cmd: cmd.clone(),
+                        undo: undo.clone(),
+                    },
+                )?;
+                match runner.run(cmd).map_err(|e| e.to_string())? {
+                    Ran::Ok(_) => {}
+                    Ran::NotRun(why) => notes.push(format!("not run ({why}): {}", cmd.shown())),
+                }
+            }
+        }
+        Ok(notes)
+    }
+}
+
+/// A private directory (0700) for the install script's copy.
+fn tempdir() -> Result<std::path::PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    for n in 0..100u32 {
+        let d = base.join(format!("krc-install-{}-{n}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+            Ok(()) => return Ok(d),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(format!(
+                    "failed to create a directory in {}: {e}",
+                    base.display()
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "failed to create a private directory in {}",
+        base.display()
+    ))
+}
+
+fn make_parents(step: &str, path: &str, meta: Meta, journal: &mut Journal) -> Result<(), String> {
+    let fs = journal.fs().clone();
+    for d in fs.missing_parents(path) {
+        let side = journal.side_of_path(&d);
+        journal.record(side, step, Change::CreatedDir { path: d.clone() })?;
+        fs.mkdir(
+            &d,
+            Meta {
+                mode: 0o755,
+                ..meta
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Undoes one journaled change. Something changed since krc made it is
+/// left in place with a warning: krc never removes what it did not write.
+pub(crate) fn undo(
+    change: &Change,
+    journal: &Journal,
+    runner: &dyn CommandRunner,
+) -> Result<Option<String>, String> {
+    let fs = journal.fs();
+    match change {
+        Change::CreatedDir { path } => {
+            if !fs
+                .remove_dir(path)
+                .map_err(|e| format!("failed to remove {path}: {e}"))?
+            {
+                return Ok(Some(format!("{path} is not empty: left in place")));
+            }
+        }
+        Change::CreatedFile { path, sha256 } => match fs.sha256(path) {
+            None => {}
+            Some(s) if s == *sha256 => fs
+                .remove_file(path)
+                .map_err(|e| format!("failed to remove {path}: {e}"))?,
+            Some(_) => {
+                return Ok(Some(format!(
+                    "{path} changed since krc wrote it: left in place"
+                )));
+            }
+        },
+        Change::ReplacedFile {
+            path,
+            sha256,
+            backup,
+            meta,
+        } => {
+            let old = fs
+                .read(backup)
+                .map_err(|e| format!("backup {backup} of {path} is unreadable: {e}"))?;
+            match fs.sha256(path) {
+                Some(s) if s != *sha256 => {
+                    return Ok(Some(format!(
+                        "{path} changed since krc edited it: left in place; its old content is in {backup}"
+                    )));
+                }
+                _ => fs.write(path, &old, *meta).map_err(|e| e.to_string())?,
+            }
+            fs.remove_file(backup).map_err(|e| e.to_string())?;
+        }
+        Change::CreatedSymlink { path, target } => {
+            if fs.read_link(path).as_deref() == Some(target.as_str()) {
+                fs.remove_file(path)
+                    .map_err(|e| format!("failed to remove {path}: {e}"))?;
+            }
+        }
+        Change::Ran {
+            undo: Some(cmd), ..
+        } => {
+            runner.run(cmd).map_err(|e| e.to_string())?;
+        }
+        Change::Ran { undo: None, .. } => {}
+        Change::OnUndo { cmd } => {
+            runner.run(cmd).map_err(|e| e.to_string())?;
+        }
+        Change::Watched { path, backup, meta } => match (backup, meta) {
+            (Some(b), Some(m)) => {
+                let old = fs
+                    .read(b)
+                    .map_err(|e| format!("backup {b} of {path} is unreadable: {e}"))?;
+                fs.write(path, &old, *m).map_err(|e| e.to_string())?;
+                fs.remove_file(b).map_err(|e| e.to_string())?;
+            }
+            _ => {
+                if fs.meta(path).is_some_and(|(t, _)| !t.is_dir()) {
+                    fs.remove_file(path)
+                        .map_err(|e| format!("failed to remove {path}: {e}"))?;
+                }
+            }
+        },
+    }
+    Ok(None)
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|l| format!("{prefix}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A line diff (longest common subsequence): `-` old, `+` new, ` ` kept.
+pub(crate) fn diff(old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push(format!("    | {}", a[i]));
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push(format!("    -{}", a[i]));
+            i += 1;
+        } else {
+            out.push(format!("    +{}", b[j]));
+            j += 1;
+        }
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn diff_marks_changed_lines() {
+        let d = super::diff("a\nb\nc\n", "a\nB\nc\n");
+        assert_eq!(d, "    | a\n    -b\n    +B\n    | c");
+    }
+}

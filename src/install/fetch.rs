@@ -1,0 +1,240 @@
+//! The k3s artifacts (install script, binary, checksum file): fetched from
+//! a mirror over HTTPS (reqwest, rustls with ring; timeouts, bounded
+//! retries) or read from an offline bundle, and every one verified against
+//! a pinned SHA-256 before anything is written. A mismatch stops the run.
+//!
+//! Offline bundle layout (`--offline DIR`): `DIR/install.sh`,
+//! `DIR/k3s` (`k3s-arm64`, `k3s-armhf`, `k3s-s390x` on those
+//! architectures) and `DIR/sha256sum-ARCH.txt`. Pins come from krc's own
+//! table or `--pins FILE`, never from the bundle itself.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::action::ArtifactStore;
+use super::fsops::sha256_hex;
+use super::options::{K3sPin, Options};
+
+/// SHA-256 pins for one k3s release or commit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pins {
+    /// The release tag or commit these pins are for.
+    #[serde(rename = "ref")]
+    pub(crate) reference: String,
+    /// Set when the binary is not a real k3s (tests, labs): the reason.
+    pub(crate) stand_in: Option<String>,
+    pub(crate) sha256: BTreeMap<String, String>,
+}
+
+/// krc's own pins. Empty in this build: no k3s release artifact could be
+/// fetched and hashed where krc was built, and a pin krc did not compute
+/// itself would be worse than none. Pass `--pins FILE` meanwhile.
+const BUILTIN_PINS: &[(&str, &str)] = &[];
+
+impl Pins {
+    pub(crate) fn load(opts: &Options) -> Result<Pins, String> {
+        let want = opts.pin.reference();
+        let (text, from) = match &opts.pins {
+            Some(p) => (
+                std::fs::read_to_string(p)
+                    .map_err(|e| format!("failed to read --pins {}: {e}", p.display()))?,
+                p.display().to_string(),
+            ),
+            None => match BUILTIN_PINS.iter().find(|(r, _)| *r == want) {
+                Some((_, t)) => (t.to_string(), "krc's built-in pins".to_string()),
+                None => {
+                    return Err(format!(
+                        "krc has no pinned SHA-256 sums for k3s {want}: pass --pins FILE (see docs/install.md) with the sums of install.sh, the k3s binary and sha256sum-{}.txt",
+                        arch().0
+                    ));
+                }
+            },
+        };
+        let pins: Pins = toml::from_str(&text).map_err(|e| format!("{from}: {}", e.message()))?;
+        if pins.reference != want {
+            return Err(format!(
+                "{from} pins {}, but this install is for {}",
+                pins.reference, opts.pin
+            ));
+        }
+        for (name, sum) in &pins.sha256 {
+            if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!("{from}: sha256 of {name} is not 64 hex digits"));
+            }
+        }
+        Ok(pins)
+    }
+
+    pub(crate) fn sum(&self, name: &str) -> Result<&str, String> {
+        self.sha256
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("no pinned sha256 for artifact {name}: add it to the pins file"))
+    }
+}
+
+/// (`amd64`, `k3s`): the checksum-file arch and the binary's name.
+pub(crate) fn arch() -> (&'static str, &'static str) {
+    match std::env::consts::ARCH {
+        "aarch64" => ("arm64", "k3s-arm64"),
+        "arm" => ("arm", "k3s-armhf"),
+        "s390x" => ("s390x", "k3s-s390x"),
+        _ => ("amd64", "k3s"),
+    }
+}
+
+/// The artifact names, in fetch order.
+pub(crate) fn artifact_names() -> [String; 3] {
+    let (a, bin) = arch();
+    [
+        "install.sh".to_string(),
+        bin.to_string(),
+        format!("sha256sum-{a}.txt"),
+    ]
+}
+
+/// Where an artifact comes from, for messages and the dry-run.
+pub(crate) fn source(opts: &Options, name: &str) -> String {
+    let r = opts.pin.reference();
+    if let Some(dir) = &opts.offline {
+        return dir.join(name).display().to_string();
+    }
+    match (&opts.mirror, &opts.pin) {
+        (Some(m), _) if name == "install.sh" => format!("{}/install.sh", m.trim_end_matches('/')),
+        (Some(m), _) => format!("{}/{}/{name}", m.trim_end_matches('/'), url_ref(r)),
+        (None, _) if name == "install.sh" => format!(
+            "https://raw.githubusercontent.com/k3s-io/k3s/{}/install.sh",
+            url_ref(r)
+        ),
+        (None, K3sPin::Version(_)) => format!(
+            "https://github.com/k3s-io/k3s/releases/download/{}/{name}",
+            url_ref(r)
+        ),
+        (None, K3sPin::Commit(_)) => String::from(
+            "(commit builds: pass --mirror URL where the CI artifacts are, or --offline DIR)",
+        ),
+    }
+}
+
+fn url_ref(r: &str) -> String {
+    r.replace('+', "%2B")
+}
+
+/// The verified artifacts, in memory until a step writes them.
+#[derive(Debug, Default)]
+pub(crate) struct Artifacts {
+    bytes: BTreeMap<String, Vec<u8>>,
+}
+
+impl ArtifactStore for Artifacts {
+    fn bytes(&self, name: &str) -> Result<&[u8], String> {
+        self.bytes
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| format!("artifact {name} was not fetched"))
+    }
+}
+
+const TRIES: u32 = 3;
+
+/// Fetches and verifies every artifact; nothing is returned (and so
+/// nothing can be written) unless all of them match their pins.
+pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, String> {
+    let mut out = Artifacts::default();
+    let client = if opts.offline.is_none() {
+        Some(client()?)
+    } else {
+        None
+    };
+    for name in artifact_names() {
+        let want = pins.sum(&name)?;
+        let src = source(opts, &name);
+        let bytes = match (&opts.offline, &client) {
+            (Some(dir), _) => read_bundle(dir, &name)?,
+            (None, Some(c)) => download(c, &src, opts.github_token.as_deref())?,
+            (None, None) => unreachable!("a client exists when not offline"),
+        };
+        let got = sha256_hex(&bytes);
+        if got != want {
+            return Err(format!(
+                "{name} from {src}: sha256 {got} does not match the pinned {want}; nothing was written. Check the mirror or bundle, or the pins file"
+            ));
+        }
+        out.bytes.insert(name, bytes);
+    }
+    // The binary must also match the release's own checksum file.
+    let (a, bin) = arch();
+    let sums = String::from_utf8_lossy(out.bytes(&format!("sha256sum-{a}.txt"))?).into_owned();
+    let listed = sums
+        .lines()
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .find(|(_, f)| f.trim().trim_start_matches('*') == bin)
+        .map(|(s, _)| s.to_string());
+    let actual = sha256_hex(out.bytes(bin)?);
+    match listed {
+        Some(s) if s == actual => Ok(out),
+        Some(s) => Err(format!(
+            "{bin}: sha256 {actual} does not match sha256sum-{a}.txt ({s}); nothing was written"
+        )),
+        None => Err(format!(
+            "sha256sum-{a}.txt has no line for {bin}; nothing was written"
+        )),
+    }
+}
+
+fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let p = dir.join(name);
+    std::fs::read(&p).map_err(|e| {
+        format!(
+            "offline bundle: failed to read {}: {e} (layout: docs/install.md)",
+            p.display()
+        )
+    })
+}
+
+fn client() -> Result<reqwest::blocking::Client, String> {
+    reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(300))
+        .user_agent(concat!("krc/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("failed to set up the HTTP client: {e}"))
+}
+
+fn download(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    token: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    let mut last = String::new();
+    for attempt in 1..=TRIES {
+        let mut req = client.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        match req
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.bytes())
+        {
+            Ok(b) => return Ok(b.to_vec()),
+            Err(e) => {
+                last = crate::report::redact::redact(&e.to_string());
+                // A 4xx will not get better by asking again.
+                if e.status().is_some_and(|s| s.is_client_error()) {
+                    break;
+                }
+            }
+        }
+        if attempt < TRIES {
+            std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
+        }
+    }
+    Err(format!(
+        "failed to download {url} after up to {TRIES} tries: {last}"
+    ))
+}

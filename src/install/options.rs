@@ -1,0 +1,248 @@
+//! What `krc install` was asked to do, validated before anything is
+//! touched: a bad CIDR, MTU, port driver or pin is a one-line usage error.
+
+use std::path::PathBuf;
+
+use crate::host::net::Cidr;
+
+/// The k3s release krc installs when neither `--k3s-version` nor
+/// `--k3s-commit` is given.
+pub(crate) const DEFAULT_K3S_VERSION: &str = "v1.33.5+k3s1";
+
+/// Which k3s to install: a release tag or a commit (CI artifacts).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum K3sPin {
+    Version(String),
+    Commit(String),
+}
+
+impl K3sPin {
+    /// The release tag or commit, as the artifact store names it.
+    pub(crate) fn reference(&self) -> &str {
+        match self {
+            K3sPin::Version(v) | K3sPin::Commit(v) => v,
+        }
+    }
+
+    /// The install script's variable for this pin.
+    pub(crate) fn env(&self) -> (&'static str, String) {
+        match self {
+            K3sPin::Version(v) => ("INSTALL_K3S_VERSION", v.clone()),
+            K3sPin::Commit(c) => ("INSTALL_K3S_COMMIT", c.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for K3sPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            K3sPin::Version(v) => write!(f, "release {v}"),
+            K3sPin::Commit(c) => write!(f, "commit {c}"),
+        }
+    }
+}
+
+/// The `K3S_ROOTLESS_*` settings krc writes into the unit's drop-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rootless {
+    pub(crate) port_driver: String,
+    pub(crate) cidr: String,
+    pub(crate) mtu: u32,
+    pub(crate) disable_host_loopback: bool,
+}
+
+/// The options as typed (strings), so that every bad value gets the same
+/// one-line message rather than clap's multi-line one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawOptions {
+    pub(crate) k3s_version: Option<String>,
+    pub(crate) k3s_commit: Option<String>,
+    pub(crate) port_driver: Option<String>,
+    pub(crate) cidr: Option<String>,
+    pub(crate) mtu: Option<String>,
+    pub(crate) disable_host_loopback: Option<String>,
+    pub(crate) offline: Option<PathBuf>,
+    pub(crate) mirror: Option<String>,
+    pub(crate) pins: Option<PathBuf>,
+    pub(crate) wait_timeout: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) pin: K3sPin,
+    pub(crate) rootless: Rootless,
+    pub(crate) offline: Option<PathBuf>,
+    pub(crate) mirror: Option<String>,
+    pub(crate) pins: Option<PathBuf>,
+    /// Only for `--k3s-commit`: never printed, never journaled.
+    pub(crate) github_token: Option<String>,
+    pub(crate) wait_timeout: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub(crate) struct OptionError(pub(crate) String);
+
+fn bad(msg: impl Into<String>) -> OptionError {
+    OptionError(msg.into())
+}
+
+pub(crate) fn validate(
+    raw: &RawOptions,
+    github_token: Option<String>,
+) -> Result<Options, OptionError> {
+    let pin = match (&raw.k3s_version, &raw.k3s_commit) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "--k3s-version and --k3s-commit exclude each other: pin one",
+            ));
+        }
+        (Some(v), None) => {
+            if !v.starts_with('v') || !v.contains("+k3s") || v.contains(['/', ' ']) {
+                return Err(bad(format!(
+                    "--k3s-version {v:?}: expected a release tag like {DEFAULT_K3S_VERSION}"
+                )));
+            }
+            K3sPin::Version(v.clone())
+        }
+        (None, Some(c)) => {
+            if c.len() != 40 || !c.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                return Err(bad(format!(
+                    "--k3s-commit {c:?}: expected a full 40-hex-digit commit"
+                )));
+            }
+            K3sPin::Commit(c.to_ascii_lowercase())
+        }
+        (None, None) => K3sPin::Version(DEFAULT_K3S_VERSION.to_string()),
+    };
+    let github_token = github_token.filter(|t| !t.trim().is_empty());
+    if matches!(pin, K3sPin::Commit(_)) && github_token.is_none() && raw.offline.is_none() {
+        return Err(bad(
+            "--k3s-commit needs GITHUB_TOKEN: since February 2026 (k3s PR #13559) commit builds are CI artifacts that need a token with k3s-io permissions; export GITHUB_TOKEN=..., or pin a release with --k3s-version",
+        ));
+    }
+    let port_driver = raw
+        .port_driver
+        .clone()
+        .unwrap_or_else(|| "slirp4netns".into());
+    if !["builtin", "slirp4netns"].contains(&port_driver.as_str()) {
+        return Err(bad(format!(
+            "--port-driver {port_driver:?}: expected builtin or slirp4netns (k3s would silently fall back to builtin)"
+        )));
+    }
+    let cidr = raw.cidr.clone().unwrap_or_else(|| "10.41.0.0/16".into());
+    let parsed: Cidr = cidr
+        .parse()
+        .map_err(|e| bad(format!("--cidr {cidr:?}: {e}")))?;
+    if parsed.has_host_bits() {
+        let m = if parsed.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(parsed.prefix))
+        };
+        return Err(bad(format!(
+            "--cidr {cidr}: host bits are set; k3s needs a network address (did you mean {}/{}?)",
+            std::net::Ipv4Addr::from(u32::from(parsed.addr) & m),
+            parsed.prefix
+        )));
+    }
+    let mtu = match &raw.mtu {
+        None => 1500,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (576..=65520).contains(&n) => n,
+            _ => {
+                return Err(bad(format!(
+                    "--mtu {s:?}: expected a number from 576 to 65520"
+                )));
+            }
+        },
+    };
+    let disable_host_loopback = match raw.disable_host_loopback.as_deref() {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(s) => {
+            return Err(bad(format!(
+                "--disable-host-loopback {s:?}: expected true or false"
+            )));
+        }
+    };
+    if let Some(dir) = &raw.offline {
+        if !dir.is_dir() {
+            return Err(bad(format!("--offline {}: not a directory", dir.display())));
+        }
+    }
+    if let Some(m) = &raw.mirror {
+        if !(m.starts_with("http://") || m.starts_with("https://")) {
+            return Err(bad(format!(
+                "--mirror {m:?}: expected an http:// or https:// URL"
+            )));
+        }
+    }
+    if let Some(p) = &raw.pins {
+        if !p.is_file() {
+            return Err(bad(format!("--pins {}: no such file", p.display())));
+        }
+    }
+    Ok(Options {
+        pin,
+        rootless: Rootless {
+            port_driver,
+            cidr,
+            mtu,
+            disable_host_loopback,
+        },
+        offline: raw.offline.clone(),
+        mirror: raw.mirror.clone(),
+        pins: raw.pins.clone(),
+        github_token,
+        wait_timeout: raw.wait_timeout.unwrap_or(300),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut RawOptions)) -> Result<Options, OptionError> {
+        let mut r = RawOptions::default();
+        f(&mut r);
+        validate(&r, None)
+    }
+
+    #[test]
+    fn defaults_follow_the_reference_procedure() {
+        let o = with(|_| {}).unwrap();
+        assert_eq!(o.rootless.port_driver, "slirp4netns");
+        assert_eq!(o.rootless.cidr, "10.41.0.0/16");
+        assert_eq!(o.rootless.mtu, 1500);
+        assert!(o.rootless.disable_host_loopback);
+        assert_eq!(o.pin, K3sPin::Version(DEFAULT_K3S_VERSION.into()));
+    }
+
+    #[test]
+    fn bad_values_are_one_line() {
+        let e = with(|r| r.cidr = Some("10.41.0.1/16".into())).unwrap_err();
+        assert!(e.0.contains("did you mean 10.41.0.0/16"), "{e}");
+        for m in ["575", "65521", "x"] {
+            assert!(with(|r| r.mtu = Some(m.into())).is_err());
+        }
+        assert!(with(|r| r.mtu = Some("576".into())).is_ok());
+        assert!(with(|r| r.port_driver = Some("pasta".into())).is_err());
+        let e = with(|r| r.k3s_commit = Some("a".repeat(40))).unwrap_err();
+        assert!(e.0.contains("GITHUB_TOKEN"), "{e}");
+        let ok = validate(
+            &RawOptions {
+                k3s_commit: Some("a".repeat(40)),
+                ..Default::default()
+            },
+            Some("t".into()),
+        );
+        assert!(ok.is_ok());
+        for e in [
+            with(|r| r.cidr = Some("10.41.0.1/16".into())).unwrap_err(),
+            with(|r| r.mtu = Some("1".into())).unwrap_err(),
+        ] {
+            assert!(!e.0.contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Host steps (root): packages, subordinate ids, cgroup v2, delegation,
+//! forwarding sysctls, lingering.
+
+use super::{After, Ctx, State, Step, check};
+use crate::checks::{KRC_SYSCTL_FILE, delegation_config};
+use crate::host::cgroup::effective_delegation;
+use crate::host::sysctl::{live, persisted};
+use crate::host::users::parse_subids;
+use crate::install::action::{Action, Content};
+use crate::install::exec::Cmd;
+use crate::install::fsops::Meta;
+use crate::install::unit::{DELEGATE_DROP_IN, delegate_drop_in};
+
+fn root_file(ctx: &Ctx<'_>, path: &str, mode: u32) -> Meta {
+    // An edited file keeps its mode and owner; a new one is root's.
+    ctx.fs
+        .meta(path)
+        .map(|(_, m)| m)
+        .unwrap_or(Meta::new(mode, 0, 0))
+}
+
+pub(super) const PACKAGES: Step = Step {
+    id: "packages",
+    title: "install uidmap, slirp4netns, fuse-overlayfs, dbus-user-session",
+    state: |ctx| {
+        let missing = missing_packages(ctx);
+        if missing.is_empty() {
+            State::Satisfied(
+                "newuidmap, newgidmap, slirp4netns, fuse-overlayfs and the user bus are installed"
+                    .into(),
+            )
+        } else {
+            State::Needed(format!(
+                "missing: {}",
+                missing
+                    .iter()
+                    .map(|(_, what)| *what)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+    },
+    plan: |ctx| {
+        let missing = missing_packages(ctx);
+        if ctx.host.which("apt-get").is_some() {
+            let pkgs: Vec<&str> = missing.iter().map(|(p, _)| *p).collect();
+            let apt = |args: &[&str]| {
+                let mut a = vec!["apt-get"];
+                a.extend_from_slice(args);
+                Cmd::root(&a).env("DEBIAN_FRONTEND", "noninteractive")
+            };
+            let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+            install.extend(&pkgs);
+            let mut remove = vec!["remove", "-y", "-q"];
+            remove.extend(&pkgs);
+            Ok(vec![
+                Action::Run {
+                    cmd: apt(&["update", "-q"]),
+                    undo: None,
+                    watch: vec![],
+                },
+                Action::Run {
+                    cmd: apt(&install),
+                    undo: Some(apt(&remove)),
+                    watch: vec![],
+                },
+            ])
+        } else if ctx.host.which("dnf").is_some() {
+            let pkgs: Vec<&str> = missing.iter().map(|(p, _)| dnf_name(p)).collect();
+            let mut install = vec!["dnf", "install", "-y"];
+            install.extend(&pkgs);
+            let mut remove = vec!["dnf", "remove", "-y"];
+            remove.extend(&pkgs);
+            Ok(vec![Action::Run {
+                cmd: Cmd::root(&install),
+                undo: Some(Cmd::root(&remove)),
+                watch: vec![],
+            }])
+        } else {
+            Err("neither apt-get nor dnf is on this host: install uidmap (shadow-utils), slirp4netns, fuse-overlayfs and dbus-user-session with its package manager, then run krc install again".into())
+        }
+    },
+    after: After::Continue,
+};
+
+/// (Debian package, what is missing) for each absent piece.
+fn missing_packages(ctx: &Ctx<'_>) -> Vec<(&'static str, &'static str)> {
+    let h = ctx.host;
+    let mut out = Vec::new();
+    if h.which("newuidmap").is_none() || h.which("newgidmap").is_none() {
+        out.push(("uidmap", "newuidmap/newgidmap (uidmap)"));
+    }
+    if h.which("slirp4netns").is_none() {
+        out.push(("slirp4netns", "slirp4netns"));
+    }
+    if h.which("fuse-overlayfs").is_none() {
+        out.push(("fuse-overlayfs", "fuse-overlayfs"));
+    }
+    if !h.exists("/usr/lib/systemd/user/dbus.socket") && !h.exists("/lib/systemd/user/dbus.socket")
+    {
+        out.push(("dbus-user-session", "the user's D-Bus (dbus-user-session)"));
+    }
+    out
+}
+
+fn dnf_name(deb: &str) -> &str {
+    match deb {
+        "uidmap" => "shadow-utils",
+        "dbus-user-session" => "dbus-daemon",
+        p => p,
+    }
+}
+
+const SUBID_COUNT: u64 = 65536;
+
+pub(super) const SUBIDS: Step = Step {
+    id: "subids",
+    title: "give the user 65536 subordinate uids and gids",
+    state: |ctx| match check(ctx, "uidmap.subids") {
+        (true, s) => State::Satisfied(s),
+        (false, s) => State::Needed(s),
+    },
+    plan: |ctx| {
+        let u = ctx.host.user();
+        let mut texts = Vec::new();
+        let mut end = 100_000u64;
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            let text = ctx
+                .host
+                .read_opt(file)
+                .map_err(|e| e.to_string())?
+                .unwrap_or_default();
+            let ranges = parse_subids(&text, file).map_err(|e| e.to_string())?;
+            end = ranges.iter().map(|r| r.end()).fold(end, u64::max);
+            let mine: u64 = ranges
+                .iter()
+                .filter(|r| r.belongs_to(u))
+                .map(|r| r.count)
+                .sum();
+            texts.push((file, text, mine));
+        }
+        let mut actions = Vec::new();
+        for (file, mut text, mine) in texts {
+            if mine >= SUBID_COUNT {
+                continue;
+            }
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            // The same free range in both files, after every range in use:
+            // what `usermod --add-subuids/--add-subgids` would be told.
+            text.push_str(&format!("{}:{end}:{SUBID_COUNT}\n", u.name));
+            actions.push(Action::Write {
+                path: file.into(),
+                content: Content::Bytes(text.into_bytes()),
+                meta: root_file(ctx, file, 0o644),
+            });
+        }
+        Ok(actions)
+    },
+    after: After::Continue,
+};
+
+const GRUB: &str = "/etc/default/grub";
+const UNIFIED_FLAG: &str = "systemd.unified_cgroup_hierarchy=1";
+
+pub(super) const CGROUP_V2: Step = Step {
+    id: "cgroup-v2",
+    title: "boot with pure cgroup v2 (grub: systemd.unified_cgroup_hierarchy=1)",
+    state: |ctx| {
+        let (ok, summary) = check(ctx, "cgroup.unified");
+        if ok {
+            return State::Satisfied(summary);
+        }
+        let grub_has = ctx.host.read_opt(GRUB).ok().flatten().is_some_and(|g| {
+            cmdline_value(&g).is_some_and(|(_, v)| v.split_whitespace().any(|a| a == UNIFIED_FLAG))
+        });
+        if grub_has {
+            State::RebootPending(format!(
+                "{GRUB} already asks for {UNIFIED_FLAG}; the running kernel was booted without it"
+            ))
+        } else {
+            State::Needed(summary)
+        }
+    },
+    plan: |ctx| {
+        let Some(text) = ctx.host.read_opt(GRUB).map_err(|e| e.to_string())? else {
+            return Err(format!(
+                "this host has no {GRUB}: add {UNIFIED_FLAG} to its boot loader's kernel command line by hand, reboot, then run krc install again"
+            ));
+        };
+        let new = add_flag(&text)?;
+        let regen = if ctx.host.which("update-grub").is_some() || !ctx.live {
+            (Cmd::root(&["update-grub"]), "/boot/grub/grub.cfg")
+        } else {
+            (
+                Cmd::root(&["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]),
+                "/boot/grub2/grub.cfg",
+            )
+        };
+        Ok(vec![
+            Action::Write {
+                path: GRUB.into(),
+                content: Content::Bytes(new.into_bytes()),
+                meta: root_file(ctx, GRUB, 0o644),
+            },
+            // The generated config is saved and restored as it was, rather
+            // than regenerated on undo from whatever the defaults are then.
+            Action::Run {
+                cmd: regen.0,
+                undo: None,
+                watch: vec![regen.1.to_string()],
+            },
+        ])
+    },
+    after: After::Reboot,
+};
+
+/// The `GRUB_CMDLINE_LINUX=` line: (index, unquoted value).
+fn cmdline_value(text: &str) -> Option<(usize, String)> {
+    text.lines().enumerate().find_map(|(i, l)| {
+        let v = l.trim_start().strip_prefix("GRUB_CMDLINE_LINUX=")?;
+        Some((i, v.trim().trim_matches('"').trim_matches('\'').to_string()))
+    })
+}
+
+/// Adds the flag to `GRUB_CMDLINE_LINUX`, keeping every other argument and
+/// replacing a `systemd.unified_cgroup_hierarchy=0`.
+pub(crate) fn add_flag(text: &str) -> Result<String, String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    match cmdline_value(text) {
+        Some((i, value)) => {
+            let mut args: Vec<&str> = value
+                .split_whitespace()
+                .filter(|a| !a.starts_with("systemd.unified_cgroup_hierarchy="))
+                .collect();
+            args.push(UNIFIED_FLAG);
+            let indent: String = lines[i].chars().take_while(|c| c.is_whitespace()).collect();
+            lines[i] = format!("{indent}GRUB_CMDLINE_LINUX=\"{}\"", args.join(" "));
+        }
+        None => lines.push(format!("GRUB_CMDLINE_LINUX=\"{UNIFIED_FLAG}\"")),
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') || text.is_empty() {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+const DELEGATED: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
+
+pub(super) const DELEGATION: Step = Step {
+    id: "delegation",
+    title: "delegate cpu cpuset io memory pids to user managers",
+    state: |ctx| {
+        let u = ctx.host.user();
+        let set = effective_delegation(&delegation_config(ctx.host, u.uid));
+        let missing: Vec<&str> = DELEGATED
+            .iter()
+            .copied()
+            .filter(|c| !set.iter().any(|s| s == c))
+            .collect();
+        if missing.is_empty() {
+            State::Satisfied(format!(
+                "user@.service is configured to delegate {}",
+                set.join(" ")
+            ))
+        } else {
+            State::Needed(format!(
+                "user@.service does not delegate {}",
+                missing.join(", ")
+            ))
+        }
+    },
+    plan: |ctx| {
+        let reload = Cmd::root(&["systemctl", "daemon-reload"]);
+        Ok(vec![
+            Action::OnUndo(reload.clone()),
+            Action::Write {
+                path: DELEGATE_DROP_IN.into(),
+                content: Content::Bytes(delegate_drop_in().into_bytes()),
+                meta: root_file(ctx, DELEGATE_DROP_IN, 0o644),
+            },
+            Action::Run {
+                cmd: reload,
+                undo: None,
+                watch: vec![],
+            },
+        ])
+    },
+    after: After::Continue,
+};
+
+const FORWARDING: &[&str] = &["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+
+pub(super) const SYSCTL: Step = Step {
+    id: "sysctl",
+    title: "enable IPv4/IPv6 forwarding now and at boot",
+    state: |ctx| {
+        let mut wrong = Vec::new();
+        for key in FORWARDING {
+            let now = live_value(ctx, key);
+            if *key != FORWARDING[0] && now.is_none() && ctx.live {
+                continue; // no IPv6 in this kernel
+            }
+            if persisted(ctx.host, key).is_none_or(|p| p.value != "1") {
+                wrong.push(format!("{key} is not persisted as 1"));
+            } else if now.as_deref().is_some_and(|v| v != "1") {
+                wrong.push(format!("{key} is {} now", now.unwrap_or_default()));
+            }
+        }
+        if wrong.is_empty() {
+            State::Satisfied("forwarding is on and persisted".into())
+        } else {
+            State::Needed(wrong.join("; "))
+        }
+    },
+    plan: |ctx| {
+        let mut actions = Vec::new();
+        let mut lines = String::from(
+            "# Written by krc install: rootless k3s needs forwarding. krc uninstall removes it.\n",
+        );
+        for key in FORWARDING {
+            lines.push_str(&format!("{key}=1\n"));
+            if let Some(v) = live_value(ctx, key).filter(|v| v != "1") {
+                // Only a value that differs is written: /proc/sys may be
+                // read-only (containers) where it is already right.
+                actions.push(Action::Run {
+                    cmd: Cmd::root(&["sysctl", "-w", &format!("{key}=1")]),
+                    undo: Some(Cmd::root(&["sysctl", "-w", &format!("{key}={v}")])),
+                    watch: vec![],
+                });
+            }
+        }
+        actions.insert(
+            0,
+            Action::Write {
+                path: KRC_SYSCTL_FILE.into(),
+                content: Content::Bytes(lines.into_bytes()),
+                meta: root_file(ctx, KRC_SYSCTL_FILE, 0o644),
+            },
+        );
+        Ok(actions)
+    },
+    after: After::Continue,
+};
+
+/// The running kernel's value; a `--root` tree has no running kernel, so
+/// there only the persisted files are judged.
+fn live_value(ctx: &Ctx<'_>, key: &str) -> Option<String> {
+    if ctx.live {
+        live(ctx.host, key).ok().flatten()
+    } else {
+        None
+    }
+}
+
+pub(super) const LINGER: Step = Step {
+    id: "linger",
+    title: "enable lingering so the user's manager runs without a login",
+    state: |ctx| match check(ctx, "session.linger") {
+        (true, s) => State::Satisfied(s),
+        (false, s) => State::Needed(s),
+    },
+    plan: |ctx| {
+        let u = ctx.host.user();
+        if ctx.live {
+            Ok(vec![Action::Run {
+                cmd: Cmd::root(&["loginctl", "enable-linger", &u.name]),
+                undo: Some(Cmd::root(&["loginctl", "disable-linger", &u.name])),
+                watch: vec![],
+            }])
+        } else {
+            // In a tree there is no logind: write the file it would.
+            let p = format!("/var/lib/systemd/linger/{}", u.name);
+            Ok(vec![Action::Write {
+                path: p,
+                content: Content::Bytes(Vec::new()),
+                meta: Meta::new(0o644, 0, 0),
+            }])
+        }
+    },
+    after: After::Continue,
+};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grub_flag_keeps_every_other_argument() {
+        let t = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0 systemd.unified_cgroup_hierarchy=0 net.ifnames=0\"\n";
+        assert_eq!(
+            super::add_flag(t).unwrap(),
+            "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0 net.ifnames=0 systemd.unified_cgroup_hierarchy=1\"\n"
+        );
+        assert_eq!(
+            super::add_flag("GRUB_CMDLINE_LINUX=\"\"\n").unwrap(),
+            "GRUB_CMDLINE_LINUX=\"systemd.unified_cgroup_hierarchy=1\"\n"
+        );
+    }
+}

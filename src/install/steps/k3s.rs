@@ -1,0 +1,228 @@
+//! k3s steps: the binary (through the upstream install script), keeping
+//! the rootful unit off, the user unit, starting it, waiting for the API.
+
+use super::{After, Ctx, State, Step};
+use crate::host::procs::k3s_processes;
+use crate::install::action::{Action, Content};
+use crate::install::exec::Cmd;
+use crate::install::fetch::{arch, source};
+use crate::install::fsops::Meta;
+use crate::install::unit::{
+    K3S_BIN, UNIT_NAME, drop_in, drop_in_path, unit, unit_path, wants_path,
+};
+
+/// What upstream's install script may create besides the binary: saved
+/// before it runs and restored (or removed) on undo.
+const SCRIPT_OUTPUTS: &[&str] = &[
+    "/usr/local/bin/kubectl",
+    "/usr/local/bin/crictl",
+    "/usr/local/bin/ctr",
+    "/usr/local/bin/k3s-killall.sh",
+    "/usr/local/bin/k3s-uninstall.sh",
+    "/etc/systemd/system/k3s.service",
+    "/etc/systemd/system/k3s.service.env",
+];
+
+const ROOTFUL_WANTS: &str = "/etc/systemd/system/multi-user.target.wants/k3s.service";
+
+pub(super) const BINARY: Step = Step {
+    id: "k3s-binary",
+    title: "install the pinned k3s binary (upstream install script, verified artifacts)",
+    state: |ctx| {
+        let bin = arch().1;
+        let Some(pins) = ctx.pins else {
+            return State::Needed(format!(
+                "k3s {} is not pinned yet (no pins loaded)",
+                ctx.opts.pin
+            ));
+        };
+        let Ok(want) = pins.sum(bin) else {
+            return State::Needed(format!("no pinned sha256 for {bin}"));
+        };
+        match ctx.fs.sha256(K3S_BIN) {
+            Some(s) if s == want => State::Satisfied(format!(
+                "{K3S_BIN} is k3s {} (sha256 {})",
+                ctx.opts.pin,
+                &s[..12]
+            )),
+            Some(s) => State::Needed(format!(
+                "{K3S_BIN} has sha256 {}, not the pinned {}",
+                &s[..12],
+                &want[..12]
+            )),
+            None => State::Needed(format!("{K3S_BIN} does not exist")),
+        }
+    },
+    plan: |ctx| {
+        let bin = arch().1;
+        let sum = |name: &str| {
+            ctx.pins
+                .and_then(|p| p.sum(name).ok())
+                .unwrap_or("(pin not loaded)")
+                .to_string()
+        };
+        let (k, v) = ctx.opts.pin.env();
+        // The binary is placed (verified) first and the script told not to
+        // download: online and offline installs run the same way, and no
+        // byte the script fetched itself is ever used.
+        let script = Cmd::root(&["sh", "INSTALL_SH"])
+            .env(k, v)
+            .env("INSTALL_K3S_SKIP_DOWNLOAD", "true")
+            .env("INSTALL_K3S_SKIP_ENABLE", "true")
+            .env("INSTALL_K3S_SKIP_START", "true")
+            .env("INSTALL_K3S_BIN_DIR", "/usr/local/bin");
+        Ok(vec![
+            Action::OnUndo(Cmd::root(&["systemctl", "daemon-reload"])),
+            Action::Write {
+                path: K3S_BIN.into(),
+                content: Content::Artifact {
+                    name: bin.into(),
+                    sha256: sum(bin),
+                    source: source(ctx.opts, bin),
+                },
+                meta: Meta::new(0o755, 0, 0),
+            },
+            Action::RunScript {
+                artifact: "install.sh".into(),
+                sha256: sum("install.sh"),
+                source: source(ctx.opts, "install.sh"),
+                cmd: script,
+                watch: SCRIPT_OUTPUTS.iter().map(|s| s.to_string()).collect(),
+            },
+        ])
+    },
+    after: After::Continue,
+};
+
+pub(super) const ROOTFUL_DISABLED: Step = Step {
+    id: "rootful-disabled",
+    title: "keep the rootful k3s.service the script writes disabled and stopped",
+    state: |ctx| {
+        if ctx.host.exists(ROOTFUL_WANTS) {
+            return State::Needed(format!(
+                "{ROOTFUL_WANTS} exists: the rootful k3s.service is enabled"
+            ));
+        }
+        if let Some(p) = k3s_processes(ctx.host).iter().find(|p| p.uid == Some(0)) {
+            return State::Needed(format!("a rootful k3s runs as pid {}", p.pid));
+        }
+        State::Satisfied("the rootful k3s.service is neither enabled nor running".into())
+    },
+    plan: |_| {
+        Ok(vec![Action::Run {
+            cmd: Cmd::root(&["systemctl", "disable", "--now", "k3s.service"]),
+            undo: Some(Cmd::root(&["systemctl", "enable", "k3s.service"])),
+            watch: vec![],
+        }])
+    },
+    after: After::Continue,
+};
+
+fn user_meta(ctx: &Ctx<'_>) -> Meta {
+    let u = ctx.host.user();
+    Meta::new(0o644, u.uid, u.gid)
+}
+
+pub(super) const USER_UNIT: Step = Step {
+    id: "user-unit",
+    title: "write ~/.config/systemd/user/k3s-rootless.service and krc's drop-in",
+    state: |ctx| {
+        let home = &ctx.host.user().home;
+        let same = |p: &str, want: &str| ctx.fs.read(p).ok().as_deref() == Some(want.as_bytes());
+        match (
+            same(&unit_path(home), &unit()),
+            same(&drop_in_path(home), &drop_in(&ctx.opts.rootless)),
+        ) {
+            (true, true) => State::Satisfied(format!(
+                "{UNIT_NAME} and its krc.conf drop-in are as krc writes them"
+            )),
+            (false, _) => State::Needed(format!("{} is missing or differs", unit_path(home))),
+            (true, false) => State::Needed(format!(
+                "{} is missing or has other settings",
+                drop_in_path(home)
+            )),
+        }
+    },
+    plan: |ctx| {
+        let home = &ctx.host.user().home;
+        let reload = Cmd::user(&["systemctl", "--user", "daemon-reload"]);
+        let mut actions = vec![
+            Action::Write {
+                path: unit_path(home),
+                content: Content::Bytes(unit().into_bytes()),
+                meta: user_meta(ctx),
+            },
+            Action::Write {
+                path: drop_in_path(home),
+                content: Content::Bytes(drop_in(&ctx.opts.rootless).into_bytes()),
+                meta: user_meta(ctx),
+            },
+        ];
+        if ctx.live {
+            actions.insert(0, Action::OnUndo(reload.clone()));
+            actions.push(Action::Run {
+                cmd: reload,
+                undo: None,
+                watch: vec![],
+            });
+        }
+        Ok(actions)
+    },
+    after: After::Continue,
+};
+
+pub(super) const START: Step = Step {
+    id: "start",
+    title: "enable and start k3s-rootless.service as the user",
+    state: |ctx| {
+        let wants = wants_path(&ctx.host.user().home);
+        if ctx.fs.read_link(&wants).is_some() {
+            State::Satisfied(format!("{UNIT_NAME} is enabled ({wants})"))
+        } else {
+            State::Needed(format!("{UNIT_NAME} is not enabled"))
+        }
+    },
+    plan: |ctx| {
+        let home = &ctx.host.user().home;
+        if ctx.live {
+            Ok(vec![Action::Run {
+                cmd: Cmd::user(&["systemctl", "--user", "enable", "--now", UNIT_NAME]),
+                undo: Some(Cmd::user(&[
+                    "systemctl",
+                    "--user",
+                    "disable",
+                    "--now",
+                    UNIT_NAME,
+                ])),
+                watch: vec![wants_path(home)],
+            }])
+        } else {
+            // In a tree no manager runs: make the link `enable` makes.
+            let u = ctx.host.user();
+            Ok(vec![Action::Symlink {
+                path: wants_path(home),
+                target: unit_path(home),
+                meta: Meta::new(0o777, u.uid, u.gid),
+            }])
+        }
+    },
+    after: After::Continue,
+};
+
+pub(super) const WAIT_API: Step = Step {
+    id: "wait-api",
+    title: "wait for ~/.kube/k3s.yaml and the API server",
+    state: |ctx| {
+        if let Some(reason) = ctx.pins.and_then(|p| p.stand_in.clone()) {
+            return State::Skipped(format!(
+                "the k3s binary is a stand-in ({reason}): no API server will answer"
+            ));
+        }
+        if !ctx.live {
+            return State::Skipped("--root: no service runs in a directory tree".into());
+        }
+        State::Needed("the API has not been seen answering yet".into())
+    },
+    plan: |_| Ok(Vec::new()),
+    after: After::WaitApi,
+};

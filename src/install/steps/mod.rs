@@ -1,0 +1,97 @@
+//! The plan: the reference procedure of DESIGN.md as ordered steps. Each
+//! step judges from host facts whether the host already satisfies it, and
+//! plans the actions that make it so; the journal records how to undo them.
+//! Step ids are the `fixed_by` names of the check catalogue.
+
+mod host;
+mod k3s;
+
+use super::action::Action;
+use super::fetch::Pins;
+use super::fsops::TreeFs;
+use super::options::Options;
+use crate::checks::{self, Status};
+use crate::host::Host;
+
+/// What a step reads.
+pub(crate) struct Ctx<'a> {
+    pub(crate) host: &'a Host,
+    pub(crate) fs: &'a TreeFs,
+    pub(crate) opts: &'a Options,
+    /// Acting on the machine krc runs on (not a `--root` tree).
+    pub(crate) live: bool,
+    pub(crate) pins: Option<&'a Pins>,
+}
+
+/// Where the host stands with respect to a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum State {
+    Satisfied(String),
+    Needed(String),
+    /// The step's change is made but takes effect only after a reboot.
+    RebootPending(String),
+    /// The step cannot or need not run here; the reason says why.
+    Skipped(String),
+}
+
+/// What the executor does once a step's actions are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    Continue,
+    /// Stop with exit 3: the change needs a reboot; the next run continues.
+    Reboot,
+    /// Wait for `~/.kube/k3s.yaml` and the API server.
+    WaitApi,
+}
+
+pub(crate) struct Step {
+    pub(crate) id: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) state: fn(&Ctx<'_>) -> State,
+    pub(crate) plan: fn(&Ctx<'_>) -> Result<Vec<Action>, String>,
+    pub(crate) after: After,
+}
+
+/// Every step, in the order of the reference procedure.
+pub(crate) static PLAN: &[Step] = &[
+    host::PACKAGES,
+    host::SUBIDS,
+    host::CGROUP_V2,
+    host::DELEGATION,
+    host::SYSCTL,
+    host::LINGER,
+    k3s::BINARY,
+    k3s::ROOTFUL_DISABLED,
+    k3s::USER_UNIT,
+    k3s::START,
+    k3s::WAIT_API,
+];
+
+/// Judges the catalogue check `id` on the host: (passed, summary).
+pub(crate) fn check(ctx: &Ctx<'_>, id: &str) -> (bool, String) {
+    let Some(c) = checks::find(id) else {
+        return (false, format!("unknown check {id}"));
+    };
+    let params = checks::Params::default();
+    let v = c.judge(&checks::Ctx {
+        host: ctx.host,
+        params: &params,
+    });
+    (v.status == Status::Pass, v.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_fixed_by_names_a_step() {
+        for c in crate::checks::CATALOGUE {
+            if let Some(step) = c.fixed_by {
+                assert!(
+                    super::PLAN.iter().any(|s| s.id == step),
+                    "{} names unknown step {step}",
+                    c.id
+                );
+            }
+        }
+    }
+}
