@@ -1,0 +1,433 @@
+//! The installer on a directory tree (`--root`): a Debian 12 seed tree,
+//! real reqwest against a loopback HTTP server serving krc's stand-in
+//! install script and artifacts. Dry-run, apply, idempotent re-apply,
+//! checksum mismatch, reboot-required, uninstall, the lock, and fault
+//! injection at every step: the tree is compared byte for byte (contents,
+//! modes, owners) every time.
+
+#[path = "support/install.rs"]
+mod inst;
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+use inst::{VERSION, seed, serve_artifacts, tree, tree_diff, write_pins};
+
+const STEPS: usize = 11;
+
+fn install(root: &Path, url: &str, pins: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = support::krc();
+    c.args([
+        "install",
+        "--user",
+        "alice",
+        "--k3s-version",
+        VERSION,
+        "--mirror",
+        url,
+    ])
+    .arg("--pins")
+    .arg(pins)
+    .arg("--root")
+    .arg(root)
+    .args(extra)
+    .env_remove("KRC_FAULT_STEP")
+    .env_remove("GITHUB_TOKEN");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn uninstall(root: &Path, extra: &[&str]) -> Output {
+    support::krc()
+        .args(["uninstall", "--user", "alice", "--root"])
+        .arg(root)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dry_run_changes_nothing_and_shows_files_and_commands() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, seen) = serve_artifacts();
+    let before = tree(&root);
+    let o = install(&root, &url, &pins, &["--dry-run"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        tree_diff(&before, &tree(&root)),
+        "",
+        "dry-run changed the tree"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "[2/11] subids",
+        "edit file /etc/subuid",
+        "+alice:165536:65536",
+        "create file /etc/systemd/system/user@.service.d/delegate.conf",
+        "| Delegate=cpu cpuset io memory pids",
+        "create file /etc/sysctl.d/90-krc-rootless.conf",
+        "run (as root): systemctl daemon-reload",
+        "INSTALL_K3S_SKIP_DOWNLOAD=true",
+        "| Environment=K3S_ROOTLESS_CIDR=10.41.0.0/16",
+        "skipped: the k3s binary is a stand-in",
+    ] {
+        assert!(out.contains(want), "dry-run lacks {want:?}:\n{out}");
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "dry-run downloaded something"
+    );
+}
+
+#[test]
+fn apply_reapply_uninstall_restore_the_tree() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, seen) = serve_artifacts();
+    let log = d.path().join("commands.jsonl");
+    let junit = d.path().join("install.xml");
+    let json = d.path().join("install.json");
+    let before = tree(&root);
+    let logs = log.to_str().unwrap();
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &[
+            "--yes",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[("KRC_COMMAND_LOG", logs)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("export KUBECONFIG=~/.kube/k3s.yaml"), "{out}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "three artifacts fetched: {:?}",
+        seen.lock().unwrap()
+    );
+
+    // What the install wrote, with modes and owners.
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(read("etc/subuid"), "bob:100000:65536\nalice:165536:65536\n");
+    assert_eq!(read("etc/subgid"), "bob:100000:65536\nalice:165536:65536\n");
+    assert!(
+        read("etc/systemd/system/user@.service.d/delegate.conf")
+            .contains("Delegate=cpu cpuset io memory pids")
+    );
+    assert!(read("etc/sysctl.d/90-krc-rootless.conf").contains("net.ipv4.ip_forward=1"));
+    assert!(root.join("var/lib/systemd/linger/alice").is_file());
+    assert_eq!(
+        std::fs::read(root.join("usr/local/bin/k3s")).unwrap(),
+        std::fs::read(inst::data("standin/k3s")).unwrap()
+    );
+    let after = tree(&root);
+    assert!(
+        after["usr/local/bin/k3s"].ends_with(" 755 0:0"),
+        "{}",
+        after["usr/local/bin/k3s"]
+    );
+    if support::is_root() {
+        let unit = &after["home/alice/.config/systemd/user/k3s-rootless.service"];
+        assert!(unit.ends_with(" 644 1000:1000"), "{unit}");
+        assert!(after["home/alice/.config"].ends_with(" 1000:1000"));
+    }
+    assert_eq!(
+        std::fs::read_link(
+            root.join("home/alice/.config/systemd/user/default.target.wants/k3s-rootless.service")
+        )
+        .unwrap(),
+        Path::new("/home/alice/.config/systemd/user/k3s-rootless.service")
+    );
+    assert!(root.join("var/lib/krc/journal.json").is_file());
+    assert!(
+        root.join("home/alice/.local/state/krc/journal.json")
+            .is_file()
+    );
+    // Host commands are recorded, not run, under --root.
+    let cmds = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        cmds.contains(r#""argv":["systemctl","daemon-reload"]"#) && cmds.contains(r#""ran":false"#),
+        "{cmds}"
+    );
+    assert!(cmds.contains("INSTALL_K3S_SKIP_ENABLE"), "{cmds}");
+    // The install testsuite: one testcase per step, valid for both schemas.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), STEPS, "{xml}");
+    assert!(xml.contains("<testsuite name=\"install\""), "{xml}");
+    if support::have("xmllint") {
+        support::validate_junit(&junit).unwrap();
+    } else if support::lab_required() {
+        panic!("xmllint is needed to validate the JUnit report");
+    }
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(j.to_string().contains("\"k3s-binary\""), "{j}");
+
+    // Second run: every step satisfied, nothing changed.
+    let o2 = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o2.status.code(), Some(0), "{}", text(&o2));
+    let out2 = String::from_utf8_lossy(&o2.stdout);
+    assert!(
+        out2.contains("every step is already satisfied; nothing was changed"),
+        "{out2}"
+    );
+    assert_eq!(
+        out2.matches(" satisfied ").count(),
+        STEPS - 1,
+        "all but the skipped wait: {out2}"
+    );
+    assert_eq!(
+        tree_diff(&after, &tree(&root)),
+        "",
+        "re-apply changed the tree"
+    );
+
+    // Uninstall: dry-run first, then for real: byte-identical to the seed.
+    let u = uninstall(&root, &["--dry-run"]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert!(
+        String::from_utf8_lossy(&u.stdout)
+            .contains("restore /etc/subuid from /var/lib/krc/backups/"),
+        "{}",
+        text(&u)
+    );
+    assert_eq!(tree_diff(&after, &tree(&root)), "");
+    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert_eq!(
+        tree_diff(&before, &tree(&root)),
+        "",
+        "uninstall did not restore the seed"
+    );
+    let again = uninstall(&root, &["--yes"]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to undo"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn fault_at_every_step_restores_the_tree() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let mut restored = 0;
+    for k in 1..=STEPS {
+        let ks = k.to_string();
+        let o = install(&root, &url, &pins, &["--yes"], &[("KRC_FAULT_STEP", &ks)]);
+        assert_eq!(o.status.code(), Some(1), "fault at {k}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains(&format!("injected fault at step {k}")),
+            "{out}"
+        );
+        assert!(
+            out.contains("every change this run made was undone"),
+            "{out}"
+        );
+        assert_eq!(
+            tree_diff(&before, &tree(&root)),
+            "",
+            "fault at step {k} left the tree changed:\n{out}"
+        );
+        restored += 1;
+    }
+    eprintln!(
+        "fault injection: {STEPS} steps x 1 run each = {restored} runs, all restored byte-identical"
+    );
+    assert_eq!(restored, STEPS);
+}
+
+#[test]
+fn checksum_mismatch_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), Some(&"ab".repeat(32)));
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("does not match the pinned") && err.contains("nothing was written"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
+
+#[test]
+fn reboot_required_then_continue() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let unified = std::fs::read_to_string(root.join("proc/self/mountinfo")).unwrap();
+    let hybrid: String = unified
+        .lines()
+        .map(|l| if l.contains(" - cgroup2 ") { l.replace("/sys/fs/cgroup", "/sys/fs/cgroup/unified") } else { l.to_string() })
+        .chain(["40 25 0:37 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755".to_string(),
+                "41 40 0:38 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,cpuset".to_string()])
+        .collect::<Vec<_>>()
+        .join("\n") + "\n";
+    std::fs::write(root.join("proc/self/mountinfo"), &hybrid).unwrap();
+    let before = tree(&root);
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("reboot required") && out.contains("krc install"),
+        "{out}"
+    );
+    let grub = std::fs::read_to_string(root.join("etc/default/grub")).unwrap();
+    assert!(
+        grub.contains("GRUB_CMDLINE_LINUX=\"systemd.unified_cgroup_hierarchy=1\""),
+        "{grub}"
+    );
+    assert!(
+        grub.contains("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\""),
+        "{grub}"
+    );
+    // Without the reboot: still exit 3, nothing more changed.
+    let mid = tree(&root);
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(tree_diff(&mid, &tree(&root)), "");
+    // "Reboot": the kernel now runs pure cgroup v2 with the flag.
+    std::fs::write(root.join("proc/self/mountinfo"), &unified).unwrap();
+    let cmdline = std::fs::read_to_string(root.join("proc/cmdline")).unwrap();
+    std::fs::write(
+        root.join("proc/cmdline"),
+        format!("{} systemd.unified_cgroup_hierarchy=1\n", cmdline.trim()),
+    )
+    .unwrap();
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("subids            satisfied") && out.contains("delegation        applied"),
+        "{out}"
+    );
+    // Uninstall restores grub as well; the "rebooted" kernel facts stay.
+    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    let mut expect = before.clone();
+    for f in ["proc/self/mountinfo", "proc/cmdline"] {
+        expect.insert(f.into(), tree(&root)[f].clone());
+    }
+    assert_eq!(tree_diff(&expect, &tree(&root)), "");
+}
+
+#[test]
+fn bad_flags_are_one_line_usage_errors_before_anything() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let before = tree(&root);
+    for (flags, want) in [
+        (vec!["--cidr", "10.41.0.1/16"], "host bits"),
+        (vec!["--mtu", "70000"], "576 to 65520"),
+        (vec!["--mtu", "500"], "576 to 65520"),
+        (vec!["--port-driver", "pasta"], "builtin or slirp4netns"),
+        (vec!["--disable-host-loopback", "maybe"], "true or false"),
+    ] {
+        let o = install(&root, "http://127.0.0.1:9", &pins, &flags, &[]);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{flags:?}: {err}");
+        assert!(err.contains(want), "{flags:?}: {err}");
+    }
+    let o = support::krc()
+        .args([
+            "install",
+            "--yes",
+            "--user",
+            "alice",
+            "--k3s-commit",
+            &"a".repeat(40),
+            "--root",
+        ])
+        .arg(&root)
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("GITHUB_TOKEN"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
+
+#[test]
+fn a_second_install_does_not_interleave() {
+    use std::os::fd::AsRawFd;
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let held = std::fs::File::open(&root).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("another krc install or uninstall is running"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    drop(held);
+}
+
+#[test]
+fn preflight_failure_no_step_fixes_refuses_unless_forced() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    std::fs::write(
+        root.join("proc/sys/kernel/osrelease"),
+        "3.10.0-1160.el7.x86_64\n",
+    )
+    .unwrap();
+    let before = tree(&root);
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("refusing") && out.contains("kernel.version"),
+        "{out}"
+    );
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    let o = install(&root, &url, &pins, &["--yes", "--force"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -1,0 +1,197 @@
+//! Helpers for the installer tests: the seed tree, a loopback HTTP server
+//! serving the stand-in artifacts, pins, and a whole-tree hash that covers
+//! contents, modes and owners.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+pub const VERSION: &str = "v1.33.5+k3s1";
+
+pub fn data(rel: &str) -> PathBuf {
+    crate::support::repo().join("tests/data").join(rel)
+}
+
+pub fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The stand-in artifacts: (install.sh, k3s, sha256sum-amd64.txt).
+pub fn artifacts() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let script = std::fs::read(data("standin/install.sh")).unwrap();
+    let k3s = std::fs::read(data("standin/k3s")).unwrap();
+    let sums = format!("{}  k3s\n{}  k3s-arm64\n", sha(&k3s), "0".repeat(64)).into_bytes();
+    (script, k3s, sums)
+}
+
+/// A pins file for the stand-in artifacts, marked as a stand-in.
+pub fn write_pins(dir: &Path, k3s_override: Option<&str>) -> PathBuf {
+    let (script, k3s, sums) = artifacts();
+    let p = dir.join("pins.toml");
+    let text = format!(
+        "ref = \"{VERSION}\"\nstand_in = \"no k3s can be downloaded on this machine; the bundle carries krc's stand-in script\"\n[sha256]\n\"install.sh\" = \"{}\"\n\"k3s\" = \"{}\"\n\"sha256sum-amd64.txt\" = \"{}\"\n",
+        sha(&script),
+        k3s_override
+            .map(str::to_string)
+            .unwrap_or_else(|| sha(&k3s)),
+        sha(&sums)
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The offline bundle layout of docs/install.md.
+pub fn write_bundle(dir: &Path) -> PathBuf {
+    let (script, k3s, sums) = artifacts();
+    let b = dir.join("bundle");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(b.join("install.sh"), script).unwrap();
+    std::fs::write(b.join("k3s"), k3s).unwrap();
+    std::fs::write(b.join("sha256sum-amd64.txt"), sums).unwrap();
+    b
+}
+
+/// A plain HTTP/1.1 server on 127.0.0.1 serving `files` by path; returns
+/// its base URL and the list of paths requested.
+pub fn serve(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).map(|n| n == 0).unwrap_or(true) || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            log.lock().unwrap().push(path.clone());
+            let (status, body) = match files.get(&path) {
+                Some(b) => ("200 OK", b.clone()),
+                None => ("404 Not Found", b"not found\n".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+            let _ = s.flush();
+            let _ = s.read(&mut [0u8; 1]);
+        }
+    });
+    (url, seen)
+}
+
+/// Serves the stand-in artifacts in the mirror layout krc expects.
+pub fn serve_artifacts() -> (String, Arc<Mutex<Vec<String>>>) {
+    let (script, k3s, sums) = artifacts();
+    let r = VERSION.replace('+', "%2B");
+    let mut files = HashMap::new();
+    files.insert("/install.sh".to_string(), script);
+    files.insert(format!("/{r}/k3s"), k3s);
+    files.insert(format!("/{r}/sha256sum-amd64.txt"), sums);
+    serve(files)
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_name() == ".keep" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// Copies the Debian 12 seed into `dir/root` with realistic owners.
+pub fn seed(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    copy_tree(&data("install-debian12"), &root);
+    if nix::unistd::geteuid().is_root() {
+        chown_r(&root, 0, 0);
+        chown_r(&root.join("home/alice"), 1000, 1000);
+    }
+    std::fs::set_permissions(
+        root.join("home/alice"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
+    root
+}
+
+fn chown_r(p: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+    if p.is_dir() && !p.is_symlink() {
+        for e in std::fs::read_dir(p).unwrap() {
+            chown_r(&e.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+/// Every entry under `root`: kind, mode, owner and content hash (or link
+/// target), by relative path.
+pub fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, p: &Path, out: &mut BTreeMap<String, String>) {
+    for e in std::fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        let path = e.path();
+        let m = std::fs::symlink_metadata(&path).unwrap();
+        let rel = path.strip_prefix(root).unwrap().display().to_string();
+        let what = if m.file_type().is_symlink() {
+            format!("link {}", std::fs::read_link(&path).unwrap().display())
+        } else if m.is_dir() {
+            walk(root, &path, out);
+            "dir".to_string()
+        } else {
+            format!("file {}", sha(&std::fs::read(&path).unwrap()))
+        };
+        out.insert(
+            rel,
+            format!("{what} {:o} {}:{}", m.mode() & 0o7777, m.uid(), m.gid()),
+        );
+    }
+}
+
+/// The differences between two tree listings, for assertion messages.
+pub fn tree_diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> String {
+    let mut out = Vec::new();
+    for (k, v) in a {
+        match b.get(k) {
+            None => out.push(format!("- {k}: {v}")),
+            Some(w) if w != v => out.push(format!("~ {k}: {v} -> {w}")),
+            _ => {}
+        }
+    }
+    for (k, v) in b {
+        if !a.contains_key(k) {
+            out.push(format!("+ {k}: {v}"));
+        }
+    }
+    out.join("\n")
+}
