@@ -154,16 +154,17 @@ impl Host {
         self.origin
     }
 
+    /// What the fixture tree says it describes, if it is one.
+    pub(crate) fn description(&self) -> Option<&str> {
+        self.fixture.description.as_deref()
+    }
+
     pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     pub(crate) fn user(&self) -> &TargetUser {
         &self.user
-    }
-
-    pub(crate) fn users(&self) -> &UserDb {
-        &self.users
     }
 
     pub(crate) fn probes(&self) -> &dyn Probes {
@@ -232,15 +233,16 @@ impl Host {
 pub(crate) const UNIT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn default_user_name(origin: Origin, fixture: &FixtureMeta, users: &UserDb) -> String {
-    if origin == Origin::Tree {
-        if let Some(u) = &fixture.user {
-            return u.clone();
-        }
+    if origin == Origin::Tree
+        && let Some(u) = &fixture.user
+    {
+        return u.clone();
     }
-    if let Ok(u) = std::env::var("SUDO_USER") {
-        if !u.is_empty() && u != "root" {
-            return u;
-        }
+    if let Ok(u) = std::env::var("SUDO_USER")
+        && !u.is_empty()
+        && u != "root"
+    {
+        return u;
     }
     let uid = nix::unistd::getuid().as_raw();
     users

@@ -87,10 +87,6 @@ impl UserDb {
             .find(|g| g.gid == gid)
             .map(|g| g.name.as_str())
     }
-
-    pub(crate) fn uid_of(&self, name: &str) -> Option<u32> {
-        self.passwd.iter().find(|p| p.name == name).map(|p| p.uid)
-    }
 }
 
 // Lines that do not have the expected fields are passed over: NSS does the
