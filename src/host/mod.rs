@@ -99,8 +99,8 @@ pub(crate) enum HostError {
     RootNotDir(String),
     #[error("{0}")]
     Fixture(String),
-    #[error("{0}")]
-    UserDb(FactError),
+    #[error("cannot read the host's users: {0}")]
+    UserDb(String),
     #[error("user {user:?} not found in {passwd}; pass --user NAME with a user of this host")]
     UnknownUser { user: String, passwd: String },
 }
@@ -125,13 +125,30 @@ impl Host {
             root: root.clone(),
             fixture: fixture.clone(),
         };
-        let users = UserDb::load(&reader).map_err(HostError::UserDb)?;
+        let users = UserDb::load(&reader).map_err(|e| {
+            let shown = match &e {
+                FactError::Missing { path }
+                | FactError::Unreadable { path, .. }
+                | FactError::Malformed { path, .. } => path,
+            };
+            HostError::UserDb(
+                e.to_string()
+                    .replacen(shown.as_str(), &reader.display(shown), 1),
+            )
+        })?;
         let wanted = match user {
             Some(u) => u.to_string(),
             None => default_user_name(origin, &fixture, &users),
         };
+        // Users from NSS (LDAP, sssd) are not in /etc/passwd on a live host.
+        let nss = || {
+            (origin == Origin::Live)
+                .then(|| users::nss_lookup(&wanted))
+                .flatten()
+        };
         let user = users
             .resolve(&wanted)
+            .or_else(nss)
             .ok_or_else(|| HostError::UnknownUser {
                 user: wanted.clone(),
                 passwd: reader.display("/etc/passwd"),
