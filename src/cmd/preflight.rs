@@ -66,6 +66,7 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
     let files = ReportFiles {
         junit: sa.junit.clone(),
         json: sa.json.clone(),
+        html: sa.html.clone(),
     };
     files.write(&output::meta(&host, None), std::slice::from_ref(&report))?;
     Ok(if blocked { exit::FAILED } else { exit::OK })
