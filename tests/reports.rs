@@ -117,11 +117,14 @@ fn hostile_evidence_keeps_junit_well_formed() {
     write("proc/sys/net/ipv4/ip_forward", b"0 ]]> \x1b[0m\n");
     write("etc/subuid", b"alice:100000:65536\n<bob>:]]>:1\n");
     let junit = dir.path().join("r.xml");
+    let html = dir.path().join("r.html");
     let out = krc()
         .args(["preflight", "--user", "alice", "--root"])
         .arg(&root)
         .arg("--junit")
         .arg(&junit)
+        .arg("--html")
+        .arg(&html)
         .output()
         .unwrap();
     assert_eq!(
@@ -134,6 +137,11 @@ fn hostile_evidence_keeps_junit_well_formed() {
     assert!(
         !xml.contains('\x1b') && !xml.contains('\x07'),
         "control characters are stripped"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !page.contains('\x1b') && !page.contains("<x>") && page.contains("&lt;x&gt;"),
+        "HTML escapes evidence"
     );
     check_junit(&junit);
 }
