@@ -49,18 +49,19 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
             return Ok(exit::FAILED);
         }
     };
-    if let Some(host) = &run.host {
-        if !run.steps.is_empty() {
-            let report = crate::install::report::phase_report(&run.steps);
-            let files = ReportFiles {
-                junit: args.junit.clone(),
-                json: args.json.clone(),
-            };
-            files.write(
-                &output::meta(host, Some(opts.pin.to_string())),
-                std::slice::from_ref(&report),
-            )?;
-        }
+    if let Some(host) = &run.host
+        && !run.steps.is_empty()
+    {
+        let report = crate::install::report::phase_report(&run.steps);
+        let files = ReportFiles {
+            junit: args.junit.clone(),
+            json: args.json.clone(),
+            ..Default::default()
+        };
+        files.write(
+            &output::meta(host, Some(opts.pin.to_string())),
+            std::slice::from_ref(&report),
+        )?;
     }
     Ok(run.code)
 }

@@ -166,22 +166,22 @@ pub(crate) fn validate(
             )));
         }
     };
-    if let Some(dir) = &raw.offline {
-        if !dir.is_dir() {
-            return Err(bad(format!("--offline {}: not a directory", dir.display())));
-        }
+    if let Some(dir) = &raw.offline
+        && !dir.is_dir()
+    {
+        return Err(bad(format!("--offline {}: not a directory", dir.display())));
     }
-    if let Some(m) = &raw.mirror {
-        if !(m.starts_with("http://") || m.starts_with("https://")) {
-            return Err(bad(format!(
-                "--mirror {m:?}: expected an http:// or https:// URL"
-            )));
-        }
+    if let Some(m) = &raw.mirror
+        && !(m.starts_with("http://") || m.starts_with("https://"))
+    {
+        return Err(bad(format!(
+            "--mirror {m:?}: expected an http:// or https:// URL"
+        )));
     }
-    if let Some(p) = &raw.pins {
-        if !p.is_file() {
-            return Err(bad(format!("--pins {}: no such file", p.display())));
-        }
+    if let Some(p) = &raw.pins
+        && !p.is_file()
+    {
+        return Err(bad(format!("--pins {}: no such file", p.display())));
     }
     Ok(Options {
         pin,
