@@ -35,6 +35,7 @@ pub(crate) enum Action {
         cmd: Cmd,
         undo: Option<Cmd>,
         watch: Vec<String>,
+        optional: bool,
     },
     /// A verified script artifact, run as `cmd` with its `INSTALL_SH`
     /// argument replaced by a private temporary copy.
@@ -45,6 +46,10 @@ pub(crate) enum Action {
         cmd: Cmd,
         watch: Vec<String>,
     },
+    /// `apt-get install`; its undo purges exactly the packages this run
+    /// added (the named ones and the dependencies apt pulled in), as
+    /// dpkg's status file lists them before and after.
+    AptInstall { cmd: Cmd, purge: Cmd },
     /// Nothing now; on undo, once the later changes are reverted, run `cmd`
     /// (a daemon-reload after unit files are gone).
     OnUndo(Cmd),
@@ -95,6 +100,19 @@ impl Action {
                 }
             }
             Action::Symlink { path, target, .. } => format!("create symlink {path} -> {target}"),
+            Action::AptInstall { cmd, purge } => {
+                let run = Action::Run {
+                    cmd: cmd.clone(),
+                    undo: None,
+                    watch: Vec::new(),
+                    optional: false,
+                }
+                .describe(journal, user, me);
+                format!(
+                    "{run}\n    undone by: {} <every package this run added, dependencies included>",
+                    purge.shown()
+                )
+            }
             Action::OnUndo(cmd) => format!(
                 "on undo, after the changes below are reverted: run {}",
                 cmd.shown()
@@ -110,6 +128,7 @@ impl Action {
                     cmd: cmd.clone(),
                     undo: None,
                     watch: watch.clone(),
+                    optional: false,
                 }
                 .describe(journal, user, me);
                 format!(
@@ -118,7 +137,12 @@ impl Action {
                     run
                 )
             }
-            Action::Run { cmd, undo, watch } => {
+            Action::Run {
+                cmd,
+                undo,
+                watch,
+                optional,
+            } => {
                 let how = match (cmd.who, me == 0) {
                     (Who::Root, true) => "as root".to_string(),
                     (Who::Root, false) => "as root, through sudo -n".to_string(),
@@ -145,6 +169,9 @@ impl Action {
                 }
                 if let Some(u) = undo {
                     s.push_str(&format!("\n    undone by: {}", u.shown()));
+                }
+                if *optional {
+                    s.push_str("\n    advisory: a failure is reported, not fatal");
                 }
                 s
             }
@@ -247,6 +274,42 @@ impl Action {
                 fs.symlink(path, target, *meta)
                     .map_err(|e| format!("failed to create {path}: {e}"))?;
             }
+            Action::AptInstall { cmd, purge } => {
+                let fs = journal.fs().clone();
+                let before = installed_packages(&fs);
+                let seq = journal.record(
+                    Side::Root,
+                    step,
+                    Change::Ran {
+                        cmd: cmd.clone(),
+                        undo: None,
+                    },
+                )?;
+                let ran = runner.run(cmd);
+                // Whatever dpkg now lists that it did not before is this
+                // run's, even when apt failed halfway.
+                let added: Vec<String> = installed_packages(&fs)
+                    .into_iter()
+                    .filter(|p| !before.contains(p))
+                    .collect();
+                journal.forget(seq)?;
+                if !added.is_empty() {
+                    let mut undo = purge.clone();
+                    undo.argv.extend(added.iter().cloned());
+                    journal.record(
+                        Side::Root,
+                        step,
+                        Change::Ran {
+                            cmd: cmd.clone(),
+                            undo: Some(undo),
+                        },
+                    )?;
+                }
+                match ran.map_err(|e| e.to_string())? {
+                    Ran::Ok(_) => notes.push(format!("packages added: {}", added.join(" "))),
+                    Ran::NotRun(why) => notes.push(format!("not run ({why}): {}", cmd.shown())),
+                }
+            }
             Action::OnUndo(cmd) => {
                 let side = if cmd.who == Who::User {
                     Side::User
@@ -276,13 +339,19 @@ impl Action {
                         cmd,
                         undo: None,
                         watch: watch.clone(),
+                        optional: false,
                     }
                     .apply(step, journal, runner, store)
                 })();
                 let _ = std::fs::remove_dir_all(&dir);
                 return result;
             }
-            Action::Run { cmd, undo, watch } => {
+            Action::Run {
+                cmd,
+                undo,
+                watch,
+                optional,
+            } => {
                 let fs = journal.fs().clone();
                 for w in watch {
                     let side = journal.side_of_path(w);
@@ -320,7 +389,7 @@ impl Action {
                 } else {
                     Side::Root
                 };
-                journal.record(
+                let seq = journal.record(
                     side,
                     step,
                     Change::Ran {
@@ -328,14 +397,47 @@ impl Action {
                         undo: undo.clone(),
                     },
                 )?;
-                match runner.run(cmd).map_err(|e| e.to_string())? {
-                    Ran::Ok(_) => {}
-                    Ran::NotRun(why) => notes.push(format!("not run ({why}): {}", cmd.shown())),
+                match runner.run(cmd) {
+                    Ok(Ran::Ok(_)) => {}
+                    Ok(Ran::NotRun(why)) => notes.push(format!("not run ({why}): {}", cmd.shown())),
+                    // A command that failed is not undone by its inverse;
+                    // only the paths it watched are restored.
+                    Err(e) if *optional => {
+                        journal.forget(seq)?;
+                        notes.push(format!("advisory, not applied: {e}"));
+                    }
+                    Err(e) => {
+                        journal.forget(seq)?;
+                        return Err(e.to_string());
+                    }
                 }
             }
         }
         Ok(notes)
     }
+}
+
+/// Packages dpkg lists as installed, from `/var/lib/dpkg/status`.
+fn installed_packages(fs: &super::fsops::TreeFs) -> std::collections::BTreeSet<String> {
+    let text = fs.read("/var/lib/dpkg/status").unwrap_or_default();
+    let mut out = std::collections::BTreeSet::new();
+    for para in String::from_utf8_lossy(&text).split("\n\n") {
+        let field = |name: &str| {
+            para.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        if let (Some(name), Some(status)) = (field("Package:"), field("Status:"))
+            && status == "install ok installed"
+        {
+            let arch = field("Architecture:").filter(|a| a != "all");
+            // Multi-arch libraries are named with their architecture.
+            out.insert(match (arch, field("Multi-Arch:").as_deref()) {
+                (Some(a), Some("same")) => format!("{name}:{a}"),
+                _ => name,
+            });
+        }
+    }
+    out
 }
 
 /// A private directory (0700) for the install script's copy.

@@ -194,6 +194,9 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
         match result {
             Ok(o) => {
                 show::step_line(n, step.id, &o);
+                for note in &evidence {
+                    say(&format!("{:>30}{note}", ""));
+                }
                 outcomes.push((step.id, step.title, o, evidence));
                 if reboot {
                     break;

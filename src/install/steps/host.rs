@@ -51,18 +51,16 @@ pub(super) const PACKAGES: Step = Step {
             };
             let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
             install.extend(&pkgs);
-            let mut remove = vec!["remove", "-y", "-q"];
-            remove.extend(&pkgs);
             Ok(vec![
                 Action::Run {
                     cmd: apt(&["update", "-q"]),
                     undo: None,
                     watch: vec![],
+                    optional: false,
                 },
-                Action::Run {
+                Action::AptInstall {
                     cmd: apt(&install),
-                    undo: Some(apt(&remove)),
-                    watch: vec![],
+                    purge: apt(&["purge", "-y", "-q"]),
                 },
             ])
         } else if ctx.host.which("dnf").is_some() {
@@ -75,6 +73,7 @@ pub(super) const PACKAGES: Step = Step {
                 cmd: Cmd::root(&install),
                 undo: Some(Cmd::root(&remove)),
                 watch: vec![],
+                optional: false,
             }])
         } else {
             Err("neither apt-get nor dnf is on this host: install uidmap (shadow-utils), slirp4netns, fuse-overlayfs and dbus-user-session with its package manager, then run krc install again".into())
@@ -210,6 +209,7 @@ pub(super) const CGROUP_V2: Step = Step {
                 cmd: regen.0,
                 undo: None,
                 watch: vec![regen.1.to_string()],
+                optional: false,
             },
         ])
     },
@@ -285,6 +285,7 @@ pub(super) const DELEGATION: Step = Step {
                 cmd: reload,
                 undo: None,
                 watch: vec![],
+                optional: false,
             },
         ])
     },
@@ -305,7 +306,9 @@ pub(super) const SYSCTL: Step = Step {
             }
             if persisted(ctx.host, key).is_none_or(|p| p.value != "1") {
                 wrong.push(format!("{key} is not persisted as 1"));
-            } else if now.as_deref().is_some_and(|v| v != "1") {
+            } else if *key == FORWARDING[0] && now.as_deref().is_some_and(|v| v != "1") {
+                // IPv6 forwarding is advisory (as in sysctl.ip-forward):
+                // its live value is tried, never required.
                 wrong.push(format!("{key} is {} now", now.unwrap_or_default()));
             }
         }
@@ -329,6 +332,7 @@ pub(super) const SYSCTL: Step = Step {
                     cmd: Cmd::root(&["sysctl", "-w", &format!("{key}=1")]),
                     undo: Some(Cmd::root(&["sysctl", "-w", &format!("{key}={v}")])),
                     watch: vec![],
+                    optional: *key != FORWARDING[0],
                 });
             }
         }
@@ -369,6 +373,7 @@ pub(super) const LINGER: Step = Step {
                 cmd: Cmd::root(&["loginctl", "enable-linger", &u.name]),
                 undo: Some(Cmd::root(&["loginctl", "disable-linger", &u.name])),
                 watch: vec![],
+                optional: false,
             }])
         } else {
             // In a tree there is no logind: write the file it would.

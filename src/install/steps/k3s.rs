@@ -113,6 +113,7 @@ pub(super) const ROOTFUL_DISABLED: Step = Step {
             cmd: Cmd::root(&["systemctl", "disable", "--now", "k3s.service"]),
             undo: Some(Cmd::root(&["systemctl", "enable", "k3s.service"])),
             watch: vec![],
+            optional: false,
         }])
     },
     after: After::Continue,
@@ -164,6 +165,7 @@ pub(super) const USER_UNIT: Step = Step {
                 cmd: reload,
                 undo: None,
                 watch: vec![],
+                optional: false,
             });
         }
         Ok(actions)
@@ -195,6 +197,7 @@ pub(super) const START: Step = Step {
                     UNIT_NAME,
                 ])),
                 watch: vec![wants_path(home)],
+                optional: false,
             }])
         } else {
             // In a tree no manager runs: make the link `enable` makes.
