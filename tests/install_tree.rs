@@ -235,9 +235,16 @@ fn fault_at_every_step_restores_the_tree() {
     let (url, _) = serve_artifacts();
     let before = tree(&root);
     let mut restored = 0;
+    let junit = d.path().join("fault.xml");
     for k in 1..=STEPS {
         let ks = k.to_string();
-        let o = install(&root, &url, &pins, &["--yes"], &[("KRC_FAULT_STEP", &ks)]);
+        let o = install(
+            &root,
+            &url,
+            &pins,
+            &["--yes", "--junit", junit.to_str().unwrap()],
+            &[("KRC_FAULT_STEP", &ks)],
+        );
         assert_eq!(o.status.code(), Some(1), "fault at {k}: {}", text(&o));
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(
@@ -254,6 +261,15 @@ fn fault_at_every_step_restores_the_tree() {
             "fault at step {k} left the tree changed:\n{out}"
         );
         restored += 1;
+        // The report names the failed step and the undone ones.
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+        if k == STEPS {
+            assert!(xml.contains("undone: step 11 failed"), "{xml}");
+            if support::have("xmllint") {
+                support::validate_junit(&junit).unwrap();
+            }
+        }
     }
     eprintln!(
         "fault injection: {STEPS} steps x 1 run each = {restored} runs, all restored byte-identical"
@@ -430,4 +446,42 @@ fn preflight_failure_no_step_fixes_refuses_unless_forced() {
     assert_eq!(tree_diff(&before, &tree(&root)), "");
     let o = install(&root, &url, &pins, &["--yes", "--force"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn downloads_are_retried() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, seen) = inst::serve_artifacts_flaky(2);
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        5,
+        "two 503s, then three artifacts: {:?}",
+        seen.lock().unwrap()
+    );
+}
+
+#[test]
+fn the_user_unit_is_never_for_root() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let before = tree(&root);
+    let o = support::krc()
+        .args(["install", "--yes", "--user", "root", "--pins"])
+        .arg(&pins)
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not root"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
 }

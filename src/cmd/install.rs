@@ -42,7 +42,10 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
                         .map(|h| h.user().name.clone())
                 })
                 .unwrap_or_default();
-            return sudo::reexec(&user).map_err(CmdError::new);
+            return Ok(sudo::reexec(&user).unwrap_or_else(|e| {
+                eprintln!("krc install: {e}");
+                exit::FAILED
+            }));
         }
         Err(e) => {
             eprintln!("krc install: {e}");

@@ -60,6 +60,14 @@ pub fn write_bundle(dir: &Path) -> PathBuf {
 /// A plain HTTP/1.1 server on 127.0.0.1 serving `files` by path; returns
 /// its base URL and the list of paths requested.
 pub fn serve(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
+    serve_flaky(files, 0)
+}
+
+/// Like [`serve`], but the first `fail_first` requests get a 503.
+pub fn serve_flaky(
+    files: HashMap<String, Vec<u8>>,
+    fail_first: usize,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -79,8 +87,13 @@ pub fn serve(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>
                 }
             }
             let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            log.lock().unwrap().push(path.clone());
+            let n = {
+                let mut l = log.lock().unwrap();
+                l.push(path.clone());
+                l.len()
+            };
             let (status, body) = match files.get(&path) {
+                _ if n <= fail_first => ("503 Service Unavailable", b"try again\n".to_vec()),
                 Some(b) => ("200 OK", b.clone()),
                 None => ("404 Not Found", b"not found\n".to_vec()),
             };
@@ -99,13 +112,17 @@ pub fn serve(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>
 
 /// Serves the stand-in artifacts in the mirror layout krc expects.
 pub fn serve_artifacts() -> (String, Arc<Mutex<Vec<String>>>) {
+    serve_artifacts_flaky(0)
+}
+
+pub fn serve_artifacts_flaky(fail_first: usize) -> (String, Arc<Mutex<Vec<String>>>) {
     let (script, k3s, sums) = artifacts();
     let r = VERSION.replace('+', "%2B");
     let mut files = HashMap::new();
     files.insert("/install.sh".to_string(), script);
     files.insert(format!("/{r}/k3s"), k3s);
     files.insert(format!("/{r}/sha256sum-amd64.txt"), sums);
-    serve(files)
+    serve_flaky(files, fail_first)
 }
 
 fn copy_tree(from: &Path, to: &Path) {
