@@ -61,123 +61,6 @@ pub(crate) trait ArtifactStore {
 }
 
 impl Action {
-    /// The dry-run description: full content for a new file, a diff for an
-    /// edited one, argv and environment for a command.
-    pub(crate) fn describe(&self, journal: &Journal, user: &str, me: u32) -> String {
-        let fs = journal.fs();
-        match self {
-            Action::Write {
-                path,
-                content,
-                meta,
-            } => {
-                let head = format!("{:04o} {}:{}", meta.mode, meta.uid, meta.gid);
-                match content {
-                    Content::Artifact {
-                        name,
-                        sha256,
-                        source,
-                    } => format!(
-                        "{} file {path} ({head}): artifact {name}, sha256 {sha256}, from {source}",
-                        if fs.exists(path) { "replace" } else { "create" }
-                    ),
-                    Content::Bytes(new) => match fs.read(path) {
-                        Ok(old) if old == *new => {
-                            format!("keep file {path}: already has this content")
-                        }
-                        Ok(old) => format!(
-                            "edit file {path} ({head}), a backup is kept:\n{}",
-                            diff(
-                                &String::from_utf8_lossy(&old),
-                                &String::from_utf8_lossy(new)
-                            )
-                        ),
-                        Err(_) => format!(
-                            "create file {path} ({head}):\n{}",
-                            indent(&String::from_utf8_lossy(new), "    | ")
-                        ),
-                    },
-                }
-            }
-            Action::Symlink { path, target, .. } => format!("create symlink {path} -> {target}"),
-            Action::AptInstall { cmd, purge } => {
-                let run = Action::Run {
-                    cmd: cmd.clone(),
-                    undo: None,
-                    watch: Vec::new(),
-                    optional: false,
-                }
-                .describe(journal, user, me);
-                format!(
-                    "{run}\n    undone by: {} <every package this run added, dependencies included>",
-                    purge.shown()
-                )
-            }
-            Action::OnUndo(cmd) => format!(
-                "on undo, after the changes below are reverted: run {}",
-                cmd.shown()
-            ),
-            Action::RunScript {
-                artifact,
-                sha256,
-                source,
-                cmd,
-                watch,
-            } => {
-                let run = Action::Run {
-                    cmd: cmd.clone(),
-                    undo: None,
-                    watch: watch.clone(),
-                    optional: false,
-                }
-                .describe(journal, user, me);
-                format!(
-                    "{}
-    INSTALL_SH: artifact {artifact}, sha256 {sha256}, from {source} (a private temporary copy)",
-                    run
-                )
-            }
-            Action::Run {
-                cmd,
-                undo,
-                watch,
-                optional,
-            } => {
-                let how = match (cmd.who, me == 0) {
-                    (Who::Root, true) => "as root".to_string(),
-                    (Who::Root, false) => "as root, through sudo -n".to_string(),
-                    (Who::User, true) => {
-                        format!("as {user}, through runuser / systemctl --machine={user}@")
-                    }
-                    (Who::User, false) => format!("as {user}"),
-                };
-                let mut s = format!(
-                    "run ({how}): {}\n    argv: {:?}",
-                    cmd.shown(),
-                    cmd.wrapped(me, user)
-                );
-                if !cmd.env.is_empty() {
-                    let env: Vec<String> =
-                        cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    s.push_str(&format!("\n    environment: {}", env.join(" ")));
-                }
-                if !watch.is_empty() {
-                    s.push_str(&format!(
-                        "\n    may write (saved first, restored on undo): {}",
-                        watch.join(" ")
-                    ));
-                }
-                if let Some(u) = undo {
-                    s.push_str(&format!("\n    undone by: {}", u.shown()));
-                }
-                if *optional {
-                    s.push_str("\n    advisory: a failure is reported, not fatal");
-                }
-                s
-            }
-        }
-    }
-
     /// Applies the action, journaling each change before moving on.
     pub(crate) fn apply(
         &self,
@@ -276,7 +159,7 @@ impl Action {
             }
             Action::AptInstall { cmd, purge } => {
                 let fs = journal.fs().clone();
-                let before = installed_packages(&fs);
+                let before = super::dpkg::installed_packages(&fs);
                 let seq = journal.record(
                     Side::Root,
                     step,
@@ -288,7 +171,7 @@ impl Action {
                 let ran = runner.run(cmd);
                 // Whatever dpkg now lists that it did not before is this
                 // run's, even when apt failed halfway.
-                let added: Vec<String> = installed_packages(&fs)
+                let added: Vec<String> = super::dpkg::installed_packages(&fs)
                     .into_iter()
                     .filter(|p| !before.contains(p))
                     .collect();
@@ -417,29 +300,6 @@ impl Action {
     }
 }
 
-/// Packages dpkg lists as installed, from `/var/lib/dpkg/status`.
-fn installed_packages(fs: &super::fsops::TreeFs) -> std::collections::BTreeSet<String> {
-    let text = fs.read("/var/lib/dpkg/status").unwrap_or_default();
-    let mut out = std::collections::BTreeSet::new();
-    for para in String::from_utf8_lossy(&text).split("\n\n") {
-        let field = |name: &str| {
-            para.lines()
-                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-        };
-        if let (Some(name), Some(status)) = (field("Package:"), field("Status:"))
-            && status == "install ok installed"
-        {
-            let arch = field("Architecture:").filter(|a| a != "all");
-            // Multi-arch libraries are named with their architecture.
-            out.insert(match (arch, field("Multi-Arch:").as_deref()) {
-                (Some(a), Some("same")) => format!("{name}:{a}"),
-                _ => name,
-            });
-        }
-    }
-    out
-}
-
 /// A private directory (0700) for the install script's copy.
 fn tempdir() -> Result<std::path::PathBuf, String> {
     use std::os::unix::fs::DirBuilderExt;
@@ -478,132 +338,4 @@ fn make_parents(step: &str, path: &str, meta: Meta, journal: &mut Journal) -> Re
         .map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// Undoes one journaled change. Something changed since krc made it is
-/// left in place with a warning: krc never removes what it did not write.
-pub(crate) fn undo(
-    change: &Change,
-    journal: &Journal,
-    runner: &dyn CommandRunner,
-) -> Result<Option<String>, String> {
-    let fs = journal.fs();
-    match change {
-        Change::CreatedDir { path } => {
-            if !fs
-                .remove_dir(path)
-                .map_err(|e| format!("failed to remove {path}: {e}"))?
-            {
-                return Ok(Some(format!("{path} is not empty: left in place")));
-            }
-        }
-        Change::CreatedFile { path, sha256 } => match fs.sha256(path) {
-            None => {}
-            Some(s) if s == *sha256 => fs
-                .remove_file(path)
-                .map_err(|e| format!("failed to remove {path}: {e}"))?,
-            Some(_) => {
-                return Ok(Some(format!(
-                    "{path} changed since krc wrote it: left in place"
-                )));
-            }
-        },
-        Change::ReplacedFile {
-            path,
-            sha256,
-            backup,
-            meta,
-        } => {
-            let old = fs
-                .read(backup)
-                .map_err(|e| format!("backup {backup} of {path} is unreadable: {e}"))?;
-            match fs.sha256(path) {
-                Some(s) if s != *sha256 => {
-                    return Ok(Some(format!(
-                        "{path} changed since krc edited it: left in place; its old content is in {backup}"
-                    )));
-                }
-                _ => fs.write(path, &old, *meta).map_err(|e| e.to_string())?,
-            }
-            fs.remove_file(backup).map_err(|e| e.to_string())?;
-        }
-        Change::CreatedSymlink { path, target } => {
-            if fs.read_link(path).as_deref() == Some(target.as_str()) {
-                fs.remove_file(path)
-                    .map_err(|e| format!("failed to remove {path}: {e}"))?;
-            }
-        }
-        Change::Ran {
-            undo: Some(cmd), ..
-        } => {
-            runner.run(cmd).map_err(|e| e.to_string())?;
-        }
-        Change::Ran { undo: None, .. } => {}
-        Change::OnUndo { cmd } => {
-            runner.run(cmd).map_err(|e| e.to_string())?;
-        }
-        Change::Watched { path, backup, meta } => match (backup, meta) {
-            (Some(b), Some(m)) => {
-                let old = fs
-                    .read(b)
-                    .map_err(|e| format!("backup {b} of {path} is unreadable: {e}"))?;
-                fs.write(path, &old, *m).map_err(|e| e.to_string())?;
-                fs.remove_file(b).map_err(|e| e.to_string())?;
-            }
-            _ => {
-                if fs.meta(path).is_some_and(|(t, _)| !t.is_dir()) {
-                    fs.remove_file(path)
-                        .map_err(|e| format!("failed to remove {path}: {e}"))?;
-                }
-            }
-        },
-    }
-    Ok(None)
-}
-
-fn indent(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|l| format!("{prefix}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A line diff (longest common subsequence): `-` old, `+` new, ` ` kept.
-pub(crate) fn diff(old: &str, new: &str) -> String {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push(format!("    | {}", a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            out.push(format!("    -{}", a[i]));
-            i += 1;
-        } else {
-            out.push(format!("    +{}", b[j]));
-            j += 1;
-        }
-    }
-    out.join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn diff_marks_changed_lines() {
-        let d = super::diff("a\nb\nc\n", "a\nB\nc\n");
-        assert_eq!(d, "    | a\n    -b\n    +B\n    | c");
-    }
 }

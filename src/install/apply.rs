@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::action::{self, Action};
+use super::action::Action;
 use super::exec::{CommandRunner, LiveRunner, TreeRunner};
 use super::fetch::{self, Artifacts, Pins};
 use super::fsops::TreeFs;
@@ -275,7 +275,7 @@ pub(crate) fn rollback(
         .collect();
     entries.reverse();
     for e in entries {
-        match action::undo(&e.change, journal, runner) {
+        match super::undo::undo(&e.change, journal, runner) {
             Ok(None) => {}
             Ok(Some(warning)) => problems.push(format!("{}: {warning}", e.step)),
             Err(err) => {
