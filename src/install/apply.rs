@@ -76,9 +76,8 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
         pins: pins.as_ref(),
     };
     let states: Vec<State> = PLAN.iter().map(|s| (s.state)(&ctx)).collect();
-    let journal = Journal::load(&fs, &u.home, u.uid, u.gid)?;
     if req.dry_run {
-        show::plan(&ctx, &states, &journal, me, pins_err.as_deref());
+        show::plan(&ctx, &states, me, pins_err.as_deref());
         return Ok(Run {
             code: exit::OK,
             host: Some(host),
@@ -135,7 +134,7 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
             steps: Vec::new(),
         });
     }
-    let mut journal = journal;
+    let mut journal = Journal::load(&fs, &u.home, u.uid, u.gid)?;
     let start_seq = journal.next_seq();
     let fault = fault_step();
     let mut outcomes: Vec<(&'static str, &'static str, Outcome, Vec<String>)> = Vec::new();

@@ -112,7 +112,9 @@ impl Journal {
         };
         Ok(Journal {
             fs: fs.clone(),
-            root: load(ROOT_STATE_DIR, Meta::new(0o700, 0, 0))?,
+            // Readable by all, so the user can see what krc did (`krc uninstall
+            // --dry-run` without sudo); backups of edited files stay 0600.
+            root: load(ROOT_STATE_DIR, Meta::new(0o755, 0, 0))?,
             user: load(
                 &format!("{home}/.local/state/krc"),
                 Meta::new(0o700, uid, gid),
@@ -168,7 +170,12 @@ impl Journal {
         let dir = format!("{}/backups", self.part(side).dir);
         if !self.fs.exists(&dir) {
             let owner = self.part(side).owner;
-            self.fs.mkdir(&dir, owner).map_err(|e| e.to_string())?;
+            // Backups hold other files' old contents: private.
+            let private = Meta {
+                mode: 0o700,
+                ..owner
+            };
+            self.fs.mkdir(&dir, private).map_err(|e| e.to_string())?;
         }
         Ok(format!("{dir}/{seq}"))
     }
@@ -233,15 +240,9 @@ impl Journal {
         }
         let mut text = serde_json::to_string_pretty(&part.data).map_err(|e| e.to_string())?;
         text.push('\n');
-        fs.write(
-            &file,
-            text.as_bytes(),
-            Meta {
-                mode: 0o600,
-                ..part.owner
-            },
-        )
-        .map_err(|e| e.to_string())
+        let mode = if part.owner.uid == 0 { 0o644 } else { 0o600 };
+        fs.write(&file, text.as_bytes(), Meta { mode, ..part.owner })
+            .map_err(|e| e.to_string())
     }
 
     pub(crate) fn owner(&self, side: Side) -> Meta {

@@ -3,13 +3,12 @@
 
 use super::action::{Action, Content};
 use super::exec::Who;
-use super::journal::Journal;
+use super::fsops::TreeFs;
 
 impl Action {
     /// The dry-run description: full content for a new file, a diff for an
     /// edited one, argv and environment for a command.
-    pub(crate) fn describe(&self, journal: &Journal, user: &str, me: u32) -> String {
-        let fs = journal.fs();
+    pub(crate) fn describe(&self, fs: &TreeFs, user: &str, me: u32) -> String {
         match self {
             Action::Write {
                 path,
@@ -52,7 +51,7 @@ impl Action {
                     watch: Vec::new(),
                     optional: false,
                 }
-                .describe(journal, user, me);
+                .describe(fs, user, me);
                 format!(
                     "{run}\n    undone by: {} <every package this run added, dependencies included>",
                     purge.shown()
@@ -75,7 +74,7 @@ impl Action {
                     watch: watch.clone(),
                     optional: false,
                 }
-                .describe(journal, user, me);
+                .describe(fs, user, me);
                 format!(
                     "{}
     INSTALL_SH: artifact {artifact}, sha256 {sha256}, from {source} (a private temporary copy)",

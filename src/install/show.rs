@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use super::journal::Journal;
 use super::options::Options;
 use super::report::Outcome;
 use super::steps::{Ctx, PLAN, State};
@@ -35,13 +34,7 @@ pub(crate) fn heading(host: &Host, opts: &Options) {
     ));
 }
 
-pub(crate) fn plan(
-    ctx: &Ctx<'_>,
-    states: &[State],
-    journal: &Journal,
-    me: u32,
-    pins_err: Option<&str>,
-) {
+pub(crate) fn plan(ctx: &Ctx<'_>, states: &[State], me: u32, pins_err: Option<&str>) {
     let u = ctx.host.user();
     say(&format!(
         "krc install --dry-run: the plan for {} (uid {}){}, k3s {}; nothing is changed.",
@@ -74,7 +67,7 @@ pub(crate) fn plan(
                     Ok(actions) => {
                         say("  would:");
                         for a in actions {
-                            for (i, line) in a.describe(journal, &u.name, me).lines().enumerate() {
+                            for (i, line) in a.describe(ctx.fs, &u.name, me).lines().enumerate() {
                                 say(&format!("  {} {line}", if i == 0 { "-" } else { " " }));
                             }
                         }
