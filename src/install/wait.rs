@@ -59,3 +59,17 @@ pub(crate) fn wait_for_api(kubeconfig: &Path, timeout: Duration) -> Result<Strin
         timeout.as_secs()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gives_up_after_the_timeout_and_says_what_it_saw() {
+        let d = tempfile::tempdir().unwrap();
+        let kc = d.path().join("k3s.yaml");
+        let e = super::wait_for_api(&kc, std::time::Duration::from_secs(1)).unwrap_err();
+        assert!(
+            e.contains("did not come up within 1s") && e.contains("does not exist yet"),
+            "{e}"
+        );
+    }
+}
