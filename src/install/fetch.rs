@@ -196,7 +196,14 @@ fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     })
 }
 
+/// reqwest is built without a TLS provider; ring is krc's one (main
+/// installs it too; this keeps every caller, tests included, safe).
+pub(crate) fn ensure_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn client() -> Result<reqwest::blocking::Client, String> {
+    ensure_tls_provider();
     reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(300))

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub(crate) fn wait_for_api(kubeconfig: &Path, timeout: Duration) -> Result<String, String> {
+    super::fetch::ensure_tls_provider();
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
