@@ -485,3 +485,43 @@ fn the_user_unit_is_never_for_root() {
     );
     assert_eq!(tree_diff(&before, &tree(&root)), "");
 }
+
+#[test]
+fn downloads_over_tls_trust_only_what_the_system_trusts() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (ca, cert, key) = inst::test_pki();
+    let url = inst::serve_artifacts_tls(&cert, &key);
+    let before = tree(&root);
+    // Trusting another CA only: the handshake fails, nothing is written.
+    let other = d.path().join("other-ca.pem");
+    std::fs::write(&other, inst::test_pki().0).unwrap();
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &["--yes"],
+        &[("SSL_CERT_FILE", other.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failed to download") && err.contains("certificate"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    // The test CA as the trust store (SSL_CERT_FILE, as OpenSSL reads it).
+    let ca_file = d.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &["--yes"],
+        &[("SSL_CERT_FILE", ca_file.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(root.join("usr/local/bin/k3s").is_file());
+}

@@ -186,6 +186,21 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, String
     }
 }
 
+/// An error with its causes: reqwest's own message is only the outermost.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     let p = dir.join(name);
     std::fs::read(&p).map_err(|e| {
@@ -209,7 +224,7 @@ fn client() -> Result<reqwest::blocking::Client, String> {
         .timeout(Duration::from_secs(300))
         .user_agent(concat!("krc/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("failed to set up the HTTP client: {e}"))
+        .map_err(|e| format!("failed to set up the HTTP client: {}", chain(&e)))
 }
 
 fn download(
@@ -230,7 +245,7 @@ fn download(
         {
             Ok(b) => return Ok(b.to_vec()),
             Err(e) => {
-                last = crate::report::redact::redact(&e.to_string());
+                last = crate::report::redact::redact(&chain(&e));
                 // A 4xx will not get better by asking again.
                 if e.status().is_some_and(|s| s.is_client_error()) {
                     break;

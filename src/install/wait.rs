@@ -15,7 +15,12 @@ pub(crate) fn wait_for_api(kubeconfig: &Path, timeout: Duration) -> Result<Strin
         // necessarily written yet; nothing is sent but a GET of /readyz.
         .danger_accept_invalid_certs(true)
         .build()
-        .map_err(|e| format!("failed to set up the HTTP client: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "failed to set up the HTTP client: {}",
+                super::fetch::chain(&e)
+            )
+        })?;
     let tty = std::io::stdout().is_terminal();
     let start = Instant::now();
     let spin = ['|', '/', '-', '\\'];
@@ -35,7 +40,7 @@ pub(crate) fn wait_for_api(kubeconfig: &Path, timeout: Duration) -> Result<Strin
                         kubeconfig.display()
                     ));
                 }
-                Err(e) => last = format!("https://127.0.0.1:6443: {e}"),
+                Err(e) => last = format!("https://127.0.0.1:6443: {}", super::fetch::chain(&e)),
             }
         } else {
             last = format!("{} does not exist yet", kubeconfig.display());
