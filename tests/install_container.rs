@@ -149,11 +149,24 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     } else {
         ""
     };
-    let (code, out) = if force.is_empty() {
-        (code, out)
-    } else {
-        sh(&c, &format!("{install}{force}")).await
-    };
+    // A fault at step 10 (start), after every host step ran for real
+    // (apt included): the rollback must leave the host as it was.
+    if force.is_empty() && code == 0 {
+        let (_, out) = sh(&c, "/krc/krc uninstall --user bob --yes").await;
+        assert!(out.contains("undid"), "{out}");
+    }
+    let (fcode, fout) = sh(&c, &format!("KRC_FAULT_STEP=10 {install}{force}")).await;
+    assert_eq!(fcode, 1, "{fout}");
+    assert!(
+        fout.contains("every change this run made was undone"),
+        "{fout}"
+    );
+    let (_, after_fault) = sh(&c, SNAPSHOT).await;
+    assert_eq!(
+        before, after_fault,
+        "a failed install left the host changed:\n{fout}"
+    );
+    let (code, out) = sh(&c, &format!("{install}{force}")).await;
     assert_eq!(code, 0, "{out}");
     for step in [
         "packages",

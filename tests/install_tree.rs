@@ -227,15 +227,52 @@ fn apply_reapply_uninstall_restore_the_tree() {
     );
 }
 
+/// The seed with files krc will replace rather than create: an older k3s
+/// (other mode), a sysctl file of the same name, a ~/.config of alice's.
+fn seed_with_existing(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let root = seed(dir);
+    let k3s = root.join("usr/local/bin/k3s");
+    std::fs::write(&k3s, "#!/bin/sh\necho older k3s\n").unwrap();
+    std::fs::set_permissions(&k3s, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let sysctl = root.join("etc/sysctl.d/90-krc-rootless.conf");
+    std::fs::write(&sysctl, "net.ipv4.ip_forward=0\n").unwrap();
+    std::fs::set_permissions(&sysctl, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::create_dir_all(root.join("home/alice/.config/systemd")).unwrap();
+    if support::is_root() {
+        for p in ["home/alice/.config", "home/alice/.config/systemd"] {
+            std::os::unix::fs::chown(root.join(p), Some(1000), Some(1000)).unwrap();
+        }
+    }
+    root
+}
+
 #[test]
 fn fault_at_every_step_restores_the_tree() {
     let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
+    let mut runs = 0;
+    for (variant, root) in [
+        ("seed", seed(&d.path().join("a"))),
+        (
+            "seed with files to replace",
+            seed_with_existing(&d.path().join("b")),
+        ),
+    ] {
+        runs += fault_at_every_step(d.path(), &root, variant);
+    }
+    eprintln!(
+        "fault injection: {STEPS} steps x 2 trees = {runs} runs, every one restored byte-identical (contents, modes, owners)"
+    );
+    assert_eq!(runs, 2 * STEPS);
+}
+
+fn fault_at_every_step(d: &Path, root: &Path, variant: &str) -> usize {
+    let root = root.to_path_buf();
+    let pins = write_pins(d, None);
     let (url, _) = serve_artifacts();
     let before = tree(&root);
     let mut restored = 0;
-    let junit = d.path().join("fault.xml");
+    let junit = d.join(format!("fault-{}.xml", variant.len()));
     for k in 1..=STEPS {
         let ks = k.to_string();
         let o = install(
@@ -258,7 +295,7 @@ fn fault_at_every_step_restores_the_tree() {
         assert_eq!(
             tree_diff(&before, &tree(&root)),
             "",
-            "fault at step {k} left the tree changed:\n{out}"
+            "{variant}: fault at step {k} left the tree changed:\n{out}"
         );
         restored += 1;
         // The report names the failed step and the undone ones.
@@ -271,10 +308,13 @@ fn fault_at_every_step_restores_the_tree() {
             }
         }
     }
-    eprintln!(
-        "fault injection: {STEPS} steps x 1 run each = {restored} runs, all restored byte-identical"
-    );
-    assert_eq!(restored, STEPS);
+    // And without a fault the same tree installs and uninstalls cleanly.
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{variant}: {}", text(&o));
+    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(u.status.code(), Some(0), "{variant}: {}", text(&u));
+    assert_eq!(tree_diff(&before, &tree(&root)), "", "{variant}: uninstall");
+    restored
 }
 
 #[test]
