@@ -84,7 +84,6 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
             steps: Vec::new(),
         });
     }
-    show::heading(&host, &req.opts);
     let needed: Vec<&str> = PLAN
         .iter()
         .zip(&states)
@@ -94,6 +93,7 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
     if live && me != 0 && !needed.is_empty() {
         return Err(super::sudo::REEXEC.into());
     }
+    show::heading(&host, &req.opts);
     let _lock = Lock::take(host.root())?;
     if !needed.is_empty() {
         let blockers = super::gate::blockers(&host, &needed);
@@ -179,7 +179,7 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
                                 Duration::from_secs(req.opts.wait_timeout),
                             )?)
                         }
-                        After::Continue => Outcome::Applied(why),
+                        After::Continue => Outcome::Applied(format!("before: {why}")),
                     }
                 }
             };
