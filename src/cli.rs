@@ -26,7 +26,7 @@ pub(crate) enum Command {
     #[command(
         after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nWith --format, libtest's own output replaces krc's.\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /"
     )]
-    Preflight(PreflightArgs),
+    Preflight(Box<PreflightArgs>),
     /// List every check: id, phase, severity, title
     List(ListArgs),
     /// Explain a check: what it verifies, why rootless k3s needs it, how to fix it
