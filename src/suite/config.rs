@@ -11,6 +11,7 @@ use crate::checks::{self, Check, Params, Phase, Severity};
 
 /// The default suites, embedded in the binary.
 pub(crate) const PREFLIGHT: &str = include_str!("../../suites/preflight.toml");
+pub(crate) const ACCEPTANCE: &str = include_str!("../../suites/acceptance.toml");
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -36,6 +37,8 @@ struct CheckEntry {
     cidrs: Option<Vec<String>>,
     min_memory_mib: Option<u64>,
     min_cpus: Option<u32>,
+    probe_ports: Option<Vec<u16>>,
+    timeout_secs: Option<u64>,
 }
 
 impl CheckEntry {
@@ -46,6 +49,9 @@ impl CheckEntry {
             cidrs: self.cidrs.clone(),
             min_memory_mib: self.min_memory_mib,
             min_cpus: self.min_cpus,
+            probe_ports: self.probe_ports.clone(),
+            timeout_secs: self.timeout_secs,
+            ..ParamsPatch::default()
         }
     }
 }
@@ -70,7 +76,7 @@ pub(crate) struct Suite {
 impl Suite {
     pub(crate) fn builtin(phase: Phase) -> Suite {
         let text = match phase {
-            Phase::Preflight => PREFLIGHT,
+            Phase::Acceptance => ACCEPTANCE,
             _ => PREFLIGHT,
         };
         // The embedded suites are tested; a failure here is a build defect.
