@@ -38,7 +38,7 @@ pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     match api.server() {
         Probe::NotRun(why) => return Ok(Verdict::skip(why)),
         Probe::Answer(Err(e)) => return Ok(api_failed("no client", &e, u)),
-        Probe::Answer(Ok(s)) => f.observe(format!("server: {s} (TLS verified against the kubeconfig's CA, client certificate from the kubeconfig)")),
+        Probe::Answer(Ok(s)) => f.observe(format!("server: {s} (CA and client certificate from the kubeconfig)")),
     }
     match api.readyz() {
         Probe::NotRun(why) => return Ok(Verdict::skip(why)),
@@ -49,7 +49,7 @@ pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             return Ok(f.finish(""));
         }
         Probe::Answer(Ok(body)) => {
-            f.observe(format!("GET /readyz: {}", body.trim()));
+            f.observe(format!("GET /readyz: {} (TLS verified)", body.trim()));
             if body.trim() != "ok" {
                 f.find(Status::Fail, format!("/readyz says {:?}, not ok", body.trim()));
                 f.remedy(format!("the server is still starting or unhealthy: wait, then sudo journalctl --user -M {}@ -u k3s-rootless -n 50", u.name));
