@@ -107,11 +107,13 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let a = &ctx.params.accept;
     let mut f = Findings::default();
     let mut verified = 0;
+    let mut api_down = false;
     match host.accept_probes().services() {
         Probe::NotRun(why) => f.observe(format!("services: {why}")),
         Probe::Answer(Err(e)) => {
             f.observe(e.clone());
             f.find(Status::Fail, "listing services failed");
+            api_down = true;
             f.remedy(super::api::api_remedy(&e, u));
         }
         Probe::Answer(Ok(services)) => {
@@ -139,12 +141,14 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             }
         }
     }
-    if !a.probe_ports.is_empty() {
+    // With the API down the probe could only repeat the same error.
+    if !a.probe_ports.is_empty() && !api_down {
         let timeout = Duration::from_secs(a.timeout_secs);
+        let patience = Duration::from_secs(a.timeout_secs.min(20));
         let mut results = Vec::new();
         let run = host.accept_probes().with_probe_service(&a.probe_ports, timeout, &mut |svc| {
             for (port, node_port) in &svc.ports {
-                results.push(("probe service".to_string(), *port, connect_patiently(host, host_port(*port), Duration::from_secs(20)), true));
+                results.push(("probe service".to_string(), *port, connect_patiently(host, host_port(*port), patience), true));
                 if let Some(np) = node_port {
                     results.push(("probe service nodePort".to_string(), *np, host.accept_probes().connect(host_port(*np)), false));
                 }

@@ -6,6 +6,8 @@
 //! Adding a check is one function, one line in [`CATALOGUE`] and its
 //! verdict in every fixture's `expected.toml`.
 
+#[cfg(test)]
+mod accept_tests;
 pub(crate) mod api;
 mod cgroup;
 pub(crate) mod forward;

@@ -45,7 +45,7 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
         Some(st) => f.observe(format!("{bin}: {} uid {} gid {}", st.mode_string(), st.uid, st.gid)),
     }
-    match host.probes().version(&host.fs().path(bin).to_string_lossy()) {
+    match host.probes().version(bin) {
         Probe::NotRun(why) => {
             f.observe(format!("{bin} --version: {why}"));
             if ctx.params.accept.k3s_version.is_some() {

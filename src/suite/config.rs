@@ -170,6 +170,19 @@ mod tests {
     }
 
     #[test]
+    fn builtin_acceptance_lists_every_acceptance_check() {
+        let s = Suite::builtin(Phase::Acceptance);
+        let ids: Vec<&str> = s.entries.iter().map(|e| e.check.id).collect();
+        let all: Vec<&str> = checks::CATALOGUE
+            .iter()
+            .filter(|c| c.phase == Phase::Acceptance)
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, all);
+        assert_eq!(s.entries[0].params.accept.probe_ports, vec![81, 1024, 8080]);
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
         let e = Suite::parse(
             "phase = \"preflight\"\n[[check]]\nid = \"cgroup.unified\"\nsevrity = \"advisory\"\n",
