@@ -10,18 +10,40 @@ use crate::host::{FactError, Probe, TargetUser};
 
 /// What to do about an API error, from the words of the error.
 pub(crate) fn api_remedy(err: &str, u: &TargetUser) -> String {
-    let restart = format!("sudo systemctl --user -M {}@ restart k3s-rootless   # k3s rewrites ~/.kube/k3s.yaml on start", u.name);
+    let restart = format!(
+        "sudo systemctl --user -M {}@ restart k3s-rootless   # k3s rewrites ~/.kube/k3s.yaml on start",
+        u.name
+    );
     let e = err.to_ascii_lowercase();
-    if e.contains("unknownissuer") || e.contains("invalid peer certificate") || e.contains("certificate verify failed") {
-        format!("the server's certificate is not signed by the kubeconfig's CA: the kubeconfig is stale (an earlier install) or names another server; do not copy an old k3s.yaml over the new one\n{restart}")
-    } else if e.contains("certificaterequired") || e.contains("badcertificate") || e.contains("unknownca") || e.contains("certificate unknown") || e.contains("unauthorized") || e.contains("401") {
-        format!("the server rejected the kubeconfig's client certificate (it belongs to another cluster or was revoked)\n{restart}")
+    if e.contains("unknownissuer")
+        || e.contains("invalid peer certificate")
+        || e.contains("certificate verify failed")
+    {
+        format!(
+            "the server's certificate is not signed by the kubeconfig's CA: the kubeconfig is stale (an earlier install) or names another server; do not copy an old k3s.yaml over the new one\n{restart}"
+        )
+    } else if e.contains("certificaterequired")
+        || e.contains("badcertificate")
+        || e.contains("unknownca")
+        || e.contains("certificate unknown")
+        || e.contains("unauthorized")
+        || e.contains("401")
+    {
+        format!(
+            "the server rejected the kubeconfig's client certificate (it belongs to another cluster or was revoked)\n{restart}"
+        )
     } else if e.contains("refused") || e.contains("connect") {
-        format!("nothing answers at the kubeconfig's server: is k3s running?\nsudo systemctl --user -M {}@ status k3s-rootless", u.name)
+        format!(
+            "nothing answers at the kubeconfig's server: is k3s running?\nsudo systemctl --user -M {}@ status k3s-rootless",
+            u.name
+        )
     } else if e.contains("load kubeconfig") {
         "fix the kubeconfig first: krc accept kubeconfig.present".to_string()
     } else {
-        format!("sudo journalctl --user -M {}@ -u k3s-rootless -n 50 --no-pager", u.name)
+        format!(
+            "sudo journalctl --user -M {}@ -u k3s-rootless -n 50 --no-pager",
+            u.name
+        )
     }
 }
 
@@ -38,7 +60,9 @@ pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     match api.server() {
         Probe::NotRun(why) => return Ok(Verdict::skip(why)),
         Probe::Answer(Err(e)) => return Ok(api_failed("no client", &e, u)),
-        Probe::Answer(Ok(s)) => f.observe(format!("server: {s} (CA and client certificate from the kubeconfig)")),
+        Probe::Answer(Ok(s)) => f.observe(format!(
+            "server: {s} (CA and client certificate from the kubeconfig)"
+        )),
     }
     match api.readyz() {
         Probe::NotRun(why) => return Ok(Verdict::skip(why)),
@@ -51,7 +75,10 @@ pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         Probe::Answer(Ok(body)) => {
             f.observe(format!("GET /readyz: {} (TLS verified)", body.trim()));
             if body.trim() != "ok" {
-                f.find(Status::Fail, format!("/readyz says {:?}, not ok", body.trim()));
+                f.find(
+                    Status::Fail,
+                    format!("/readyz says {:?}, not ok", body.trim()),
+                );
                 f.remedy(format!("the server is still starting or unhealthy: wait, then sudo journalctl --user -M {}@ -u k3s-rootless -n 50", u.name));
             }
         }
@@ -64,9 +91,15 @@ pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             f.remedy(api_remedy(&e, u));
         }
         Probe::Answer(Ok(v)) => {
-            f.observe(format!("GET /version: gitVersion {} platform {}", v.git_version, v.platform));
+            f.observe(format!(
+                "GET /version: gitVersion {} platform {}",
+                v.git_version, v.platform
+            ));
             if !v.git_version.contains("+k3s") {
-                f.find(Status::Fail, format!("the API server is {}, not a k3s build", v.git_version));
+                f.find(
+                    Status::Fail,
+                    format!("the API server is {}, not a k3s build", v.git_version),
+                );
                 f.remedy(format!("another Kubernetes answers on this port: stop it, then sudo systemctl --user -M {}@ restart k3s-rootless", u.name));
             }
         }
@@ -84,12 +117,29 @@ pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     };
     let mut f = Findings::default();
     for n in &nodes {
-        let ready = n.ready.as_ref().map_or("no Ready condition".to_string(), |(s, r, m)| format!("Ready={s} {r} {m}").trim().to_string());
-        f.observe(format!("node {}: {ready}; InternalIP {}; kubelet {}", n.name, n.internal_ips.join(", "), n.kubelet_version));
+        let ready = n
+            .ready
+            .as_ref()
+            .map_or("no Ready condition".to_string(), |(s, r, m)| {
+                format!("Ready={s} {r} {m}").trim().to_string()
+            });
+        f.observe(format!(
+            "node {}: {ready}; InternalIP {}; kubelet {}",
+            n.name,
+            n.internal_ips.join(", "),
+            n.kubelet_version
+        ));
     }
     if nodes.len() != 1 {
         let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-        f.find(Status::Fail, format!("{} nodes ({}), rootless k3s runs exactly one", nodes.len(), names.join(", ")));
+        f.find(
+            Status::Fail,
+            format!(
+                "{} nodes ({}), rootless k3s runs exactly one",
+                nodes.len(),
+                names.join(", ")
+            ),
+        );
         f.remedy(if nodes.is_empty() {
             format!("the server has not registered its node yet: wait, then sudo journalctl --user -M {}@ -u k3s-rootless -n 50", u.name)
         } else {
@@ -99,9 +149,15 @@ pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     for n in &nodes {
         if !n.ready.as_ref().is_some_and(|(s, _, _)| s == "True") {
             f.find(Status::Fail, format!("node {} is not Ready", n.name));
-            f.remedy(format!("kubectl --kubeconfig ~/.kube/k3s.yaml describe node {}", n.name));
+            f.remedy(format!(
+                "kubectl --kubeconfig ~/.kube/k3s.yaml describe node {}",
+                n.name
+            ));
         }
-        let inside = n.internal_ips.iter().any(|ip| ip.parse::<Ipv4Addr>().is_ok_and(|a| cidr.contains(a)));
+        let inside = n
+            .internal_ips
+            .iter()
+            .any(|ip| ip.parse::<Ipv4Addr>().is_ok_and(|a| cidr.contains(a)));
         if !inside {
             f.find(Status::Fail, format!("node {} has InternalIP {}, outside the rootless network {cidr}: it does not run rootless", n.name, n.internal_ips.join(", ")));
             f.remedy(format!("run the server from k3s-rootless.service (K3S_ROOTLESS_CIDR={cidr}); a rootful k3s uses the host's address: krc accept rootful.inactive"));
@@ -128,17 +184,30 @@ pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         let mine: Vec<_> = pods.iter().filter(|p| p.is_of(w)).collect();
         if mine.is_empty() {
             f.observe(format!("{w}: no pod in kube-system"));
-            f.find(Status::Fail, format!("{w} has no pod after {}s", a.timeout_secs));
+            f.find(
+                Status::Fail,
+                format!("{w} has no pod after {}s", a.timeout_secs),
+            );
             f.remedy(format!("kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system get deploy,pods,jobs   # k3s deploys {w} from /var/lib/rancher/k3s/server/manifests (rootless: ~/.rancher/k3s/server/manifests)"));
             continue;
         }
         for p in &mine {
-            let why = if p.not_ready_reason.is_empty() { String::new() } else { format!(" ({})", p.not_ready_reason) };
-            f.observe(format!("pod {}: {} ready={}{why}", p.name, p.phase, p.ready));
+            let why = if p.not_ready_reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.not_ready_reason)
+            };
+            f.observe(format!(
+                "pod {}: {} ready={}{why}",
+                p.name, p.phase, p.ready
+            ));
         }
         if !mine.iter().any(|p| p.ready) {
             let p = mine[0];
-            f.find(Status::Fail, format!("{w} is not Ready after {}s", a.timeout_secs));
+            f.find(
+                Status::Fail,
+                format!("{w} is not Ready after {}s", a.timeout_secs),
+            );
             f.remedy(format!("kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system describe pod {}\nkubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system logs {}", p.name, p.name));
         }
     }
@@ -148,7 +217,13 @@ pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     Ok(f.finish(format!("{} are Ready", wanted.join(", "))))
 }
 
-const JOIN_VARS: &[&str] = &["K3S_URL", "K3S_TOKEN", "K3S_TOKEN_FILE", "K3S_AGENT_TOKEN", "K3S_CLUSTER_INIT"];
+const JOIN_VARS: &[&str] = &[
+    "K3S_URL",
+    "K3S_TOKEN",
+    "K3S_TOKEN_FILE",
+    "K3S_AGENT_TOKEN",
+    "K3S_CLUSTER_INIT",
+];
 
 pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -158,25 +233,43 @@ pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         None => f.observe(format!("{}: does not exist", super::unit::unit_path(u))),
         Some((main, drop)) => {
             let all: Vec<_> = main.iter().chain(&drop).cloned().collect();
-            let mut env: Vec<(String, String, String)> = environment(&all).into_iter().map(|(k, v, l)| (k, v, l.at())).collect();
+            let mut env: Vec<(String, String, String)> = environment(&all)
+                .into_iter()
+                .map(|(k, v, l)| (k, v, l.at()))
+                .collect();
             for l in all.iter().filter(|l| l.key == "EnvironmentFile") {
                 let file = l.value.trim_start_matches('-');
                 if let Some(text) = host.read_opt(file)? {
                     for (i, line) in text.lines().enumerate() {
                         if let Some((k, v)) = line.trim().split_once('=') {
-                            env.push((k.trim().to_string(), v.trim().to_string(), super::at(file, i + 1, line.trim())));
+                            env.push((
+                                k.trim().to_string(),
+                                v.trim().to_string(),
+                                super::at(file, i + 1, line.trim()),
+                            ));
                         }
                     }
                 }
             }
-            for (k, _, at) in env.iter().filter(|(k, v, _)| JOIN_VARS.contains(&k.as_str()) && !v.is_empty()) {
+            for (k, _, at) in env
+                .iter()
+                .filter(|(k, v, _)| JOIN_VARS.contains(&k.as_str()) && !v.is_empty())
+            {
                 f.observe(at.clone());
-                f.find(Status::Fail, format!("{k} is set: this k3s joins or forms a multi-node cluster"));
+                f.find(
+                    Status::Fail,
+                    format!("{k} is set: this k3s joins or forms a multi-node cluster"),
+                );
                 f.remedy(format!("remove {k} from the unit's environment, then: sudo systemctl --user -M {}@ daemon-reload && sudo systemctl --user -M {}@ restart k3s-rootless", u.name, u.name));
             }
             for l in all.iter().filter(|l| l.key == "ExecStart") {
                 let words: Vec<&str> = l.value.split_whitespace().collect();
-                if words.iter().any(|w| *w == "agent" || w.starts_with("--server") || w.starts_with("--cluster-init") || w.starts_with("--token")) {
+                if words.iter().any(|w| {
+                    *w == "agent"
+                        || w.starts_with("--server")
+                        || w.starts_with("--cluster-init")
+                        || w.starts_with("--token")
+                }) {
                     f.observe(l.at());
                     f.find(Status::Fail, "ExecStart joins or forms a multi-node cluster (agent, --server, --token or --cluster-init)");
                     f.remedy(format!("rootless k3s is one node: run `k3s server --rootless` without join flags: sudo krc install --user {}", u.name));
@@ -201,7 +294,13 @@ pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
             f.observe(format!("nodes: {}", names.join(", ")));
             if nodes.len() > 1 {
-                f.find(Status::Fail, format!("{} nodes joined: rootless k3s supports no multi-node cluster", nodes.len()));
+                f.find(
+                    Status::Fail,
+                    format!(
+                        "{} nodes joined: rootless k3s supports no multi-node cluster",
+                        nodes.len()
+                    ),
+                );
                 f.remedy("stop the agents on the other hosts and delete their nodes: kubectl --kubeconfig ~/.kube/k3s.yaml delete node NAME".to_string());
             }
         }

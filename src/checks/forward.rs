@@ -23,8 +23,16 @@ fn listeners(host: &Host, port: u16) -> Result<Vec<(std::net::IpAddr, String)>, 
     let mut out = Vec::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Some(text) = host.read_opt(file)? {
-            for l in parse_tcp_listeners(&text, file)?.into_iter().filter(|l| l.port == port) {
-                let raw = text.lines().nth(l.line - 1).unwrap_or("").trim().to_string();
+            for l in parse_tcp_listeners(&text, file)?
+                .into_iter()
+                .filter(|l| l.port == port)
+            {
+                let raw = text
+                    .lines()
+                    .nth(l.line - 1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 out.push((l.addr, super::at(file, l.line, &raw)));
             }
         }
@@ -40,7 +48,10 @@ pub(super) fn api(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     match host.accept_probes().connect(port) {
         Probe::NotRun(why) => {
             f.observe(format!("127.0.0.1:{port}: {why}"));
-            f.find(Status::Skip, format!("whether the host listens on {port} was not verified"));
+            f.find(
+                Status::Skip,
+                format!("whether the host listens on {port} was not verified"),
+            );
         }
         Probe::Answer(a) => {
             f.observe(format!("127.0.0.1:{port}: {}", a.describe()));
@@ -86,16 +97,29 @@ fn judge(f: &mut Findings, who: &str, port: u16, answer: Probe<PortAnswer>, requ
             f.find(Status::Skip, format!("host port {hp} was not verified"));
         }
         Probe::Answer(a) => {
-            f.observe(format!("{who} port {port} → host 127.0.0.1:{hp}: {}", a.describe()));
+            f.observe(format!(
+                "{who} port {port} → host 127.0.0.1:{hp}: {}",
+                a.describe()
+            ));
             if a.reached() {
                 return;
             }
             let status = if required { Status::Fail } else { Status::Warn };
-            let rule = if port <= 1024 { format!("{port} ≤ 1024, so {port} + 10000") } else { format!("{port} > 1024, so the same number") };
-            f.find(status, format!("{who} port {port} is not reachable on host port {hp} ({rule})"));
+            let rule = if port <= 1024 {
+                format!("{port} ≤ 1024, so {port} + 10000")
+            } else {
+                format!("{port} > 1024, so the same number")
+            };
+            f.find(
+                status,
+                format!("{who} port {port} is not reachable on host port {hp} ({rule})"),
+            );
             f.remedy(format!("see whether k3s forwarded it: sudo ss -ltnp 'sport = :{hp}'   # k3s's rootlessports controller adds it through rootlesskit's api.sock; its errors are in the k3s-rootless journal"));
             if !required {
-                f.remedy("nodePorts are forwarded by newer k3s releases only; use the LoadBalancer port".to_string());
+                f.remedy(
+                    "nodePorts are forwarded by newer k3s releases only; use the LoadBalancer port"
+                        .to_string(),
+                );
             }
         }
     }
@@ -117,25 +141,55 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             f.remedy(super::api::api_remedy(&e, u));
         }
         Probe::Answer(Ok(services)) => {
-            let forwarded: Vec<_> = services.iter().filter(|s| !s.ingress_ips.is_empty()).collect();
-            for s in services.iter().filter(|s| s.kind == "LoadBalancer" && s.ingress_ips.is_empty()) {
-                f.observe(format!("service {}/{}: LoadBalancer without ingress IP: not forwarded", s.namespace, s.name));
+            let forwarded: Vec<_> = services
+                .iter()
+                .filter(|s| !s.ingress_ips.is_empty())
+                .collect();
+            for s in services
+                .iter()
+                .filter(|s| s.kind == "LoadBalancer" && s.ingress_ips.is_empty())
+            {
+                f.observe(format!(
+                    "service {}/{}: LoadBalancer without ingress IP: not forwarded",
+                    s.namespace, s.name
+                ));
             }
-            if a.traefik && !forwarded.iter().any(|s| s.namespace == "kube-system" && s.name == "traefik") {
+            if a.traefik
+                && !forwarded
+                    .iter()
+                    .any(|s| s.namespace == "kube-system" && s.name == "traefik")
+            {
                 f.find(Status::Fail, "traefik's LoadBalancer service has no ingress IP: 80 and 443 are not forwarded to 10080 and 10443");
                 f.remedy("kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system get svc traefik -o wide   # servicelb sets the ingress IP; is it disabled?".to_string());
             }
             for s in forwarded {
-                let who = format!("service {}/{} (ingress {})", s.namespace, s.name, s.ingress_ips.join(", "));
+                let who = format!(
+                    "service {}/{} (ingress {})",
+                    s.namespace,
+                    s.name,
+                    s.ingress_ips.join(", ")
+                );
                 for p in &s.ports {
                     if p.protocol != "TCP" {
                         f.observe(format!("{who} port {}/{}: not probed (TCP only; k3s forwards UDP only in late-2025 releases)", p.port, p.protocol));
                         continue;
                     }
-                    judge(&mut f, &who, p.port, host.accept_probes().connect(host_port(p.port)), true);
+                    judge(
+                        &mut f,
+                        &who,
+                        p.port,
+                        host.accept_probes().connect(host_port(p.port)),
+                        true,
+                    );
                     verified += 1;
                     if let Some(np) = p.node_port {
-                        judge(&mut f, &format!("{who} nodePort"), np, host.accept_probes().connect(host_port(np)), false);
+                        judge(
+                            &mut f,
+                            &format!("{who} nodePort"),
+                            np,
+                            host.accept_probes().connect(host_port(np)),
+                            false,
+                        );
                     }
                 }
             }
@@ -146,14 +200,26 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         let timeout = Duration::from_secs(a.timeout_secs);
         let patience = Duration::from_secs(a.timeout_secs.min(20));
         let mut results = Vec::new();
-        let run = host.accept_probes().with_probe_service(&a.probe_ports, timeout, &mut |svc| {
-            for (port, node_port) in &svc.ports {
-                results.push(("probe service".to_string(), *port, connect_patiently(host, host_port(*port), patience), true));
-                if let Some(np) = node_port {
-                    results.push(("probe service nodePort".to_string(), *np, host.accept_probes().connect(host_port(*np)), false));
+        let run = host
+            .accept_probes()
+            .with_probe_service(&a.probe_ports, timeout, &mut |svc| {
+                for (port, node_port) in &svc.ports {
+                    results.push((
+                        "probe service".to_string(),
+                        *port,
+                        connect_patiently(host, host_port(*port), patience),
+                        true,
+                    ));
+                    if let Some(np) = node_port {
+                        results.push((
+                            "probe service nodePort".to_string(),
+                            *np,
+                            host.accept_probes().connect(host_port(*np)),
+                            false,
+                        ));
+                    }
                 }
-            }
-        });
+            });
         match run {
             Probe::NotRun(why) => f.observe(format!("active probe: {why}")),
             Probe::Answer(run) => {
@@ -170,8 +236,14 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     judge(&mut f, &who, port, answer, required);
                 }
                 if let Err(e) = &run.cleanup {
-                    f.find(Status::Fail, format!("the probe namespace was not deleted: {e}"));
-                    f.remedy("kubectl --kubeconfig ~/.kube/k3s.yaml delete namespace krc-acceptance".to_string());
+                    f.find(
+                        Status::Fail,
+                        format!("the probe namespace was not deleted: {e}"),
+                    );
+                    f.remedy(
+                        "kubectl --kubeconfig ~/.kube/k3s.yaml delete namespace krc-acceptance"
+                            .to_string(),
+                    );
                 }
             }
         }

@@ -24,16 +24,35 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .evidence(format!("{path}: does not exist"))
             .remedy(format!("k3s writes it when the server starts (journal: \"Wrote kubeconfig ...\"):\nsudo systemctl --user -M {}@ status k3s-rootless\nsudo journalctl --user -M {}@ -u k3s-rootless | grep -i kubeconfig", u.name, u.name)));
     };
-    f.observe(format!("{path}: {} uid {} ({}) gid {}", st.mode_string(), st.uid, host.owner_name(st.uid), st.gid));
+    f.observe(format!(
+        "{path}: {} uid {} ({}) gid {}",
+        st.mode_string(),
+        st.uid,
+        host.owner_name(st.uid),
+        st.gid
+    ));
     if st.uid != u.uid {
-        f.find(Status::Fail, format!("{path} belongs to {}, not to {}", host.owner_name(st.uid), u.name));
+        f.find(
+            Status::Fail,
+            format!(
+                "{path} belongs to {}, not to {}",
+                host.owner_name(st.uid),
+                u.name
+            ),
+        );
         f.remedy(format!("sudo chown {}: {path}", u.name));
     }
     if st.mode & 0o004 != 0 {
         f.find(Status::Fail, format!("{path} is world-readable ({:o}): anyone on this host can take the cluster's admin credentials", st.mode & 0o777));
         f.remedy(format!("chmod 600 {path}"));
     } else if st.mode & 0o077 != 0 {
-        f.find(Status::Warn, format!("{path} has mode {:o}, wider than 600: the group can read admin credentials", st.mode & 0o777));
+        f.find(
+            Status::Warn,
+            format!(
+                "{path} has mode {:o}, wider than 600: the group can read admin credentials",
+                st.mode & 0o777
+            ),
+        );
         f.remedy(format!("chmod 600 {path}"));
     }
     let text = host.read(&path)?;
@@ -41,12 +60,18 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         Err(e) => {
             f.observe(format!("{path}: does not parse: {e}"));
             f.find(Status::Fail, format!("{path} is not a valid kubeconfig"));
-            f.remedy(format!("k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless", u.name));
+            f.remedy(format!(
+                "k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless",
+                u.name
+            ));
         }
         Ok(k) => {
             let want = format!("https://127.0.0.1:{}", ctx.params.accept.api_port);
             let server = k.server.clone().unwrap_or_default();
-            f.observe(format!("{path}: server: {}", if server.is_empty() { "(none)" } else { &server }));
+            f.observe(format!(
+                "{path}: server: {}",
+                if server.is_empty() { "(none)" } else { &server }
+            ));
             f.observe(format!(
                 "{path}: certificate-authority: {}, client certificate: {}, client key: {}, token: {}",
                 said(k.has_ca), said(k.has_client_cert), said(k.has_client_key), said(k.has_token)
@@ -56,13 +81,22 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 f.remedy(format!("k3s writes {want} when it runs with --https-listen-port {}: restart it, or give the suite's api_port", ctx.params.accept.api_port));
             }
             if !k.has_ca {
-                f.find(Status::Fail, format!("{path} holds no certificate authority: TLS cannot be verified"));
+                f.find(
+                    Status::Fail,
+                    format!("{path} holds no certificate authority: TLS cannot be verified"),
+                );
             }
             if !(k.has_client_cert && k.has_client_key) && !k.has_token {
-                f.find(Status::Fail, format!("{path} holds no client credentials (certificate and key, or token)"));
+                f.find(
+                    Status::Fail,
+                    format!("{path} holds no client credentials (certificate and key, or token)"),
+                );
             }
             if !k.has_ca || (!(k.has_client_cert && k.has_client_key) && !k.has_token) {
-                f.remedy(format!("k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless", u.name));
+                f.remedy(format!(
+                    "k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless",
+                    u.name
+                ));
             }
         }
     }
@@ -82,7 +116,10 @@ pub(super) fn env(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let fix = format!("export KUBECONFIG={path}   # no space after =");
     let mut f = Findings::default();
     match host.accept_probes().kubeconfig_env() {
-        None => f.observe("KUBECONFIG: not set in krc's environment (kubectl then reads ~/.kube/config)".to_string()),
+        None => f.observe(
+            "KUBECONFIG: not set in krc's environment (kubectl then reads ~/.kube/config)"
+                .to_string(),
+        ),
         Some(v) if v.trim().is_empty() => {
             f.observe("KUBECONFIG: set, empty".to_string());
             f.find(Status::Warn, "KUBECONFIG is set but empty: kubectl falls back to ~/.kube/config, not k3s's file (`export KUBECONFIG= ~/.kube/k3s.yaml` with a space does this)");
@@ -92,14 +129,21 @@ pub(super) fn env(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             f.observe(format!("KUBECONFIG: {v}"));
             let expanded = v.replace('~', &u.home);
             if !expanded.split(':').any(|p| p == path) {
-                f.find(Status::Warn, format!("KUBECONFIG names {v}, not {path}: kubectl talks to another cluster or none"));
+                f.find(
+                    Status::Warn,
+                    format!(
+                        "KUBECONFIG names {v}, not {path}: kubectl talks to another cluster or none"
+                    ),
+                );
                 f.remedy(fix.clone());
             }
         }
     }
     for name in PROFILES {
         let file = format!("{}/{name}", u.home);
-        let Ok(Some(text)) = host.read_opt(&file) else { continue };
+        let Ok(Some(text)) = host.read_opt(&file) else {
+            continue;
+        };
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
             if t.starts_with('#') {
@@ -109,7 +153,10 @@ pub(super) fn env(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 let rest = &t[pos + "KUBECONFIG=".len()..];
                 f.observe(super::at(&file, i + 1, t));
                 if rest.starts_with(' ') || rest.is_empty() {
-                    f.find(Status::Warn, format!("{file}:{} sets KUBECONFIG empty (a space after `=`)", i + 1));
+                    f.find(
+                        Status::Warn,
+                        format!("{file}:{} sets KUBECONFIG empty (a space after `=`)", i + 1),
+                    );
                     f.remedy(format!("replace that line with: {fix}"));
                 }
             }

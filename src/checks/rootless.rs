@@ -12,11 +12,18 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = host.user();
     let path = unit_path(u);
     let Some((main, drop)) = read_unit(host)? else {
-        return Ok(Verdict::fail(format!("{path} does not exist: no ExecStart names a k3s binary"))
-            .evidence(format!("{path}: does not exist"))
-            .remedy(format!("sudo krc install --user {}", u.name)));
+        return Ok(Verdict::fail(format!(
+            "{path} does not exist: no ExecStart names a k3s binary"
+        ))
+        .evidence(format!("{path}: does not exist"))
+        .remedy(format!("sudo krc install --user {}", u.name)));
     };
-    let Some(exec) = main.iter().chain(&drop).filter(|l| l.key == "ExecStart" && !l.value.is_empty()).last() else {
+    let Some(exec) = main
+        .iter()
+        .chain(&drop)
+        .filter(|l| l.key == "ExecStart" && !l.value.is_empty())
+        .last()
+    else {
         return Ok(Verdict::fail(format!("{path} has no ExecStart"))
             .evidence(format!("{path}: no ExecStart="))
             .remedy(format!("sudo krc install --user {}", u.name)));
@@ -34,43 +41,73 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         None => {
             f.observe(format!("{bin}: does not exist"));
             f.find(Status::Fail, format!("{bin} does not exist"));
-            f.remedy(format!("sudo krc install --user {}   # step binary", u.name));
+            f.remedy(format!(
+                "sudo krc install --user {}   # step binary",
+                u.name
+            ));
             return Ok(f.finish(""));
         }
         Some(st) if st.kind != FileKind::File || st.mode & 0o111 == 0 => {
-            f.observe(format!("{bin}: {} uid {} gid {}", st.mode_string(), st.uid, st.gid));
+            f.observe(format!(
+                "{bin}: {} uid {} gid {}",
+                st.mode_string(),
+                st.uid,
+                st.gid
+            ));
             f.find(Status::Fail, format!("{bin} is not an executable file"));
             f.remedy(format!("sudo chmod 755 {bin}"));
             return Ok(f.finish(""));
         }
-        Some(st) => f.observe(format!("{bin}: {} uid {} gid {}", st.mode_string(), st.uid, st.gid)),
+        Some(st) => f.observe(format!(
+            "{bin}: {} uid {} gid {}",
+            st.mode_string(),
+            st.uid,
+            st.gid
+        )),
     }
     match host.probes().version(bin) {
         Probe::NotRun(why) => {
             f.observe(format!("{bin} --version: {why}"));
             if ctx.params.accept.k3s_version.is_some() {
-                f.find(Status::Skip, "the pinned version was not verified (live probe not run)");
+                f.find(
+                    Status::Skip,
+                    "the pinned version was not verified (live probe not run)",
+                );
             }
         }
         Probe::Answer(Err(e)) => {
             f.observe(format!("{bin} --version: {e}"));
             f.find(Status::Fail, format!("{bin} --version failed"));
-            f.remedy(format!("sudo krc install --user {}   # reinstalls the binary", u.name));
+            f.remedy(format!(
+                "sudo krc install --user {}   # reinstalls the binary",
+                u.name
+            ));
         }
         Probe::Answer(Ok(line)) => {
             f.observe(format!("{bin} --version: {line}"));
             if !line.starts_with("k3s version") {
-                f.find(Status::Fail, format!("{bin} is not k3s: --version says {line:?}"));
+                f.find(
+                    Status::Fail,
+                    format!("{bin} is not k3s: --version says {line:?}"),
+                );
                 f.remedy(format!("sudo krc install --user {}", u.name));
             } else if let Some(pin) = &ctx.params.accept.k3s_version {
                 if !version_matches(&line, pin) {
                     f.find(Status::Fail, format!("{bin} is not the pinned k3s {pin}"));
-                    f.remedy(format!("sudo krc install --user {}   # installs the pinned k3s", u.name));
+                    f.remedy(format!(
+                        "sudo krc install --user {}   # installs the pinned k3s",
+                        u.name
+                    ));
                 }
             }
         }
     }
-    let pinned = ctx.params.accept.k3s_version.as_deref().map_or(String::new(), |p| format!(", pinned {p}"));
+    let pinned = ctx
+        .params
+        .accept
+        .k3s_version
+        .as_deref()
+        .map_or(String::new(), |p| format!(", pinned {p}"));
     Ok(f.finish(format!("{bin} is an executable k3s{pinned}")))
 }
 
@@ -85,7 +122,9 @@ pub(crate) fn version_matches(line: &str, pin: &str) -> bool {
     is_commit
         && words.iter().any(|w| {
             let w = w.trim_matches(['(', ')']);
-            w.len() >= 7 && w.chars().all(|c| c.is_ascii_hexdigit()) && (pin.starts_with(w) || w.starts_with(pin))
+            w.len() >= 7
+                && w.chars().all(|c| c.is_ascii_hexdigit())
+                && (pin.starts_with(w) || w.starts_with(pin))
         })
 }
 
@@ -96,7 +135,9 @@ pub(super) fn rootful_inactive(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let mut f = Findings::default();
     if host.exists(ROOTFUL_UNIT) {
-        f.observe(format!("{ROOTFUL_UNIT}: exists (install.sh writes it even for a rootless install)"));
+        f.observe(format!(
+            "{ROOTFUL_UNIT}: exists (install.sh writes it even for a rootless install)"
+        ));
     } else {
         f.observe(format!("{ROOTFUL_UNIT}: does not exist"));
     }
@@ -118,7 +159,10 @@ pub(super) fn rootful_inactive(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 pub(super) fn userns(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
-    let mine: Vec<_> = k3s_processes(host).into_iter().filter(|p| p.uid == Some(u.uid)).collect();
+    let mine: Vec<_> = k3s_processes(host)
+        .into_iter()
+        .filter(|p| p.uid == Some(u.uid))
+        .collect();
     if mine.is_empty() {
         return Ok(Verdict::fail(format!("no k3s process of {} runs", u.name))
             .evidence(format!("/proc/*/cmdline: no k3s server of uid {}", u.uid))
@@ -129,17 +173,34 @@ pub(super) fn userns(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     for p in &mine {
         let map_file = format!("/proc/{}/uid_map", p.pid);
         let map = host.read(&map_file)?;
-        let lines: Vec<&str> = map.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        let identity = lines.len() == 1 && lines[0].split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
-        f.observe(format!("/proc/{}/cmdline: {} — uid {}", p.pid, p.cmdline, u.uid));
+        let lines: Vec<&str> = map
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let identity = lines.len() == 1
+            && lines[0].split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+        f.observe(format!(
+            "/proc/{}/cmdline: {} — uid {}",
+            p.pid, p.cmdline, u.uid
+        ));
         f.observe(format!("{map_file}: {}", lines.join(" | ")));
         inside |= !identity;
     }
     if !inside {
-        f.find(Status::Fail, format!("k3s of {} runs in the host's user namespace: it is not rootless", u.name));
+        f.find(
+            Status::Fail,
+            format!(
+                "k3s of {} runs in the host's user namespace: it is not rootless",
+                u.name
+            ),
+        );
         f.remedy(format!("run k3s from {UNIT} (ExecStart=k3s server --rootless): sudo systemctl --user -M {}@ restart {UNIT}", u.name));
     }
-    Ok(f.finish(format!("k3s runs as {} (uid {}) inside a user namespace", u.name, u.uid)))
+    Ok(f.finish(format!(
+        "k3s runs as {} (uid {}) inside a user namespace",
+        u.name, u.uid
+    )))
 }
 
 #[allow(non_upper_case_globals)]

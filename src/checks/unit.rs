@@ -111,7 +111,10 @@ fn split_words(s: &str) -> Vec<String> {
 }
 
 fn install_remedy(u: &TargetUser) -> String {
-    format!("sudo krc install --user {}   # writes the unit and its drop-in", u.name)
+    format!(
+        "sudo krc install --user {}   # writes the unit and its drop-in",
+        u.name
+    )
 }
 
 pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
@@ -124,13 +127,25 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .remedy(install_remedy(u)));
     };
     let mut f = Findings::default();
-    let service = |key: &str| main.iter().chain(&drop).filter(move |l| l.section == "Service" && l.key == key).last();
-    for (key, want) in [("Delegate", "yes"), ("KillMode", "mixed"), ("Type", "simple")] {
+    let service = |key: &str| {
+        main.iter()
+            .chain(&drop)
+            .filter(move |l| l.section == "Service" && l.key == key)
+            .last()
+    };
+    for (key, want) in [
+        ("Delegate", "yes"),
+        ("KillMode", "mixed"),
+        ("Type", "simple"),
+    ] {
         match service(key) {
             Some(l) if l.value == want => f.observe(l.at()),
             Some(l) => {
                 f.observe(l.at());
-                f.find(Status::Fail, format!("{key}={} (upstream: {key}={want})", l.value));
+                f.find(
+                    Status::Fail,
+                    format!("{key}={} (upstream: {key}={want})", l.value),
+                );
                 f.remedy(format!("set {key}={want} in [Service] of {path}, then: sudo systemctl --user -M {}@ daemon-reload", u.name));
             }
             None => {
@@ -141,10 +156,18 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
     }
     match service("ExecStart") {
-        Some(l) if l.value.split_whitespace().any(|w| w == "server") && l.value.contains("--rootless") => f.observe(l.at()),
+        Some(l)
+            if l.value.split_whitespace().any(|w| w == "server")
+                && l.value.contains("--rootless") =>
+        {
+            f.observe(l.at())
+        }
         Some(l) => {
             f.observe(l.at());
-            f.find(Status::Fail, "ExecStart does not run `k3s server --rootless`");
+            f.find(
+                Status::Fail,
+                "ExecStart does not run `k3s server --rootless`",
+            );
             f.remedy(install_remedy(u));
         }
         None => {
@@ -156,10 +179,18 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let env = environment(&drop);
     let a = &ctx.params.accept;
     let wanted = [
-        ("K3S_ROOTLESS_CIDR", a.rootless_cidr.to_string(), "10.41.0.0/16"),
+        (
+            "K3S_ROOTLESS_CIDR",
+            a.rootless_cidr.to_string(),
+            "10.41.0.0/16",
+        ),
         ("K3S_ROOTLESS_PORT_DRIVER", a.port_driver.clone(), "builtin"),
         ("K3S_ROOTLESS_MTU", a.mtu.to_string(), "65520"),
-        ("K3S_ROOTLESS_DISABLE_HOST_LOOPBACK", a.disable_host_loopback.to_string(), "true"),
+        (
+            "K3S_ROOTLESS_DISABLE_HOST_LOOPBACK",
+            a.disable_host_loopback.to_string(),
+            "true",
+        ),
     ];
     if drop.is_empty() {
         f.observe(format!("{path}.d/: no drop-in"));
@@ -169,11 +200,21 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             Some((_, v, l)) if *v == want => f.observe(l.at()),
             Some((_, v, l)) => {
                 f.observe(l.at());
-                f.find(Status::Warn, format!("{name}={v}, the suite expects {want}"));
-                f.remedy(format!("set Environment={name}={want} in the drop-in (or the suite's parameter to {v})"));
+                f.find(
+                    Status::Warn,
+                    format!("{name}={v}, the suite expects {want}"),
+                );
+                f.remedy(format!(
+                    "set Environment={name}={want} in the drop-in (or the suite's parameter to {v})"
+                ));
             }
             None => {
-                f.find(Status::Warn, format!("{name} is not set (k3s then uses {k3s_default}; the suite expects {want})"));
+                f.find(
+                    Status::Warn,
+                    format!(
+                        "{name} is not set (k3s then uses {k3s_default}; the suite expects {want})"
+                    ),
+                );
                 f.remedy(format!("add Environment={name}={want} to {path}.d/krc.conf, then: sudo systemctl --user -M {}@ daemon-reload", u.name));
             }
         }
@@ -184,9 +225,14 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 pub(super) fn active(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = ctx.host.user();
     let state = match ctx.host.accept_probes().user_unit(u, UNIT) {
-        Probe::NotRun(why) => return Ok(Verdict::skip(format!("whether {UNIT} runs was not verified: {why}"))),
+        Probe::NotRun(why) => {
+            return Ok(Verdict::skip(format!(
+                "whether {UNIT} runs was not verified: {why}"
+            )));
+        }
         Probe::Answer(Err(e)) => {
-            let mut v = Verdict::fail(format!("the systemd manager of {} did not answer", u.name)).evidence(e.clone());
+            let mut v = Verdict::fail(format!("the systemd manager of {} did not answer", u.name))
+                .evidence(e.clone());
             v = v.remedy(if e.contains("Failed to connect to bus") {
                 format!("the user has no systemd manager: sudo loginctl enable-linger {}   # and use a real login (ssh, machinectl shell {}@), not su/sudo -u", u.name, u.name)
             } else {
@@ -197,11 +243,26 @@ pub(super) fn active(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         Probe::Answer(Ok(s)) => s,
     };
     let mut f = Findings::default();
-    f.observe(format!("systemctl --user is-enabled {UNIT}: {}", state.enabled));
-    f.observe(format!("systemctl --user is-active {UNIT}: {}", state.active));
+    f.observe(format!(
+        "systemctl --user is-enabled {UNIT}: {}",
+        state.enabled
+    ));
+    f.observe(format!(
+        "systemctl --user is-active {UNIT}: {}",
+        state.active
+    ));
     if state.enabled != "enabled" {
-        f.find(Status::Fail, format!("{UNIT} is {} (not enabled): it will not start at boot", state.enabled));
-        f.remedy(format!("sudo systemctl --user -M {}@ enable {UNIT}", u.name));
+        f.find(
+            Status::Fail,
+            format!(
+                "{UNIT} is {} (not enabled): it will not start at boot",
+                state.enabled
+            ),
+        );
+        f.remedy(format!(
+            "sudo systemctl --user -M {}@ enable {UNIT}",
+            u.name
+        ));
     }
     if state.active != "active" {
         f.find(Status::Fail, format!("{UNIT} is {}", state.active));
@@ -216,7 +277,10 @@ pub(crate) fn main_pid(host: &Host) -> Result<(u32, String), String> {
     let u = host.user();
     match host.accept_probes().user_unit(u, UNIT) {
         Probe::Answer(Ok(s)) => match s.main_pid {
-            Some(pid) => Ok((pid, format!("systemctl --user show -p MainPID {UNIT}: {pid}"))),
+            Some(pid) => Ok((
+                pid,
+                format!("systemctl --user show -p MainPID {UNIT}: {pid}"),
+            )),
             None => Err(format!("{UNIT} has no MainPID (it is {})", s.active)),
         },
         other => {
@@ -228,7 +292,12 @@ pub(crate) fn main_pid(host: &Host) -> Result<(u32, String), String> {
             k3s_processes(host)
                 .into_iter()
                 .find(|p| p.uid == Some(u.uid))
-                .map(|p| (p.pid, format!("/proc/{}/cmdline: {} (systemctl: {why})", p.pid, p.cmdline)))
+                .map(|p| {
+                    (
+                        p.pid,
+                        format!("/proc/{}/cmdline: {} (systemctl: {why})", p.pid, p.cmdline),
+                    )
+                })
                 .ok_or_else(|| format!("no k3s process of {} runs (systemctl: {why})", u.name))
         }
     }
@@ -240,9 +309,12 @@ pub(super) fn delegation_live(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let (pid, how) = match main_pid(host) {
         Ok(p) => p,
         Err(e) => {
-            return Ok(Verdict::fail(format!("k3s of {} is not running: its cgroup cannot be read", u.name))
-                .evidence(e)
-                .remedy(format!("sudo systemctl --user -M {}@ start {UNIT}", u.name)));
+            return Ok(Verdict::fail(format!(
+                "k3s of {} is not running: its cgroup cannot be read",
+                u.name
+            ))
+            .evidence(e)
+            .remedy(format!("sudo systemctl --user -M {}@ start {UNIT}", u.name)));
         }
     };
     let cg_file = format!("/proc/{pid}/cgroup");
@@ -253,7 +325,10 @@ pub(super) fn delegation_live(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .evidence_all(text.lines().map(|l| format!("{cg_file}: {l}")))
             .remedy("sudo krc install   # step cgroup-v2: boot with systemd.unified_cgroup_hierarchy=1"));
     };
-    let controllers_file = format!("/sys/fs/cgroup{}/cgroup.controllers", path.trim_end_matches('/'));
+    let controllers_file = format!(
+        "/sys/fs/cgroup{}/cgroup.controllers",
+        path.trim_end_matches('/')
+    );
     let have = host.read(&controllers_file)?;
     let mut f = Findings::default();
     f.observe(how);

@@ -56,7 +56,9 @@ impl AcceptPlan {
             None => None,
         };
         if args.timeout == Some(0) {
-            return Err(CmdError::new("--timeout 0: give the waits at least one second"));
+            return Err(CmdError::new(
+                "--timeout 0: give the waits at least one second",
+            ));
         }
         Ok(AcceptPlan {
             root: args.root.clone(),

@@ -63,7 +63,10 @@ async fn call<T>(
     match tokio::time::timeout(CALL_TIMEOUT, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("{what}: {}", chain(&e))),
-        Err(_) => Err(format!("{what}: no answer within {}s", CALL_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "{what}: no answer within {}s",
+            CALL_TIMEOUT.as_secs()
+        )),
     }
 }
 
@@ -80,8 +83,7 @@ async fn setup(
     let deadline = Instant::now() + timeout;
     let client = kube.client.clone();
     // The pod the Service leads to: traefik's, on its web port.
-    let pods: Api<k8s_openapi::api::core::v1::Pod> =
-        Api::namespaced(client.clone(), "kube-system");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "kube-system");
     let list = call(
         "GET /api/v1/namespaces/kube-system/pods".into(),
         pods.list(&Default::default()),

@@ -159,7 +159,10 @@ mod tests {
             suite: phase.name().into(),
             started: SystemTime::now(),
             duration: Duration::from_secs(1),
-            records: vec![record(phase, id, st), record(phase, "x.warned", Status::Warn)],
+            records: vec![
+                record(phase, id, st),
+                record(phase, "x.warned", Status::Warn),
+            ],
         })
         .collect();
         let meta = RunMeta {
@@ -177,12 +180,20 @@ mod tests {
         }
         let json = super::super::json::render(&meta, &phases);
         assert_eq!(json.matches("\"phase\": \"").count(), 3 + 6, "{json}");
-        let have_xmllint = std::process::Command::new("xmllint").arg("--version").output().is_ok();
+        let have_xmllint = std::process::Command::new("xmllint")
+            .arg("--version")
+            .output()
+            .is_ok();
         let schemas = std::env::var_os("KRC_JUNIT_SCHEMAS")
             .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/junit"));
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/junit")
+            });
         if !have_xmllint || !schemas.is_dir() {
-            eprintln!("SKIP schema validation: xmllint or {} missing", schemas.display());
+            eprintln!(
+                "SKIP schema validation: xmllint or {} missing",
+                schemas.display()
+            );
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -195,7 +206,11 @@ mod tests {
                 .arg(&file)
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{xsd}: {}\n{xml}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{xsd}: {}\n{xml}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 

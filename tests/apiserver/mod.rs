@@ -33,13 +33,19 @@ pub struct ApiServer {
 impl ApiServer {
     /// Serves with `server` identity; clients must present a certificate
     /// signed by `client_ca`.
-    pub fn start(server: &pki::Identity, chain: &[Vec<u8>], client_ca: &[u8], state: State) -> ApiServer {
+    pub fn start(
+        server: &pki::Identity,
+        chain: &[Vec<u8>],
+        client_ca: &[u8],
+        state: State,
+    ) -> ApiServer {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         roots.add(CertificateDer::from(client_ca.to_vec())).unwrap();
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .unwrap();
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .unwrap();
         let mut certs = vec![CertificateDer::from(server.cert_der.clone())];
         certs.extend(chain.iter().map(|c| CertificateDer::from(c.clone())));
         let cfg = ServerConfig::builder_with_provider(provider)
@@ -70,7 +76,12 @@ impl ApiServer {
                 }
             });
         }
-        ApiServer { port, state, requests, stop }
+        ApiServer {
+            port,
+            state,
+            requests,
+            stop,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -89,9 +100,16 @@ impl Drop for ApiServer {
     }
 }
 
-fn serve(conn: TcpStream, cfg: Arc<ServerConfig>, state: Arc<Mutex<State>>, requests: Arc<Mutex<Vec<String>>>) {
+fn serve(
+    conn: TcpStream,
+    cfg: Arc<ServerConfig>,
+    state: Arc<Mutex<State>>,
+    requests: Arc<Mutex<Vec<String>>>,
+) {
     let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
-    let Ok(tls) = ServerConnection::new(cfg) else { return };
+    let Ok(tls) = ServerConnection::new(cfg) else {
+        return;
+    };
     let mut r = BufReader::new(StreamOwned::new(tls, conn));
     loop {
         let mut line = String::new();
@@ -99,7 +117,9 @@ fn serve(conn: TcpStream, cfg: Arc<ServerConfig>, state: Arc<Mutex<State>>, requ
             return;
         }
         let mut parts = line.split_whitespace();
-        let (Some(method), Some(target)) = (parts.next(), parts.next()) else { return };
+        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+            return;
+        };
         let (method, target) = (method.to_string(), target.to_string());
         let mut len = 0usize;
         let mut close = false;
@@ -142,7 +162,12 @@ fn serve(conn: TcpStream, cfg: Arc<ServerConfig>, state: Arc<Mutex<State>>, requ
             "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{text}",
             text.len()
         );
-        if r.get_mut().write_all(resp.as_bytes()).and_then(|_| r.get_mut().flush()).is_err() || close {
+        if r.get_mut()
+            .write_all(resp.as_bytes())
+            .and_then(|_| r.get_mut().flush())
+            .is_err()
+            || close
+        {
             return;
         }
     }
@@ -153,11 +178,14 @@ fn json_resp(code: u16, v: Value) -> (u16, &'static str, String) {
 }
 
 fn not_found(kind: &str, name: &str) -> (u16, &'static str, String) {
-    json_resp(404, json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("{kind} \"{name}\" not found"), "reason": "NotFound",
-        "details": {"name": name, "kind": kind}, "code": 404
-    }))
+    json_resp(
+        404,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("{kind} \"{name}\" not found"), "reason": "NotFound",
+            "details": {"name": name, "kind": kind}, "code": 404
+        }),
+    )
 }
 
 fn list(kind: &str, items: Vec<Value>) -> Value {
@@ -168,21 +196,33 @@ fn route(st: &mut State, method: &str, path: &str, body: Value) -> (u16, &'stati
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, seg.as_slice()) {
         ("GET", ["readyz"]) => (200, "text/plain", st.readyz.clone()),
-        ("GET", ["version"]) => json_resp(200, json!({
-            "major": "1", "minor": "33", "gitVersion": st.git_version, "gitCommit": "0123456789abcdef0123456789abcdef01234567",
-            "gitTreeState": "clean", "buildDate": "2025-10-01T00:00:00Z", "goVersion": "go1.24.6",
-            "compiler": "gc", "platform": "linux/amd64"
-        })),
+        ("GET", ["version"]) => json_resp(
+            200,
+            json!({
+                "major": "1", "minor": "33", "gitVersion": st.git_version, "gitCommit": "0123456789abcdef0123456789abcdef01234567",
+                "gitTreeState": "clean", "buildDate": "2025-10-01T00:00:00Z", "goVersion": "go1.24.6",
+                "compiler": "gc", "platform": "linux/amd64"
+            }),
+        ),
         ("GET", ["api", "v1", "nodes"]) => json_resp(200, list("NodeList", st.nodes.clone())),
         ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
-            let items = st.pods.iter().filter(|p| p["metadata"]["namespace"] == *ns).cloned().collect();
+            let items = st
+                .pods
+                .iter()
+                .filter(|p| p["metadata"]["namespace"] == *ns)
+                .cloned()
+                .collect();
             json_resp(200, list("PodList", items))
         }
-        ("GET", ["api", "v1", "services"]) => json_resp(200, list("ServiceList", st.services.clone())),
-        ("GET", ["api", "v1", "namespaces", ns]) => match st.namespaces.iter().find(|n| n["metadata"]["name"] == *ns) {
-            Some(n) => json_resp(200, n.clone()),
-            None => not_found("namespaces", ns),
-        },
+        ("GET", ["api", "v1", "services"]) => {
+            json_resp(200, list("ServiceList", st.services.clone()))
+        }
+        ("GET", ["api", "v1", "namespaces", ns]) => {
+            match st.namespaces.iter().find(|n| n["metadata"]["name"] == *ns) {
+                Some(n) => json_resp(200, n.clone()),
+                None => not_found("namespaces", ns),
+            }
+        }
         ("POST", ["api", "v1", "namespaces"]) => {
             let mut n = body;
             n["apiVersion"] = json!("v1");
@@ -192,12 +232,17 @@ fn route(st: &mut State, method: &str, path: &str, body: Value) -> (u16, &'stati
             json_resp(201, n)
         }
         ("DELETE", ["api", "v1", "namespaces", ns]) => {
-            let Some(i) = st.namespaces.iter().position(|n| n["metadata"]["name"] == *ns) else {
+            let Some(i) = st
+                .namespaces
+                .iter()
+                .position(|n| n["metadata"]["name"] == *ns)
+            else {
                 return not_found("namespaces", ns);
             };
             let mut n = st.namespaces.remove(i);
             st.services.retain(|s| s["metadata"]["namespace"] != *ns);
-            st.endpoint_slices.retain(|s| s["metadata"]["namespace"] != *ns);
+            st.endpoint_slices
+                .retain(|s| s["metadata"]["namespace"] != *ns);
             n["status"] = json!({"phase": "Terminating"});
             json_resp(200, n)
         }
@@ -227,12 +272,26 @@ fn route(st: &mut State, method: &str, path: &str, body: Value) -> (u16, &'stati
             json_resp(201, s)
         }
         ("GET", ["api", "v1", "namespaces", ns, "services", name]) => {
-            match st.services.iter().find(|s| s["metadata"]["namespace"] == *ns && s["metadata"]["name"] == *name) {
+            match st
+                .services
+                .iter()
+                .find(|s| s["metadata"]["namespace"] == *ns && s["metadata"]["name"] == *name)
+            {
                 Some(s) => json_resp(200, s.clone()),
                 None => not_found("services", name),
             }
         }
-        ("POST", ["apis", "discovery.k8s.io", "v1", "namespaces", ns, "endpointslices"]) => {
+        (
+            "POST",
+            [
+                "apis",
+                "discovery.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "endpointslices",
+            ],
+        ) => {
             let mut s = body;
             s["apiVersion"] = json!("discovery.k8s.io/v1");
             s["kind"] = json!("EndpointSlice");

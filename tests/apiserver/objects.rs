@@ -88,7 +88,14 @@ pub fn node(name: &str, ip: &str, ready: bool) -> Value {
     })
 }
 
-pub fn pod(name: &str, app_name: &str, k8s_app: &str, ip: &str, ready: bool, ports: &[(&str, u16)]) -> Value {
+pub fn pod(
+    name: &str,
+    app_name: &str,
+    k8s_app: &str,
+    ip: &str,
+    ready: bool,
+    ports: &[(&str, u16)],
+) -> Value {
     let mut labels = json!({"pod-template-hash": name.rsplitn(3, '-').nth(1).unwrap_or("")});
     if !k8s_app.is_empty() {
         labels["k8s-app"] = json!(k8s_app);
