@@ -63,6 +63,10 @@ pub(crate) struct SuiteArgs {
     /// Write a JSON report (schema krc.report/v1) to FILE
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

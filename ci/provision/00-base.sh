@@ -2,4 +2,4 @@
 # Base tools for the preflight tests: xmllint for JUnit schema validation,
 # the rootless tools for the live probes, hyperfine for the benchmark.
 set -euo pipefail
-apt-get install -y -q libxml2-utils uidmap slirp4netns fuse-overlayfs hyperfine procps iproute2 >/dev/null
+apt-get install -y -q libxml2-utils uidmap slirp4netns fuse-overlayfs hyperfine time procps iproute2 >/dev/null

@@ -92,11 +92,6 @@ pub(crate) struct Check {
 }
 
 impl Check {
-    /// `cgroup` for `cgroup.unified`.
-    pub(crate) fn group(&self) -> &'static str {
-        self.id.split('.').next().unwrap_or(self.id)
-    }
-
     /// Runs the check; a fact that could not be read becomes an error verdict.
     pub(crate) fn judge(&self, ctx: &Ctx<'_>) -> Verdict {
         (self.run)(ctx).unwrap_or_else(|e| Verdict::error(&e))

@@ -82,15 +82,6 @@ impl Verdict {
         self
     }
 
-    pub(crate) fn evidence_all<I, S>(mut self, lines: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.evidence.extend(lines.into_iter().map(Into::into));
-        self
-    }
-
     pub(crate) fn remedy(mut self, remedy: impl Into<String>) -> Self {
         self.remedy = Some(remedy.into());
         self

@@ -11,7 +11,7 @@ use super::CmdError;
 use crate::fsutil::write_atomic;
 use crate::host::Host;
 use crate::report::terminal::Printer;
-use crate::report::{PhaseReport, RunMeta, json, junit};
+use crate::report::{PhaseReport, RunMeta, html, json, junit};
 
 /// krc's printer, unless `--format` asked for libtest's own output.
 pub(crate) fn printer(args: &Arguments, id_width: usize) -> Option<Arc<Mutex<Printer>>> {
@@ -49,6 +49,7 @@ pub(crate) fn meta(host: &Host, k3s: Option<String>) -> RunMeta {
 pub(crate) struct ReportFiles {
     pub(crate) junit: Option<PathBuf>,
     pub(crate) json: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
 }
 
 impl ReportFiles {
@@ -59,6 +60,9 @@ impl ReportFiles {
         }
         if let Some(p) = &self.json {
             write_atomic(p, json::render(meta, phases).as_bytes()).map_err(CmdError::new)?;
+        }
+        if let Some(p) = &self.html {
+            write_atomic(p, html::render(meta, phases).as_bytes()).map_err(CmdError::new)?;
         }
         Ok(())
     }

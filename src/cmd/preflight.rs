@@ -34,31 +34,39 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
         runner::list(&tasks, &sa.harness, &mut p);
         return Ok(exit::OK);
     }
-    if let Some(p) = &printer {
-        if let Ok(mut p) = p.lock() {
-            let u = host.user();
-            let root = if args.root.as_os_str() == "/" {
-                String::new()
-            } else {
-                format!(" in {}", host.root().display())
-            };
-            p.heading(&format!(
-                "krc preflight: qualifying this host for rootless k3s as {} (uid {}){root}",
-                u.name, u.uid
-            ));
-        }
+    if let Some(p) = &printer
+        && let Ok(mut p) = p.lock()
+    {
+        let u = host.user();
+        let root = if host.origin() == crate::host::Origin::Live {
+            String::new()
+        } else {
+            let about = host
+                .description()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            format!(
+                " in the tree {}{about}\n(live probes are not run against a tree: they report skipped unless its krc-fixture.toml answers them)",
+                host.root().display()
+            )
+        };
+        p.heading(&format!(
+            "krc preflight: qualifying this host for rootless k3s as {} (uid {}){root}",
+            u.name, u.uid
+        ));
     }
     let report = runner::run(&suite.name, tasks, &sa.harness, printer.clone());
     let counts = Counts::of(&report.records);
     let blocked = report.records.iter().any(|r| r.blocks());
-    if let Some(p) = &printer {
-        if let Ok(mut p) = p.lock() {
-            p.summary(&counts);
-        }
+    if let Some(p) = &printer
+        && let Ok(mut p) = p.lock()
+    {
+        p.summary(&counts);
     }
     let files = ReportFiles {
         junit: sa.junit.clone(),
         json: sa.json.clone(),
+        html: sa.html.clone(),
     };
     files.write(&output::meta(&host, None), std::slice::from_ref(&report))?;
     Ok(if blocked { exit::FAILED } else { exit::OK })

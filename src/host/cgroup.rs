@@ -197,16 +197,15 @@ pub(crate) fn delegate_settings(text: &str, file: &str) -> Vec<DelegateSetting> 
         let line = raw.trim();
         if line.starts_with('[') && line.ends_with(']') {
             section = line.to_string();
-        } else if section == "[Service]" {
-            if let Some((k, v)) = line.split_once('=') {
-                if k.trim() == "Delegate" {
-                    out.push(DelegateSetting {
-                        file: file.to_string(),
-                        line: i + 1,
-                        value: v.trim().to_string(),
-                    });
-                }
-            }
+        } else if section == "[Service]"
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == "Delegate"
+        {
+            out.push(DelegateSetting {
+                file: file.to_string(),
+                line: i + 1,
+                value: v.trim().to_string(),
+            });
         }
     }
     out

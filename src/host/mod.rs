@@ -102,8 +102,8 @@ pub(crate) enum HostError {
     RootNotDir(String),
     #[error("{0}")]
     Fixture(String),
-    #[error("{0}")]
-    UserDb(FactError),
+    #[error("cannot read the host's users: {0}")]
+    UserDb(String),
     #[error("user {user:?} not found in {passwd}; pass --user NAME with a user of this host")]
     UnknownUser { user: String, passwd: String },
 }
@@ -128,13 +128,30 @@ impl Host {
             root: root.clone(),
             fixture: fixture.clone(),
         };
-        let users = UserDb::load(&reader).map_err(HostError::UserDb)?;
+        let users = UserDb::load(&reader).map_err(|e| {
+            let shown = match &e {
+                FactError::Missing { path }
+                | FactError::Unreadable { path, .. }
+                | FactError::Malformed { path, .. } => path,
+            };
+            HostError::UserDb(
+                e.to_string()
+                    .replacen(shown.as_str(), &reader.display(shown), 1),
+            )
+        })?;
         let wanted = match user {
             Some(u) => u.to_string(),
             None => default_user_name(origin, &fixture, &users),
         };
+        // Users from NSS (LDAP, sssd) are not in /etc/passwd on a live host.
+        let nss = || {
+            (origin == Origin::Live)
+                .then(|| users::nss_lookup(&wanted))
+                .flatten()
+        };
         let user = users
             .resolve(&wanted)
+            .or_else(nss)
             .ok_or_else(|| HostError::UnknownUser {
                 user: wanted.clone(),
                 passwd: reader.display("/etc/passwd"),
@@ -168,16 +185,17 @@ impl Host {
         self.origin
     }
 
+    /// What the fixture tree says it describes, if it is one.
+    pub(crate) fn description(&self) -> Option<&str> {
+        self.fixture.description.as_deref()
+    }
+
     pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     pub(crate) fn user(&self) -> &TargetUser {
         &self.user
-    }
-
-    pub(crate) fn users(&self) -> &UserDb {
-        &self.users
     }
 
     pub(crate) fn probes(&self) -> &dyn Probes {
@@ -246,15 +264,16 @@ impl Host {
 pub(crate) const UNIT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn default_user_name(origin: Origin, fixture: &FixtureMeta, users: &UserDb) -> String {
-    if origin == Origin::Tree {
-        if let Some(u) = &fixture.user {
-            return u.clone();
-        }
+    if origin == Origin::Tree
+        && let Some(u) = &fixture.user
+    {
+        return u.clone();
     }
-    if let Ok(u) = std::env::var("SUDO_USER") {
-        if !u.is_empty() && u != "root" {
-            return u;
-        }
+    if let Ok(u) = std::env::var("SUDO_USER")
+        && !u.is_empty()
+        && u != "root"
+    {
+        return u;
     }
     let uid = nix::unistd::getuid().as_raw();
     users

@@ -87,12 +87,6 @@ impl Cidr {
         u32::from(ip) & m == u32::from(self.addr) & m
     }
 
-    /// Do two networks share any address?
-    pub(crate) fn overlaps(&self, other: &Cidr) -> bool {
-        let m = Self::mask(self.prefix.min(other.prefix));
-        u32::from(self.addr) & m == u32::from(other.addr) & m
-    }
-
     pub(crate) fn has_host_bits(&self) -> bool {
         u32::from(self.addr) & !Self::mask(self.prefix) != 0
     }
@@ -160,16 +154,14 @@ pub(crate) fn parse_local_addrs(fib_trie: &str) -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
     let mut last: Option<Ipv4Addr> = None;
     for line in fib_trie.lines() {
-        let t = line
-            .trim_start_matches(|c: char| c == ' ' || c == '|' || c == '+' || c == '-' || c == '`');
+        let t = line.trim_start_matches([' ', '|', '+', '-', '`']);
         if let Ok(ip) = t.trim().parse::<Ipv4Addr>() {
             last = Some(ip);
-        } else if t.contains("/32 host LOCAL") {
-            if let Some(ip) = last {
-                if !out.contains(&ip) {
-                    out.push(ip);
-                }
-            }
+        } else if t.contains("/32 host LOCAL")
+            && let Some(ip) = last
+            && !out.contains(&ip)
+        {
+            out.push(ip);
         }
     }
     out
@@ -207,8 +199,6 @@ mod tests {
         let c: Cidr = "10.41.0.0/16".parse().unwrap();
         assert!(c.contains("10.41.0.100".parse().unwrap()));
         assert!(!c.contains("10.42.0.1".parse().unwrap()));
-        assert!(c.overlaps(&"10.0.0.0/8".parse().unwrap()));
-        assert!(!c.overlaps(&"10.42.0.0/16".parse().unwrap()));
         assert!("10.41.0.1/16".parse::<Cidr>().unwrap().has_host_bits());
         assert!("10.41.0.0/33".parse::<Cidr>().is_err());
     }

@@ -75,8 +75,16 @@ impl Probes for LiveProbes {
     }
 
     fn version(&self, program: &str) -> Probe<Result<String, String>> {
-        let out = run_with_timeout(Command::new(program).arg("--version"), PROBE_TIMEOUT);
-        Probe::Answer(out.map(|o| first_line(&o.stdout, &o.stderr)))
+        let answer = run_with_timeout(Command::new(program).arg("--version"), PROBE_TIMEOUT)
+            .and_then(|o| {
+                let line = first_line(&o.stdout, &o.stderr);
+                if o.status.success() {
+                    Ok(line)
+                } else {
+                    Err(format!("{}: {line}", o.status))
+                }
+            });
+        Probe::Answer(answer)
     }
 
     fn lock_held(&self, path: &str) -> Probe<bool> {

@@ -87,10 +87,6 @@ impl UserDb {
             .find(|g| g.gid == gid)
             .map(|g| g.name.as_str())
     }
-
-    pub(crate) fn uid_of(&self, name: &str) -> Option<u32> {
-        self.passwd.iter().find(|p| p.name == name).map(|p| p.uid)
-    }
 }
 
 // Lines that do not have the expected fields are passed over: NSS does the
@@ -130,6 +126,25 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
             })
         })
         .collect()
+}
+
+/// Looks a user up through the C library (NSS) on the live host.
+pub(crate) fn nss_lookup(who: &str) -> Option<TargetUser> {
+    let user = match who.parse::<u32>() {
+        Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??,
+        Err(_) => nix::unistd::User::from_name(who).ok()??,
+    };
+    let cname = std::ffi::CString::new(user.name.clone()).ok()?;
+    let groups = nix::unistd::getgrouplist(&cname, user.gid)
+        .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_else(|_| vec![user.gid.as_raw()]);
+    Some(TargetUser {
+        name: user.name,
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        home: user.dir.to_string_lossy().into_owned(),
+        groups,
+    })
 }
 
 /// One line of `/etc/subuid` or `/etc/subgid`.

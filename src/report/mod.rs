@@ -1,6 +1,7 @@
 //! Reports: the records the suite runner emits and the writers that consume
-//! them (terminal, JUnit XML, JSON). Writers never re-probe the host.
+//! them (terminal, JUnit XML, JSON, HTML). Writers never re-probe the host.
 
+pub(crate) mod html;
 pub(crate) mod json;
 pub(crate) mod junit;
 pub(crate) mod record;

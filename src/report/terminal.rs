@@ -59,10 +59,9 @@ impl Printer {
             .out
             .write_all(text.as_bytes())
             .and_then(|_| self.out.flush())
+            && e.kind() == io::ErrorKind::BrokenPipe
         {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                self.closed = true;
-            }
+            self.closed = true;
         }
     }
 

@@ -62,10 +62,10 @@ impl Sink {
     fn put(&mut self, index: usize, record: CheckRecord) {
         self.slots[index] = Some(record);
         while let Some(Some(r)) = self.slots.get(self.next) {
-            if let Some(p) = &self.printer {
-                if let Ok(mut p) = p.lock() {
-                    p.record(r);
-                }
+            if let Some(p) = &self.printer
+                && let Ok(mut p) = p.lock()
+            {
+                p.record(r);
             }
             self.next += 1;
         }
