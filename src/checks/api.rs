@@ -147,7 +147,7 @@ pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         });
     }
     for n in &nodes {
-        if !n.ready.as_ref().is_some_and(|(s, _, _)| s == "True") {
+        if n.ready.as_ref().is_none_or(|(s, _, _)| s != "True") {
             f.find(Status::Fail, format!("node {} is not Ready", n.name));
             f.remedy(format!(
                 "kubectl --kubeconfig ~/.kube/k3s.yaml describe node {}",

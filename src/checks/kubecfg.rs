@@ -86,13 +86,13 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     format!("{path} holds no certificate authority: TLS cannot be verified"),
                 );
             }
-            if !(k.has_client_cert && k.has_client_key) && !k.has_token {
+            if !(k.has_token || k.has_client_cert && k.has_client_key) {
                 f.find(
                     Status::Fail,
                     format!("{path} holds no client credentials (certificate and key, or token)"),
                 );
             }
-            if !k.has_ca || (!(k.has_client_cert && k.has_client_key) && !k.has_token) {
+            if !k.has_ca || !(k.has_token || k.has_client_cert && k.has_client_key) {
                 f.remedy(format!(
                     "k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless",
                     u.name

@@ -21,8 +21,7 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let Some(exec) = main
         .iter()
         .chain(&drop)
-        .filter(|l| l.key == "ExecStart" && !l.value.is_empty())
-        .last()
+        .rfind(|l| l.key == "ExecStart" && !l.value.is_empty())
     else {
         return Ok(Verdict::fail(format!("{path} has no ExecStart"))
             .evidence(format!("{path}: no ExecStart="))
@@ -91,14 +90,14 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     format!("{bin} is not k3s: --version says {line:?}"),
                 );
                 f.remedy(format!("sudo krc install --user {}", u.name));
-            } else if let Some(pin) = &ctx.params.accept.k3s_version {
-                if !version_matches(&line, pin) {
-                    f.find(Status::Fail, format!("{bin} is not the pinned k3s {pin}"));
-                    f.remedy(format!(
-                        "sudo krc install --user {}   # installs the pinned k3s",
-                        u.name
-                    ));
-                }
+            } else if let Some(pin) = &ctx.params.accept.k3s_version
+                && !version_matches(&line, pin)
+            {
+                f.find(Status::Fail, format!("{bin} is not the pinned k3s {pin}"));
+                f.remedy(format!(
+                    "sudo krc install --user {}   # installs the pinned k3s",
+                    u.name
+                ));
             }
         }
     }

@@ -55,7 +55,10 @@ fn parse_unit(text: &str, file: &str, out: &mut Vec<UnitLine>) {
 
 /// The unit and its drop-ins (in name order), or None when the unit file
 /// does not exist. Drop-ins only: `(unit lines, drop-in lines)`.
-pub(crate) fn read_unit(host: &Host) -> Result<Option<(Vec<UnitLine>, Vec<UnitLine>)>, FactError> {
+/// The unit's own lines and its drop-ins' lines.
+pub(crate) type UnitFiles = (Vec<UnitLine>, Vec<UnitLine>);
+
+pub(crate) fn read_unit(host: &Host) -> Result<Option<UnitFiles>, FactError> {
     let path = unit_path(host.user());
     let Some(text) = host.read_opt(&path)? else {
         return Ok(None);
@@ -130,8 +133,7 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let service = |key: &str| {
         main.iter()
             .chain(&drop)
-            .filter(move |l| l.section == "Service" && l.key == key)
-            .last()
+            .rfind(move |l| l.section == "Service" && l.key == key)
     };
     for (key, want) in [
         ("Delegate", "yes"),
@@ -196,7 +198,7 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         f.observe(format!("{path}.d/: no drop-in"));
     }
     for (name, want, k3s_default) in wanted {
-        match env.iter().filter(|(k, _, _)| k == name).last() {
+        match env.iter().rfind(|(k, _, _)| k == name) {
             Some((_, v, l)) if *v == want => f.observe(l.at()),
             Some((_, v, l)) => {
                 f.observe(l.at());
@@ -320,10 +322,14 @@ pub(super) fn delegation_live(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let cg_file = format!("/proc/{pid}/cgroup");
     let text = host.read(&cg_file)?;
     let Some(path) = text.lines().find_map(|l| l.strip_prefix("0::")) else {
-        return Ok(Verdict::fail(format!("pid {pid} is not in a cgroup v2 hierarchy"))
-            .evidence(how)
-            .evidence_all(text.lines().map(|l| format!("{cg_file}: {l}")))
-            .remedy("sudo krc install   # step cgroup-v2: boot with systemd.unified_cgroup_hierarchy=1"));
+        let mut v =
+            Verdict::fail(format!("pid {pid} is not in a cgroup v2 hierarchy")).evidence(how);
+        for l in text.lines() {
+            v = v.evidence(format!("{cg_file}: {l}"));
+        }
+        return Ok(v.remedy(
+            "sudo krc install   # step cgroup-v2: boot with systemd.unified_cgroup_hierarchy=1",
+        ));
     };
     let controllers_file = format!(
         "/sys/fs/cgroup{}/cgroup.controllers",

@@ -95,14 +95,14 @@ pub(crate) fn run_phase(
     let kube = Kube::open(&host.fs().path(&kc)).map_err(|e| e.to_string());
     let live = LiveAccept::new(kube, host.origin() == Origin::Live);
     let host = Arc::new(host.with_accept_probes(Box::new(live)));
-    if let Some(p) = &printer {
-        if let Ok(mut p) = p.lock() {
-            let u = host.user();
-            p.heading(&format!(
-                "krc accept: checking rootless k3s of {} (uid {}) through {kc}",
-                u.name, u.uid
-            ));
-        }
+    if let Some(p) = &printer
+        && let Ok(mut p) = p.lock()
+    {
+        let u = host.user();
+        p.heading(&format!(
+            "krc accept: checking rootless k3s of {} (uid {}) through {kc}",
+            u.name, u.uid
+        ));
     }
     let tasks = host_tasks(&suite, &host);
     Ok((runner::run(&suite.name, tasks, harness, printer), host))
@@ -128,14 +128,15 @@ pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
     let (report, host) = run_phase(&plan, &sa.harness, printer.clone())?;
     let counts = Counts::of(&report.records);
     let blocked = report.records.iter().any(|r| r.blocks());
-    if let Some(p) = &printer {
-        if let Ok(mut p) = p.lock() {
-            p.summary(&counts);
-        }
+    if let Some(p) = &printer
+        && let Ok(mut p) = p.lock()
+    {
+        p.summary(&counts);
     }
     let files = ReportFiles {
         junit: sa.junit.clone(),
         json: sa.json.clone(),
+        html: sa.html.clone(),
     };
     let pin = plan
         .suite

@@ -96,7 +96,7 @@ pub fn pod(
     ready: bool,
     ports: &[(&str, u16)],
 ) -> Value {
-    let mut labels = json!({"pod-template-hash": name.rsplitn(3, '-').nth(1).unwrap_or("")});
+    let mut labels = json!({"pod-template-hash": name.rsplit('-').nth(1).unwrap_or("")});
     if !k8s_app.is_empty() {
         labels["k8s-app"] = json!(k8s_app);
     } else if app_name == "traefik" {
