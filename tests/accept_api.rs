@@ -588,3 +588,55 @@ fn no_report_or_output_contains_key_material_and_junit_is_valid() {
         lab_skip!("xmllint is not installed (apt-get install libxml2-utils)");
     }
 }
+
+#[test]
+fn one_failing_check_among_passes_shows_evidence_and_remedy() {
+    let _g = ports_lock();
+    let np = (HttpStub::bind(0), HttpStub::bind(0));
+    let mut state = State::k3s((np.0.port, np.1.port));
+    let pool: Vec<HttpStub> = (0..3).map(|_| HttpStub::bind(0)).collect();
+    state.node_port_pool = pool.iter().map(|s| s.port).collect();
+    let i = state
+        .pods
+        .iter()
+        .position(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("metrics-server")
+        })
+        .unwrap();
+    state.pods[i] = objects::pod(
+        "metrics-server-7bfffcd44-h5w4n",
+        "metrics-server",
+        "",
+        "10.42.0.4",
+        false,
+        &[("https", 10250)],
+    );
+    let c = Cluster::start(state);
+    let _fwd: Vec<HttpStub> = [10080, 10443, 10081, 11024, 8080]
+        .into_iter()
+        .map(HttpStub::bind)
+        .collect();
+    let suite = c.suite(&[81, 1024, 8080], 3);
+    let (code, out) = c.accept(&suite, API_ONLY);
+    eprintln!("{out}");
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("FAIL")).count(),
+        1,
+        "{out}"
+    );
+    let b = block(&out, "pods.system");
+    assert!(
+        b.contains("metrics-server is not Ready after 3s")
+            && b.contains("CrashLoopBackOff")
+            && b.contains("remedy:"),
+        "{b}"
+    );
+    assert!(
+        out.contains("7 passed, 1 failed, 0 warned, 0 skipped"),
+        "{out}"
+    );
+}

@@ -6,6 +6,13 @@ use std::time::Duration;
 
 use super::unit::{environment, read_unit};
 use super::{Ctx, Findings, Status, Verdict};
+
+/// `kubectl --kubeconfig PATH` with the kubeconfig this run uses.
+pub(crate) fn kubectl(ctx: &Ctx<'_>) -> String {
+    let path =
+        super::kubecfg::kubeconfig_path(ctx.host.user(), ctx.params.accept.kubeconfig.as_deref());
+    format!("kubectl --kubeconfig {path}")
+}
 use crate::host::{FactError, Probe, TargetUser};
 
 /// What to do about an API error, from the words of the error.
@@ -143,16 +150,13 @@ pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         f.remedy(if nodes.is_empty() {
             format!("the server has not registered its node yet: wait, then sudo journalctl --user -M {}@ -u k3s-rootless -n 50", u.name)
         } else {
-            "remove the extra nodes: kubectl --kubeconfig ~/.kube/k3s.yaml delete node NAME   # and stop their agents".to_string()
+            format!("remove the extra nodes: {} delete node NAME   # and stop their agents", kubectl(ctx))
         });
     }
     for n in &nodes {
         if n.ready.as_ref().is_none_or(|(s, _, _)| s != "True") {
             f.find(Status::Fail, format!("node {} is not Ready", n.name));
-            f.remedy(format!(
-                "kubectl --kubeconfig ~/.kube/k3s.yaml describe node {}",
-                n.name
-            ));
+            f.remedy(format!("{} describe node {}", kubectl(ctx), n.name));
         }
         let inside = n
             .internal_ips
@@ -188,7 +192,7 @@ pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 Status::Fail,
                 format!("{w} has no pod after {}s", a.timeout_secs),
             );
-            f.remedy(format!("kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system get deploy,pods,jobs   # k3s deploys {w} from /var/lib/rancher/k3s/server/manifests (rootless: ~/.rancher/k3s/server/manifests)"));
+            f.remedy(format!("{} -n kube-system get deploy,pods,jobs   # k3s deploys {w} from /var/lib/rancher/k3s/server/manifests (rootless: ~/.rancher/k3s/server/manifests)", kubectl(ctx)));
             continue;
         }
         for p in &mine {
@@ -208,7 +212,11 @@ pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 Status::Fail,
                 format!("{w} is not Ready after {}s", a.timeout_secs),
             );
-            f.remedy(format!("kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system describe pod {}\nkubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system logs {}", p.name, p.name));
+            let k = kubectl(ctx);
+            f.remedy(format!(
+                "{k} -n kube-system describe pod {}\n{k} -n kube-system logs {}",
+                p.name, p.name
+            ));
         }
     }
     if !a.traefik {
@@ -301,7 +309,7 @@ pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                         nodes.len()
                     ),
                 );
-                f.remedy("stop the agents on the other hosts and delete their nodes: kubectl --kubeconfig ~/.kube/k3s.yaml delete node NAME".to_string());
+                f.remedy(format!("stop the agents on the other hosts and delete their nodes: {} delete node NAME", kubectl(ctx)));
             }
         }
     }

@@ -160,7 +160,7 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     .any(|s| s.namespace == "kube-system" && s.name == "traefik")
             {
                 f.find(Status::Fail, "traefik's LoadBalancer service has no ingress IP: 80 and 443 are not forwarded to 10080 and 10443");
-                f.remedy("kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system get svc traefik -o wide   # servicelb sets the ingress IP; is it disabled?".to_string());
+                f.remedy(format!("{} -n kube-system get svc traefik -o wide   # servicelb sets the ingress IP; is it disabled?", super::api::kubectl(ctx)));
             }
             for s in forwarded {
                 let who = format!(
@@ -241,8 +241,11 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                         format!("the probe namespace was not deleted: {e}"),
                     );
                     f.remedy(
-                        "kubectl --kubeconfig ~/.kube/k3s.yaml delete namespace krc-acceptance"
-                            .to_string(),
+                        format!(
+                            "{} delete namespace krc-acceptance",
+                            super::api::kubectl(ctx)
+                        )
+                        .to_string(),
                     );
                 }
             }
