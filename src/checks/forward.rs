@@ -240,13 +240,10 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                         Status::Fail,
                         format!("the probe namespace was not deleted: {e}"),
                     );
-                    f.remedy(
-                        format!(
-                            "{} delete namespace krc-acceptance",
-                            super::api::kubectl(ctx)
-                        )
-                        .to_string(),
-                    );
+                    f.remedy(format!(
+                        "{} delete namespace krc-acceptance",
+                        super::api::kubectl(ctx)
+                    ));
                 }
             }
         }
