@@ -12,7 +12,7 @@ use crate::checks::Phase;
     name = "krc",
     version,
     about = "Qualify a host for rootless k3s, install it, and accept the result, as a test report",
-    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer).",
+    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer).",
     after_help = "Examples:\n  krc preflight                          qualify this host for the invoking user\n  sudo krc preflight --user k3s          as root, for the user k3s\n  krc preflight cgroup                   only the checks whose id contains \"cgroup\"\n  krc preflight --junit report.xml       also write JUnit for CI\n  krc explain cgroup.delegation"
 )]
 pub(crate) struct Cli {
@@ -27,6 +27,12 @@ pub(crate) enum Command {
         after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nWith --format, libtest's own output replaces krc's.\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /"
     )]
     Preflight(Box<PreflightArgs>),
+    /// Accept an installed rootless k3s: unit, kubeconfig, API, node, pods, port forwards
+    #[command(
+        long_about = "Accept an installed rootless k3s: the binary and user unit, the kubeconfig, the API over verified TLS, one Ready node in the rootless network, the system pods, and the port forwards (LoadBalancer port p on host port p + 10000 when p <= 1024, else p).\n\nports.offset creates a LoadBalancer Service in the namespace krc-acceptance and always deletes the namespace again (on failure and on Ctrl-C too). No report contains the kubeconfig's key, certificate or token.",
+        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error.\n\nExamples:\n  krc accept                                 as the k3s user, after krc install\n  sudo krc accept --user k3s --junit acc.xml as root, for the user k3s, with JUnit for CI\n  krc accept api --skip ports.offset         only API checks, without the active port probe\n  krc accept --kubeconfig ./k3s.yaml --timeout 600\n  krc explain ports.offset"
+    )]
+    Accept(Box<AcceptArgs>),
     /// List every check: id, phase, severity, title
     List(ListArgs),
     /// Explain a check: what it verifies, why rootless k3s needs it, how to fix it
@@ -69,6 +75,24 @@ pub(crate) struct PreflightArgs {
     pub(crate) suite: SuiteArgs,
 
     /// Read the host from a directory tree instead of / (live probes are then skipped)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub(crate) root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcceptArgs {
+    #[command(flatten)]
+    pub(crate) suite: SuiteArgs,
+
+    /// The kubeconfig to use [default: ~USER/.kube/k3s.yaml, where k3s writes it]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+
+    /// How long to wait for system pods and the probe's ingress IP, in seconds [default: 180, or the suite's timeout_secs]
+    #[arg(long, value_name = "SECS")]
+    pub(crate) timeout: Option<u64>,
+
+    /// Read host files from a directory tree instead of / (the API is still reached through the kubeconfig; systemctl and port probes are skipped)
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub(crate) root: PathBuf,
 }

@@ -8,6 +8,7 @@ mod cli;
 mod cmd;
 mod fsutil;
 mod host;
+mod kube;
 mod report;
 mod suite;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Preflight(args) => cmd::preflight(args),
+        Command::Accept(args) => cmd::accept(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),
         Command::Explain { id } => cmd::explain(id),
     };

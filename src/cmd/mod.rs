@@ -1,10 +1,13 @@
 //! The commands: each resolves what the user typed into a plan, runs it,
 //! and returns an exit status.
 
+mod accept;
 mod catalogue;
 mod output;
 mod preflight;
 
+#[allow(unused_imports)] // run_phase and AcceptPlan are for `krc run`
+pub(crate) use accept::{AcceptPlan, accept, run_phase};
 pub(crate) use catalogue::{explain, list};
 pub(crate) use preflight::preflight;
 
