@@ -30,16 +30,40 @@ pub(crate) struct FixtureMeta {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileOverride {
-    /// `file`, `dir` or `char`; required for paths absent from the tree.
-    pub(crate) kind: Option<String>,
+    /// Required for paths absent from the tree.
+    pub(crate) kind: Option<OverrideKind>,
     pub(crate) major: Option<u32>,
     pub(crate) minor: Option<u32>,
-    /// Octal permission bits, setuid included: `"4755"`.
-    pub(crate) mode: Option<String>,
+    /// Permission bits, setuid included, written in octal: `"4755"`.
+    /// Checked when the file is loaded, so a typo is an exit-2 error that
+    /// names the line rather than a surprise in some check's verdict.
+    #[serde(default, deserialize_with = "octal_mode")]
+    pub(crate) mode: Option<u32>,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
     /// File capabilities as `getcap` prints them: `"cap_setuid=ep"`.
     pub(crate) caps: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum OverrideKind {
+    File,
+    Dir,
+    Char,
+}
+
+fn octal_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let text = String::deserialize(d)?;
+    u32::from_str_radix(&text, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "mode {text:?} is not octal permission bits such as \"0644\" or \"4755\""
+            ))
+        })
 }
 
 /// Answers of live probes. An absent answer makes the probe "not run".
@@ -72,5 +96,31 @@ impl FixtureMeta {
                 crate::suite::config::toml_error_line(&text, &e)
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<FixtureMeta, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
+        FixtureMeta::load(dir.path())
+    }
+
+    #[test]
+    fn bad_kind_or_mode_names_the_line() {
+        let ok = load_text("[files.\"/dev/fuse\"]\nkind = \"char\"\nmode = \"4755\"\n").unwrap();
+        let f = &ok.files["/dev/fuse"];
+        assert_eq!((f.kind, f.mode), (Some(OverrideKind::Char), Some(0o4755)));
+        for (text, line) in [
+            ("user = \"a\"\n[files.\"/x\"]\nmode = \"9z\"\n", "line 3"),
+            ("[files.\"/x\"]\n\nkind = \"socket\"\n", "line 3"),
+            ("[files.\"/x\"]\nmode = \"17777\"\n", "line 2"),
+        ] {
+            let e = load_text(text).unwrap_err();
+            assert!(e.contains(FILE_NAME) && e.contains(line), "{text:?}: {e}");
+        }
     }
 }
