@@ -84,11 +84,16 @@ impl FixtureMeta {
     /// Loads `ROOT/krc-fixture.toml`; an absent file is an empty one.
     pub(crate) fn load(root: &Path) -> Result<FixtureMeta, String> {
         let path = root.join(FILE_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FixtureMeta::default()),
             Err(e) => return Err(format!("failed to read {}: {e}", path.display())),
         };
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = 1 + good.iter().filter(|b| **b == b'\n').count();
+            format!("{}: line {line}: not UTF-8 text", path.display())
+        })?;
         toml::from_str(&text).map_err(|e| {
             format!(
                 "{}: {}",
@@ -103,7 +108,7 @@ impl FixtureMeta {
 mod tests {
     use super::*;
 
-    fn load_text(text: &str) -> Result<FixtureMeta, String> {
+    fn load_text(text: impl AsRef<[u8]>) -> Result<FixtureMeta, String> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
         FixtureMeta::load(dir.path())
@@ -122,5 +127,8 @@ mod tests {
             let e = load_text(text).unwrap_err();
             assert!(e.contains(FILE_NAME) && e.contains(line), "{text:?}: {e}");
         }
+        // Not text at all: still the line (of the first bad byte).
+        let e = load_text(b"user = \"a\"\n\n# caf\xc3\xa9\ndescription = \"\xff\"\n").unwrap_err();
+        assert!(e.contains("line 4: not UTF-8"), "{e}");
     }
 }
