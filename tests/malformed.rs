@@ -233,11 +233,16 @@ fn garbage(original: &[u8], v: Variant) -> Vec<u8> {
         Empty | Directory => Vec::new(),
         Binary => b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x03\x00>\x00\xc0\x8f\xff\xfe\n\x00\x00\xe2\x82\n\x01\x02\x03".to_vec(),
         Truncated => {
-            let body = text.trim_end_matches('\n');
-            let start = body.rfind('\n').map_or(0, |i| i + 1);
-            let cut = start + (body.len() - start) / 3;
-            let cut = (0..=cut).rev().find(|i| body.is_char_boundary(*i)).unwrap_or(0);
-            body[..cut].as_bytes().to_vec()
+            // Bytes, not chars: a read cut short may end inside a character.
+            let mut end = original.len();
+            while end > 0 && original[end - 1] == b'\n' {
+                end -= 1;
+            }
+            let start = original[..end]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            original[..start + (end - start) / 3].to_vec()
         }
         HugeU64 | HugeU32 => {
             let huge = if v == HugeU64 { "18446744073709551615" } else { "4294967295" };
@@ -315,12 +320,10 @@ fn names_line(text: &str, path: &str) -> bool {
 /// and on a disk that also flushes the tree just copied, hundreds of times.
 fn scratch() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::tempdir_in(shm) {
-            return d;
-        }
+    match tempfile::tempdir_in(shm) {
+        Ok(d) if shm.is_dir() => d,
+        _ => tempfile::tempdir().unwrap(),
     }
-    tempfile::tempdir().unwrap()
 }
 
 fn run_case(c: &Case, v: Variant) -> Vec<String> {
