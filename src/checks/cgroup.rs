@@ -132,8 +132,15 @@ pub(super) fn controllers(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     ))
     .evidence(seen);
     v = if l.mode == CgroupMode::Unified {
+        // Raspberry Pi kernels ship with memory disabled unless enabled on
+        // the command line: the one case most users meet, so name it.
+        let pi = if missing.contains(&"memory") {
+            "\nRaspberry Pi OS: append cgroup_memory=1 cgroup_enable=memory to the single line of /boot/firmware/cmdline.txt (/boot/cmdline.txt before bookworm), then reboot"
+        } else {
+            ""
+        };
         v.remedy(format!(
-            "boot a kernel built with the missing controllers (CONFIG_CGROUPS and the matching CONFIG_CGROUP_*/CONFIG_CPUSETS/CONFIG_MEMCG options) and without cgroup_disable= for them on its command line: {}",
+            "boot a kernel built with the missing controllers (CONFIG_CGROUPS and the matching CONFIG_CGROUP_*/CONFIG_CPUSETS/CONFIG_MEMCG options) and without cgroup_disable= for them on its command line: {}{pi}",
             missing.join(", ")
         ))
     } else {
@@ -280,11 +287,38 @@ pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 missing.join(", ")
             ),
         );
+        // systemd can only delegate what the v2 root offers: a controller
+        // the kernel keeps disabled (Raspberry Pi's memory without
+        // cgroup_enable=memory) is not a pending re-login. An unreadable
+        // root list is cgroup.controllers' to report.
+        let root_list = host
+            .read_opt(&format!("{root}/cgroup.controllers"))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let offered: Vec<&str> = root_list.split_whitespace().collect();
+        let unoffered: Vec<&str> = missing
+            .iter()
+            .copied()
+            .filter(|c| !offered.is_empty() && !offered.contains(c))
+            .collect();
+        if !on_v1 && !unoffered.is_empty() {
+            f.find(
+                Status::Fail,
+                format!(
+                    "the cgroup v2 root does not offer {}, so systemd cannot delegate it",
+                    unoffered.join(", ")
+                ),
+            );
+            f.remedy("make the kernel offer it first: see `krc explain cgroup.controllers`");
+        }
         if on_v1 {
             v1_finding(&mut f);
             if !configured_ok {
                 f.remedy(drop_in_remedy);
             }
+        } else if unoffered.len() == missing.len() {
+            // Nothing more a unit file or a re-login could change.
         } else if configured_ok {
             f.find(Status::Fail, "a daemon-reload and re-login (or reboot) is pending: the configuration delegates them but the running user manager does not have them");
             f.remedy(format!(
@@ -363,5 +397,28 @@ mod tests {
         let v = delegation_on("debian12-relogin-pending");
         assert!(v.summary.contains("re-login"), "{}", v.summary);
         assert!(!v.summary.contains("cgroup v1"), "{}", v.summary);
+    }
+
+    #[test]
+    fn delegation_of_a_controller_the_root_lacks_is_not_a_relogin() {
+        // Raspberry Pi OS without cgroup_enable=memory: the drop-in asks for
+        // memory, the v2 root has none to give.
+        let v = delegation_on("raspberrypi-memory-cgroup-off");
+        assert_eq!(v.status, Status::Fail);
+        assert!(v.summary.contains("does not offer memory"), "{}", v.summary);
+        assert!(!v.summary.contains("re-login"), "{}", v.summary);
+        let remedy = v.remedy.unwrap_or_default();
+        assert!(remedy.contains("cgroup.controllers"), "{remedy}");
+        assert!(!remedy.contains("log out"), "{remedy}");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/hosts/raspberrypi-memory-cgroup-off");
+        let host = Host::open(&root, None).unwrap();
+        let v = controllers(&Ctx {
+            host: &host,
+            params: &Params::default(),
+        })
+        .unwrap();
+        let remedy = v.remedy.unwrap_or_default();
+        assert!(remedy.contains("cgroup_enable=memory"), "{remedy}");
     }
 }
