@@ -90,8 +90,9 @@ fn fixture_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// Runs krc on one fixture; returns the problems found (empty: all good).
-fn judge_fixture(dir: &Path, out_dir: &Path) -> Vec<String> {
+/// Runs krc on one fixture; returns the problems found (empty: all good)
+/// and adds the non-pass verdicts it reached to `reached` as (id, status).
+fn judge_fixture(dir: &Path, out_dir: &Path, reached: &mut Vec<(String, String)>) -> Vec<String> {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     let mut problems = Vec::new();
     let expected = match load_expected(&dir.join("expected.toml")) {
@@ -143,6 +144,9 @@ fn judge_fixture(dir: &Path, out_dir: &Path) -> Vec<String> {
         let status = c["status"].as_str().unwrap_or("?");
         let summary = c["summary"].as_str().unwrap_or("");
         seen.push(id.to_string());
+        if status != "pass" {
+            reached.push((id.to_string(), status.to_string()));
+        }
         if c["severity"] == "required" {
             required.push(id.to_string());
         }
@@ -201,8 +205,22 @@ fn every_check_on_every_fixture_host() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let mut problems = Vec::new();
+    let mut reached = Vec::new();
+    let mut all_ids = std::collections::BTreeSet::new();
     for dir in &dirs {
-        problems.extend(judge_fixture(dir, tmp.path()));
+        problems.extend(judge_fixture(dir, tmp.path(), &mut reached));
+        if let Ok(e) = load_expected(&dir.join("expected.toml")) {
+            all_ids.extend(e.into_keys());
+        }
+    }
+    // A check that passes on every host is not tested by the fixtures:
+    // each needs at least one host that makes it say something else.
+    for id in &all_ids {
+        if !reached.iter().any(|(r, _)| r == id) {
+            problems.push(format!(
+                "{id}: passes on every fixture host; add a host that fails it"
+            ));
+        }
     }
     if !problems.is_empty() {
         let mut msg = format!(
