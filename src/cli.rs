@@ -12,7 +12,7 @@ use crate::checks::Phase;
     name = "krc",
     version,
     about = "Qualify a host for rootless k3s, install it, and accept the result, as a test report",
-    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer).",
+    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer).",
     after_help = "Examples:\n  krc preflight                          qualify this host for the invoking user\n  sudo krc preflight --user k3s          as root, for the user k3s\n  krc preflight cgroup                   only the checks whose id contains \"cgroup\"\n  krc preflight --junit report.xml       also write JUnit for CI\n  krc explain cgroup.delegation"
 )]
 pub(crate) struct Cli {
@@ -26,12 +26,18 @@ pub(crate) enum Command {
     #[command(
         after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nWith --format, libtest's own output replaces krc's.\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /"
     )]
-    Preflight(PreflightArgs),
+    Preflight(Box<PreflightArgs>),
+    /// Accept an installed rootless k3s: unit, kubeconfig, API, node, pods, port forwards
+    #[command(
+        long_about = "Accept an installed rootless k3s: the binary and user unit, the kubeconfig, the API over verified TLS, one Ready node in the rootless network, the system pods, and the port forwards (LoadBalancer port p on host port p + 10000 when p <= 1024, else p).\n\nports.offset creates a LoadBalancer Service in the namespace krc-acceptance and always deletes the namespace again (on failure and on Ctrl-C too). No report contains the kubeconfig's key, certificate or token.",
+        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error.\n\nExamples:\n  krc accept                                 as the k3s user, after krc install\n  sudo krc accept --user k3s --junit acc.xml as root, for the user k3s, with JUnit for CI\n  krc accept api --skip ports.offset         only API checks, without the active port probe\n  krc accept --kubeconfig ./k3s.yaml --timeout 600\n  krc explain ports.offset"
+    )]
+    Accept(Box<AcceptArgs>),
     /// Install rootless k3s for a user: reversible, idempotent, --dry-run first
     #[command(
         after_help = "Steps (each skipped when already satisfied): packages, subids, cgroup-v2, delegation,\nsysctl, linger, k3s-binary, rootful-disabled, user-unit, start, wait-api.\n\nExit status: 0 installed (or nothing to do); 1 a step failed (this run's changes were\nundone) or preflight refused; 2 bad flag; 3 reboot required (run it again after the reboot).\n\nExamples:\n  krc install --dry-run                       show every file and command, change nothing\n  sudo krc install --user k3s --yes           as root, for the user k3s\n  krc install --offline ./bundle --pins pins.toml --yes\n  krc uninstall --dry-run                     what krc would undo\n\nSee docs/install.md for the journal, the offline bundle layout and the pins file."
     )]
-    Install(InstallArgs),
+    Install(Box<InstallArgs>),
     /// Undo exactly what krc install recorded in its journal
     Uninstall(UninstallArgs),
     /// List every check: id, phase, severity, title
@@ -147,6 +153,24 @@ pub(crate) struct UninstallArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) user: Option<String>,
     /// Act on a directory tree instead of /
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub(crate) root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcceptArgs {
+    #[command(flatten)]
+    pub(crate) suite: SuiteArgs,
+
+    /// The kubeconfig to use [default: ~USER/.kube/k3s.yaml, where k3s writes it]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+
+    /// How long to wait for system pods and the probe's ingress IP, in seconds [default: 180, or the suite's timeout_secs]
+    #[arg(long, value_name = "SECS")]
+    pub(crate) timeout: Option<u64>,
+
+    /// Read host files from a directory tree instead of / (the API is still reached through the kubeconfig; systemctl and port probes are skipped)
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub(crate) root: PathBuf,
 }

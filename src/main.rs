@@ -9,6 +9,7 @@ mod cmd;
 mod fsutil;
 mod host;
 mod install;
+mod kube;
 mod report;
 mod suite;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Preflight(args) => cmd::preflight(args),
         Command::Install(args) => cmd::install(args),
         Command::Uninstall(args) => cmd::uninstall(args),
+        Command::Accept(args) => cmd::accept(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),
         Command::Explain { id } => cmd::explain(id),
     };

@@ -132,8 +132,15 @@ pub(super) fn controllers(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     ))
     .evidence(seen);
     v = if l.mode == CgroupMode::Unified {
+        // Raspberry Pi kernels ship with memory disabled unless enabled on
+        // the command line: the one case most users meet, so name it.
+        let pi = if missing.contains(&"memory") {
+            "\nRaspberry Pi OS: append cgroup_memory=1 cgroup_enable=memory to the single line of /boot/firmware/cmdline.txt (/boot/cmdline.txt before bookworm), then reboot"
+        } else {
+            ""
+        };
         v.remedy(format!(
-            "boot a kernel built with the missing controllers (CONFIG_CGROUPS and the matching CONFIG_CGROUP_*/CONFIG_CPUSETS/CONFIG_MEMCG options) and without cgroup_disable= for them on its command line: {}",
+            "boot a kernel built with the missing controllers (CONFIG_CGROUPS and the matching CONFIG_CGROUP_*/CONFIG_CPUSETS/CONFIG_MEMCG options) and without cgroup_disable= for them on its command line: {}{pi}",
             missing.join(", ")
         ))
     } else {
@@ -190,10 +197,20 @@ pub(crate) fn delegation_config(host: &Host, uid: u32) -> Vec<DelegateSetting> {
 pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
-    let root = layout(host)?
-        .v2_root()
-        .unwrap_or("/sys/fs/cgroup")
-        .to_string();
+    let l = layout(host)?;
+    let root = l.v2_root().unwrap_or("/sys/fs/cgroup").to_string();
+    // On a hybrid or v1 host the controllers sit in v1 hierarchies: no
+    // Delegate= setting, daemon-reload or re-login can hand them to the
+    // user until the host boots into pure cgroup v2. Say so, instead of
+    // promising that a re-login (or the unit files alone) will do.
+    let on_v1 = l.mode != CgroupMode::Unified;
+    let v1_finding = |f: &mut Findings| {
+        f.find(
+            Status::Fail,
+            "the controllers are bound to cgroup v1 on this host and cannot be delegated before it boots into pure cgroup v2",
+        );
+        f.remedy("switch the host to pure cgroup v2 first (see `krc explain cgroup.unified`); delegation takes effect after that reboot");
+    };
     let path = format!(
         "{root}/user.slice/user-{0}.slice/user@{0}.service/cgroup.controllers",
         u.uid
@@ -220,6 +237,9 @@ pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .filter(|c| !configured.iter().any(|x| x == c))
             .collect();
         if missing.is_empty() {
+            if on_v1 {
+                v1_finding(&mut f);
+            }
             if !configured.iter().any(|c| c == "io") {
                 f.find(
                     Status::Warn,
@@ -238,6 +258,9 @@ pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 missing.join(", ")
             ),
         );
+        if on_v1 {
+            v1_finding(&mut f);
+        }
         f.remedy(drop_in_remedy);
         return Ok(f.finish(""));
     };
@@ -264,7 +287,39 @@ pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 missing.join(", ")
             ),
         );
-        if configured_ok {
+        // systemd can only delegate what the v2 root offers: a controller
+        // the kernel keeps disabled (Raspberry Pi's memory without
+        // cgroup_enable=memory) is not a pending re-login. An unreadable
+        // root list is cgroup.controllers' to report.
+        let root_list = host
+            .read_opt(&format!("{root}/cgroup.controllers"))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let offered: Vec<&str> = root_list.split_whitespace().collect();
+        let unoffered: Vec<&str> = missing
+            .iter()
+            .copied()
+            .filter(|c| !offered.is_empty() && !offered.contains(c))
+            .collect();
+        if !on_v1 && !unoffered.is_empty() {
+            f.find(
+                Status::Fail,
+                format!(
+                    "the cgroup v2 root does not offer {}, so systemd cannot delegate it",
+                    unoffered.join(", ")
+                ),
+            );
+            f.remedy("make the kernel offer it first: see `krc explain cgroup.controllers`");
+        }
+        if on_v1 {
+            v1_finding(&mut f);
+            if !configured_ok {
+                f.remedy(drop_in_remedy);
+            }
+        } else if unoffered.len() == missing.len() {
+            // Nothing more a unit file or a re-login could change.
+        } else if configured_ok {
             f.find(Status::Fail, "a daemon-reload and re-login (or reboot) is pending: the configuration delegates them but the running user manager does not have them");
             f.remedy(format!(
                 "sudo systemctl daemon-reload\nthen log out every session of {0} and log in again (or: sudo systemctl restart user@{1}.service, which stops the user's processes; or reboot)",
@@ -309,4 +364,61 @@ Verifies that systemd delegates cpu, cpuset, memory and pids (required) and io (
 Why: since v1.22 rootless k3s requires delegated controllers (pkg/daemons/agent: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like. systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
 
 Fix: create /etc/systemd/system/user@.service.d/delegate.conf with\n  [Service]\n  Delegate=cpu cpuset io memory pids\nrun `sudo systemctl daemon-reload`, then log out and back in as the user (or reboot) so user@UID.service restarts. `krc install` writes this drop-in in its delegation step.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Params;
+
+    fn delegation_on(fixture: &str) -> Verdict {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/hosts")
+            .join(fixture);
+        let host = Host::open(&root, None).unwrap();
+        delegation(&Ctx {
+            host: &host,
+            params: &Params::default(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn delegation_on_a_hybrid_host_waits_for_cgroup_v2_not_a_relogin() {
+        // Drop-in written, host still hybrid: only the reboot into v2 helps.
+        let v = delegation_on("reboot-pending");
+        assert_eq!(v.status, Status::Fail);
+        assert!(v.summary.contains("bound to cgroup v1"), "{}", v.summary);
+        assert!(!v.summary.contains("re-login"), "{}", v.summary);
+        let remedy = v.remedy.unwrap_or_default();
+        assert!(remedy.contains("krc explain cgroup.unified"), "{remedy}");
+        assert!(!remedy.contains("log out"), "{remedy}");
+        // The same state on pure v2 is a pending re-login.
+        let v = delegation_on("debian12-relogin-pending");
+        assert!(v.summary.contains("re-login"), "{}", v.summary);
+        assert!(!v.summary.contains("cgroup v1"), "{}", v.summary);
+    }
+
+    #[test]
+    fn delegation_of_a_controller_the_root_lacks_is_not_a_relogin() {
+        // Raspberry Pi OS without cgroup_enable=memory: the drop-in asks for
+        // memory, the v2 root has none to give.
+        let v = delegation_on("raspberrypi-memory-cgroup-off");
+        assert_eq!(v.status, Status::Fail);
+        assert!(v.summary.contains("does not offer memory"), "{}", v.summary);
+        assert!(!v.summary.contains("re-login"), "{}", v.summary);
+        let remedy = v.remedy.unwrap_or_default();
+        assert!(remedy.contains("cgroup.controllers"), "{remedy}");
+        assert!(!remedy.contains("log out"), "{remedy}");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/hosts/raspberrypi-memory-cgroup-off");
+        let host = Host::open(&root, None).unwrap();
+        let v = controllers(&Ctx {
+            host: &host,
+            params: &Params::default(),
+        })
+        .unwrap();
+        let remedy = v.remedy.unwrap_or_default();
+        assert!(remedy.contains("cgroup_enable=memory"), "{remedy}");
+    }
 }

@@ -37,21 +37,24 @@ pub(super) fn version(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     })
 }
 
-/// `0-3,6` → 5.
-fn count_cpus(list: &str) -> u32 {
-    list.trim()
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|r| match r.split_once('-') {
-            Some((a, b)) => {
-                b.parse::<u32>()
-                    .unwrap_or(0)
-                    .saturating_sub(a.parse().unwrap_or(0))
-                    + 1
+/// `0-3,6` → 5; None when the text is not a CPU list (empty included:
+/// the kernel always lists at least the boot CPU).
+fn count_cpus(list: &str) -> Option<u64> {
+    let list = list.trim();
+    if list.is_empty() {
+        return None;
+    }
+    list.split(',').try_fold(0u64, |n, r| {
+        let (a, b) = match r.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let c = r.parse::<u32>().ok()?;
+                (c, c)
             }
-            None => u32::from(r.parse::<u32>().is_ok()),
-        })
-        .sum()
+        };
+        // u64: `0-4294967295` counts 2^32 CPUs without overflowing.
+        (a <= b).then(|| n + u64::from(b - a) + 1)
+    })
 }
 
 pub(super) fn resources(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
@@ -82,10 +85,17 @@ pub(super) fn resources(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             "give the machine more memory (k3s's server needs about 512 MiB, more with workloads)",
         );
     }
-    let online = host.read("/sys/devices/system/cpu/online")?;
-    let cpus = count_cpus(&online);
+    const ONLINE: &str = "/sys/devices/system/cpu/online";
+    let online = host.read(ONLINE)?;
+    let cpus = count_cpus(&online).ok_or_else(|| {
+        FactError::malformed(
+            ONLINE,
+            1,
+            format!("{:?} is not a CPU list such as 0-3,6", online.trim()),
+        )
+    })?;
     f.observe(format!("/sys/devices/system/cpu/online: {}", online.trim()));
-    if cpus < ctx.params.min_cpus {
+    if cpus < u64::from(ctx.params.min_cpus) {
         f.find(
             Status::Fail,
             format!("{cpus} CPUs online, fewer than {}", ctx.params.min_cpus),
@@ -118,7 +128,11 @@ mod tests {
     fn parses_release_and_cpu_lists() {
         assert_eq!(super::parse_release("6.18.44-fc-v657\n"), Some((6, 18)));
         assert_eq!(super::parse_release("4.9"), Some((4, 9)));
-        assert_eq!(super::count_cpus("0-1\n"), 2);
-        assert_eq!(super::count_cpus("0-3,6"), 5);
+        assert_eq!(super::count_cpus("0-1\n"), Some(2));
+        assert_eq!(super::count_cpus("0-3,6"), Some(5));
+        assert_eq!(super::count_cpus("0-4294967295"), Some(1 << 32));
+        for bad in ["", "\n", "x", "3-1", "0-", "0,,1", "18446744073709551615"] {
+            assert_eq!(super::count_cpus(bad), None, "{bad:?}");
+        }
     }
 }

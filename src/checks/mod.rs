@@ -6,16 +6,23 @@
 //! Adding a check is one function, one line in [`CATALOGUE`] and its
 //! verdict in every fixture's `expected.toml`.
 
+#[cfg(test)]
+mod accept_tests;
+pub(crate) mod api;
 mod cgroup;
+pub(crate) mod forward;
 mod fs;
 mod k3s;
 mod kernel;
+pub(crate) mod kubecfg;
 mod net;
 pub(crate) mod params;
 mod ports;
+mod rootless;
 mod session;
 mod sysctl;
 mod uidmap;
+pub(crate) mod unit;
 mod user;
 mod userns;
 pub(crate) mod verdict;
@@ -260,6 +267,119 @@ pub(crate) static CATALOGUE: &[Check] = &[
         Advisory,
         None,
         "the host has the memory and CPUs k3s needs"
+    ),
+    // Acceptance: after an install, against the live cluster.
+    check!(
+        rootless::binary,
+        "install.binary",
+        Acceptance,
+        Required,
+        Some("k3s-binary"),
+        "the k3s binary the unit starts is executable and the pinned release"
+    ),
+    check!(
+        unit::present,
+        "unit.present",
+        Acceptance,
+        Required,
+        Some("user-unit"),
+        "the k3s-rootless user unit and its drop-in are as upstream and krc wrote them"
+    ),
+    check!(
+        unit::active,
+        "unit.active",
+        Acceptance,
+        Required,
+        Some("start"),
+        "k3s-rootless.service is enabled and active for the user"
+    ),
+    check!(
+        unit::delegation_live,
+        "unit.delegation-live",
+        Acceptance,
+        Required,
+        Some("delegation"),
+        "the running k3s service has cpu, cpuset, memory, pids delegated"
+    ),
+    check!(
+        rootless::rootful_inactive,
+        "rootful.inactive",
+        Acceptance,
+        Required,
+        Some("rootful-disabled"),
+        "the rootful k3s.service is neither enabled nor active"
+    ),
+    check!(
+        rootless::userns,
+        "rootless.userns",
+        Acceptance,
+        Required,
+        None,
+        "k3s runs as the user inside a user namespace"
+    ),
+    check!(
+        kubecfg::present,
+        "kubeconfig.present",
+        Acceptance,
+        Required,
+        None,
+        "~/.kube/k3s.yaml exists, is the user's, mode 0600, and usable"
+    ),
+    check!(
+        kubecfg::env,
+        "kubeconfig.env",
+        Acceptance,
+        Advisory,
+        None,
+        "KUBECONFIG does not point kubectl away from k3s.yaml"
+    ),
+    check!(
+        api::ready,
+        "api.ready",
+        Acceptance,
+        Required,
+        None,
+        "the API answers over verified TLS and is a ready k3s"
+    ),
+    check!(
+        api::single_ready,
+        "node.single-ready",
+        Acceptance,
+        Required,
+        None,
+        "one node, Ready, inside the rootless network"
+    ),
+    check!(
+        api::system_pods,
+        "pods.system",
+        Acceptance,
+        Required,
+        None,
+        "coredns, local-path-provisioner, metrics-server, traefik are Ready"
+    ),
+    check!(
+        forward::api,
+        "ports.api",
+        Acceptance,
+        Required,
+        None,
+        "the host answers on the API port"
+    ),
+    check!(
+        forward::offset,
+        "ports.offset",
+        Acceptance,
+        Required,
+        None,
+        "LoadBalancer ports reach the host at p + 10000 (p <= 1024) or p"
+    ),
+    check!(
+        api::single_node,
+        "cluster.single-node",
+        Acceptance,
+        Required,
+        None,
+        "no agent join is configured and only one node exists"
     ),
 ];
 

@@ -60,7 +60,14 @@ pub(super) fn runtime_dir(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
         Probe::Answer(Ok(state)) => {
             f.observe(format!("systemctl --user is-system-running: {state}"));
-            if state != "running" && state != "degraded" {
+            if state == "offline" || state == "unknown" {
+                // The word systemctl prints when no manager runs for the user.
+                f.find(
+                    Status::Fail,
+                    format!("the systemd manager of {} is {state}", u.name),
+                );
+                f.remedy(format!("sudo loginctl enable-linger {}", u.name));
+            } else if state != "running" && state != "degraded" {
                 f.find(
                     Status::Warn,
                     format!("the user's systemd manager is {state}"),

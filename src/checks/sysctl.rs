@@ -2,7 +2,7 @@
 
 use super::{Ctx, Findings, Status, Verdict};
 use crate::host::FactError;
-use crate::host::sysctl::{live, persisted, proc_path};
+use crate::host::sysctl::{live_int, persisted, proc_path};
 
 const V4: &str = "net.ipv4.ip_forward";
 const V6: &str = "net.ipv6.conf.all.forwarding";
@@ -14,7 +14,7 @@ pub(super) fn ip_forward(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let mut f = Findings::default();
     let mut to_set = Vec::new();
     for (key, required) in [(V4, true), (V6, false)] {
-        let value = live(host, key)?;
+        let value = live_int(host, key)?;
         let saved = persisted(host, key);
         let saved_text = match &saved {
             Some(p) => format!("persisted by {p}"),

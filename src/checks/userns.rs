@@ -1,7 +1,7 @@
 //! User namespaces: `userns.enabled`, `userns.apparmor`.
 
 use super::{Ctx, Findings, Status, Verdict};
-use crate::host::sysctl::{live, proc_path};
+use crate::host::sysctl::{live, live_int, proc_path};
 use crate::host::{FactError, Probe};
 
 const MAX_USERNS: &str = "user.max_user_namespaces";
@@ -49,7 +49,7 @@ pub(super) fn enabled(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             }
         }
     }
-    if let Some(v) = live(host, USERNS_CLONE)? {
+    if let Some(v) = live_int(host, USERNS_CLONE)? {
         f.observe(format!("{}: {v}", proc_path(USERNS_CLONE)));
         if v != "1" {
             f.find(
@@ -85,7 +85,7 @@ pub(super) fn enabled(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 
 pub(super) fn apparmor(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let path = proc_path(APPARMOR_RESTRICT);
-    match live(ctx.host, APPARMOR_RESTRICT)? {
+    match live_int(ctx.host, APPARMOR_RESTRICT)? {
         None => Ok(Verdict::pass("AppArmor does not restrict user namespaces here").evidence(format!("{path}: does not exist"))),
         Some(v) if v == "0" => Ok(Verdict::pass(format!("{APPARMOR_RESTRICT} is 0")).evidence(format!("{path}: 0"))),
         Some(v) => Ok(Verdict::fail(format!(

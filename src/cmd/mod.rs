@@ -1,11 +1,14 @@
 //! The commands: each resolves what the user typed into a plan, runs it,
 //! and returns an exit status.
 
+mod accept;
 mod catalogue;
 mod install;
 mod output;
 mod preflight;
 
+#[allow(unused_imports)] // run_phase and AcceptPlan are for `krc run`
+pub(crate) use accept::{AcceptPlan, accept, run_phase};
 pub(crate) use catalogue::{explain, list};
 pub(crate) use install::{install, uninstall};
 pub(crate) use preflight::preflight;

@@ -37,6 +37,15 @@ pub(crate) fn parse_mountinfo(text: &str, path: &str) -> Result<Vec<Mount>, Fact
             text: line.to_string(),
         });
     }
+    // Every mount namespace has a root mount: an empty read is a broken
+    // file, and judging it would mean "no cgroup filesystem at all".
+    if out.is_empty() {
+        return Err(FactError::malformed(
+            path,
+            1,
+            "no mounts at all (a mountinfo always lists the root mount)",
+        ));
+    }
     Ok(out)
 }
 

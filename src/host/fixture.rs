@@ -30,16 +30,40 @@ pub(crate) struct FixtureMeta {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileOverride {
-    /// `file`, `dir` or `char`; required for paths absent from the tree.
-    pub(crate) kind: Option<String>,
+    /// Required for paths absent from the tree.
+    pub(crate) kind: Option<OverrideKind>,
     pub(crate) major: Option<u32>,
     pub(crate) minor: Option<u32>,
-    /// Octal permission bits, setuid included: `"4755"`.
-    pub(crate) mode: Option<String>,
+    /// Permission bits, setuid included, written in octal: `"4755"`.
+    /// Checked when the file is loaded, so a typo is an exit-2 error that
+    /// names the line rather than a surprise in some check's verdict.
+    #[serde(default, deserialize_with = "octal_mode")]
+    pub(crate) mode: Option<u32>,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
     /// File capabilities as `getcap` prints them: `"cap_setuid=ep"`.
     pub(crate) caps: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum OverrideKind {
+    File,
+    Dir,
+    Char,
+}
+
+fn octal_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let text = String::deserialize(d)?;
+    u32::from_str_radix(&text, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "mode {text:?} is not octal permission bits such as \"0644\" or \"4755\""
+            ))
+        })
 }
 
 /// Answers of live probes. An absent answer makes the probe "not run".
@@ -60,11 +84,16 @@ impl FixtureMeta {
     /// Loads `ROOT/krc-fixture.toml`; an absent file is an empty one.
     pub(crate) fn load(root: &Path) -> Result<FixtureMeta, String> {
         let path = root.join(FILE_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FixtureMeta::default()),
             Err(e) => return Err(format!("failed to read {}: {e}", path.display())),
         };
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = 1 + good.iter().filter(|b| **b == b'\n').count();
+            format!("{}: line {line}: not UTF-8 text", path.display())
+        })?;
         toml::from_str(&text).map_err(|e| {
             format!(
                 "{}: {}",
@@ -72,5 +101,34 @@ impl FixtureMeta {
                 crate::suite::config::toml_error_line(&text, &e)
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: impl AsRef<[u8]>) -> Result<FixtureMeta, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
+        FixtureMeta::load(dir.path())
+    }
+
+    #[test]
+    fn bad_kind_or_mode_names_the_line() {
+        let ok = load_text("[files.\"/dev/fuse\"]\nkind = \"char\"\nmode = \"4755\"\n").unwrap();
+        let f = &ok.files["/dev/fuse"];
+        assert_eq!((f.kind, f.mode), (Some(OverrideKind::Char), Some(0o4755)));
+        for (text, line) in [
+            ("user = \"a\"\n[files.\"/x\"]\nmode = \"9z\"\n", "line 3"),
+            ("[files.\"/x\"]\n\nkind = \"socket\"\n", "line 3"),
+            ("[files.\"/x\"]\nmode = \"17777\"\n", "line 2"),
+        ] {
+            let e = load_text(text).unwrap_err();
+            assert!(e.contains(FILE_NAME) && e.contains(line), "{text:?}: {e}");
+        }
+        // Not text at all: still the line (of the first bad byte).
+        let e = load_text(b"user = \"a\"\n\n# caf\xc3\xa9\ndescription = \"\xff\"\n").unwrap_err();
+        assert!(e.contains("line 4: not UTF-8"), "{e}");
     }
 }

@@ -5,7 +5,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use super::FactError;
-use super::fixture::FixtureMeta;
+use super::fixture::{FixtureMeta, OverrideKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FileKind {
@@ -104,21 +104,13 @@ pub(crate) fn stat(
             st
         }));
     };
-    let bad = |what: String| {
-        FactError::malformed(
-            super::fixture::FILE_NAME,
-            0,
-            format!("files.\"{host_path}\": {what}"),
-        )
-    };
-    let mut st = match (on_disk, ov.kind.as_deref()) {
+    let mut st = match (on_disk, ov.kind) {
         (Some(st), None) => st,
         (_, Some(kind)) => FileStat {
             kind: match kind {
-                "file" => FileKind::File,
-                "dir" => FileKind::Dir,
-                "char" => FileKind::CharDevice,
-                other => return Err(bad(format!("unknown kind {other:?}"))),
+                OverrideKind::File => FileKind::File,
+                OverrideKind::Dir => FileKind::Dir,
+                OverrideKind::Char => FileKind::CharDevice,
             },
             mode: 0o644,
             uid: 0,
@@ -128,12 +120,18 @@ pub(crate) fn stat(
         },
         (None, None) => return Ok(None),
     };
-    if let Some(m) = &ov.mode {
-        st.mode = u32::from_str_radix(m, 8).map_err(|_| bad(format!("mode {m:?} is not octal")))?;
+    if let Some(m) = ov.mode {
+        st.mode = m;
     }
-    if ov.kind.is_some() || ov.uid.is_some() {
+    // A tree's files belong to root unless the override names an owner;
+    // the on-disk owner is whoever checked the tree out, which must not
+    // decide a verdict (a setuid-root binary would stop being one).
+    if tree {
         st.uid = ov.uid.unwrap_or(0);
         st.gid = ov.gid.unwrap_or(0);
+    } else {
+        st.uid = ov.uid.unwrap_or(st.uid);
+        st.gid = ov.gid.unwrap_or(st.gid);
     }
     if let (Some(a), Some(b)) = (ov.major, ov.minor) {
         st.rdev = Some((a, b));
@@ -249,6 +247,29 @@ mod tests {
         let mut f = st(0o4755, 0, 0);
         f.kind = FileKind::File;
         assert_eq!(f.mode_string(), "-rwsr-xr-x");
+    }
+
+    #[test]
+    fn tree_overrides_own_files_as_root_whoever_checked_them_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("newuidmap");
+        std::fs::write(&file, "").unwrap();
+        if nix::unistd::geteuid().is_root() {
+            // Stand in for a checkout by an ordinary user.
+            std::os::unix::fs::chown(&file, Some(1234), Some(1234)).unwrap();
+        }
+        let meta: FixtureMeta = toml::from_str(
+            "[files.\"/usr/bin/newuidmap\"]\nmode = \"4755\"\n[files.\"/usr/bin/newgidmap\"]\ngid = 108\n",
+        )
+        .unwrap();
+        let st = stat(&file, "/usr/bin/newuidmap", &meta, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!((st.mode, st.uid, st.gid), (0o4755, 0, 0));
+        let st = stat(&file, "/usr/bin/newgidmap", &meta, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!((st.uid, st.gid), (0, 108), "gid alone is honoured");
     }
 
     #[test]

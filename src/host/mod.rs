@@ -80,6 +80,9 @@ pub(crate) struct Host {
     users: UserDb,
     user: TargetUser,
     probes: Box<dyn Probes>,
+    /// Live facts acceptance needs (the cluster, host ports, the user's
+    /// unit); none unless a command attaches them.
+    accept: Box<dyn crate::kube::AcceptProbes>,
 }
 
 impl fmt::Debug for Host {
@@ -164,7 +167,18 @@ impl Host {
             users,
             user,
             probes,
+            accept: Box::new(crate::kube::NoProbes),
         })
+    }
+
+    /// Attaches the live acceptance facts (`krc accept`).
+    pub(crate) fn with_accept_probes(mut self, p: Box<dyn crate::kube::AcceptProbes>) -> Host {
+        self.accept = p;
+        self
+    }
+
+    pub(crate) fn accept_probes(&self) -> &dyn crate::kube::AcceptProbes {
+        self.accept.as_ref()
     }
 
     pub(crate) fn origin(&self) -> Origin {

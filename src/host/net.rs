@@ -49,6 +49,11 @@ pub(crate) fn parse_tcp_listeners(text: &str, path: &str) -> Result<Vec<Listener
 /// Addresses in /proc/net are the kernel's bytes in host (little-endian)
 /// order, 32 bits at a time.
 fn parse_hex_addr(hex: &str) -> Option<IpAddr> {
+    // The slices below are byte ranges: a stray multi-byte character (a
+    // corrupted read) would split inside it and panic.
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
     let words: Option<Vec<u32>> = (0..hex.len() / 8)
         .map(|i| u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).ok())
         .collect();
@@ -185,6 +190,13 @@ mod tests {
         assert_eq!(
             (l[0].port, l[0].addr.to_string(), l[0].uid),
             (10080, "::1".to_string(), 1000)
+        );
+        let garbled = "h\n   0: 0000000\u{e9}:192B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0 0 1\n";
+        assert!(
+            parse_tcp_listeners(garbled, "/proc/net/tcp")
+                .unwrap_err()
+                .to_string()
+                .contains("/proc/net/tcp:2: malformed: bad address")
         );
         assert!(
             parse_tcp_listeners("h\n 0: zz\n", "/proc/net/tcp")

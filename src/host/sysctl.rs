@@ -24,6 +24,19 @@ pub(crate) fn live(host: &Host, key: &str) -> Result<Option<String>, FactError> 
         .map(|v| v.trim().to_string()))
 }
 
+/// The live value of an integer parameter (a flag such as ip_forward).
+/// Anything else in the file is a malformed read, not a value to judge:
+/// an empty or garbled `/proc/sys` file must not read as "is not 1".
+pub(crate) fn live_int(host: &Host, key: &str) -> Result<Option<String>, FactError> {
+    let value = live(host, key)?;
+    match &value {
+        Some(v) if v.parse::<i64>().is_err() && v.parse::<u64>().is_err() => Err(
+            FactError::malformed(&proc_path(key), 1, format!("{v:?} is not an integer")),
+        ),
+        _ => Ok(value),
+    }
+}
+
 /// A persisted assignment: `FILE:LINE: key = value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Persisted {

@@ -160,7 +160,7 @@ pub(crate) struct SubidRange {
 
 impl SubidRange {
     pub(crate) fn end(&self) -> u64 {
-        self.start + self.count
+        self.start.saturating_add(self.count)
     }
 
     pub(crate) fn overlaps(&self, other: &SubidRange) -> bool {
@@ -196,6 +196,11 @@ pub(crate) fn parse_subids(text: &str, path: &str) -> Result<Vec<SubidRange>, Fa
         let count = f[2]
             .parse::<u64>()
             .map_err(|_| bad("COUNT is not a number"))?;
+        // Ids are 32-bit: a range past 2^32 is a typo (or garbage), and
+        // summing or comparing such counts would judge nonsense.
+        if start.saturating_add(count) > 1 << 32 {
+            return Err(bad("the range ends beyond the 32-bit id space"));
+        }
         out.push(SubidRange {
             owner: f[0].to_string(),
             start,
@@ -228,6 +233,23 @@ mod tests {
     fn subids_malformed_names_line() {
         let e = parse_subids("alice:100000:65536\nbob:x:1\n", "/etc/subuid").unwrap_err();
         assert!(e.to_string().starts_with("/etc/subuid:2: malformed"), "{e}");
+        // Parses as u64, but no uid is that large; must not overflow either.
+        for huge in [
+            "a:18446744073709551615:18446744073709551615",
+            "a:4294967295:4294967295",
+        ] {
+            let e = parse_subids(&format!("bob:1:1\n{huge}\n"), "/etc/subuid").unwrap_err();
+            assert!(e.to_string().starts_with("/etc/subuid:2: malformed"), "{e}");
+        }
+        assert!(parse_subids("a:4294901760:65536\n", "/etc/subuid").is_ok());
+        let r = SubidRange {
+            owner: "x".into(),
+            start: u64::MAX,
+            count: 2,
+            line: 1,
+            text: String::new(),
+        };
+        assert_eq!(r.end(), u64::MAX);
     }
 
     #[test]

@@ -124,6 +124,96 @@ fn test_case(r: &CheckRecord) -> TestCase {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::super::{CheckRecord, PhaseReport, RunMeta};
+    use crate::checks::{Phase, Severity, Status};
+
+    fn record(phase: Phase, id: &str, status: Status) -> CheckRecord {
+        CheckRecord {
+            id: id.into(),
+            phase,
+            group: id.split('.').next().unwrap().into(),
+            title: format!("title of {id}"),
+            severity: Severity::Required,
+            status,
+            summary: format!("{id}: {status:?} ]]> \u{1b}[31m"),
+            evidence: vec!["observed <thing> & more".into()],
+            remedy: (status != Status::Pass).then(|| "sudo fix it".into()),
+            duration: Duration::from_millis(12),
+        }
+    }
+
+    /// `krc run` writes preflight, install and acceptance into one file:
+    /// three testsuites, valid against both schemas (with xmllint present).
+    #[test]
+    fn three_phases_make_one_valid_report() {
+        let phases: Vec<PhaseReport> = [
+            (Phase::Preflight, "cgroup.unified", Status::Pass),
+            (Phase::Install, "install.unit", Status::Skip),
+            (Phase::Acceptance, "ports.offset", Status::Fail),
+        ]
+        .into_iter()
+        .map(|(phase, id, st)| PhaseReport {
+            phase,
+            suite: phase.name().into(),
+            started: SystemTime::now(),
+            duration: Duration::from_secs(1),
+            records: vec![
+                record(phase, id, st),
+                record(phase, "x.warned", Status::Warn),
+            ],
+        })
+        .collect();
+        let meta = RunMeta {
+            hostname: "h".into(),
+            kernel: "6.1.0".into(),
+            user: "k3s".into(),
+            root: "/".into(),
+            krc_version: "0.1.0".into(),
+            k3s: Some("v1.33.5+k3s1".into()),
+        };
+        let xml = super::render(&meta, &phases).unwrap();
+        assert_eq!(xml.matches("<testsuite ").count(), 3, "{xml}");
+        for name in ["preflight", "install", "acceptance"] {
+            assert!(xml.contains(&format!("name=\"{name}\"")), "{xml}");
+        }
+        let json = super::super::json::render(&meta, &phases);
+        assert_eq!(json.matches("\"phase\": \"").count(), 3 + 6, "{json}");
+        let have_xmllint = std::process::Command::new("xmllint")
+            .arg("--version")
+            .output()
+            .is_ok();
+        let schemas = std::env::var_os("KRC_JUNIT_SCHEMAS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/junit")
+            });
+        if !have_xmllint || !schemas.is_dir() {
+            eprintln!(
+                "SKIP schema validation: xmllint or {} missing",
+                schemas.display()
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("run.xml");
+        std::fs::write(&file, &xml).unwrap();
+        for xsd in ["ant-junit.xsd", "jenkins-junit-10.xsd"] {
+            let out = std::process::Command::new("xmllint")
+                .args(["--noout", "--schema"])
+                .arg(schemas.join(xsd))
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{xsd}: {}\n{xml}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     #[test]
     fn root_tag_is_made_bare() {
         let x = "<?xml version=\"1.0\"?>\n<testsuites name=\"krc\" tests=\"1\">\n<testsuite/></testsuites>";

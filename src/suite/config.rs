@@ -11,6 +11,7 @@ use crate::checks::{self, Check, Params, Phase, Severity};
 
 /// The default suites, embedded in the binary.
 pub(crate) const PREFLIGHT: &str = include_str!("../../suites/preflight.toml");
+pub(crate) const ACCEPTANCE: &str = include_str!("../../suites/acceptance.toml");
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -36,6 +37,8 @@ struct CheckEntry {
     cidrs: Option<Vec<String>>,
     min_memory_mib: Option<u64>,
     min_cpus: Option<u32>,
+    probe_ports: Option<Vec<u16>>,
+    timeout_secs: Option<u64>,
 }
 
 impl CheckEntry {
@@ -46,6 +49,9 @@ impl CheckEntry {
             cidrs: self.cidrs.clone(),
             min_memory_mib: self.min_memory_mib,
             min_cpus: self.min_cpus,
+            probe_ports: self.probe_ports.clone(),
+            timeout_secs: self.timeout_secs,
+            ..ParamsPatch::default()
         }
     }
 }
@@ -70,7 +76,7 @@ pub(crate) struct Suite {
 impl Suite {
     pub(crate) fn builtin(phase: Phase) -> Suite {
         let text = match phase {
-            Phase::Preflight => PREFLIGHT,
+            Phase::Acceptance => ACCEPTANCE,
             _ => PREFLIGHT,
         };
         // The embedded suites are tested; a failure here is a build defect.
@@ -161,6 +167,19 @@ mod tests {
             .map(|c| c.id)
             .collect();
         assert_eq!(ids, all);
+    }
+
+    #[test]
+    fn builtin_acceptance_lists_every_acceptance_check() {
+        let s = Suite::builtin(Phase::Acceptance);
+        let ids: Vec<&str> = s.entries.iter().map(|e| e.check.id).collect();
+        let all: Vec<&str> = checks::CATALOGUE
+            .iter()
+            .filter(|c| c.phase == Phase::Acceptance)
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, all);
+        assert_eq!(s.entries[0].params.accept.probe_ports, vec![81, 1024, 8080]);
     }
 
     #[test]

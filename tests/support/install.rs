@@ -130,9 +130,6 @@ fn copy_tree(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         let dst = to.join(e.file_name());
-        if e.file_name() == ".keep" {
-            continue;
-        }
         if e.file_type().unwrap().is_dir() {
             copy_tree(&e.path(), &dst);
         } else {
@@ -141,10 +138,38 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Copies the Debian 12 seed into `dir/root` with realistic owners.
+/// The installer's seed: the fixture host `debian12-default-delegation`
+/// (a fresh Debian 12 VM with uidmap, slirp4netns and fuse-overlayfs
+/// installed, see its krc-fixture.toml), changed so that the installer has
+/// work to do: alice has no subordinate ids (bob has the first range), no
+/// lingering, and `dbus-user-session`'s `dbus.socket` is present (a tree
+/// cannot run apt, so the packages step must be satisfied). Copied into
+/// `dir/root` with realistic owners (root; alice's home 1000:1000).
 pub fn seed(dir: &Path) -> PathBuf {
     let root = dir.join("root");
-    copy_tree(&data("install-debian12"), &root);
+    copy_tree(
+        &crate::support::repo().join("fixtures/hosts/debian12-default-delegation"),
+        &root,
+    );
+    let w = |p: &str, text: &str| {
+        let f = root.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    };
+    let append = |p: &str, line: &str| {
+        let mut t = std::fs::read_to_string(root.join(p)).unwrap();
+        t.push_str(line);
+        std::fs::write(root.join(p), t).unwrap();
+    };
+    std::fs::remove_file(root.join("expected.toml")).unwrap();
+    std::fs::remove_file(root.join("var/lib/systemd/linger/alice")).unwrap();
+    w("etc/subuid", "bob:100000:65536\n");
+    w("etc/subgid", "bob:100000:65536\n");
+    append("etc/passwd", "bob:x:1001:1001:Bob,,,:/home/bob:/bin/bash\n");
+    append("etc/group", "bob:x:1001:\n");
+    w("usr/lib/systemd/user/dbus.socket", DBUS_SOCKET);
+    std::fs::create_dir_all(root.join("home/alice")).unwrap();
+    std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
     if nix::unistd::geteuid().is_root() {
         chown_r(&root, 0, 0);
         chown_r(&root.join("home/alice"), 1000, 1000);
@@ -156,6 +181,18 @@ pub fn seed(dir: &Path) -> PathBuf {
     .unwrap();
     root
 }
+
+/// Debian 12's dbus-user-session unit, as the package ships it.
+const DBUS_SOCKET: &str = "[Unit]
+Description=D-Bus User Message Bus Socket
+
+[Socket]
+ListenStream=%t/bus
+ExecStartPost=-/usr/bin/systemctl --user set-environment DBUS_SESSION_BUS_ADDRESS=unix:path=%t/bus
+
+[Install]
+WantedBy=sockets.target
+";
 
 fn chown_r(p: &Path, uid: u32, gid: u32) {
     std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();

@@ -1,0 +1,478 @@
+//! The acceptance checks that read files and live facts, judged on
+//! directory trees with a stand-in for the live probes: pass and fail for
+//! each, with evidence and remedy.
+
+use std::time::Duration;
+
+use super::{Ctx, Params, Status, Verdict, find};
+use crate::host::{Host, Probe, TargetUser};
+use crate::kube::AcceptProbes;
+use crate::kube::facts::{
+    NodeFact, PodFact, PortAnswer, ProbeRun, ProbeService, ServiceFact, ServicePortFact, UnitState,
+    VersionFact,
+};
+use crate::kube::probes::Answer;
+
+/// Answers the live probes from fields.
+#[derive(Default)]
+struct Fake {
+    unit: Option<Result<UnitState, String>>,
+    nodes: Vec<NodeFact>,
+    services: Vec<ServiceFact>,
+    open_ports: Vec<u16>,
+    env: Option<String>,
+}
+
+impl AcceptProbes for Fake {
+    fn server(&self) -> Answer<String> {
+        Probe::Answer(Ok("https://127.0.0.1:6443/".into()))
+    }
+    fn readyz(&self) -> Answer<String> {
+        Probe::Answer(Ok("ok".into()))
+    }
+    fn version(&self) -> Answer<VersionFact> {
+        Probe::Answer(Ok(VersionFact {
+            git_version: "v1.33.5+k3s1".into(),
+            platform: "linux/amd64".into(),
+        }))
+    }
+    fn nodes(&self) -> Answer<Vec<NodeFact>> {
+        Probe::Answer(Ok(self.nodes.clone()))
+    }
+    fn system_pods(&self, _: &[&str], _: Duration) -> Answer<Vec<PodFact>> {
+        Probe::Answer(Ok(Vec::new()))
+    }
+    fn services(&self) -> Answer<Vec<ServiceFact>> {
+        Probe::Answer(Ok(self.services.clone()))
+    }
+    fn with_probe_service(
+        &self,
+        ports: &[u16],
+        _: Duration,
+        visit: &mut dyn FnMut(&ProbeService),
+    ) -> Probe<ProbeRun> {
+        visit(&ProbeService {
+            ingress_ip: "127.0.0.1".into(),
+            ports: ports.iter().map(|p| (*p, None)).collect(),
+            target: ("traefik-x".into(), "10.42.0.8".into(), 8000),
+        });
+        Probe::Answer(ProbeRun {
+            steps: vec!["namespace krc-acceptance deleted".into()],
+            error: None,
+            cleanup: Ok(()),
+        })
+    }
+    fn connect(&self, port: u16) -> Probe<PortAnswer> {
+        Probe::Answer(if self.open_ports.contains(&port) {
+            PortAnswer::Answered("HTTP/1.1 404 Not Found".into())
+        } else {
+            PortAnswer::Refused(format!(
+                "connect 127.0.0.1:{port}: Connection refused (os error 111)"
+            ))
+        })
+    }
+    fn user_unit(&self, _: &TargetUser, _: &str) -> Answer<UnitState> {
+        match &self.unit {
+            Some(u) => Probe::Answer(u.clone()),
+            None => Probe::NotRun("not in this test".into()),
+        }
+    }
+    fn kubeconfig_env(&self) -> Option<String> {
+        self.env.clone()
+    }
+}
+
+struct Tree(tempfile::TempDir);
+
+const UNIT: &str = "/home/k3s/.config/systemd/user/k3s-rootless.service";
+const GOOD_UNIT: &str = "[Unit]\nDescription=k3s (Rootless)\n\n[Service]\nEnvironment=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nExecStart=/usr/local/bin/k3s server --rootless --snapshotter=fuse-overlayfs\nExecReload=/bin/kill -s HUP $MAINPID\nTimeoutSec=0\nRestartSec=2\nRestart=always\nDelegate=yes\nType=simple\nKillMode=mixed\n\n[Install]\nWantedBy=default.target\n";
+const DROP_IN: &str = "[Service]\nEnvironment=K3S_ROOTLESS_CIDR=10.41.0.0/16\nEnvironment=K3S_ROOTLESS_PORT_DRIVER=slirp4netns\nEnvironment=K3S_ROOTLESS_MTU=1500 K3S_ROOTLESS_DISABLE_HOST_LOOPBACK=true\n";
+
+impl Tree {
+    fn new() -> Tree {
+        let t = Tree(tempfile::tempdir().unwrap());
+        t.file(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nk3s:x:1000:1000::/home/k3s:/bin/sh\n",
+        );
+        t.file("/etc/group", "root:x:0:\nk3s:x:1000:\n");
+        t
+    }
+
+    fn file(&self, path: &str, text: &str) -> &Tree {
+        let p = self.0.path().join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    /// A k3s process: cmdline, uid and uid_map.
+    fn process(&self, pid: u32, uid: u32, cmdline: &str, uid_map: &str, cgroup: &str) -> &Tree {
+        self.file(&format!("/proc/{pid}/cmdline"), &cmdline.replace(' ', "\0"));
+        self.file(
+            &format!("/proc/{pid}/status"),
+            &format!("Name:\tk3s\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"),
+        );
+        self.file(&format!("/proc/{pid}/uid_map"), uid_map);
+        self.file(&format!("/proc/{pid}/cgroup"), cgroup)
+    }
+
+    fn installed(&self) -> &Tree {
+        self.file(UNIT, GOOD_UNIT);
+        self.file(&format!("{UNIT}.d/krc.conf"), DROP_IN);
+        self.file("/usr/local/bin/k3s", "#!/bin/sh\n");
+        self.file(
+            "krc-fixture.toml",
+            "[files.\"/usr/local/bin/k3s\"]\nmode = \"755\"\n[probes.versions]\n\"/usr/local/bin/k3s\" = \"k3s version v1.33.5+k3s1 (2a9c3d4b)\"\n",
+        )
+    }
+
+    fn judge(&self, id: &str, fake: Fake, params: &Params) -> Verdict {
+        let host = Host::open(self.0.path(), Some("k3s"))
+            .unwrap()
+            .with_accept_probes(Box::new(fake));
+        find(id).unwrap().judge(&Ctx {
+            host: &host,
+            params,
+        })
+    }
+}
+
+fn show(v: &Verdict) -> String {
+    format!(
+        "{:?} {}\n{}\n{:?}",
+        v.status,
+        v.summary,
+        v.evidence.join("\n"),
+        v.remedy
+    )
+}
+
+#[test]
+fn unit_present_passes_on_the_upstream_unit_and_fails_without_delegate() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    t.file(UNIT, &GOOD_UNIT.replace("Delegate=yes\n", ""));
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary.contains("Delegate=yes is missing")
+            && v.remedy.unwrap().contains("daemon-reload")
+    );
+    // Without the drop-in, k3s's defaults apply: a warning names them.
+    t.file(UNIT, GOOD_UNIT);
+    std::fs::remove_file(
+        t.0.path()
+            .join(format!("{}.d/krc.conf", UNIT.trim_start_matches('/'))),
+    )
+    .unwrap();
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Warn, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("K3S_ROOTLESS_MTU is not set (k3s then uses 65520"),
+        "{}",
+        show(&v)
+    );
+}
+
+#[test]
+fn install_binary_checks_path_mode_and_pin() {
+    let t = Tree::new();
+    t.installed();
+    let mut p = Params::default();
+    let v = t.judge("install.binary", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    p.accept.k3s_version = Some("v1.33.5+k3s1".into());
+    assert_eq!(
+        t.judge("install.binary", Fake::default(), &p).status,
+        Status::Pass
+    );
+    p.accept.k3s_version = Some("2a9c3d4b5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b".into());
+    assert_eq!(
+        t.judge("install.binary", Fake::default(), &p).status,
+        Status::Pass
+    );
+    p.accept.k3s_version = Some("v1.34.1+k3s1".into());
+    let v = t.judge("install.binary", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(v.summary.contains("not the pinned k3s v1.34.1+k3s1"));
+    t.file(UNIT, &GOOD_UNIT.replace("/usr/local/bin/k3s", "/opt/k3s"));
+    let v = t.judge("install.binary", Fake::default(), &Params::default());
+    assert!(
+        v.status == Status::Fail && v.summary.contains("/opt/k3s does not exist"),
+        "{}",
+        show(&v)
+    );
+}
+
+#[test]
+fn unit_active_needs_enabled_and_active() {
+    let t = Tree::new();
+    let p = Params::default();
+    let up = UnitState {
+        enabled: "enabled".into(),
+        active: "active".into(),
+        main_pid: Some(4242),
+    };
+    let fake = |u: UnitState| Fake {
+        unit: Some(Ok(u)),
+        ..Fake::default()
+    };
+    assert_eq!(
+        t.judge("unit.active", fake(up.clone()), &p).status,
+        Status::Pass
+    );
+    let v = t.judge(
+        "unit.active",
+        fake(UnitState {
+            enabled: "disabled".into(),
+            active: "failed".into(),
+            main_pid: None,
+        }),
+        &p,
+    );
+    assert_eq!(v.status, Status::Fail);
+    assert!(
+        v.summary.contains("is disabled") && v.summary.contains("is failed"),
+        "{}",
+        show(&v)
+    );
+    assert!(
+        v.remedy
+            .as_deref()
+            .unwrap()
+            .contains("journalctl --user -M k3s@"),
+        "{}",
+        show(&v)
+    );
+    let v = t.judge(
+        "unit.active",
+        Fake {
+            unit: Some(Err(
+                "Failed to connect to bus: No such file or directory".into()
+            )),
+            ..Fake::default()
+        },
+        &p,
+    );
+    assert!(v.status == Status::Fail && v.remedy.unwrap().contains("enable-linger k3s"));
+    assert_eq!(
+        t.judge("unit.active", Fake::default(), &p).status,
+        Status::Skip
+    );
+}
+
+#[test]
+fn delegation_live_reads_the_main_pids_cgroup() {
+    let t = Tree::new();
+    let cg = "/user.slice/user-1000.slice/user@1000.service/app.slice/k3s-rootless.service";
+    t.process(
+        4242,
+        1000,
+        "/usr/local/bin/k3s server --rootless",
+        "0 0 4294967295\n",
+        &format!("0::{cg}\n"),
+    );
+    t.file(
+        &format!("/sys/fs/cgroup{cg}/cgroup.controllers"),
+        "cpuset cpu io memory pids\n",
+    );
+    let p = Params::default();
+    let fake = || Fake {
+        unit: Some(Ok(UnitState {
+            enabled: "enabled".into(),
+            active: "active".into(),
+            main_pid: Some(4242),
+        })),
+        ..Fake::default()
+    };
+    let v = t.judge("unit.delegation-live", fake(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    t.file(
+        &format!("/sys/fs/cgroup{cg}/cgroup.controllers"),
+        "memory pids\n",
+    );
+    let v = t.judge("unit.delegation-live", fake(), &p);
+    assert_eq!(v.status, Status::Fail);
+    assert!(v.summary.contains("lacks cpu, cpuset"), "{}", show(&v));
+    // On a tree without systemctl, the user's k3s process stands in.
+    assert_eq!(
+        t.judge("unit.delegation-live", Fake::default(), &p).status,
+        Status::Fail
+    );
+}
+
+#[test]
+fn rootless_userns_and_rootful_inactive() {
+    let t = Tree::new();
+    let p = Params::default();
+    t.process(
+        4242,
+        1000,
+        "/usr/local/bin/k3s server --rootless",
+        "0 0 4294967295\n",
+        "0::/\n",
+    );
+    let v = t.judge("rootless.userns", Fake::default(), &p);
+    assert!(
+        v.status == Status::Fail && v.summary.contains("not rootless"),
+        "{}",
+        show(&v)
+    );
+    t.process(
+        4250,
+        1000,
+        "/usr/local/bin/k3s server --rootless",
+        "0 1000 1\n1 231072 65536\n",
+        "0::/\n",
+    );
+    let v = t.judge("rootless.userns", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.contains("0 1000 1 | 1 231072 65536"))
+    );
+
+    t.file(
+        "/etc/systemd/system/k3s.service",
+        "[Service]\nExecStart=/usr/local/bin/k3s server\n",
+    );
+    assert_eq!(
+        t.judge("rootful.inactive", Fake::default(), &p).status,
+        Status::Pass
+    );
+    t.file(
+        "/etc/systemd/system/multi-user.target.wants/k3s.service",
+        "",
+    );
+    t.process(
+        99,
+        0,
+        "/usr/local/bin/k3s server",
+        "0 0 4294967295\n",
+        "0::/system.slice/k3s.service\n",
+    );
+    let v = t.judge("rootful.inactive", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail);
+    assert!(
+        v.summary.contains("is enabled") && v.summary.contains("pid 99"),
+        "{}",
+        show(&v)
+    );
+    assert!(
+        v.remedy
+            .unwrap()
+            .contains("sudo systemctl disable --now k3s")
+    );
+}
+
+#[test]
+fn cluster_single_node_finds_join_settings_without_showing_tokens() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    let one = vec![NodeFact {
+        name: "h".into(),
+        ready: None,
+        internal_ips: vec![],
+        kubelet_version: String::new(),
+    }];
+    let fake = || Fake {
+        nodes: one.clone(),
+        ..Fake::default()
+    };
+    assert_eq!(
+        t.judge("cluster.single-node", fake(), &p).status,
+        Status::Pass
+    );
+    t.file(&format!("{UNIT}.d/join.conf"), "[Service]\nEnvironment=K3S_URL=https://10.0.0.1:6443 K3S_TOKEN=K10secretsecret::server:abc\n");
+    let v = t.judge("cluster.single-node", fake(), &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(v.summary.contains("K3S_URL is set") && v.summary.contains("K3S_TOKEN is set"));
+    // The record a report gets is redacted by the runner; the raw verdict
+    // names the line, and redaction hides the value.
+    let shown = crate::report::redact::redact(&v.evidence.join("\n"));
+    assert!(!shown.contains("K10secretsecret"), "{shown}");
+}
+
+#[test]
+fn kubeconfig_env_reads_the_profiles() {
+    let t = Tree::new();
+    let p = Params::default();
+    t.file(
+        "/home/k3s/.bashrc",
+        "alias k=kubectl\nexport KUBECONFIG= ~/.kube/k3s.yaml\n",
+    );
+    let v = t.judge("kubeconfig.env", Fake::default(), &p);
+    assert_eq!(v.status, Status::Warn);
+    assert!(
+        v.summary
+            .contains("/home/k3s/.bashrc:2 sets KUBECONFIG empty"),
+        "{}",
+        show(&v)
+    );
+    t.file("/home/k3s/.bashrc", "export KUBECONFIG=~/.kube/k3s.yaml\n");
+    let v = t.judge(
+        "kubeconfig.env",
+        Fake {
+            env: Some("~/.kube/k3s.yaml".into()),
+            ..Fake::default()
+        },
+        &p,
+    );
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+}
+
+#[test]
+fn ports_offset_applies_the_inclusive_1024_rule() {
+    assert_eq!(super::forward::host_port(80), 10080);
+    assert_eq!(super::forward::host_port(1024), 11024);
+    assert_eq!(super::forward::host_port(1025), 1025);
+    assert_eq!(super::forward::host_port(8080), 8080);
+    let t = Tree::new();
+    t.file("/proc/net/tcp", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n");
+    let mut p = Params::default();
+    p.accept.probe_ports = vec![81, 1024, 8080];
+    p.accept.timeout_secs = 1;
+    let svc = ServiceFact {
+        namespace: "kube-system".into(),
+        name: "traefik".into(),
+        kind: "LoadBalancer".into(),
+        ingress_ips: vec!["127.0.0.1".into()],
+        ports: [80, 443]
+            .iter()
+            .map(|p| ServicePortFact {
+                name: String::new(),
+                protocol: "TCP".into(),
+                port: *p,
+                node_port: None,
+            })
+            .collect(),
+    };
+    let fake = |open: Vec<u16>| Fake {
+        services: vec![svc.clone()],
+        open_ports: open,
+        ..Fake::default()
+    };
+    let v = t.judge(
+        "ports.offset",
+        fake(vec![10080, 10443, 10081, 11024, 8080]),
+        &p,
+    );
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    // 1024 forwarded at 1024 (the docs' "below 1024" reading) is a failure.
+    p.accept.probe_ports = vec![1024];
+    let v = t.judge("ports.offset", fake(vec![10080, 10443, 1024]), &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("port 1024 is not reachable on host port 11024"),
+        "{}",
+        show(&v)
+    );
+}

@@ -1,0 +1,348 @@
+//! The cluster through its API: `api.ready` (TLS verified, /readyz ok, a
+//! k3s build), `node.single-ready`, `pods.system` and `cluster.single-node`.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::unit::{environment, read_unit};
+use super::{Ctx, Findings, Status, Verdict};
+
+/// `kubectl --kubeconfig PATH` with the kubeconfig this run uses.
+pub(crate) fn kubectl(ctx: &Ctx<'_>) -> String {
+    let path =
+        super::kubecfg::kubeconfig_path(ctx.host.user(), ctx.params.accept.kubeconfig.as_deref());
+    format!("kubectl --kubeconfig {path}")
+}
+use crate::host::{FactError, Probe, TargetUser};
+
+/// What to do about an API error, from the words of the error.
+pub(crate) fn api_remedy(err: &str, u: &TargetUser) -> String {
+    let restart = format!(
+        "sudo systemctl --user -M {}@ restart k3s-rootless   # k3s rewrites ~/.kube/k3s.yaml on start",
+        u.name
+    );
+    let e = err.to_ascii_lowercase();
+    if e.contains("unknownissuer")
+        || e.contains("invalid peer certificate")
+        || e.contains("certificate verify failed")
+    {
+        format!(
+            "the server's certificate is not signed by the kubeconfig's CA: the kubeconfig is stale (an earlier install) or names another server; do not copy an old k3s.yaml over the new one\n{restart}"
+        )
+    } else if e.contains("certificaterequired")
+        || e.contains("badcertificate")
+        || e.contains("unknownca")
+        || e.contains("certificate unknown")
+        || e.contains("unauthorized")
+        || e.contains("401")
+    {
+        format!(
+            "the server rejected the kubeconfig's client certificate (it belongs to another cluster or was revoked)\n{restart}"
+        )
+    } else if e.contains("refused") || e.contains("connect") {
+        format!(
+            "nothing answers at the kubeconfig's server: is k3s running?\nsudo systemctl --user -M {}@ status k3s-rootless",
+            u.name
+        )
+    } else if e.contains("load kubeconfig") {
+        "fix the kubeconfig first: krc accept kubeconfig.present".to_string()
+    } else {
+        format!(
+            "sudo journalctl --user -M {}@ -u k3s-rootless -n 50 --no-pager",
+            u.name
+        )
+    }
+}
+
+fn api_failed(what: &str, err: &str, u: &TargetUser) -> Verdict {
+    Verdict::fail(format!("{what}: the API did not answer"))
+        .evidence(err.to_string())
+        .remedy(api_remedy(err, u))
+}
+
+pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let api = ctx.host.accept_probes();
+    let u = ctx.host.user();
+    let mut f = Findings::default();
+    match api.server() {
+        Probe::NotRun(why) => return Ok(Verdict::skip(why)),
+        Probe::Answer(Err(e)) => return Ok(api_failed("no client", &e, u)),
+        Probe::Answer(Ok(s)) => f.observe(format!(
+            "server: {s} (CA and client certificate from the kubeconfig)"
+        )),
+    }
+    match api.readyz() {
+        Probe::NotRun(why) => return Ok(Verdict::skip(why)),
+        Probe::Answer(Err(e)) => {
+            f.observe(e.clone());
+            f.find(Status::Fail, "GET /readyz failed");
+            f.remedy(api_remedy(&e, u));
+            return Ok(f.finish(""));
+        }
+        Probe::Answer(Ok(body)) => {
+            f.observe(format!("GET /readyz: {} (TLS verified)", body.trim()));
+            if body.trim() != "ok" {
+                f.find(
+                    Status::Fail,
+                    format!("/readyz says {:?}, not ok", body.trim()),
+                );
+                f.remedy(format!("the server is still starting or unhealthy: wait, then sudo journalctl --user -M {}@ -u k3s-rootless -n 50", u.name));
+            }
+        }
+    }
+    match api.version() {
+        Probe::NotRun(why) => f.observe(format!("GET /version: {why}")),
+        Probe::Answer(Err(e)) => {
+            f.observe(e.clone());
+            f.find(Status::Fail, "GET /version failed");
+            f.remedy(api_remedy(&e, u));
+        }
+        Probe::Answer(Ok(v)) => {
+            f.observe(format!(
+                "GET /version: gitVersion {} platform {}",
+                v.git_version, v.platform
+            ));
+            if !v.git_version.contains("+k3s") {
+                f.find(
+                    Status::Fail,
+                    format!("the API server is {}, not a k3s build", v.git_version),
+                );
+                f.remedy(format!("another Kubernetes answers on this port: stop it, then sudo systemctl --user -M {}@ restart k3s-rootless", u.name));
+            }
+        }
+    }
+    Ok(f.finish("the API answers over verified TLS, /readyz is ok, /version names a k3s build"))
+}
+
+pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let u = ctx.host.user();
+    let cidr = ctx.params.accept.rootless_cidr;
+    let nodes = match ctx.host.accept_probes().nodes() {
+        Probe::NotRun(why) => return Ok(Verdict::skip(why)),
+        Probe::Answer(Err(e)) => return Ok(api_failed("listing nodes", &e, u)),
+        Probe::Answer(Ok(n)) => n,
+    };
+    let mut f = Findings::default();
+    for n in &nodes {
+        let ready = n
+            .ready
+            .as_ref()
+            .map_or("no Ready condition".to_string(), |(s, r, m)| {
+                format!("Ready={s} {r} {m}").trim().to_string()
+            });
+        f.observe(format!(
+            "node {}: {ready}; InternalIP {}; kubelet {}",
+            n.name,
+            n.internal_ips.join(", "),
+            n.kubelet_version
+        ));
+    }
+    if nodes.len() != 1 {
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        f.find(
+            Status::Fail,
+            format!(
+                "{} nodes ({}), rootless k3s runs exactly one",
+                nodes.len(),
+                names.join(", ")
+            ),
+        );
+        f.remedy(if nodes.is_empty() {
+            format!("the server has not registered its node yet: wait, then sudo journalctl --user -M {}@ -u k3s-rootless -n 50", u.name)
+        } else {
+            format!("remove the extra nodes: {} delete node NAME   # and stop their agents", kubectl(ctx))
+        });
+    }
+    for n in &nodes {
+        if n.ready.as_ref().is_none_or(|(s, _, _)| s != "True") {
+            f.find(Status::Fail, format!("node {} is not Ready", n.name));
+            f.remedy(format!("{} describe node {}", kubectl(ctx), n.name));
+        }
+        let inside = n
+            .internal_ips
+            .iter()
+            .any(|ip| ip.parse::<Ipv4Addr>().is_ok_and(|a| cidr.contains(a)));
+        if !inside {
+            f.find(Status::Fail, format!("node {} has InternalIP {}, outside the rootless network {cidr}: it does not run rootless", n.name, n.internal_ips.join(", ")));
+            f.remedy(format!("run the server from k3s-rootless.service (K3S_ROOTLESS_CIDR={cidr}); a rootful k3s uses the host's address: krc accept rootful.inactive"));
+        }
+    }
+    Ok(f.finish(format!("one node, Ready, InternalIP inside {cidr}")))
+}
+
+pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let u = ctx.host.user();
+    let a = &ctx.params.accept;
+    let mut wanted = vec!["coredns", "local-path-provisioner", "metrics-server"];
+    if a.traefik {
+        wanted.push("traefik");
+    }
+    let timeout = Duration::from_secs(a.timeout_secs);
+    let pods = match ctx.host.accept_probes().system_pods(&wanted, timeout) {
+        Probe::NotRun(why) => return Ok(Verdict::skip(why)),
+        Probe::Answer(Err(e)) => return Ok(api_failed("listing kube-system pods", &e, u)),
+        Probe::Answer(Ok(p)) => p,
+    };
+    let mut f = Findings::default();
+    for w in &wanted {
+        let mine: Vec<_> = pods.iter().filter(|p| p.is_of(w)).collect();
+        if mine.is_empty() {
+            f.observe(format!("{w}: no pod in kube-system"));
+            f.find(
+                Status::Fail,
+                format!("{w} has no pod after {}s", a.timeout_secs),
+            );
+            f.remedy(format!("{} -n kube-system get deploy,pods,jobs   # k3s deploys {w} from /var/lib/rancher/k3s/server/manifests (rootless: ~/.rancher/k3s/server/manifests)", kubectl(ctx)));
+            continue;
+        }
+        for p in &mine {
+            let why = if p.not_ready_reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.not_ready_reason)
+            };
+            f.observe(format!(
+                "pod {}: {} ready={}{why}",
+                p.name, p.phase, p.ready
+            ));
+        }
+        if !mine.iter().any(|p| p.ready) {
+            let p = mine[0];
+            f.find(
+                Status::Fail,
+                format!("{w} is not Ready after {}s", a.timeout_secs),
+            );
+            let k = kubectl(ctx);
+            f.remedy(format!(
+                "{k} -n kube-system describe pod {}\n{k} -n kube-system logs {}",
+                p.name, p.name
+            ));
+        }
+    }
+    if !a.traefik {
+        f.observe("traefik: not required (suite parameter traefik = false)".to_string());
+    }
+    Ok(f.finish(format!("{} are Ready", wanted.join(", "))))
+}
+
+const JOIN_VARS: &[&str] = &[
+    "K3S_URL",
+    "K3S_TOKEN",
+    "K3S_TOKEN_FILE",
+    "K3S_AGENT_TOKEN",
+    "K3S_CLUSTER_INIT",
+];
+
+pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let mut f = Findings::default();
+    match read_unit(host)? {
+        None => f.observe(format!("{}: does not exist", super::unit::unit_path(u))),
+        Some((main, drop)) => {
+            let all: Vec<_> = main.iter().chain(&drop).cloned().collect();
+            let mut env: Vec<(String, String, String)> = environment(&all)
+                .into_iter()
+                .map(|(k, v, l)| (k, v, l.at()))
+                .collect();
+            for l in all.iter().filter(|l| l.key == "EnvironmentFile") {
+                let file = l.value.trim_start_matches('-');
+                if let Some(text) = host.read_opt(file)? {
+                    for (i, line) in text.lines().enumerate() {
+                        if let Some((k, v)) = line.trim().split_once('=') {
+                            env.push((
+                                k.trim().to_string(),
+                                v.trim().to_string(),
+                                super::at(file, i + 1, line.trim()),
+                            ));
+                        }
+                    }
+                }
+            }
+            for (k, _, at) in env
+                .iter()
+                .filter(|(k, v, _)| JOIN_VARS.contains(&k.as_str()) && !v.is_empty())
+            {
+                f.observe(at.clone());
+                f.find(
+                    Status::Fail,
+                    format!("{k} is set: this k3s joins or forms a multi-node cluster"),
+                );
+                f.remedy(format!("remove {k} from the unit's environment, then: sudo systemctl --user -M {}@ daemon-reload && sudo systemctl --user -M {}@ restart k3s-rootless", u.name, u.name));
+            }
+            for l in all.iter().filter(|l| l.key == "ExecStart") {
+                let words: Vec<&str> = l.value.split_whitespace().collect();
+                if words.iter().any(|w| {
+                    *w == "agent"
+                        || w.starts_with("--server")
+                        || w.starts_with("--cluster-init")
+                        || w.starts_with("--token")
+                }) {
+                    f.observe(l.at());
+                    f.find(Status::Fail, "ExecStart joins or forms a multi-node cluster (agent, --server, --token or --cluster-init)");
+                    f.remedy(format!("rootless k3s is one node: run `k3s server --rootless` without join flags: sudo krc install --user {}", u.name));
+                }
+            }
+            if !f.status().eq(&Status::Fail) {
+                f.observe("unit environment: no K3S_URL, K3S_TOKEN or join flags".to_string());
+            }
+        }
+    }
+    match host.accept_probes().nodes() {
+        Probe::NotRun(why) => {
+            f.observe(format!("nodes: {why}"));
+            f.find(Status::Skip, "the node count was not verified");
+        }
+        Probe::Answer(Err(e)) => {
+            f.observe(e.clone());
+            f.find(Status::Fail, "listing nodes failed");
+            f.remedy(api_remedy(&e, u));
+        }
+        Probe::Answer(Ok(nodes)) => {
+            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+            f.observe(format!("nodes: {}", names.join(", ")));
+            if nodes.len() > 1 {
+                f.find(
+                    Status::Fail,
+                    format!(
+                        "{} nodes joined: rootless k3s supports no multi-node cluster",
+                        nodes.len()
+                    ),
+                );
+                f.remedy(format!("stop the agents on the other hosts and delete their nodes: {} delete node NAME", kubectl(ctx)));
+            }
+        }
+    }
+    Ok(f.finish("no agent join is configured and the cluster has one node"))
+}
+
+#[allow(non_upper_case_globals)]
+pub(super) mod explain {
+    pub(crate) const ready: &str = "\
+Verifies the API server through the kubeconfig: TLS verified against the kubeconfig's certificate authority, authenticated with its client certificate (k3s uses ECDSA P-256 keys and an IP-address SAN 127.0.0.1), GET /readyz answers `ok`, and GET /version names a k3s build (gitVersion ends in +k3sN).
+
+Why: this is what every kubectl call does. \"invalid peer certificate: UnknownIssuer\" means the kubeconfig's CA is not the server's (a stale copy from an earlier install); a rejected client certificate means the credentials belong to another cluster; \"connection refused\" means no server runs on the port; a gitVersion without +k3s means another Kubernetes holds the port.
+
+Fix: `sudo systemctl --user -M USER@ restart k3s-rootless` (k3s rewrites ~/.kube/k3s.yaml on start); `sudo systemctl --user -M USER@ status k3s-rootless` for a server that does not run.";
+
+    pub(crate) const single_ready: &str = "\
+Verifies that the cluster has exactly one node, that it is Ready, and that its InternalIP lies inside the rootless network K3S_ROOTLESS_CIDR (10.41.0.100 with the default 10.41.0.0/16).
+
+Why: rootless k3s is one node only. An InternalIP outside the rootless network means the node is not the rootless server (a rootful k3s, or the host's address); a node that stays NotReady usually failed its network or cgroup setup (\"failed to setup network\", \"delegated cgroup v2 controllers are required for rootless\").
+
+Fix: `kubectl --kubeconfig ~/.kube/k3s.yaml describe node NAME`; stop a rootful k3s with `sudo systemctl disable --now k3s`; delete extra nodes.";
+
+    pub(crate) const system_pods: &str = "\
+Verifies that coredns, local-path-provisioner, metrics-server and (unless the suite says traefik = false) traefik each have a Ready pod in kube-system, waiting up to the timeout (--timeout, default 180 s) with progress on a terminal.
+
+Why: these are k3s's packaged components; a cluster whose DNS or storage never becomes Ready accepts pods that then fail. In rootless mode they fail for rootless reasons: fuse-overlayfs not usable (\"fuse-overlayfs not functional\"), no network (\"failed to setup network ... tap0\"), or no image pull from the rootless namespace.
+
+Fix: `kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system describe pod NAME` and `logs NAME`; the journal of k3s-rootless.";
+
+    pub(crate) const single_node: &str = "\
+Verifies that the unit (and its drop-ins and EnvironmentFile) configures no agent join: no K3S_URL, K3S_TOKEN, K3S_AGENT_TOKEN, K3S_CLUSTER_INIT, no `agent`, --server, --token or --cluster-init on ExecStart; and that the API lists one node only. Token values are never shown.
+
+Why: rootless k3s supports no multi-node cluster and no second rootless k3s on the same host; a join configured by mistake makes the server wait for or join another cluster, and a second k3s fails with \"another RootlessKit is running with the same state directory?\".
+
+Fix: remove the join variables or flags from the unit, `sudo systemctl --user -M USER@ daemon-reload`, restart k3s-rootless; delete nodes that joined.";
+}

@@ -1,0 +1,272 @@
+//! Ports as rootless k3s forwards them: `ports.api` (the API port on the
+//! host) and `ports.offset` (LoadBalancer ports at their host numbers).
+//!
+//! The rule, from k3s's code (pkg/rootlessports): only Services with an
+//! ingress IP are forwarded; a port up to AND including 1024 moves to
+//! port + 10000 on the host (1024 → 11024; the docs say "below 1024"),
+//! a larger port keeps its number. Forwards listen on all host addresses.
+
+use std::time::{Duration, Instant};
+
+use super::{Ctx, Findings, Status, Verdict};
+use crate::host::net::parse_tcp_listeners;
+use crate::host::{FactError, Host, Probe};
+use crate::kube::facts::PortAnswer;
+
+/// The host port rootless k3s forwards a service port to.
+pub(crate) fn host_port(port: u16) -> u16 {
+    if port <= 1024 { port + 10000 } else { port }
+}
+
+/// Listeners on `port` from /proc/net/tcp{,6}: (address, evidence line).
+fn listeners(host: &Host, port: u16) -> Result<Vec<(std::net::IpAddr, String)>, FactError> {
+    let mut out = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Some(text) = host.read_opt(file)? {
+            for l in parse_tcp_listeners(&text, file)?
+                .into_iter()
+                .filter(|l| l.port == port)
+            {
+                let raw = text
+                    .lines()
+                    .nth(l.line - 1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                out.push((l.addr, super::at(file, l.line, &raw)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn api(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let port = ctx.params.accept.api_port;
+    let mut f = Findings::default();
+    match host.accept_probes().connect(port) {
+        Probe::NotRun(why) => {
+            f.observe(format!("127.0.0.1:{port}: {why}"));
+            f.find(
+                Status::Skip,
+                format!("whether the host listens on {port} was not verified"),
+            );
+        }
+        Probe::Answer(a) => {
+            f.observe(format!("127.0.0.1:{port}: {}", a.describe()));
+            if !a.reached() {
+                f.find(Status::Fail, format!("nothing answers on host port {port}"));
+                f.remedy(format!("k3s forwards the API port itself: sudo systemctl --user -M {}@ status k3s-rootless", u.name));
+            }
+        }
+    }
+    let all: Vec<_> = listeners(host, port)?;
+    for (addr, line) in &all {
+        f.observe(line.clone());
+        if addr.is_unspecified() {
+            f.find(Status::Warn, format!("the API port listens on all host addresses ({addr}:{port}), as every port rootless k3s forwards does (10080, 10443, ...): reachable from the network unless a firewall stops it"));
+            f.remedy(format!("allow only what should reach it, e.g.: sudo iptables -A INPUT -p tcp --dport {port} ! -i lo -j DROP   # likewise for forwarded LoadBalancer ports"));
+        }
+    }
+    Ok(f.finish(format!("the host answers on the API port {port}")))
+}
+
+/// Connects until the port answers or `patience` runs out: k3s adds a
+/// forward some moments after servicelb set the ingress IP.
+fn connect_patiently(host: &Host, port: u16, patience: Duration) -> Probe<PortAnswer> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let a = host.accept_probes().connect(port);
+        match &a {
+            Probe::Answer(ans) if !ans.reached() && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            _ => return a,
+        }
+    }
+}
+
+/// Judges one forwarded port: `required` false for nodePorts, which only
+/// newer k3s releases forward.
+fn judge(f: &mut Findings, who: &str, port: u16, answer: Probe<PortAnswer>, required: bool) {
+    let hp = host_port(port);
+    match answer {
+        Probe::NotRun(why) => {
+            f.observe(format!("{who} port {port} → host {hp}: {why}"));
+            f.find(Status::Skip, format!("host port {hp} was not verified"));
+        }
+        Probe::Answer(a) => {
+            f.observe(format!(
+                "{who} port {port} → host 127.0.0.1:{hp}: {}",
+                a.describe()
+            ));
+            if a.reached() {
+                return;
+            }
+            let status = if required { Status::Fail } else { Status::Warn };
+            let rule = if port <= 1024 {
+                format!("{port} ≤ 1024, so {port} + 10000")
+            } else {
+                format!("{port} > 1024, so the same number")
+            };
+            f.find(
+                status,
+                format!("{who} port {port} is not reachable on host port {hp} ({rule})"),
+            );
+            f.remedy(format!("see whether k3s forwarded it: sudo ss -ltnp 'sport = :{hp}'   # k3s's rootlessports controller adds it through rootlesskit's api.sock; its errors are in the k3s-rootless journal"));
+            if !required {
+                f.remedy(
+                    "nodePorts are forwarded by newer k3s releases only; use the LoadBalancer port"
+                        .to_string(),
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let a = &ctx.params.accept;
+    let mut f = Findings::default();
+    let mut verified = 0;
+    let mut api_down = false;
+    match host.accept_probes().services() {
+        Probe::NotRun(why) => f.observe(format!("services: {why}")),
+        Probe::Answer(Err(e)) => {
+            f.observe(e.clone());
+            f.find(Status::Fail, "listing services failed");
+            api_down = true;
+            f.remedy(super::api::api_remedy(&e, u));
+        }
+        Probe::Answer(Ok(services)) => {
+            let forwarded: Vec<_> = services
+                .iter()
+                .filter(|s| !s.ingress_ips.is_empty())
+                .collect();
+            for s in services
+                .iter()
+                .filter(|s| s.kind == "LoadBalancer" && s.ingress_ips.is_empty())
+            {
+                f.observe(format!(
+                    "service {}/{}: LoadBalancer without ingress IP: not forwarded",
+                    s.namespace, s.name
+                ));
+            }
+            if a.traefik
+                && !forwarded
+                    .iter()
+                    .any(|s| s.namespace == "kube-system" && s.name == "traefik")
+            {
+                f.find(Status::Fail, "traefik's LoadBalancer service has no ingress IP: 80 and 443 are not forwarded to 10080 and 10443");
+                f.remedy(format!("{} -n kube-system get svc traefik -o wide   # servicelb sets the ingress IP; is it disabled?", super::api::kubectl(ctx)));
+            }
+            for s in forwarded {
+                let who = format!(
+                    "service {}/{} (ingress {})",
+                    s.namespace,
+                    s.name,
+                    s.ingress_ips.join(", ")
+                );
+                for p in &s.ports {
+                    if p.protocol != "TCP" {
+                        f.observe(format!("{who} port {}/{}: not probed (TCP only; k3s forwards UDP only in late-2025 releases)", p.port, p.protocol));
+                        continue;
+                    }
+                    judge(
+                        &mut f,
+                        &who,
+                        p.port,
+                        host.accept_probes().connect(host_port(p.port)),
+                        true,
+                    );
+                    verified += 1;
+                    if let Some(np) = p.node_port {
+                        judge(
+                            &mut f,
+                            &format!("{who} nodePort"),
+                            np,
+                            host.accept_probes().connect(host_port(np)),
+                            false,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // With the API down the probe could only repeat the same error.
+    if !a.probe_ports.is_empty() && !api_down {
+        let timeout = Duration::from_secs(a.timeout_secs);
+        let patience = Duration::from_secs(a.timeout_secs.min(20));
+        let mut results = Vec::new();
+        let run = host
+            .accept_probes()
+            .with_probe_service(&a.probe_ports, timeout, &mut |svc| {
+                for (port, node_port) in &svc.ports {
+                    results.push((
+                        "probe service".to_string(),
+                        *port,
+                        connect_patiently(host, host_port(*port), patience),
+                        true,
+                    ));
+                    if let Some(np) = node_port {
+                        results.push((
+                            "probe service nodePort".to_string(),
+                            *np,
+                            host.accept_probes().connect(host_port(*np)),
+                            false,
+                        ));
+                    }
+                }
+            });
+        match run {
+            Probe::NotRun(why) => f.observe(format!("active probe: {why}")),
+            Probe::Answer(run) => {
+                for s in &run.steps {
+                    f.observe(format!("active probe: {s}"));
+                }
+                if let Some(e) = &run.error {
+                    f.observe(format!("active probe: {e}"));
+                    f.find(Status::Fail, format!("the active probe could not run: {e}"));
+                    f.remedy(super::api::api_remedy(e, u));
+                }
+                for (who, port, answer, required) in results {
+                    verified += usize::from(required);
+                    judge(&mut f, &who, port, answer, required);
+                }
+                if let Err(e) = &run.cleanup {
+                    f.find(
+                        Status::Fail,
+                        format!("the probe namespace was not deleted: {e}"),
+                    );
+                    f.remedy(format!(
+                        "{} delete namespace krc-acceptance",
+                        super::api::kubectl(ctx)
+                    ));
+                }
+            }
+        }
+    }
+    if verified == 0 && f.status() == Status::Pass {
+        f.find(Status::Skip, "no forwarded port was verified (no LoadBalancer service with an ingress IP, no active probe)");
+    }
+    Ok(f.finish("every LoadBalancer port p answers on host port p + 10000 when p ≤ 1024, else p"))
+}
+
+#[allow(non_upper_case_globals)]
+pub(super) mod explain {
+    pub(crate) const api: &str = "\
+Verifies that something answers on 127.0.0.1 at the API port (6443, or the suite's api_port) and reads /proc/net/tcp{,6} for the listening address: rootless k3s forwards the API port, and every LoadBalancer port, on all host addresses, which is reported as a warning.
+
+Why: the rootless network namespace is separate from the host: the API reaches the host only through rootlesskit's port forward (parent port = child port). k3s sets no parent IP, so the forward listens on 0.0.0.0 (builtin driver) or slirp4netns's default 0.0.0.0: the cluster's admin API and ingress are reachable from the network unless a firewall stops them.
+
+Fix: nothing listens: `sudo systemctl --user -M USER@ status k3s-rootless`; to limit exposure, a firewall rule such as `sudo iptables -A INPUT -p tcp --dport 6443 ! -i lo -j DROP`.";
+
+    pub(crate) const offset: &str = "\
+Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443), and actively with a probe: in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to traefik's pod and web port, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer. The namespace is always deleted afterwards, on failure and on Ctrl-C too. A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
+
+Why: this is the rootless limit users trip over: only LoadBalancer services (those with an ingress IP) reach the host, and low ports move. k3s's code moves ports up to and including 1024 (1024 -> 11024); its docs say \"below 1024\", so 1024 is where expectations and reality differ. nodePorts are forwarded by newer releases only (a miss warns).
+
+Fix: `sudo ss -ltnp 'sport = :PORT'` shows whether the forward exists; k3s's rootlessports controller logs its errors in the k3s-rootless journal; a leftover probe namespace goes with `kubectl delete namespace krc-acceptance`.";
+}

@@ -1,0 +1,183 @@
+//! The kubeconfig k3s writes: `kubeconfig.present` (the file, its owner,
+//! mode and contents) and `kubeconfig.env` (what `KUBECONFIG` points at).
+//! No secret value ever reaches the evidence: only whether it is there.
+
+use super::{Ctx, Findings, Status, Verdict};
+use crate::host::{FactError, TargetUser};
+use crate::kube::kubeconfig;
+
+/// The kubeconfig as a host path: the suite's or `~USER/.kube/k3s.yaml`.
+pub(crate) fn kubeconfig_path(user: &TargetUser, configured: Option<&str>) -> String {
+    configured.map_or_else(|| format!("{}/.kube/k3s.yaml", user.home), str::to_string)
+}
+
+pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let path = kubeconfig_path(u, ctx.params.accept.kubeconfig.as_deref());
+    let mut f = Findings::default();
+    if let Ok(target) = std::fs::read_link(host.fs().path(&path)) {
+        f.observe(format!("{path}: a symlink to {}", target.display()));
+    }
+    let Some(st) = host.stat(&path)? else {
+        return Ok(Verdict::fail(format!("{path} does not exist"))
+            .evidence(format!("{path}: does not exist"))
+            .remedy(format!("k3s writes it when the server starts (journal: \"Wrote kubeconfig ...\"):\nsudo systemctl --user -M {}@ status k3s-rootless\nsudo journalctl --user -M {}@ -u k3s-rootless | grep -i kubeconfig", u.name, u.name)));
+    };
+    f.observe(format!(
+        "{path}: {} uid {} ({}) gid {}",
+        st.mode_string(),
+        st.uid,
+        host.owner_name(st.uid),
+        st.gid
+    ));
+    if st.uid != u.uid {
+        f.find(
+            Status::Fail,
+            format!(
+                "{path} belongs to {}, not to {}",
+                host.owner_name(st.uid),
+                u.name
+            ),
+        );
+        f.remedy(format!("sudo chown {}: {path}", u.name));
+    }
+    if st.mode & 0o004 != 0 {
+        f.find(Status::Fail, format!("{path} is world-readable ({:o}): anyone on this host can take the cluster's admin credentials", st.mode & 0o777));
+        f.remedy(format!("chmod 600 {path}"));
+    } else if st.mode & 0o077 != 0 {
+        f.find(
+            Status::Warn,
+            format!(
+                "{path} has mode {:o}, wider than 600: the group can read admin credentials",
+                st.mode & 0o777
+            ),
+        );
+        f.remedy(format!("chmod 600 {path}"));
+    }
+    let text = host.read(&path)?;
+    match kubeconfig::parse(&text) {
+        Err(e) => {
+            f.observe(format!("{path}: does not parse: {e}"));
+            f.find(Status::Fail, format!("{path} is not a valid kubeconfig"));
+            f.remedy(format!(
+                "k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless",
+                u.name
+            ));
+        }
+        Ok(k) => {
+            let want = format!("https://127.0.0.1:{}", ctx.params.accept.api_port);
+            let server = k.server.clone().unwrap_or_default();
+            f.observe(format!(
+                "{path}: server: {}",
+                if server.is_empty() { "(none)" } else { &server }
+            ));
+            f.observe(format!(
+                "{path}: certificate-authority: {}, client certificate: {}, client key: {}, token: {}",
+                said(k.has_ca), said(k.has_client_cert), said(k.has_client_key), said(k.has_token)
+            ));
+            if server.trim_end_matches('/') != want {
+                f.find(Status::Fail, format!("{path} names {server:?}, not {want}"));
+                f.remedy(format!("k3s writes {want} when it runs with --https-listen-port {}: restart it, or give the suite's api_port", ctx.params.accept.api_port));
+            }
+            if !k.has_ca {
+                f.find(
+                    Status::Fail,
+                    format!("{path} holds no certificate authority: TLS cannot be verified"),
+                );
+            }
+            if !(k.has_token || k.has_client_cert && k.has_client_key) {
+                f.find(
+                    Status::Fail,
+                    format!("{path} holds no client credentials (certificate and key, or token)"),
+                );
+            }
+            if !k.has_ca || !(k.has_token || k.has_client_cert && k.has_client_key) {
+                f.remedy(format!(
+                    "k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless",
+                    u.name
+                ));
+            }
+        }
+    }
+    Ok(f.finish(format!("{path} belongs to {}, mode 600, names https://127.0.0.1:{} and holds CA and client credentials", u.name, ctx.params.accept.api_port)))
+}
+
+fn said(b: bool) -> &'static str {
+    if b { "present" } else { "missing" }
+}
+
+const PROFILES: &[&str] = &[".profile", ".bashrc", ".bash_profile", ".zshrc"];
+
+pub(super) fn env(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let path = kubeconfig_path(u, ctx.params.accept.kubeconfig.as_deref());
+    let fix = format!("export KUBECONFIG={path}   # no space after =");
+    let mut f = Findings::default();
+    match host.accept_probes().kubeconfig_env() {
+        None => f.observe(
+            "KUBECONFIG: not set in krc's environment (kubectl then reads ~/.kube/config)"
+                .to_string(),
+        ),
+        Some(v) if v.trim().is_empty() => {
+            f.observe("KUBECONFIG: set, empty".to_string());
+            f.find(Status::Warn, "KUBECONFIG is set but empty: kubectl falls back to ~/.kube/config, not k3s's file (`export KUBECONFIG= ~/.kube/k3s.yaml` with a space does this)");
+            f.remedy(fix.clone());
+        }
+        Some(v) => {
+            f.observe(format!("KUBECONFIG: {v}"));
+            let expanded = v.replace('~', &u.home);
+            if !expanded.split(':').any(|p| p == path) {
+                f.find(
+                    Status::Warn,
+                    format!(
+                        "KUBECONFIG names {v}, not {path}: kubectl talks to another cluster or none"
+                    ),
+                );
+                f.remedy(fix.clone());
+            }
+        }
+    }
+    for name in PROFILES {
+        let file = format!("{}/{name}", u.home);
+        let Ok(Some(text)) = host.read_opt(&file) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.starts_with('#') {
+                continue;
+            }
+            if let Some(pos) = t.find("KUBECONFIG=") {
+                let rest = &t[pos + "KUBECONFIG=".len()..];
+                f.observe(super::at(&file, i + 1, t));
+                if rest.starts_with(' ') || rest.is_empty() {
+                    f.find(
+                        Status::Warn,
+                        format!("{file}:{} sets KUBECONFIG empty (a space after `=`)", i + 1),
+                    );
+                    f.remedy(format!("replace that line with: {fix}"));
+                }
+            }
+        }
+    }
+    Ok(f.finish(format!("KUBECONFIG does not lead kubectl away from {path}")))
+}
+
+#[allow(non_upper_case_globals)]
+pub(super) mod explain {
+    pub(crate) const present: &str = "\
+Verifies ~/.kube/k3s.yaml (a symlink is followed): it exists, belongs to the user, has mode 0600 (wider warns, world-readable fails), parses as a kubeconfig, names https://127.0.0.1:6443 (or the suite's api_port) and holds a certificate authority and client credentials. Values are never shown, only whether they are there.
+
+Why: k3s writes this file when the server starts (journal \"Wrote kubeconfig ...\"), mode 0600, because it holds cluster-admin credentials: world-readable, it gives every local user the cluster. A missing file means the server never got that far; a wrong server URL means kubectl talks to another port or cluster.
+
+Fix: `chmod 600 ~/.kube/k3s.yaml`, `sudo chown USER: ~/.kube/k3s.yaml`; a missing or broken file is rewritten by `sudo systemctl --user -M USER@ restart k3s-rootless`.";
+
+    pub(crate) const env: &str = "\
+Warns when KUBECONFIG (in krc's environment) is set but empty or names another file than ~/.kube/k3s.yaml, and when the user's ~/.profile, ~/.bashrc, ~/.bash_profile or ~/.zshrc sets it empty with `KUBECONFIG= ` (a space after `=`).
+
+Why: the reference procedure's line `export KUBECONFIG= ~/.kube/k3s.yaml` has a space after `=`: the shell sets KUBECONFIG empty and runs ~/.kube/k3s.yaml as a command. kubectl then reads ~/.kube/config and answers \"The connection to the server localhost:8080 was refused\", which looks like a broken cluster.
+
+Fix: `export KUBECONFIG=~/.kube/k3s.yaml` (no space), in the profile file the warning names.";
+}

@@ -1,0 +1,376 @@
+//! The user unit of rootless k3s: `unit.present` (the file and its
+//! drop-in), `unit.active` (enabled and running) and `unit.delegation-live`
+//! (the running service got the cgroup controllers k3s needs).
+
+use super::{Ctx, Findings, Status, Verdict, at};
+use crate::host::procs::k3s_processes;
+use crate::host::{FactError, Host, Probe, TargetUser};
+
+pub(crate) const UNIT: &str = "k3s-rootless.service";
+
+/// One `Key=value` line of the unit or a drop-in.
+#[derive(Debug, Clone)]
+pub(crate) struct UnitLine {
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) section: String,
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) raw: String,
+}
+
+impl UnitLine {
+    pub(crate) fn at(&self) -> String {
+        at(&self.file, self.line, &self.raw)
+    }
+}
+
+pub(crate) fn unit_path(u: &TargetUser) -> String {
+    format!("{}/.config/systemd/user/{UNIT}", u.home)
+}
+
+fn parse_unit(text: &str, file: &str, out: &mut Vec<UnitLine>) {
+    let mut section = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let t = raw.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        if t.starts_with('[') && t.ends_with(']') {
+            section = t[1..t.len() - 1].to_string();
+            continue;
+        }
+        if let Some((k, v)) = t.split_once('=') {
+            out.push(UnitLine {
+                file: file.to_string(),
+                line: i + 1,
+                section: section.clone(),
+                key: k.trim().to_string(),
+                value: v.trim().to_string(),
+                raw: t.to_string(),
+            });
+        }
+    }
+}
+
+/// The unit and its drop-ins (in name order), or None when the unit file
+/// does not exist. Drop-ins only: `(unit lines, drop-in lines)`.
+/// The unit's own lines and its drop-ins' lines.
+pub(crate) type UnitFiles = (Vec<UnitLine>, Vec<UnitLine>);
+
+pub(crate) fn read_unit(host: &Host) -> Result<Option<UnitFiles>, FactError> {
+    let path = unit_path(host.user());
+    let Some(text) = host.read_opt(&path)? else {
+        return Ok(None);
+    };
+    let mut main = Vec::new();
+    parse_unit(&text, &path, &mut main);
+    let dir = format!("{path}.d");
+    let mut drop = Vec::new();
+    for name in host.list_dir(&dir) {
+        if name.ends_with(".conf") {
+            let f = format!("{dir}/{name}");
+            if let Some(t) = host.read_opt(&f)? {
+                parse_unit(&t, &f, &mut drop);
+            }
+        }
+    }
+    Ok(Some((main, drop)))
+}
+
+/// `Environment=` assignments of these lines: (name, value, line).
+pub(crate) fn environment(lines: &[UnitLine]) -> Vec<(String, String, &UnitLine)> {
+    let mut out = Vec::new();
+    for l in lines.iter().filter(|l| l.key == "Environment") {
+        for word in split_words(&l.value) {
+            if let Some((k, v)) = word.split_once('=') {
+                out.push((k.to_string(), v.to_string(), l));
+            }
+        }
+    }
+    out
+}
+
+/// Splits on blanks, keeping double-quoted words whole (quotes removed).
+fn split_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn install_remedy(u: &TargetUser) -> String {
+    format!(
+        "sudo krc install --user {}   # writes the unit and its drop-in",
+        u.name
+    )
+}
+
+pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let path = unit_path(u);
+    let Some((main, drop)) = read_unit(host)? else {
+        return Ok(Verdict::fail(format!("{path} does not exist"))
+            .evidence(format!("{path}: does not exist"))
+            .remedy(install_remedy(u)));
+    };
+    let mut f = Findings::default();
+    let service = |key: &str| {
+        main.iter()
+            .chain(&drop)
+            .rfind(move |l| l.section == "Service" && l.key == key)
+    };
+    for (key, want) in [
+        ("Delegate", "yes"),
+        ("KillMode", "mixed"),
+        ("Type", "simple"),
+    ] {
+        match service(key) {
+            Some(l) if l.value == want => f.observe(l.at()),
+            Some(l) => {
+                f.observe(l.at());
+                f.find(
+                    Status::Fail,
+                    format!("{key}={} (upstream: {key}={want})", l.value),
+                );
+                f.remedy(format!("set {key}={want} in [Service] of {path}, then: sudo systemctl --user -M {}@ daemon-reload", u.name));
+            }
+            None => {
+                f.observe(format!("{path}: no {key}= in [Service]"));
+                f.find(Status::Fail, format!("{key}={want} is missing"));
+                f.remedy(format!("add {key}={want} to [Service] of {path}, then: sudo systemctl --user -M {}@ daemon-reload", u.name));
+            }
+        }
+    }
+    match service("ExecStart") {
+        Some(l)
+            if l.value.split_whitespace().any(|w| w == "server")
+                && l.value.contains("--rootless") =>
+        {
+            f.observe(l.at())
+        }
+        Some(l) => {
+            f.observe(l.at());
+            f.find(
+                Status::Fail,
+                "ExecStart does not run `k3s server --rootless`",
+            );
+            f.remedy(install_remedy(u));
+        }
+        None => {
+            f.observe(format!("{path}: no ExecStart="));
+            f.find(Status::Fail, "ExecStart is missing");
+            f.remedy(install_remedy(u));
+        }
+    }
+    let env = environment(&drop);
+    let a = &ctx.params.accept;
+    let wanted = [
+        (
+            "K3S_ROOTLESS_CIDR",
+            a.rootless_cidr.to_string(),
+            "10.41.0.0/16",
+        ),
+        ("K3S_ROOTLESS_PORT_DRIVER", a.port_driver.clone(), "builtin"),
+        ("K3S_ROOTLESS_MTU", a.mtu.to_string(), "65520"),
+        (
+            "K3S_ROOTLESS_DISABLE_HOST_LOOPBACK",
+            a.disable_host_loopback.to_string(),
+            "true",
+        ),
+    ];
+    if drop.is_empty() {
+        f.observe(format!("{path}.d/: no drop-in"));
+    }
+    for (name, want, k3s_default) in wanted {
+        match env.iter().rfind(|(k, _, _)| k == name) {
+            Some((_, v, l)) if *v == want => f.observe(l.at()),
+            Some((_, v, l)) => {
+                f.observe(l.at());
+                f.find(
+                    Status::Warn,
+                    format!("{name}={v}, the suite expects {want}"),
+                );
+                f.remedy(format!(
+                    "set Environment={name}={want} in the drop-in (or the suite's parameter to {v})"
+                ));
+            }
+            None => {
+                f.find(
+                    Status::Warn,
+                    format!(
+                        "{name} is not set (k3s then uses {k3s_default}; the suite expects {want})"
+                    ),
+                );
+                f.remedy(format!("add Environment={name}={want} to {path}.d/krc.conf, then: sudo systemctl --user -M {}@ daemon-reload", u.name));
+            }
+        }
+    }
+    Ok(f.finish(format!("{path} carries Delegate=yes, KillMode=mixed, Type=simple, `server --rootless`, and the drop-in's K3S_ROOTLESS_* values")))
+}
+
+pub(super) fn active(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let u = ctx.host.user();
+    let state = match ctx.host.accept_probes().user_unit(u, UNIT) {
+        Probe::NotRun(why) => {
+            return Ok(Verdict::skip(format!(
+                "whether {UNIT} runs was not verified: {why}"
+            )));
+        }
+        Probe::Answer(Err(e)) => {
+            let mut v = Verdict::fail(format!("the systemd manager of {} did not answer", u.name))
+                .evidence(e.clone());
+            v = v.remedy(if e.contains("Failed to connect to bus") {
+                format!("the user has no systemd manager: sudo loginctl enable-linger {}   # and use a real login (ssh, machinectl shell {}@), not su/sudo -u", u.name, u.name)
+            } else {
+                format!("sudo systemctl --user -M {}@ status {UNIT}", u.name)
+            });
+            return Ok(v);
+        }
+        Probe::Answer(Ok(s)) => s,
+    };
+    let mut f = Findings::default();
+    f.observe(format!(
+        "systemctl --user is-enabled {UNIT}: {}",
+        state.enabled
+    ));
+    f.observe(format!(
+        "systemctl --user is-active {UNIT}: {}",
+        state.active
+    ));
+    if state.enabled != "enabled" {
+        f.find(
+            Status::Fail,
+            format!(
+                "{UNIT} is {} (not enabled): it will not start at boot",
+                state.enabled
+            ),
+        );
+        f.remedy(format!(
+            "sudo systemctl --user -M {}@ enable {UNIT}",
+            u.name
+        ));
+    }
+    if state.active != "active" {
+        f.find(Status::Fail, format!("{UNIT} is {}", state.active));
+        f.remedy(format!("sudo systemctl --user -M {}@ start {UNIT}\nsudo journalctl --user -M {}@ -u {UNIT} -n 50 --no-pager   # why it stopped", u.name, u.name));
+    }
+    Ok(f.finish(format!("{UNIT} is enabled and active for {}", u.name)))
+}
+
+/// The pid of the running k3s of the user: the unit's MainPID, or (on a
+/// tree, where systemctl does not answer) the first k3s process of the user.
+pub(crate) fn main_pid(host: &Host) -> Result<(u32, String), String> {
+    let u = host.user();
+    match host.accept_probes().user_unit(u, UNIT) {
+        Probe::Answer(Ok(s)) => match s.main_pid {
+            Some(pid) => Ok((
+                pid,
+                format!("systemctl --user show -p MainPID {UNIT}: {pid}"),
+            )),
+            None => Err(format!("{UNIT} has no MainPID (it is {})", s.active)),
+        },
+        other => {
+            let why = match other {
+                Probe::Answer(Err(e)) => e,
+                Probe::NotRun(w) => w,
+                Probe::Answer(Ok(_)) => String::new(),
+            };
+            k3s_processes(host)
+                .into_iter()
+                .find(|p| p.uid == Some(u.uid))
+                .map(|p| {
+                    (
+                        p.pid,
+                        format!("/proc/{}/cmdline: {} (systemctl: {why})", p.pid, p.cmdline),
+                    )
+                })
+                .ok_or_else(|| format!("no k3s process of {} runs (systemctl: {why})", u.name))
+        }
+    }
+}
+
+pub(super) fn delegation_live(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let u = host.user();
+    let (pid, how) = match main_pid(host) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(Verdict::fail(format!(
+                "k3s of {} is not running: its cgroup cannot be read",
+                u.name
+            ))
+            .evidence(e)
+            .remedy(format!("sudo systemctl --user -M {}@ start {UNIT}", u.name)));
+        }
+    };
+    let cg_file = format!("/proc/{pid}/cgroup");
+    let text = host.read(&cg_file)?;
+    let Some(path) = text.lines().find_map(|l| l.strip_prefix("0::")) else {
+        let mut v =
+            Verdict::fail(format!("pid {pid} is not in a cgroup v2 hierarchy")).evidence(how);
+        for l in text.lines() {
+            v = v.evidence(format!("{cg_file}: {l}"));
+        }
+        return Ok(v.remedy(
+            "sudo krc install   # step cgroup-v2: boot with systemd.unified_cgroup_hierarchy=1",
+        ));
+    };
+    let controllers_file = format!(
+        "/sys/fs/cgroup{}/cgroup.controllers",
+        path.trim_end_matches('/')
+    );
+    let have = host.read(&controllers_file)?;
+    let mut f = Findings::default();
+    f.observe(how);
+    f.observe(format!("{cg_file}: 0::{path}"));
+    f.observe(format!("{controllers_file}: {}", have.trim()));
+    let missing: Vec<&str> = ["cpu", "cpuset", "memory", "pids"]
+        .into_iter()
+        .filter(|c| !have.split_whitespace().any(|h| h == *c))
+        .collect();
+    if !missing.is_empty() {
+        f.find(Status::Fail, format!("the k3s service's cgroup lacks {} (k3s: \"delegated cgroup v2 controllers are required for rootless\")", missing.join(", ")));
+        f.remedy(format!("sudo krc install --user {}   # step delegation: Delegate=cpu cpuset io memory pids for user@.service\nthen: sudo systemctl --user -M {}@ restart {UNIT}", u.name, u.name));
+    }
+    Ok(f.finish("the running k3s service has cpu, cpuset, memory and pids delegated"))
+}
+
+#[allow(non_upper_case_globals)]
+pub(super) mod explain {
+    pub(crate) const present: &str = "\
+Verifies ~/.config/systemd/user/k3s-rootless.service: [Service] has Delegate=yes, KillMode=mixed, Type=simple and an ExecStart that runs `k3s server --rootless` (the upstream k3s-rootless.service), and its drop-in k3s-rootless.service.d/*.conf sets K3S_ROOTLESS_CIDR, K3S_ROOTLESS_PORT_DRIVER, K3S_ROOTLESS_MTU and K3S_ROOTLESS_DISABLE_HOST_LOOPBACK to the values the suite names (a missing or different value warns).
+
+Why: without Delegate=yes k3s stops with \"delegated cgroup v2 controllers are required for rootless\"; without KillMode=mixed a stop leaves containers behind; and a unit not started by systemd gives \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\". The upstream unit ships no K3S_ROOTLESS_* lines, and k3s's code defaults (MTU 65520, the builtin port driver) differ from the reference procedure's, so an install that forgot the drop-in runs differently than it was qualified.
+
+Fix: `sudo krc install --user USER` writes both files; after a hand edit, `sudo systemctl --user -M USER@ daemon-reload`.";
+
+    pub(crate) const active: &str = "\
+Verifies with `systemctl --user is-enabled` and `is-active` (for the user, through `-M USER@` when krc runs as root) that k3s-rootless.service is enabled and running.
+
+Why: a unit that is only started does not survive a reboot, and one that crash-loops (Restart=always, StartLimitBurst=3) shows as activating or failed: the journal then holds k3s's own error (e.g. \"failed to setup UID/GID map\", \"expected sysctl value \\\"net.ipv4.ip_forward\\\" to be \\\"1\\\"\"). Without a user manager, systemctl says \"Failed to connect to bus: No such file or directory\".
+
+Fix: `sudo systemctl --user -M USER@ enable --now k3s-rootless`; read `sudo journalctl --user -M USER@ -u k3s-rootless -n 50`; for the bus error `sudo loginctl enable-linger USER` and a real login.";
+
+    pub(crate) const delegation_live: &str = "\
+Verifies that the running k3s service (its MainPID's cgroup from /proc/PID/cgroup) offers cpu, cpuset, memory and pids in its cgroup.controllers: the delegation preflight checked in the configuration, observed on the live process.
+
+Why: k3s needs these controllers delegated to run pods rootless; without them it fails with \"delegated cgroup v2 controllers are required for rootless\", \"pids cgroup controller not found\" or \"failed to find cpuset cgroup (v2)\". A delegate.conf written after the user manager started takes effect only after that manager restarts, which this check catches.
+
+Fix: `sudo krc install --user USER` (step delegation), then restart the user manager or reboot, and `sudo systemctl --user -M USER@ restart k3s-rootless`.";
+}

@@ -1,0 +1,148 @@
+//! `krc accept`: after an install, prove that rootless k3s works and that
+//! its rootless limits hold. [`run_phase`] runs the acceptance phase for
+//! any caller (`krc run` chains it after preflight and install).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use libtest_mimic::Arguments;
+
+use super::output::{self, ReportFiles};
+use super::{CmdError, exit};
+use crate::checks::Phase;
+use crate::checks::kubecfg::kubeconfig_path;
+use crate::cli::AcceptArgs;
+use crate::host::{Host, Origin};
+use crate::kube::client::Kube;
+use crate::kube::live::LiveAccept;
+use crate::report::terminal::Printer;
+use crate::report::{Counts, PhaseReport};
+use crate::suite::Suite;
+use crate::suite::runner::{self, host_tasks};
+
+/// What an acceptance run will do, resolved from flags and the suite.
+#[derive(Debug, Clone)]
+pub(crate) struct AcceptPlan {
+    pub(crate) root: PathBuf,
+    pub(crate) user: Option<String>,
+    pub(crate) suite: Suite,
+    /// A host path; None: the suite's, or `~USER/.kube/k3s.yaml`.
+    pub(crate) kubeconfig: Option<String>,
+    pub(crate) timeout_secs: Option<u64>,
+}
+
+impl AcceptPlan {
+    pub(crate) fn from_args(args: &AcceptArgs) -> Result<AcceptPlan, CmdError> {
+        let sa = &args.suite;
+        let suite = match &sa.suite {
+            Some(path) => Suite::load(path).map_err(CmdError::new)?,
+            None => Suite::builtin(Phase::Acceptance),
+        };
+        if suite.phase != Phase::Acceptance {
+            return Err(CmdError::new(format!(
+                "suite {:?} is a {} suite, not an acceptance suite",
+                suite.name,
+                suite.phase.name()
+            )));
+        }
+        let kubeconfig = match &args.kubeconfig {
+            Some(p) if args.root == Path::new("/") => Some(
+                std::path::absolute(p)
+                    .map_err(|e| CmdError::new(format!("--kubeconfig {}: {e}", p.display())))?
+                    .display()
+                    .to_string(),
+            ),
+            Some(p) => Some(p.display().to_string()),
+            None => None,
+        };
+        if args.timeout == Some(0) {
+            return Err(CmdError::new(
+                "--timeout 0: give the waits at least one second",
+            ));
+        }
+        Ok(AcceptPlan {
+            root: args.root.clone(),
+            user: sa.user.clone().or_else(|| suite.user.clone()),
+            suite,
+            kubeconfig,
+            timeout_secs: args.timeout,
+        })
+    }
+}
+
+/// Opens the host, connects to the cluster and runs the acceptance suite.
+/// The heading goes to `printer`; the summary and reports are the caller's.
+pub(crate) fn run_phase(
+    plan: &AcceptPlan,
+    harness: &Arguments,
+    printer: Option<Arc<Mutex<Printer>>>,
+) -> Result<(PhaseReport, Arc<Host>), CmdError> {
+    let mut suite = plan.suite.clone();
+    for e in &mut suite.entries {
+        if let Some(k) = &plan.kubeconfig {
+            e.params.accept.kubeconfig = Some(k.clone());
+        }
+        if let Some(t) = plan.timeout_secs {
+            e.params.accept.timeout_secs = t;
+        }
+    }
+    let host = Host::open(&plan.root, plan.user.as_deref()).map_err(CmdError::new)?;
+    let configured = suite
+        .entries
+        .first()
+        .and_then(|e| e.params.accept.kubeconfig.clone());
+    let kc = kubeconfig_path(host.user(), configured.as_deref());
+    let kube = Kube::open(&host.fs().path(&kc)).map_err(|e| e.to_string());
+    let live = LiveAccept::new(kube, host.origin() == Origin::Live);
+    let host = Arc::new(host.with_accept_probes(Box::new(live)));
+    if let Some(p) = &printer
+        && let Ok(mut p) = p.lock()
+    {
+        let u = host.user();
+        p.heading(&format!(
+            "krc accept: checking rootless k3s of {} (uid {}) through {kc}",
+            u.name, u.uid
+        ));
+    }
+    let tasks = host_tasks(&suite, &host);
+    Ok((runner::run(&suite.name, tasks, harness, printer), host))
+}
+
+pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
+    let plan = AcceptPlan::from_args(args)?;
+    let sa = &args.suite;
+    let id_width = plan
+        .suite
+        .entries
+        .iter()
+        .map(|e| e.check.id.len())
+        .max()
+        .unwrap_or(0);
+    if sa.harness.list {
+        let host = Arc::new(Host::open(&plan.root, plan.user.as_deref()).map_err(CmdError::new)?);
+        let mut p = Printer::stdout(false, false, id_width);
+        runner::list(&host_tasks(&plan.suite, &host), &sa.harness, &mut p);
+        return Ok(exit::OK);
+    }
+    let printer = output::printer(&sa.harness, id_width);
+    let (report, host) = run_phase(&plan, &sa.harness, printer.clone())?;
+    let counts = Counts::of(&report.records);
+    let blocked = report.records.iter().any(|r| r.blocks());
+    if let Some(p) = &printer
+        && let Ok(mut p) = p.lock()
+    {
+        p.summary(&counts);
+    }
+    let files = ReportFiles {
+        junit: sa.junit.clone(),
+        json: sa.json.clone(),
+        html: sa.html.clone(),
+    };
+    let pin = plan
+        .suite
+        .entries
+        .first()
+        .and_then(|e| e.params.accept.k3s_version.clone());
+    files.write(&output::meta(&host, pin), std::slice::from_ref(&report))?;
+    Ok(if blocked { exit::FAILED } else { exit::OK })
+}

@@ -1,0 +1,234 @@
+//! The active probe of `ports.offset`: a LoadBalancer Service in its own
+//! namespace that leads to traefik's pod, so k3s must forward its ports to
+//! the host. No image is pulled: the Service has no selector (a selector
+//! cannot reach another namespace) and an EndpointSlice names the traefik
+//! pod's IP and web port. The namespace is always deleted afterwards.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+
+use super::client::{CALL_TIMEOUT, Kube, chain, pod_fact, service_fact};
+use super::facts::{ProbeRun, ProbeService};
+use super::interrupt::{self, CleanupPending};
+use super::progress::Progress;
+
+pub(crate) const NAMESPACE: &str = "krc-acceptance";
+const SERVICE: &str = "krc-probe";
+const POLL: Duration = Duration::from_millis(500);
+
+pub(crate) fn run(
+    kube: &Kube,
+    ports: &[u16],
+    timeout: Duration,
+    visit: &mut dyn FnMut(&ProbeService),
+) -> ProbeRun {
+    let _pending = CleanupPending::enter();
+    let mut steps = Vec::new();
+    let setup = kube.runtime().block_on(async {
+        tokio::select! {
+            r = setup(kube, ports, timeout, &mut steps) => r,
+            _ = interrupt::wait() => Err("interrupted (Ctrl-C)".to_string()),
+        }
+    });
+    let error = match setup {
+        Ok(svc) if !interrupt::interrupted() => {
+            visit(&svc);
+            None
+        }
+        Ok(_) => Some("interrupted (Ctrl-C)".to_string()),
+        Err(e) => Some(e),
+    };
+    let cleanup = kube
+        .runtime()
+        .block_on(delete_namespace(kube, timeout.min(Duration::from_secs(90))));
+    match &cleanup {
+        Ok(()) => steps.push(format!("namespace {NAMESPACE} deleted")),
+        Err(e) => steps.push(format!("namespace {NAMESPACE} NOT deleted: {e}")),
+    }
+    ProbeRun {
+        steps,
+        error,
+        cleanup,
+    }
+}
+
+async fn call<T>(
+    what: String,
+    fut: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {}", chain(&e))),
+        Err(_) => Err(format!(
+            "{what}: no answer within {}s",
+            CALL_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+async fn setup(
+    kube: &Kube,
+    ports: &[u16],
+    timeout: Duration,
+    steps: &mut Vec<String>,
+) -> Result<ProbeService, String> {
+    let deadline = Instant::now() + timeout;
+    let client = kube.client.clone();
+    // The pod the Service leads to: traefik's, on its web port.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "kube-system");
+    let list = call(
+        "GET /api/v1/namespaces/kube-system/pods".into(),
+        pods.list(&Default::default()),
+    )
+    .await?;
+    let traefik = list
+        .items
+        .iter()
+        .map(pod_fact)
+        .find(|p| p.is_of("traefik") && p.phase == "Running" && p.ip.is_some())
+        .ok_or("no running traefik pod in kube-system to lead the probe Service to")?;
+    let ip = traefik.ip.clone().unwrap_or_default();
+    let web = traefik
+        .ports
+        .iter()
+        .find(|(n, _)| n == "web")
+        .map_or(8000, |(_, p)| *p);
+    steps.push(format!(
+        "target: pod kube-system/{} at {ip}:{web} (traefik's web port)",
+        traefik.name
+    ));
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    // A namespace left by an earlier run that was killed: start clean.
+    match namespaces.get(NAMESPACE).await {
+        Ok(_) => {
+            steps.push(format!(
+                "namespace {NAMESPACE} left over from an earlier run: deleting it first"
+            ));
+            delete_namespace(kube, timeout).await?;
+        }
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(format!("GET namespace {NAMESPACE}: {}", chain(&e))),
+    }
+    let ns: Namespace = serde_json::from_value(json!({
+        "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "krc"}}
+    }))
+    .map_err(|e| e.to_string())?;
+    call(
+        format!("create namespace {NAMESPACE}"),
+        namespaces.create(&PostParams::default(), &ns),
+    )
+    .await?;
+    steps.push(format!("namespace {NAMESPACE} created"));
+
+    let names: Vec<String> = ports.iter().map(|p| format!("p{p}")).collect();
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": SERVICE, "namespace": NAMESPACE},
+        "spec": {
+            "type": "LoadBalancer",
+            "ports": ports.iter().zip(&names).map(|(p, n)| json!({
+                "name": n, "port": p, "targetPort": web, "protocol": "TCP"
+            })).collect::<Vec<_>>()
+        }
+    }))
+    .map_err(|e| e.to_string())?;
+    let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
+    call(
+        format!("create service {NAMESPACE}/{SERVICE}"),
+        services.create(&PostParams::default(), &svc),
+    )
+    .await?;
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {
+            "name": format!("{SERVICE}-1"),
+            "namespace": NAMESPACE,
+            "labels": {
+                "kubernetes.io/service-name": SERVICE,
+                "endpointslice.kubernetes.io/managed-by": "krc"
+            }
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+        "ports": names.iter().map(|n| json!({"name": n, "port": web, "protocol": "TCP"})).collect::<Vec<_>>()
+    }))
+    .map_err(|e| e.to_string())?;
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), NAMESPACE);
+    call(
+        format!("create endpointslice {NAMESPACE}/{SERVICE}-1"),
+        slices.create(&PostParams::default(), &slice),
+    )
+    .await?;
+    let shown: Vec<String> = ports.iter().map(u16::to_string).collect();
+    steps.push(format!(
+        "service {NAMESPACE}/{SERVICE} (LoadBalancer, ports {}) and its EndpointSlice created",
+        shown.join(", ")
+    ));
+
+    let progress = Progress::new(format!("an ingress IP for {NAMESPACE}/{SERVICE}"), timeout);
+    loop {
+        let s = call(
+            format!("GET service {NAMESPACE}/{SERVICE}"),
+            services.get(SERVICE),
+        )
+        .await?;
+        let fact = service_fact(&s);
+        if let Some(ingress) = fact.ingress_ips.first() {
+            steps.push(format!(
+                "servicelb gave {NAMESPACE}/{SERVICE} the ingress IP {ingress}"
+            ));
+            return Ok(ProbeService {
+                ingress_ip: ingress.clone(),
+                ports: fact.ports.iter().map(|p| (p.port, p.node_port)).collect(),
+                target: (traefik.name.clone(), ip, web),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "service {NAMESPACE}/{SERVICE} got no ingress IP within {}s (status.loadBalancer is empty: is servicelb disabled, or are the ports taken in the rootless namespace?)",
+                timeout.as_secs()
+            ));
+        }
+        progress.tick("");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Deletes the probe namespace and waits until it is gone.
+async fn delete_namespace(kube: &Kube, timeout: Duration) -> Result<(), String> {
+    let namespaces: Api<Namespace> = Api::all(kube.client.clone());
+    let deadline = Instant::now() + timeout;
+    match tokio::time::timeout(
+        CALL_TIMEOUT,
+        namespaces.delete(NAMESPACE, &DeleteParams::background()),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if is_not_found(&e) => return Ok(()),
+        Ok(Err(e)) => return Err(format!("DELETE namespace {NAMESPACE}: {}", chain(&e))),
+        Err(_) => return Err(format!("DELETE namespace {NAMESPACE}: no answer")),
+    }
+    let progress = Progress::new(format!("namespace {NAMESPACE} to go away"), timeout);
+    loop {
+        match tokio::time::timeout(CALL_TIMEOUT, namespaces.get(NAMESPACE)).await {
+            Ok(Err(e)) if is_not_found(&e) => return Ok(()),
+            _ if Instant::now() >= deadline => {
+                return Err(format!(
+                    "deletion requested, still terminating after {}s: kubectl get namespace {NAMESPACE}",
+                    timeout.as_secs()
+                ));
+            }
+            _ => {}
+        }
+        progress.tick("");
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -1,0 +1,98 @@
+//! `krc accept` as a command: help, listing, flags and exit statuses.
+
+mod support;
+
+use support::krc;
+
+const IDS: &[&str] = &[
+    "install.binary",
+    "unit.present",
+    "unit.active",
+    "unit.delegation-live",
+    "rootful.inactive",
+    "rootless.userns",
+    "kubeconfig.present",
+    "kubeconfig.env",
+    "api.ready",
+    "node.single-ready",
+    "pods.system",
+    "ports.api",
+    "ports.offset",
+    "cluster.single-node",
+];
+
+#[test]
+fn list_shows_every_acceptance_check_and_explain_says_why() {
+    let out = krc()
+        .args(["list", "--phase", "acceptance"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in IDS {
+        assert!(text.contains(id), "{id} missing:\n{text}");
+    }
+    assert_eq!(text.lines().count(), IDS.len() + 1, "{text}");
+    let out = krc().args(["explain", "ports.offset"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("1024 -> 11024") && text.contains("krc-acceptance") && text.contains("Fix:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn accept_list_and_help_and_usage_errors() {
+    let out = krc().args(["accept", "--list"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("ports.offset: test") && text.contains("14 tests"),
+        "{text}"
+    );
+    let out = krc().args(["accept", "--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--kubeconfig",
+        "--timeout",
+        "--skip",
+        "--junit",
+        "--json",
+        "--user",
+    ] {
+        assert!(text.contains(flag), "{flag}: {text}");
+    }
+    let out = krc().args(["accept", "--timeout", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre.toml");
+    std::fs::write(
+        &pre,
+        "phase = \"preflight\"\n[[check]]\nid = \"cgroup.unified\"\n",
+    )
+    .unwrap();
+    let out = krc()
+        .args(["accept", "--suite"])
+        .arg(&pre)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an acceptance suite"));
+}
+
+#[test]
+fn a_missing_kubeconfig_fails_the_api_checks_with_a_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("nope.yaml");
+    let out = krc()
+        .args(["accept", "api.ready", "--exact", "--kubeconfig"])
+        .arg(&kc)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("FAIL   api.ready") && text.contains("nope.yaml") && text.contains("remedy:"),
+        "{text}"
+    );
+}

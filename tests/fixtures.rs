@@ -1,0 +1,261 @@
+//! Every check on every fixture host: one table-driven test.
+//!
+//! For each directory in `fixtures/hosts/`, the real binary runs
+//! `krc preflight --root DIR --json FILE`; every check's status in the JSON
+//! report must equal the fixture's `expected.toml` (and its summary contain
+//! the expected substring, when one is given), and the exit status must be
+//! 1 exactly when a required check fails. All mismatches of all fixtures are
+//! collected into one failure message.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use support::{krc, repo};
+
+/// One fixture's `expected.toml`: check id → verdict.
+#[derive(Debug)]
+struct Expected {
+    status: String,
+    summary: Option<String>,
+}
+
+const STATUSES: &[&str] = &["pass", "fail", "warn", "skip", "error"];
+
+fn load_expected(path: &Path) -> Result<BTreeMap<String, Expected>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(k) = doc.keys().find(|k| *k != "checks") {
+        return Err(format!("{}: unknown top-level key {k:?}", path.display()));
+    }
+    let checks = doc
+        .get("checks")
+        .and_then(|c| c.as_table())
+        .ok_or_else(|| format!("{}: no [checks] table", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (id, v) in checks {
+        let e = match v {
+            toml::Value::String(s) => Expected {
+                status: s.clone(),
+                summary: None,
+            },
+            toml::Value::Table(t) => {
+                if let Some(k) = t.keys().find(|k| *k != "status" && *k != "summary") {
+                    return Err(format!("{}: {id}: unknown key {k:?}", path.display()));
+                }
+                Expected {
+                    status: t
+                        .get("status")
+                        .and_then(|s| s.as_str())
+                        .ok_or_else(|| format!("{}: {id}: no status", path.display()))?
+                        .to_string(),
+                    summary: t
+                        .get("summary")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "{}: {id}: expected \"STATUS\" or {{ status, summary }}, got {other}",
+                    path.display()
+                ));
+            }
+        };
+        if !STATUSES.contains(&e.status.as_str()) {
+            return Err(format!(
+                "{}: {id}: unknown status {:?} (one of {STATUSES:?})",
+                path.display(),
+                e.status
+            ));
+        }
+        out.insert(id.clone(), e);
+    }
+    Ok(out)
+}
+
+fn fixture_dirs() -> Vec<PathBuf> {
+    let hosts = repo().join("fixtures/hosts");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&hosts)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", hosts.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Runs krc on one fixture; returns the problems found (empty: all good)
+/// and adds the non-pass verdicts it reached to `reached` as (id, status).
+fn judge_fixture(dir: &Path, out_dir: &Path, reached: &mut Vec<(String, String)>) -> Vec<String> {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let mut problems = Vec::new();
+    let expected = match load_expected(&dir.join("expected.toml")) {
+        Ok(e) => e,
+        Err(e) => return vec![format!("{name}: {e}")],
+    };
+    let json_path = out_dir.join(format!("{name}.json"));
+    let out = krc()
+        .args(["preflight", "--root"])
+        .arg(dir)
+        .arg("--json")
+        .arg(&json_path)
+        .env_remove("SUDO_USER")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("failed to run krc");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(0) && out.status.code() != Some(1) {
+        return vec![format!(
+            "{name}: krc exited with {:?}; stderr: {}",
+            out.status.code(),
+            stderr.trim()
+        )];
+    }
+    if stderr.contains("panicked") {
+        problems.push(format!("{name}: krc panicked: {}", stderr.trim()));
+    }
+    let report: serde_json::Value = match std::fs::read_to_string(&json_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => return vec![format!("{name}: no readable JSON report: {e}")],
+    };
+    if report["schema"] != "krc.report/v1" {
+        problems.push(format!("{name}: schema is {}", report["schema"]));
+    }
+    let checks = report["phases"][0]["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if checks.is_empty() {
+        problems.push(format!("{name}: the report lists no checks"));
+    }
+    let mut seen = Vec::new();
+    let mut required = Vec::new();
+    for c in &checks {
+        let id = c["id"].as_str().unwrap_or("?");
+        let status = c["status"].as_str().unwrap_or("?");
+        let summary = c["summary"].as_str().unwrap_or("");
+        seen.push(id.to_string());
+        if status != "pass" {
+            reached.push((id.to_string(), status.to_string()));
+        }
+        if c["severity"] == "required" {
+            required.push(id.to_string());
+        }
+        match expected.get(id) {
+            None => problems.push(format!(
+                "{name}: {id}: no verdict in expected.toml (got {status}: {summary})"
+            )),
+            Some(e) if e.status != status => problems.push(format!(
+                "{name}: {id}: expected {}, got {status}: {summary}",
+                e.status
+            )),
+            Some(Expected {
+                summary: Some(want),
+                ..
+            }) if !summary.contains(want.as_str()) => problems.push(format!(
+                "{name}: {id}: {status} as expected, but the summary lacks {want:?}: {summary}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for id in expected.keys().filter(|id| !seen.contains(id)) {
+        problems.push(format!(
+            "{name}: {id}: expected.toml names a check the preflight suite does not run"
+        ));
+    }
+    // The exit status follows from the expectations: any expected `fail`
+    // blocks (an advisory check's fail shows as `warn`), and so does an
+    // `error` of a required check.
+    let blocks = expected
+        .iter()
+        .any(|(id, e)| e.status == "fail" || (e.status == "error" && required.contains(id)));
+    let expect_exit = i32::from(blocks);
+    if out.status.code() != Some(expect_exit) {
+        problems.push(format!(
+            "{name}: exit status {:?}, expected {expect_exit}",
+            out.status.code()
+        ));
+    }
+    if report["passed"] != (expect_exit == 0) {
+        problems.push(format!(
+            "{name}: report says passed = {}, expected {}",
+            report["passed"],
+            expect_exit == 0
+        ));
+    }
+    problems
+}
+
+#[test]
+fn every_check_on_every_fixture_host() {
+    let dirs = fixture_dirs();
+    assert!(
+        dirs.len() >= 12,
+        "expected at least 12 fixture hosts, found {}",
+        dirs.len()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut problems = Vec::new();
+    let mut reached = Vec::new();
+    let mut all_ids = std::collections::BTreeSet::new();
+    for dir in &dirs {
+        problems.extend(judge_fixture(dir, tmp.path(), &mut reached));
+        if let Ok(e) = load_expected(&dir.join("expected.toml")) {
+            all_ids.extend(e.into_keys());
+        }
+    }
+    // A check that passes on every host is not tested by the fixtures:
+    // each needs at least one host that makes it say something else.
+    for id in &all_ids {
+        if !reached.iter().any(|(r, _)| r == id) {
+            problems.push(format!(
+                "{id}: passes on every fixture host; add a host that fails it"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        let mut msg = format!(
+            "{} mismatch(es) across {} fixture hosts:\n",
+            problems.len(),
+            dirs.len()
+        );
+        for p in &problems {
+            let _ = writeln!(msg, "  {p}");
+        }
+        panic!("{msg}");
+    }
+    eprintln!("{} fixture hosts, every check as expected", dirs.len());
+}
+
+/// The fixtures must keep their promises: `ready-v2` passes everything and
+/// `no-probes` never passes a check that needs a live probe.
+#[test]
+fn ready_passes_everything_and_no_probes_never_passes_a_probe() {
+    let hosts = repo().join("fixtures/hosts");
+    let ready = load_expected(&hosts.join("ready-v2/expected.toml")).unwrap();
+    assert!(
+        ready.values().all(|e| e.status == "pass"),
+        "ready-v2 must expect every check to pass"
+    );
+    let bare = load_expected(&hosts.join("no-probes/expected.toml")).unwrap();
+    for id in [
+        "session.runtime-dir",
+        "userns.enabled",
+        "net.slirp4netns",
+        "k3s.single-instance",
+    ] {
+        assert_eq!(
+            bare[id].status, "skip",
+            "no-probes: {id} needs a live probe"
+        );
+    }
+}
