@@ -217,6 +217,20 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     let (_, again) = sh(&c, SNAPSHOT).await;
     assert_eq!(installed, again, "the second run changed the host");
 
+    // Changed settings: only the drop-in changes, the running unit is
+    // restarted with them.
+    let (code, out) = sh(&c, &format!("{install}{force} --mtu 9000")).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("user-unit         applied") && out.matches(" applied ").count() == 1,
+        "{out}"
+    );
+    let (_, env) = sh(&c, "systemctl --user -M bob@ show -p Environment k3s-rootless.service; systemctl --user -M bob@ is-active k3s-rootless.service").await;
+    assert!(
+        env.contains("K3S_ROOTLESS_MTU=9000") && env.contains("\nactive"),
+        "{env}"
+    );
+
     // Uninstall: back to the snapshot before the install.
     let (code, out) = sh(&c, "/krc/krc uninstall --user bob --yes").await;
     assert_eq!(code, 0, "{out}");

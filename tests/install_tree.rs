@@ -565,3 +565,37 @@ fn downloads_over_tls_trust_only_what_the_system_trusts() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(root.join("usr/local/bin/k3s").is_file());
 }
+
+#[test]
+fn changed_settings_touch_only_the_drop_in_and_uninstall_undoes_both_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &["--yes", "--mtu", "9000", "--port-driver", "builtin"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.matches(" applied ").count(), 1, "only user-unit: {out}");
+    assert!(out.contains("user-unit         applied"), "{out}");
+    let dropin = std::fs::read_to_string(
+        root.join("home/alice/.config/systemd/user/k3s-rootless.service.d/krc.conf"),
+    )
+    .unwrap();
+    assert!(
+        dropin.contains("K3S_ROOTLESS_MTU=9000")
+            && dropin.contains("K3S_ROOTLESS_PORT_DRIVER=builtin"),
+        "{dropin}"
+    );
+    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}

@@ -1,6 +1,8 @@
 //! The preflight gate: before changing anything, run the preflight suite
 //! and refuse when a required check fails that no planned step fixes
 //! (kernel too old, no user namespaces, AppArmor restriction, ...).
+//! Once krc's own install exists (its user unit is there), its own k3s
+//! holding the API port and running is expected, not a blocker.
 
 use crate::checks::{Ctx, Phase, Severity, Status};
 use crate::host::Host;
@@ -10,8 +12,14 @@ use crate::suite::Suite;
 pub(crate) fn blockers(host: &Host, planned: &[&str]) -> Vec<String> {
     let suite = Suite::builtin(Phase::Preflight);
     let mut out = Vec::new();
+    // Changing the settings of an install krc made: its own k3s holds the
+    // API port and runs; that is not "another k3s".
+    let ours = host.exists(&crate::install::unit::unit_path(&host.user().home));
     for e in &suite.entries {
         if e.severity != Severity::Required {
+            continue;
+        }
+        if ours && ["ports.free", "k3s.single-instance"].contains(&e.check.id) {
             continue;
         }
         let v = e.check.judge(&Ctx {
@@ -21,9 +29,15 @@ pub(crate) fn blockers(host: &Host, planned: &[&str]) -> Vec<String> {
         if !matches!(v.status, Status::Fail | Status::Error) {
             continue;
         }
-        // A check a planned step fixes will pass after the install; one
-        // fixed by a step that is already "satisfied" will not, so it blocks.
-        if e.check.fixed_by.is_some_and(|s| planned.contains(&s)) {
+        // A check a planned step fixes will pass after the install. On a
+        // first install, one whose step is already "satisfied" will not
+        // (e.g. controllers the kernel keeps on v1), so it blocks. Once
+        // krc's install exists such a failure is the pending effect of its
+        // own steps (a re-login for delegation): a re-run to change
+        // settings must not be refused for it.
+        if let Some(step) = e.check.fixed_by
+            && (planned.contains(&step) || ours)
+        {
             continue;
         }
         let remedy = v

@@ -167,6 +167,19 @@ pub(super) const USER_UNIT: Step = Step {
                 watch: vec![],
                 optional: false,
             });
+            // Changing an existing install: a running k3s picks up the new
+            // settings only on a restart (and the old ones again on undo).
+            // try-restart leaves a stopped unit stopped.
+            if ctx.fs.exists(&unit_path(home)) {
+                let restart = Cmd::user(&["systemctl", "--user", "try-restart", UNIT_NAME]);
+                actions.insert(0, Action::OnUndo(restart.clone()));
+                actions.push(Action::Run {
+                    cmd: restart,
+                    undo: None,
+                    watch: vec![],
+                    optional: false,
+                });
+            }
         }
         Ok(actions)
     },
