@@ -83,6 +83,26 @@ pub(crate) fn plan(ctx: &Ctx<'_>, states: &[State], me: u32, pins_err: Option<&s
         }
     }
     say("");
+    let needed: Vec<&str> = PLAN
+        .iter()
+        .zip(states)
+        .filter(|(_, s)| matches!(s, State::Needed(_) | State::RebootPending(_)))
+        .map(|(p, _)| p.id)
+        .collect();
+    let blockers = if needed.is_empty() {
+        Vec::new()
+    } else {
+        super::gate::blockers(ctx.host, &needed)
+    };
+    if !blockers.is_empty() {
+        say(&format!(
+            "preflight: krc install would refuse (without --force): {} required check(s) fail that no step fixes:",
+            blockers.len()
+        ));
+        for b in &blockers {
+            say(&format!("  {b}"));
+        }
+    }
     if let Some(e) = pins_err {
         say(&format!("note: {e}"));
     }
