@@ -40,6 +40,12 @@ pub(crate) enum Command {
     Install(Box<InstallArgs>),
     /// Undo exactly what krc install recorded in its journal
     Uninstall(UninstallArgs),
+    /// Preflight, install and accept in one go, with one report of three testsuites (for CI)
+    #[command(
+        long_about = "Run the three phases in order and write one report with a testsuite for each:\n  preflight   the host as found (failures here are what install is about to fix)\n  install     one testcase per step: satisfied, applied, failed, undone\n  acceptance  rootless k3s works and its limits hold\n\nThe exit status comes from install and acceptance: 0 all required acceptance checks passed; 1 install failed (its changes undone), preflight refused, or a required acceptance check failed; 2 bad flag; 3 reboot required (acceptance is then reported skipped; run krc run again after the reboot).\nRun as the k3s user, krc re-runs itself under `sudo -n` for the root steps; or run it as root with --user NAME.",
+        after_help = "Examples:\n  krc run --yes --junit krc.xml --html krc.html\n  sudo krc run --user k3s --yes --offline ./bundle --pins pins.toml --junit krc.xml\n  krc run --dry-run          preflight, the install plan, and acceptance as it stands"
+    )]
+    Run(Box<RunArgs>),
     /// List every check: id, phase, severity, title
     List(ListArgs),
     /// Explain a check: what it verifies, why rootless k3s needs it, how to fix it
@@ -173,6 +179,25 @@ pub(crate) struct AcceptArgs {
     /// Read host files from a directory tree instead of / (the API is still reached through the kubeconfig; systemctl and port probes are skipped)
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub(crate) root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Every install flag (the report flags write all three testsuites)
+    #[command(flatten)]
+    pub(crate) install: InstallArgs,
+
+    /// Write a self-contained HTML report of all three phases to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
+
+    /// The kubeconfig acceptance uses [default: ~USER/.kube/k3s.yaml]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+
+    /// How long acceptance waits for system pods and the probe's ingress IP, in seconds [default: 180]
+    #[arg(long, value_name = "SECS")]
+    pub(crate) timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]

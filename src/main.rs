@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Install(args) => cmd::install(args),
         Command::Uninstall(args) => cmd::uninstall(args),
         Command::Accept(args) => cmd::accept(args),
+        Command::Run(args) => cmd::run(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),
         Command::Explain { id } => cmd::explain(id),
     };

@@ -105,7 +105,10 @@ pub(crate) fn run_phase(
         ));
     }
     let tasks = host_tasks(&suite, &host);
-    Ok((runner::run(&suite.name, tasks, harness, printer), host))
+    Ok((
+        runner::run(suite.phase, &suite.name, tasks, harness, printer),
+        host,
+    ))
 }
 
 pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {

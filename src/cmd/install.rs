@@ -6,7 +6,9 @@ use super::{CmdError, exit};
 use crate::cli::{InstallArgs, UninstallArgs};
 use crate::install::{apply, options, sudo, uninstall as un};
 
-pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
+/// The installer's request from the flags; every flag is checked before
+/// anything is read or touched.
+pub(crate) fn request(args: &InstallArgs) -> Result<apply::Request, CmdError> {
     let raw = options::RawOptions {
         k3s_version: args.k3s_version.clone(),
         k3s_commit: args.k3s_commit.clone(),
@@ -19,17 +21,21 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
         pins: args.pins.clone(),
         wait_timeout: Some(args.wait_timeout),
     };
-    // Every flag is checked before anything is read or touched.
     let opts =
         options::validate(&raw, std::env::var("GITHUB_TOKEN").ok()).map_err(CmdError::new)?;
-    let req = apply::Request {
+    Ok(apply::Request {
         root: args.root.clone(),
         user: args.user.clone(),
-        opts: opts.clone(),
+        opts,
         dry_run: args.dry_run,
         yes: args.yes,
         force: args.force,
-    };
+    })
+}
+
+pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
+    let req = request(args)?;
+    let opts = &req.opts;
     let run = match apply::install(&req) {
         Ok(run) => run,
         Err(e) if e == sudo::REEXEC => {

@@ -6,12 +6,13 @@ mod catalogue;
 mod install;
 mod output;
 mod preflight;
+mod run;
 
-#[allow(unused_imports)] // run_phase and AcceptPlan are for `krc run`
-pub(crate) use accept::{AcceptPlan, accept, run_phase};
+pub(crate) use accept::accept;
 pub(crate) use catalogue::{explain, list};
 pub(crate) use install::{install, uninstall};
 pub(crate) use preflight::preflight;
+pub(crate) use run::run;
 
 /// Exit statuses, as `krc --help` documents them.
 pub(crate) mod exit {

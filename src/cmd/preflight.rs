@@ -1,19 +1,24 @@
 //! `krc preflight`: qualify a host before install. Reads, never changes.
+//! [`run_phase`] runs the preflight phase for any caller (`krc run` too).
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use libtest_mimic::Arguments;
 
 use super::output::{self, ReportFiles};
 use super::{CmdError, exit};
 use crate::checks::Phase;
 use crate::cli::PreflightArgs;
-use crate::host::Host;
-use crate::report::Counts;
+use crate::host::{Host, Origin};
+use crate::report::terminal::Printer;
+use crate::report::{Counts, PhaseReport};
 use crate::suite::Suite;
 use crate::suite::runner::{self, host_tasks};
 
-pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
-    let sa = &args.suite;
-    let suite = match &sa.suite {
+/// The preflight suite named by `--suite`, or the built-in one.
+pub(crate) fn suite(path: Option<&Path>) -> Result<Suite, CmdError> {
+    let suite = match path {
         Some(path) => Suite::load(path).map_err(CmdError::new)?,
         None => Suite::builtin(Phase::Preflight),
     };
@@ -24,21 +29,21 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
             suite.phase.name()
         )));
     }
-    let user = sa.user.as_deref().or(suite.user.as_deref());
-    let host = Arc::new(Host::open(&args.root, user).map_err(CmdError::new)?);
-    let tasks = host_tasks(&suite, &host);
-    let id_width = tasks.iter().map(|t| t.id.len()).max().unwrap_or(0);
-    let printer = output::printer(&sa.harness, id_width);
-    if sa.harness.list {
-        let mut p = crate::report::terminal::Printer::stdout(false, false, id_width);
-        runner::list(&tasks, &sa.harness, &mut p);
-        return Ok(exit::OK);
-    }
+    Ok(suite)
+}
+
+/// Prints the heading and runs the suite against `host`.
+pub(crate) fn run_phase(
+    suite: &Suite,
+    host: &Arc<Host>,
+    harness: &Arguments,
+    printer: Option<Arc<Mutex<Printer>>>,
+) -> PhaseReport {
     if let Some(p) = &printer
         && let Ok(mut p) = p.lock()
     {
         let u = host.user();
-        let root = if host.origin() == crate::host::Origin::Live {
+        let root = if host.origin() == Origin::Live {
             String::new()
         } else {
             let about = host
@@ -55,14 +60,39 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
             u.name, u.uid
         ));
     }
-    let report = runner::run(&suite.name, tasks, &sa.harness, printer.clone());
-    let counts = Counts::of(&report.records);
-    let blocked = report.records.iter().any(|r| r.blocks());
+    runner::run(
+        suite.phase,
+        &suite.name,
+        host_tasks(suite, host),
+        harness,
+        printer,
+    )
+}
+
+pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
+    let sa = &args.suite;
+    let suite = suite(sa.suite.as_deref())?;
+    let user = sa.user.as_deref().or(suite.user.as_deref());
+    let host = Arc::new(Host::open(&args.root, user).map_err(CmdError::new)?);
+    let id_width = suite
+        .entries
+        .iter()
+        .map(|e| e.check.id.len())
+        .max()
+        .unwrap_or(0);
+    if sa.harness.list {
+        let mut p = Printer::stdout(false, false, id_width);
+        runner::list(&host_tasks(&suite, &host), &sa.harness, &mut p);
+        return Ok(exit::OK);
+    }
+    let printer = output::printer(&sa.harness, id_width);
+    let report = run_phase(&suite, &host, &sa.harness, printer.clone());
     if let Some(p) = &printer
         && let Ok(mut p) = p.lock()
     {
-        p.summary(&counts);
+        p.summary(&Counts::of(&report.records));
     }
+    let blocked = report.records.iter().any(|r| r.blocks());
     let files = ReportFiles {
         junit: sa.junit.clone(),
         json: sa.json.clone(),

@@ -78,10 +78,25 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
     let states: Vec<State> = PLAN.iter().map(|s| (s.state)(&ctx)).collect();
     if req.dry_run {
         show::plan(&ctx, &states, me, pins_err.as_deref());
+        // The report of a dry run says what each step would do.
+        let steps = PLAN
+            .iter()
+            .zip(&states)
+            .map(|(p, s)| {
+                let outcome = match s {
+                    State::Satisfied(t) => Outcome::Satisfied(t.clone()),
+                    State::Needed(t) | State::RebootPending(t) => {
+                        Outcome::Skipped(format!("dry run: would apply: {t}"))
+                    }
+                    State::Skipped(t) => Outcome::Skipped(t.clone()),
+                };
+                (p.id, p.title, outcome, Vec::new())
+            })
+            .collect();
         return Ok(Run {
             code: exit::OK,
             host: Some(host),
-            steps: Vec::new(),
+            steps,
         });
     }
     let needed: Vec<&str> = PLAN

@@ -81,5 +81,5 @@ pub(crate) fn phase_report(
         ..Default::default()
     };
     let quiet = Arc::new(Mutex::new(Printer::to_writer(Box::new(std::io::sink()), 0)));
-    runner::run("install", tasks, &args, Some(quiet))
+    runner::run(Phase::Install, "install", tasks, &args, Some(quiet))
 }

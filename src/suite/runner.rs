@@ -89,6 +89,7 @@ fn trial_stub(t: &Task) -> Trial {
 }
 
 pub(crate) fn run(
+    phase: Phase,
     suite_name: &str,
     tasks: Vec<Task>,
     args: &Arguments,
@@ -96,7 +97,6 @@ pub(crate) fn run(
 ) -> PhaseReport {
     let started = SystemTime::now();
     let clock = Instant::now();
-    let phase = tasks.first().map_or(Phase::Preflight, |t| t.phase);
     let selected: Vec<Task> = tasks
         .into_iter()
         .filter(|t| !args.is_filtered_out(&trial_stub(t)))

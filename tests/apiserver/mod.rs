@@ -100,6 +100,24 @@ impl Drop for ApiServer {
     }
 }
 
+/// Sends what TLS still has queued (a rejected handshake's alert), then
+/// closes without a reset: the client has usually sent its request already,
+/// and closing a socket with unread data makes the kernel answer with RST,
+/// which the client may see before the alert that says why.
+fn close_gracefully(mut s: StreamOwned<ServerConnection, TcpStream>) {
+    while s.conn.wants_write() {
+        if s.conn.write_tls(&mut s.sock).is_err() {
+            break;
+        }
+    }
+    let _ = s.sock.shutdown(std::net::Shutdown::Write);
+    let _ = s
+        .sock
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)));
+    let mut buf = [0u8; 4096];
+    while matches!(s.sock.read(&mut buf), Ok(n) if n > 0) {}
+}
+
 fn serve(
     conn: TcpStream,
     cfg: Arc<ServerConfig>,
@@ -114,6 +132,7 @@ fn serve(
     loop {
         let mut line = String::new();
         if r.read_line(&mut line).unwrap_or(0) == 0 {
+            close_gracefully(r.into_inner());
             return;
         }
         let mut parts = line.split_whitespace();
