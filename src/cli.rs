@@ -163,11 +163,10 @@ pub(crate) struct UninstallArgs {
     pub(crate) root: PathBuf,
 }
 
+/// How acceptance reaches the cluster and how long it waits; shared by
+/// `krc accept` and `krc run`.
 #[derive(Debug, Args)]
-pub(crate) struct AcceptArgs {
-    #[command(flatten)]
-    pub(crate) suite: SuiteArgs,
-
+pub(crate) struct AcceptOptions {
     /// The kubeconfig to use [default: ~USER/.kube/k3s.yaml, where k3s writes it]
     #[arg(long, value_name = "PATH")]
     pub(crate) kubeconfig: Option<PathBuf>,
@@ -175,6 +174,15 @@ pub(crate) struct AcceptArgs {
     /// How long to wait for system pods and the probe's ingress IP, in seconds [default: 180, or the suite's timeout_secs]
     #[arg(long, value_name = "SECS")]
     pub(crate) timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcceptArgs {
+    #[command(flatten)]
+    pub(crate) suite: SuiteArgs,
+
+    #[command(flatten)]
+    pub(crate) accept: AcceptOptions,
 
     /// Read host files from a directory tree instead of / (the API is still reached through the kubeconfig; systemctl and port probes are skipped)
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -191,13 +199,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) html: Option<PathBuf>,
 
-    /// The kubeconfig acceptance uses [default: ~USER/.kube/k3s.yaml]
-    #[arg(long, value_name = "PATH")]
-    pub(crate) kubeconfig: Option<PathBuf>,
-
-    /// How long acceptance waits for system pods and the probe's ingress IP, in seconds [default: 180]
-    #[arg(long, value_name = "SECS")]
-    pub(crate) timeout: Option<u64>,
+    #[command(flatten)]
+    pub(crate) accept: AcceptOptions,
 }
 
 #[derive(Debug, Args)]

@@ -77,7 +77,7 @@ fn accept_list_and_help_and_usage_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not an acceptance suite"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("this command runs acceptance suites"));
 }
 
 #[test]

@@ -39,6 +39,17 @@ pub(crate) fn api_remedy(err: &str, u: &TargetUser) -> String {
         format!(
             "the server rejected the kubeconfig's client certificate (it belongs to another cluster or was revoked)\n{restart}"
         )
+    } else if e.contains("not ready")
+        || e.contains("connection closed")
+        || e.contains("reset by peer")
+        || e.contains("canceled")
+    {
+        // With TLS 1.3 the client finishes its handshake before the server
+        // has judged the client certificate; the rejection then arrives as
+        // a closed connection as often as an alert.
+        format!(
+            "the server accepted the connection and closed it right after the TLS handshake: with TLS 1.3 that is how it looks when the server rejected the kubeconfig's client certificate (another cluster's, or revoked)\n{restart}"
+        )
     } else if e.contains("refused") || e.contains("connect") {
         format!(
             "nothing answers at the kubeconfig's server: is k3s running?\nsudo systemctl --user -M {}@ status k3s-rootless",

@@ -11,7 +11,7 @@ use super::output::{self, ReportFiles};
 use super::{CmdError, exit};
 use crate::checks::Phase;
 use crate::checks::kubecfg::kubeconfig_path;
-use crate::cli::AcceptArgs;
+use crate::cli::{AcceptArgs, AcceptOptions};
 use crate::host::{Host, Origin};
 use crate::kube::client::Kube;
 use crate::kube::live::LiveAccept;
@@ -34,19 +34,19 @@ pub(crate) struct AcceptPlan {
 impl AcceptPlan {
     pub(crate) fn from_args(args: &AcceptArgs) -> Result<AcceptPlan, CmdError> {
         let sa = &args.suite;
-        let suite = match &sa.suite {
-            Some(path) => Suite::load(path).map_err(CmdError::new)?,
-            None => Suite::builtin(Phase::Acceptance),
-        };
-        if suite.phase != Phase::Acceptance {
-            return Err(CmdError::new(format!(
-                "suite {:?} is a {} suite, not an acceptance suite",
-                suite.name,
-                suite.phase.name()
-            )));
-        }
-        let kubeconfig = match &args.kubeconfig {
-            Some(p) if args.root == Path::new("/") => Some(
+        let suite =
+            Suite::for_phase(sa.suite.as_deref(), Phase::Acceptance).map_err(CmdError::new)?;
+        AcceptPlan::new(&args.root, sa.user.as_deref(), suite, &args.accept)
+    }
+
+    pub(crate) fn new(
+        root: &Path,
+        user: Option<&str>,
+        suite: Suite,
+        opts: &AcceptOptions,
+    ) -> Result<AcceptPlan, CmdError> {
+        let kubeconfig = match &opts.kubeconfig {
+            Some(p) if root == Path::new("/") => Some(
                 std::path::absolute(p)
                     .map_err(|e| CmdError::new(format!("--kubeconfig {}: {e}", p.display())))?
                     .display()
@@ -55,17 +55,17 @@ impl AcceptPlan {
             Some(p) => Some(p.display().to_string()),
             None => None,
         };
-        if args.timeout == Some(0) {
+        if opts.timeout == Some(0) {
             return Err(CmdError::new(
                 "--timeout 0: give the waits at least one second",
             ));
         }
         Ok(AcceptPlan {
-            root: args.root.clone(),
-            user: sa.user.clone().or_else(|| suite.user.clone()),
+            root: root.to_path_buf(),
+            user: user.map(str::to_string).or_else(|| suite.user.clone()),
             suite,
             kubeconfig,
-            timeout_secs: args.timeout,
+            timeout_secs: opts.timeout,
         })
     }
 }

@@ -1,7 +1,6 @@
 //! `krc preflight`: qualify a host before install. Reads, never changes.
 //! [`run_phase`] runs the preflight phase for any caller (`krc run` too).
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use libtest_mimic::Arguments;
@@ -15,22 +14,6 @@ use crate::report::terminal::Printer;
 use crate::report::{Counts, PhaseReport};
 use crate::suite::Suite;
 use crate::suite::runner::{self, host_tasks};
-
-/// The preflight suite named by `--suite`, or the built-in one.
-pub(crate) fn suite(path: Option<&Path>) -> Result<Suite, CmdError> {
-    let suite = match path {
-        Some(path) => Suite::load(path).map_err(CmdError::new)?,
-        None => Suite::builtin(Phase::Preflight),
-    };
-    if suite.phase != Phase::Preflight {
-        return Err(CmdError::new(format!(
-            "suite {:?} is a {} suite, not a preflight suite",
-            suite.name,
-            suite.phase.name()
-        )));
-    }
-    Ok(suite)
-}
 
 /// Prints the heading and runs the suite against `host`.
 pub(crate) fn run_phase(
@@ -71,7 +54,7 @@ pub(crate) fn run_phase(
 
 pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
     let sa = &args.suite;
-    let suite = suite(sa.suite.as_deref())?;
+    let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Preflight).map_err(CmdError::new)?;
     let user = sa.user.as_deref().or(suite.user.as_deref());
     let host = Arc::new(Host::open(&args.root, user).map_err(CmdError::new)?);
     let id_width = suite

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::accept::{AcceptPlan, run_phase as accept_phase};
 use super::install::request;
 use super::output::{self, ReportFiles};
-use super::preflight::{run_phase as preflight_phase, suite as preflight_suite};
+use super::preflight::run_phase as preflight_phase;
 use super::{CmdError, exit};
 use crate::checks::{Phase, Severity, Verdict};
 use crate::cli::RunArgs;
@@ -23,13 +23,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let ia = &args.install;
     // Flags first: a bad one is exit 2 before anything is read or touched.
     let req = request(ia)?;
-    let accept_plan = AcceptPlan {
-        root: ia.root.clone(),
-        user: ia.user.clone(),
-        suite: Suite::builtin(Phase::Acceptance),
-        kubeconfig: args.kubeconfig.as_ref().map(|p| p.display().to_string()),
-        timeout_secs: args.timeout,
-    };
+    let accept_plan = AcceptPlan::new(
+        &ia.root,
+        ia.user.as_deref(),
+        Suite::builtin(Phase::Acceptance),
+        &args.accept,
+    )?;
     let host = Arc::new(Host::open(&ia.root, ia.user.as_deref()).map_err(CmdError::new)?);
     let me = nix::unistd::geteuid().as_raw();
     if host.origin() == Origin::Live && me != 0 && !ia.dry_run {
@@ -41,7 +40,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         );
         return sudo::reexec(&user).map_err(CmdError::new);
     }
-    let pre_suite = preflight_suite(None)?;
+    let pre_suite = Suite::builtin(Phase::Preflight);
     let harness = libtest_mimic::Arguments::default();
     let width = pre_suite
         .entries

@@ -84,6 +84,24 @@ impl Suite {
             .expect("built-in suite is valid")
     }
 
+    /// The suite in `path`, or the built-in one of `phase`; a file of
+    /// another phase is an error.
+    pub(crate) fn for_phase(path: Option<&Path>, phase: Phase) -> Result<Suite, SuiteError> {
+        let suite = match path {
+            Some(path) => Suite::load(path)?,
+            None => Suite::builtin(phase),
+        };
+        if suite.phase != phase {
+            return Err(SuiteError(format!(
+                "suite {:?} has phase = \"{}\"; this command runs {} suites",
+                suite.name,
+                suite.phase.name(),
+                phase.name()
+            )));
+        }
+        Ok(suite)
+    }
+
     pub(crate) fn load(path: &Path) -> Result<Suite, SuiteError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SuiteError(format!("failed to read suite {}: {e}", path.display())))?;
