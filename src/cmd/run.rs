@@ -93,7 +93,17 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         None
     };
     let acceptance = match &skip_reason {
-        Some(reason) => skipped(&accept_plan.suite, reason, printer.clone()),
+        Some(reason) => {
+            if let Some(p) = &printer
+                && let Ok(mut p) = p.lock()
+            {
+                p.heading(&format!(
+                    "krc accept: not run ({reason}); the report lists its {} checks as skipped",
+                    accept_plan.suite.entries.len()
+                ));
+            }
+            skipped(&accept_plan.suite, reason)
+        }
         None => accept_phase(&accept_plan, &harness, printer.clone())?.0,
     };
     summary(&acceptance);
@@ -134,11 +144,7 @@ fn single(id: &str, title: &str, v: Verdict) -> Task {
 
 /// The acceptance testsuite when acceptance cannot run: every check
 /// reported skipped with the reason, so the report still has three suites.
-fn skipped(
-    suite: &Suite,
-    reason: &str,
-    printer: Option<Arc<std::sync::Mutex<Printer>>>,
-) -> PhaseReport {
+fn skipped(suite: &Suite, reason: &str) -> PhaseReport {
     let tasks = suite
         .entries
         .iter()
@@ -158,6 +164,6 @@ fn skipped(
         &suite.name,
         tasks,
         &libtest_mimic::Arguments::default(),
-        printer,
+        quiet(),
     )
 }
