@@ -13,12 +13,19 @@ fn list_prints_every_check_and_survives_a_closed_pipe() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().next().unwrap().starts_with("ID"));
-    assert!(text.contains("cgroup.unified") && text.contains("preflight") && text.contains("required"));
+    assert!(
+        text.contains("cgroup.unified") && text.contains("preflight") && text.contains("required")
+    );
 
     // `krc list | head -1`: the reader goes away after one line.
     let mut child = krc().arg("list").stdout(Stdio::piped()).spawn().unwrap();
     let mut first = [0u8; 8];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
     drop(child.stdout.take());
     let st = child.wait().unwrap();
     assert!(st.success(), "broken pipe is not an error: {st}");
@@ -26,7 +33,10 @@ fn list_prints_every_check_and_survives_a_closed_pipe() {
 
 #[test]
 fn bad_flag_is_usage_error() {
-    let out = krc().args(["preflight", "--no-such-flag"]).output().unwrap();
+    let out = krc()
+        .args(["preflight", "--no-such-flag"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
@@ -35,8 +45,16 @@ fn bad_flag_is_usage_error() {
 fn malformed_suite_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("mine.toml");
-    std::fs::write(&suite, "phase = \"preflight\"\n\n[[check]]\nid = \"cgroup.unified\"\nseverity = \"sometimes\"\n").unwrap();
-    let out = krc().args(["preflight", "--suite"]).arg(&suite).output().unwrap();
+    std::fs::write(
+        &suite,
+        "phase = \"preflight\"\n\n[[check]]\nid = \"cgroup.unified\"\nseverity = \"sometimes\"\n",
+    )
+    .unwrap();
+    let out = krc()
+        .args(["preflight", "--suite"])
+        .arg(&suite)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mine.toml") && err.contains("line 5"), "{err}");
@@ -48,7 +66,11 @@ fn explain_says_what_why_and_fix() {
     let out = krc().args(["explain", "cgroup.unified"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Why:") && text.contains("Fix:") && text.contains("systemd.unified_cgroup_hierarchy=1"));
+    assert!(
+        text.contains("Why:")
+            && text.contains("Fix:")
+            && text.contains("systemd.unified_cgroup_hierarchy=1")
+    );
     let out = krc().args(["explain", "cgroup.unifed"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -37,8 +37,8 @@ fn expected_fresh(kind: &str) -> BTreeSet<String> {
 /// `statuses`; with `required_only`, only the checks that decide the exit
 /// status.
 fn checks_in(path: &Path, statuses: &[&str], required_only: bool) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let doc: serde_json::Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
     assert_eq!(doc["schema"], "krc.report/v1", "{}", path.display());
@@ -146,17 +146,24 @@ fn debian12_vm_runs_krc_as_a_sudo_user() {
     // why they did not run. Never silently absent.
     let steps = guest.join("steps");
     if let Ok(reason) = std::fs::read_to_string(steps.join("install.not-run")) {
-        eprintln!("NOTE steps 2-4 (install, post-install preflight, uninstall) did not run: {reason}");
+        eprintln!(
+            "NOTE steps 2-4 (install, post-install preflight, uninstall) did not run: {reason}"
+        );
         let lab = std::fs::read_to_string(out.join("lab.xml")).unwrap();
         assert!(lab.contains("<skipped message=\"not run: "), "{lab}");
     } else {
-        let rc = |s: &str| std::fs::read_to_string(steps.join(format!("{s}.rc"))).unwrap_or_default();
+        let rc =
+            |s: &str| std::fs::read_to_string(steps.join(format!("{s}.rc"))).unwrap_or_default();
         assert_eq!(rc("install").trim(), "0", "krc install in the guest");
         assert_eq!(rc("post").trim(), "0", "krc preflight after install");
         assert!(
             checks_in(&guest.join("post.json"), FAILING, true).is_empty(),
             "a required check fails after install"
         );
-        assert_eq!(checks_in(&guest.join("final.json"), FAILING, false), pre, "after uninstall");
+        assert_eq!(
+            checks_in(&guest.join("final.json"), FAILING, false),
+            pre,
+            "after uninstall"
+        );
     }
 }

@@ -35,7 +35,9 @@ pub fn repo() -> PathBuf {
 
 /// The JUnit schemas: `shared/junit` beside the repository, or `KRC_JUNIT_SCHEMAS`.
 pub fn schema_dir() -> PathBuf {
-    std::env::var_os("KRC_JUNIT_SCHEMAS").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/junit"))
+    std::env::var_os("KRC_JUNIT_SCHEMAS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/junit"))
 }
 
 pub fn is_root() -> bool {
@@ -75,12 +77,19 @@ pub fn ensure_user(name: &str) -> Result<(u32, u32, PathBuf), String> {
         return Ok((u.uid.as_raw(), u.gid.as_raw(), u.dir));
     }
     if !is_root() {
-        return Err(format!("user {name} does not exist and only root can create it"));
+        return Err(format!(
+            "user {name} does not exist and only root can create it"
+        ));
     }
-    let st = Command::new("useradd").args(["-m", "-s", "/bin/sh", name]).status().map_err(|e| e.to_string())?;
+    let st = Command::new("useradd")
+        .args(["-m", "-s", "/bin/sh", name])
+        .status()
+        .map_err(|e| e.to_string())?;
     if !st.success() {
         return Err(format!("useradd {name} failed: {st}"));
     }
-    let u = nix::unistd::User::from_name(name).map_err(|e| e.to_string())?.ok_or("user vanished")?;
+    let u = nix::unistd::User::from_name(name)
+        .map_err(|e| e.to_string())?
+        .ok_or("user vanished")?;
     Ok((u.uid.as_raw(), u.gid.as_raw(), u.dir))
 }
