@@ -12,6 +12,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use support::{have, is_root, repo, validate_junit};
@@ -19,6 +20,10 @@ use support::{have, is_root, repo, validate_junit};
 /// The lab's own caps add up to less (image build, at most five boots);
 /// this one only keeps a wedged script from holding `cargo test` forever.
 const LAB_CAP: Duration = Duration::from_secs(25 * 60);
+
+/// One VM at a time: the machine has 2 cores, and a cold start builds the
+/// image once rather than twice in parallel.
+static ONE_VM: Mutex<()> = Mutex::new(());
 
 /// Check ids that `ci/vm-lab/expected/fresh-debian12.txt` marks with
 /// `kind` (`fail` or `warn`), comments stripped.
@@ -56,7 +61,8 @@ fn checks_in(path: &Path, statuses: &[&str], required_only: bool) -> BTreeSet<St
 /// Failed, or could not be judged (an error is never a pass).
 const FAILING: &[&str] = &["fail", "error"];
 
-fn run_lab(out: &Path) -> (Option<i32>, String, Duration) {
+fn run_lab(out: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let log = out.with_extension("log");
     let log_file = std::fs::File::create(&log).expect("create lab log");
     let started = Instant::now();
@@ -66,6 +72,7 @@ fn run_lab(out: &Path) -> (Option<i32>, String, Duration) {
         .arg(env!("CARGO_BIN_EXE_krc"))
         .arg("--out")
         .arg(out)
+        .args(extra)
         .env("KRC_JUNIT_SCHEMAS", support::schema_dir())
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("clone log handle"))
@@ -87,18 +94,24 @@ fn run_lab(out: &Path) -> (Option<i32>, String, Duration) {
     (status, text, started.elapsed())
 }
 
+/// Why the lab cannot run here, if it cannot.
+fn lab_missing() -> Option<String> {
+    if !is_root() {
+        return Some("the VM lab builds its guest image with debootstrap, which needs root".into());
+    }
+    ["qemu-system-x86_64", "debootstrap", "mkfs.ext4", "xmllint"]
+        .into_iter()
+        .find(|t| !have(t))
+        .map(|t| format!("{t} is not installed (ci/provision/40-vm-lab.sh installs it)"))
+}
+
 #[test]
 fn debian12_vm_runs_krc_as_a_sudo_user() {
-    if !is_root() {
-        lab_skip!("the VM lab builds its guest image with debootstrap, which needs root");
-    }
-    for tool in ["qemu-system-x86_64", "debootstrap", "mkfs.ext4", "xmllint"] {
-        if !have(tool) {
-            lab_skip!("{tool} is not installed (ci/provision/40-vm-lab.sh installs it)");
-        }
+    if let Some(reason) = lab_missing() {
+        lab_skip!("{reason}");
     }
     let out: PathBuf = repo().join("target/vm-lab");
-    let (status, log, took) = run_lab(&out);
+    let (status, log, took) = run_lab(&out, &[]);
     eprintln!("---- ci/vm-lab/run.sh ({}s) ----\n{log}", took.as_secs());
     assert_eq!(
         status,
@@ -166,4 +179,63 @@ fn debian12_vm_runs_krc_as_a_sudo_user() {
             "after uninstall"
         );
     }
+}
+
+/// A self-test of the lab's steps 2-4, not a test of `krc install`: the
+/// guest's `krc install`/`uninstall` are the lab's stand-in
+/// (ci/vm-lab/selftest/krc-standin-installer), which applies the reference
+/// procedure by hand. It proves the lab's plumbing (offline bundle, reboot
+/// on exit 3, the three later preflights) and that `krc preflight` passes a
+/// real VM set up by the book and fails it again once that is undone.
+#[test]
+fn lab_steps_2_to_4_run_with_a_stand_in_installer() {
+    if let Some(reason) = lab_missing() {
+        lab_skip!("{reason}");
+    }
+    let out: PathBuf = repo().join("target/vm-lab-selftest");
+    let (status, log, took) = run_lab(&out, &["--stand-in-installer"]);
+    eprintln!(
+        "---- ci/vm-lab/run.sh --stand-in-installer ({}s) ----\n{log}",
+        took.as_secs()
+    );
+    assert_eq!(
+        status,
+        Some(0),
+        "the lab self-test failed (artifacts in {})",
+        out.display()
+    );
+    let guest = out.join("guest");
+    let steps = guest.join("steps");
+    let read = |f: &str| {
+        std::fs::read_to_string(steps.join(f))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read("install.attempts"),
+        "2",
+        "the stand-in asks for a reboot once (exit 3), then finds the host set up"
+    );
+    assert_eq!(read("install.rc"), "0");
+    assert_eq!(read("uninstall.rc"), "3", "uninstall asked for a reboot");
+
+    // By the book, nothing fails and nothing warns.
+    let post = guest.join("post.json");
+    assert_eq!(read("post.rc"), "0", "krc preflight after the install");
+    assert_eq!(checks_in(&post, FAILING, false), BTreeSet::new());
+    assert_eq!(checks_in(&post, &["warn"], false), BTreeSet::new());
+
+    // Undone, the guest is judged as it was when fresh.
+    let (pre, fin) = (guest.join("pre.json"), guest.join("final.json"));
+    assert_eq!(
+        checks_in(&fin, FAILING, false),
+        checks_in(&pre, FAILING, false)
+    );
+    assert_eq!(
+        checks_in(&fin, &["warn"], false),
+        checks_in(&pre, &["warn"], false)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    assert!(summary.starts_with("SELF-TEST"), "{summary}");
 }

@@ -74,6 +74,12 @@ mkdir -p "$root/etc/systemd/network"
 printf '[Match]\nName=en*\n\n[Network]\nDHCP=ipv4\n' >"$root/etc/systemd/network/10-lab.network"
 printf 'nameserver 10.0.2.3\n' >"$root/etc/resolv.conf"
 in_guest systemctl enable systemd-networkd.service >/dev/null 2>&1
+# qemu boots the kernel and initrd copied out of the image at build time, so
+# regenerating the guest's own initrd is wasted work, and under TCG it is
+# minutes of it (installing fuse3 triggers it).
+sed -i 's/^update_initramfs=.*/update_initramfs=no/' "$root/etc/initramfs-tools/update-initramfs.conf"
+grep -qx 'update_initramfs=no' "$root/etc/initramfs-tools/update-initramfs.conf" \
+  || die "could not switch off update-initramfs in the guest"
 # The unprivileged user who runs krc, with password-less sudo as CI runners have.
 in_guest useradd -m -s /bin/bash "$LAB_USER"
 printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$LAB_USER" >"$root/etc/sudoers.d/krc-lab"

@@ -40,6 +40,16 @@ detect_accel() {
   echo "$answer"
 }
 
+# What the guest is doing: the last line of the lab's own log, read from the
+# live root disk (debugfs -c reads it without mounting; a torn read only
+# costs one progress line), else the last console line.
+progress_line() {
+  local root=$1 serial=$2 line
+  line=$(debugfs -c -R 'cat /var/lib/krc-lab/out/lab-steps.log' "$root" 2>/dev/null | tail -n1)
+  [ -n "$line" ] || line=$(tail -n1 "$serial" 2>/dev/null)
+  printf '%s' "$line" | tr -d '\r' | cut -c1-110
+}
+
 # boot_guest ACCEL IMAGE_DIR ROOT_DISK IN_DISK OUT_DISK SERIAL_LOG CAP:
 # one boot of the guest until it powers itself off; fails when it does not
 # within CAP seconds (the serial log then says how far it got).
@@ -69,7 +79,7 @@ boot_guest() {
     fi
     if [ $((SECONDS - last_note)) -ge 30 ]; then
       last_note=$SECONDS
-      log "  ...$((SECONDS - started))s: $(tail -n1 "$serial" 2>/dev/null | tr -d '\r' | cut -c1-100)"
+      log "  ...$((SECONDS - started))s: $(progress_line "$root" "$serial")"
     fi
     sleep 1
   done

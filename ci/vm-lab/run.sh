@@ -14,9 +14,14 @@
 # a failure). Artifacts (every JUnit/JSON from the guest, the lab's own
 # JUnit lab.xml, the serial console logs, summary.txt) go to OUT.
 #
-# Usage: ci/vm-lab/run.sh [--krc PATH] [--out DIR]
+# Usage: ci/vm-lab/run.sh [--krc PATH] [--out DIR] [--stand-in-installer]
 #   --krc PATH   the krc binary to test [default: cargo build, target/debug/krc]
 #   --out DIR    artifacts [default: target/vm-lab]
+#   --stand-in-installer
+#                lab self-test: `krc install`/`uninstall` are replaced by
+#                selftest/krc-standin-installer (the reference procedure by
+#                hand), so steps 2-4 exercise the lab and krc preflight on a
+#                host set up by the book; they say nothing about krc install
 # Environment: KRC_LAB_CACHE (image cache, default /var/cache/krc-lab),
 #   KRC_LAB_ACCEL (kvm|tcg|auto), KRC_LAB_BOOT_CAP (seconds per boot, 720),
 #   KRC_LAB_TOTAL_CAP (seconds for the whole lab, 1200),
@@ -27,6 +32,9 @@
 # (ci/provision/40-vm-lab.sh installs them). Exit status: 0 every step that
 # ran passed, 1 a step failed, 2 the lab could not run.
 set -euo pipefail
+# The whole script is one block, so bash parses it before running it: an
+# edit of this file during a run (or a git checkout) cannot derail the run.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=lib.sh
@@ -36,9 +44,10 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=junit.sh
 . "$here/junit.sh"
 
-krc="" out="$repo/target/vm-lab"
+krc="" out="$repo/target/vm-lab" standin=0
 while [ $# -gt 0 ]; do
   case $1 in
+    --stand-in-installer) standin=1; shift ;;
     --krc) krc=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -89,7 +98,13 @@ cp --sparse=always "$image/root.img" "$run/root.img"
 stage="$run/in"
 mkdir -p "$stage/bundle/debs"
 install -m 0755 "$here/guest/guest-run.sh" "$here/guest/lab-steps.sh" "$stage/"
-install -m 0755 "$krc" "$stage/krc"
+if [ "$standin" = 1 ]; then
+  log "SELF-TEST: krc install/uninstall are the lab's stand-in, not krc's installer"
+  install -m 0755 "$krc" "$stage/krc.real"
+  install -m 0755 "$here/selftest/krc-standin-installer" "$stage/krc"
+else
+  install -m 0755 "$krc" "$stage/krc"
+fi
 cp "$image"/debs/*.deb "$stage/bundle/debs/"
 # No k3s binary can be had on these machines: the bundle carries a stand-in
 # that says so, and the installer must report the steps that need a running
@@ -239,11 +254,13 @@ fi
   echo "image=$(basename "$image")"
   echo "image.seconds=$image_secs"
   echo "krc=$krc"
+  [ "$standin" = 0 ] || echo "installer=lab stand-in (self-test): steps 2-4 say nothing about krc install"
 } >"$run/props"
 lab_report "$out/lab.xml" "$lab_secs" "$run/props"
 validate_junit "$out/lab.xml" || die "the lab's own report lab.xml is not valid JUnit (a bug in junit.sh)"
 
 {
+  [ "$standin" = 0 ] || echo "SELF-TEST with the lab's stand-in installer: steps 2 and 4 did not run krc install/uninstall"
   echo "krc VM lab: $accel, $boots boot(s), ${lab_secs}s in all (image: ${image_secs}s, $(basename "$image"))"
   for tc in "${LAB_CASES[@]}"; do
     name=$(sed -n 's/.*testcase name="\([^"]*\)".*/\1/p' <<<"$tc")
@@ -255,7 +272,13 @@ validate_junit "$out/lab.xml" || die "the lab's own report lab.xml is not valid 
   done
   echo "step 1 failing checks: $(tr '\n' ' ' <"$out/pre-failing.txt" 2>/dev/null || echo '(no report)')"
   echo "step 1 warned checks: $(tr '\n' ' ' <"$out/pre-warned.txt" 2>/dev/null || echo '(no report)')"
+  for f in post final; do
+    [ -f "$guest/$f.xml" ] || continue
+    echo "$f: failing: $(failing_checks "$guest/$f.xml" | tr '\n' ' '); warned: $(warned_checks "$guest/$f.xml" | tr '\n' ' ')"
+  done
   echo "artifacts: $out"
 } >"$out/summary.txt"
 cat "$out/summary.txt" >&2
 [ "${LAB_COUNTS[0]}" = 0 ]
+exit
+}

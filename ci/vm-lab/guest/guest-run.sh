@@ -61,7 +61,15 @@ trap finish EXIT
 # `systemctl --user` works as it does over ssh. No lingering is switched on:
 # that is the installer's job, and step 1 must see the guest as it came.
 echo "== krc-lab: running lab-steps.sh as $user in a login session"
+# setsid: machinectl gives the session a terminal, and CI jobs have none;
+# under `timeout` (its own process group, so in the terminal's background)
+# sudo's use_pty was seen to stop the command for good (SIGTTOU). Without a
+# controlling terminal, krc and sudo run as they would in a CI job.
+# Flush the disk every few seconds so the host can show progress (debugfs).
+(while sleep 5; do sync; done) &
+syncer=$!
 set +e
-timeout 1500 machinectl shell --quiet "$user@" /bin/bash "$in/lab-steps.sh" </dev/null
+timeout 1500 machinectl shell --quiet "$user@" /usr/bin/setsid --wait /bin/bash "$in/lab-steps.sh" </dev/null
 echo "machinectl shell exit status: $?" >>"$out/facts-boot$boot.txt"
 set -e
+kill "$syncer" 2>/dev/null || true

@@ -40,7 +40,7 @@ not_run() { # not_run REASON STEP...
 run_step() {
   local name=$1 cap=$2; shift 2
   echo "-- $name: $*"
-  timeout "$cap" "$@" >"$out/$name.txt" 2>&1
+  timeout "$cap" "$@" </dev/null >"$out/$name.txt" 2>&1
   local rc=$?
   [ "$rc" = 124 ] && echo "(killed after ${cap}s)" >>"$out/$name.txt"
   echo "-- $name: exit status $rc"
