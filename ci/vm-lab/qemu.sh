@@ -57,6 +57,7 @@ boot_guest() {
   local accel=$1 image=$2 root=$3 in=$4 outd=$5 serial=$6 cap=$7
   local accel_args=(-accel kvm)
   # TCG with one host thread per vCPU: about 70 s to a login prompt here.
+  # shellcheck disable=SC2054 # qemu's own comma syntax, one argument
   [ "$accel" = tcg ] && accel_args=(-accel tcg,thread=multi)
   qemu-system-x86_64 "${accel_args[@]}" -m 2048 -smp 2 \
     -display none -monitor none -serial "file:$serial" -no-reboot \

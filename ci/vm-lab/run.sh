@@ -37,11 +37,11 @@ set -euo pipefail
 {
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=ci/vm-lab/lib.sh
 . "$here/lib.sh"
-# shellcheck source=qemu.sh
+# shellcheck source=ci/vm-lab/qemu.sh
 . "$here/qemu.sh"
-# shellcheck source=junit.sh
+# shellcheck source=ci/vm-lab/junit.sh
 . "$here/junit.sh"
 
 krc="" out="$repo/target/vm-lab" standin=0
@@ -162,7 +162,6 @@ lab_secs=$((SECONDS - lab_started))
 steps="$guest/steps"
 expect() { sed 's/#.*//' "$here/expected/fresh-debian12.txt" | awk -v k="$1" '$1 == k { print $2 }' | sort; }
 rc_of() { cat "$steps/$1.rc" 2>/dev/null || echo none; }
-tail_of() { tail -n 40 "$1" 2>/dev/null || echo "(no output)"; }
 
 if [ "$boot_ok" = 1 ]; then
   lab_case boot passed "$lab_secs" ""

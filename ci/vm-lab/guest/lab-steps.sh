@@ -67,7 +67,7 @@ if ! help=$("$krc" install --help 2>&1); then
     echo 2 >"$steps/install.rc"
     not_run "\`krc install --help\` failed: $(printf '%s\n' "$help" | head -n1)" post uninstall final
   fi
-  next done
+  next "done"
   exit 0
 fi
 
@@ -85,7 +85,7 @@ if ! ran install; then
   echo "$rc" >"$steps/install.rc"
   if [ "$rc" != 0 ]; then
     not_run "krc install failed with exit status $rc (see install-$attempt.txt)" post uninstall final
-    next done
+    next "done"
     exit 0
   fi
 fi
@@ -104,4 +104,4 @@ if ! ran uninstall; then
 fi
 
 ran final || preflight final
-next done
+next "done"
