@@ -1,0 +1,229 @@
+//! The CI templates for users (`ci/templates/`): each parses as YAML into
+//! the shape its CI system reads (unknown keys are errors, so a misspelt
+//! keyword fails here rather than in a user's pipeline), runs `krc run`
+//! as an unprivileged user with the reports where the CI system picks them
+//! up, and every shell script in it passes `bash -n`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+use support::repo;
+
+// ---- GitHub Actions: the keys a workflow, a job and a step may have ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Workflow {
+    name: String,
+    on: BTreeMap<String, Option<serde_json::Value>>,
+    permissions: BTreeMap<String, String>,
+    jobs: BTreeMap<String, GhJob>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct GhJob {
+    runs_on: String,
+    timeout_minutes: u32,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    steps: Vec<GhStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct GhStep {
+    name: String,
+    #[serde(rename = "if")]
+    condition: Option<String>,
+    uses: Option<String>,
+    run: Option<String>,
+    shell: Option<String>,
+    #[serde(default)]
+    with: BTreeMap<String, serde_json::Value>,
+}
+
+// ---- GitLab CI: the keys of the file and of a job ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitlabCi {
+    stages: Vec<String>,
+    variables: BTreeMap<String, String>,
+    krc: GlJob,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlJob {
+    stage: String,
+    tags: Vec<String>,
+    timeout: String,
+    before_script: Vec<String>,
+    script: Vec<String>,
+    artifacts: GlArtifacts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlArtifacts {
+    when: String,
+    expire_in: String,
+    reports: BTreeMap<String, String>,
+    paths: Vec<String>,
+}
+
+fn read(name: &str) -> String {
+    let path = repo().join("ci/templates").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// `bash -n` on a script: syntax only, nothing runs.
+fn bash_syntax_ok(what: &str, script: &str) {
+    let mut child = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bash -n");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: bash -n: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What both templates must do in the step that runs krc.
+fn runs_krc_as_unprivileged_user(what: &str, script: &str) {
+    assert!(
+        script.contains("krc run ") && script.contains("--junit krc.xml"),
+        "{what}: runs `krc run --junit krc.xml`"
+    );
+    assert!(
+        script.contains("--json krc.json") && script.contains("--html krc.html"),
+        "{what}: writes the JSON and HTML reports"
+    );
+    assert!(
+        script.contains("machinectl shell") && script.contains("\"$KRC_USER@\""),
+        "{what}: runs krc as $KRC_USER in a login session, not as root"
+    );
+    assert!(
+        script.contains("exit \"$(sudo cat \"$home/krc.rc\")\""),
+        "{what}: krc's exit status decides the job"
+    );
+}
+
+#[test]
+fn github_actions_workflow_reports_junit_and_keeps_artifacts() {
+    let text = read("github-actions.yml");
+    let wf: Workflow = serde_saphyr::from_str(&text).expect("github-actions.yml is a workflow");
+    assert_eq!(wf.name, "krc");
+    assert!(wf.on.contains_key("push") && wf.on.contains_key("pull_request"));
+    assert_eq!(
+        wf.permissions.get("checks").map(String::as_str),
+        Some("write"),
+        "the test-report step publishes a check run"
+    );
+    let job = &wf.jobs["krc"];
+    assert!(
+        job.runs_on.starts_with("ubuntu-"),
+        "a VM runner, not a container: {}",
+        job.runs_on
+    );
+    assert!(job.timeout_minutes <= 60);
+    assert!(job.env.contains_key("KRC_USER"));
+
+    for s in &job.steps {
+        assert!(
+            s.uses.is_some() != s.run.is_some(),
+            "step {:?}: exactly one of uses/run",
+            s.name
+        );
+        if let Some(run) = &s.run {
+            assert_eq!(s.shell.as_deref(), Some("bash"), "step {:?}", s.name);
+            bash_syntax_ok(&s.name, run);
+        }
+    }
+    let run_step = job
+        .steps
+        .iter()
+        .find(|s| s.run.as_deref().is_some_and(|r| r.contains("krc run ")))
+        .expect("a step runs krc");
+    runs_krc_as_unprivileged_user("github-actions.yml", run_step.run.as_deref().unwrap());
+
+    let uses = |prefix: &str| {
+        job.steps
+            .iter()
+            .find(|s| s.uses.as_deref().is_some_and(|u| u.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("a step uses {prefix}"))
+    };
+    let report = uses("dorny/test-reporter@");
+    assert_eq!(report.with["path"], "krc.xml");
+    assert_eq!(report.with["reporter"], "java-junit");
+    let artifacts = uses("actions/upload-artifact@");
+    let paths = artifacts.with["path"].as_str().unwrap();
+    for f in ["krc.xml", "krc.json", "krc.html"] {
+        assert!(paths.lines().any(|l| l.trim() == f), "artifact {f}");
+    }
+    // Reports matter most when krc failed: both steps run after a failure.
+    for s in [report, artifacts] {
+        assert_eq!(
+            s.condition.as_deref(),
+            Some("${{ !cancelled() }}"),
+            "{}",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn gitlab_job_reports_junit_and_keeps_artifacts() {
+    let text = read("gitlab-ci.yml");
+    let ci: GitlabCi = serde_saphyr::from_str(&text).expect("gitlab-ci.yml is a GitLab CI file");
+    let job = &ci.krc;
+    assert!(
+        ci.stages.contains(&job.stage),
+        "the job's stage is declared"
+    );
+    assert!(ci.variables.contains_key("KRC_USER"));
+    assert!(!job.tags.is_empty(), "a tag selects a VM runner");
+    assert!(job.timeout.ends_with('m') || job.timeout.ends_with('h'));
+
+    for (i, s) in job.before_script.iter().chain(&job.script).enumerate() {
+        bash_syntax_ok(&format!("gitlab-ci.yml script block {i}"), s);
+    }
+    runs_krc_as_unprivileged_user("gitlab-ci.yml", &job.script.join("\n"));
+
+    let a = &job.artifacts;
+    assert_eq!(a.when, "always", "reports are kept when krc fails");
+    assert_eq!(
+        a.reports.get("junit").map(String::as_str),
+        Some("krc.xml"),
+        "artifacts:reports:junit"
+    );
+    for f in ["krc.xml", "krc.json", "krc.html"] {
+        assert!(a.paths.iter().any(|p| p == f), "artifact {f}");
+    }
+    assert!(!a.expire_in.is_empty());
+}
+
+#[test]
+fn a_misspelt_keyword_is_caught() {
+    // The structs above reject unknown keys: prove it on a typo a user
+    // could make, so the two tests above are not vacuous.
+    let text = read("gitlab-ci.yml").replace("expire_in:", "expires_in:");
+    assert!(serde_saphyr::from_str::<GitlabCi>(&text).is_err());
+    let text = read("github-actions.yml").replace("runs-on:", "run-on:");
+    assert!(serde_saphyr::from_str::<Workflow>(&text).is_err());
+}

@@ -1,0 +1,241 @@
+//! The VM lab: a real Debian 12 VM (qemu) runs the krc binary this build
+//! produced, as an unprivileged user with sudo rights (ci/vm-lab/run.sh).
+//! Needs root, qemu, debootstrap, mkfs.ext4 and xmllint; skips with the
+//! reason otherwise, and is required under `KRC_REQUIRE_LAB=1`.
+//!
+//! run.sh judges the guest's reports itself; this test reads them again on
+//! its own (the JSON report, not the JUnit run.sh parsed) so that a bug in
+//! the script's judging cannot pass the lab.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::{have, is_root, repo, validate_junit};
+
+/// The lab's own caps add up to less (image build, at most five boots);
+/// this one only keeps a wedged script from holding `cargo test` forever.
+const LAB_CAP: Duration = Duration::from_secs(25 * 60);
+
+/// One VM at a time: the machine has 2 cores, and a cold start builds the
+/// image once rather than twice in parallel.
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+/// Check ids that `ci/vm-lab/expected/fresh-debian12.txt` marks with
+/// `kind` (`fail` or `warn`), comments stripped.
+fn expected_fresh(kind: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo().join("ci/vm-lab/expected/fresh-debian12.txt"))
+        .expect("read ci/vm-lab/expected/fresh-debian12.txt");
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split('#').next()?.split_whitespace();
+            (words.next()? == kind).then(|| words.next().map(str::to_string))?
+        })
+        .collect()
+}
+
+/// Ids of the checks a krc JSON report (`krc.report/v1`) gives one of
+/// `statuses`; with `required_only`, only the checks that decide the exit
+/// status.
+fn checks_in(path: &Path, statuses: &[&str], required_only: bool) -> BTreeSet<String> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    assert_eq!(doc["schema"], "krc.report/v1", "{}", path.display());
+    doc["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .flat_map(|p| p["checks"].as_array().expect("checks"))
+        .filter(|c| statuses.iter().any(|s| c["status"] == *s))
+        .filter(|c| !required_only || c["severity"] == "required")
+        .map(|c| c["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// Failed, or could not be judged (an error is never a pass).
+const FAILING: &[&str] = &["fail", "error"];
+
+fn run_lab(out: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let log = out.with_extension("log");
+    let log_file = std::fs::File::create(&log).expect("create lab log");
+    let started = Instant::now();
+    let mut child = Command::new("bash")
+        .arg(repo().join("ci/vm-lab/run.sh"))
+        .arg("--krc")
+        .arg(env!("CARGO_BIN_EXE_krc"))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .env("KRC_JUNIT_SCHEMAS", support::schema_dir())
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("clone log handle"))
+        .stderr(log_file)
+        .spawn()
+        .expect("start ci/vm-lab/run.sh");
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for run.sh") {
+            break st.code();
+        }
+        if started.elapsed() > LAB_CAP {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    (status, text, started.elapsed())
+}
+
+/// Why the lab cannot run here, if it cannot.
+fn lab_missing() -> Option<String> {
+    if !is_root() {
+        return Some("the VM lab builds its guest image with debootstrap, which needs root".into());
+    }
+    ["qemu-system-x86_64", "debootstrap", "mkfs.ext4", "xmllint"]
+        .into_iter()
+        .find(|t| !have(t))
+        .map(|t| format!("{t} is not installed (ci/provision/40-vm-lab.sh installs it)"))
+}
+
+#[test]
+fn debian12_vm_runs_krc_as_a_sudo_user() {
+    if let Some(reason) = lab_missing() {
+        lab_skip!("{reason}");
+    }
+    let out: PathBuf = repo().join("target/vm-lab");
+    let (status, log, took) = run_lab(&out, &[]);
+    eprintln!("---- ci/vm-lab/run.sh ({}s) ----\n{log}", took.as_secs());
+    assert_eq!(
+        status,
+        Some(0),
+        "the VM lab failed (artifacts in {}; summary.txt, lab.xml, serial-boot*.log)",
+        out.display()
+    );
+
+    // Every JUnit file that came back, and the lab's own, is valid.
+    let guest = out.join("guest");
+    let mut xml: Vec<PathBuf> = std::fs::read_dir(&guest)
+        .expect("guest results")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    xml.push(out.join("lab.xml"));
+    assert!(
+        xml.iter().any(|p| p.ends_with("pre.xml")),
+        "no pre.xml in {}",
+        guest.display()
+    );
+    for f in &xml {
+        validate_junit(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+
+    // Step 1, read from the JSON report: the fresh guest fails and warns
+    // exactly as expected, as the user "lab".
+    let pre = checks_in(&guest.join("pre.json"), FAILING, false);
+    assert_eq!(
+        pre,
+        expected_fresh("fail"),
+        "checks failing in krc preflight on the fresh Debian 12 guest"
+    );
+    assert_eq!(
+        checks_in(&guest.join("pre.json"), &["warn"], false),
+        expected_fresh("warn"),
+        "checks warning in krc preflight on the fresh Debian 12 guest"
+    );
+    let pre_doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(guest.join("pre.json")).unwrap()).unwrap();
+    assert_eq!(pre_doc["meta"]["user"], "lab");
+    assert_eq!(pre_doc["passed"], false);
+
+    // Steps 2-4: either they ran and passed, or the guest says precisely
+    // why they did not run. Never silently absent.
+    let steps = guest.join("steps");
+    if let Ok(reason) = std::fs::read_to_string(steps.join("install.not-run")) {
+        eprintln!(
+            "NOTE steps 2-4 (install, post-install preflight, uninstall) did not run: {reason}"
+        );
+        let lab = std::fs::read_to_string(out.join("lab.xml")).unwrap();
+        assert!(lab.contains("<skipped message=\"not run: "), "{lab}");
+    } else {
+        let rc =
+            |s: &str| std::fs::read_to_string(steps.join(format!("{s}.rc"))).unwrap_or_default();
+        assert_eq!(rc("install").trim(), "0", "krc install in the guest");
+        assert_eq!(rc("post").trim(), "0", "krc preflight after install");
+        assert!(
+            checks_in(&guest.join("post.json"), FAILING, true).is_empty(),
+            "a required check fails after install"
+        );
+        assert_eq!(
+            checks_in(&guest.join("final.json"), FAILING, false),
+            pre,
+            "after uninstall"
+        );
+    }
+}
+
+/// A self-test of the lab's steps 2-4, not a test of `krc install`: the
+/// guest's `krc install`/`uninstall` are the lab's stand-in
+/// (ci/vm-lab/selftest/krc-standin-installer), which applies the reference
+/// procedure by hand. It proves the lab's plumbing (offline bundle, reboot
+/// on exit 3, the three later preflights) and that `krc preflight` passes a
+/// real VM set up by the book and fails it again once that is undone.
+#[test]
+fn lab_steps_2_to_4_run_with_a_stand_in_installer() {
+    if let Some(reason) = lab_missing() {
+        lab_skip!("{reason}");
+    }
+    let out: PathBuf = repo().join("target/vm-lab-selftest");
+    let (status, log, took) = run_lab(&out, &["--stand-in-installer"]);
+    eprintln!(
+        "---- ci/vm-lab/run.sh --stand-in-installer ({}s) ----\n{log}",
+        took.as_secs()
+    );
+    assert_eq!(
+        status,
+        Some(0),
+        "the lab self-test failed (artifacts in {})",
+        out.display()
+    );
+    let guest = out.join("guest");
+    let steps = guest.join("steps");
+    let read = |f: &str| {
+        std::fs::read_to_string(steps.join(f))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read("install.attempts"),
+        "2",
+        "the stand-in asks for a reboot once (exit 3), then finds the host set up"
+    );
+    assert_eq!(read("install.rc"), "0");
+    assert_eq!(read("uninstall.rc"), "3", "uninstall asked for a reboot");
+
+    // By the book, nothing fails and nothing warns.
+    let post = guest.join("post.json");
+    assert_eq!(read("post.rc"), "0", "krc preflight after the install");
+    assert_eq!(checks_in(&post, FAILING, false), BTreeSet::new());
+    assert_eq!(checks_in(&post, &["warn"], false), BTreeSet::new());
+
+    // Undone, the guest is judged as it was when fresh.
+    let (pre, fin) = (guest.join("pre.json"), guest.join("final.json"));
+    assert_eq!(
+        checks_in(&fin, FAILING, false),
+        checks_in(&pre, FAILING, false)
+    );
+    assert_eq!(
+        checks_in(&fin, &["warn"], false),
+        checks_in(&pre, &["warn"], false)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    assert!(summary.starts_with("SELF-TEST"), "{summary}");
+}
