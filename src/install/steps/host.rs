@@ -274,6 +274,12 @@ pub(super) const DELEGATION: Step = Step {
     },
     plan: |ctx| {
         let reload = Cmd::root(&["systemctl", "daemon-reload"]);
+        // A user manager that is already running keeps the controllers it
+        // started with: k3s started under it would fail with "failed to
+        // find cpuset cgroup (v2)". try-restart restarts it only if it runs
+        // (its services restart; login shells live in session scopes and
+        // are not touched), so the start step finds the new delegation.
+        let manager = format!("user@{}.service", ctx.host.user().uid);
         Ok(vec![
             Action::OnUndo(reload.clone()),
             Action::Write {
@@ -283,6 +289,12 @@ pub(super) const DELEGATION: Step = Step {
             },
             Action::Run {
                 cmd: reload,
+                undo: None,
+                watch: vec![],
+                optional: false,
+            },
+            Action::Run {
+                cmd: Cmd::root(&["systemctl", "try-restart", manager.as_str()]),
                 undo: None,
                 watch: vec![],
                 optional: false,
