@@ -106,19 +106,26 @@ else
   install -m 0755 "$krc" "$stage/krc"
 fi
 cp "$image"/debs/*.deb "$stage/bundle/debs/"
-# No k3s binary can be had on these machines: the bundle carries a stand-in
-# that says so, and the installer must report the steps that need a running
-# k3s as skipped with that reason.
-cat >"$stage/bundle/k3s" <<'STANDIN'
-#!/bin/sh
-# krc VM lab stand-in for k3s: no real k3s binary can be downloaded where this lab runs.
-case "${1:-}" in
-  --version|-v|version) echo "k3s version v0.0.0+krclab (stand-in: not a real k3s)"; exit 0 ;;
-esac
-echo "krc-lab stand-in k3s: not a real k3s, cannot run '$*'" >&2
-exit 1
-STANDIN
-chmod 0755 "$stage/bundle/k3s"
+# No k3s binary can be had on these machines: the bundle (docs/install.md's
+# offline layout) carries krc's stand-ins for the install script and the
+# binary, and pins marked `stand_in`, so the installer reports the API wait
+# as skipped with that reason.
+# The release the lab pins: the stand-in pretends to be it (krc's default).
+K3S_VERSION=v1.33.5+k3s1
+echo "$K3S_VERSION" >"$stage/k3s-version"
+standin_dir="$repo/tests/data/standin"
+install -m 0755 "$standin_dir/k3s" "$stage/bundle/k3s"
+install -m 0644 "$standin_dir/install.sh" "$stage/bundle/install.sh"
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+printf '%s  k3s\n' "$(sum "$stage/bundle/k3s")" >"$stage/bundle/sha256sum-amd64.txt"
+cat >"$stage/bundle/pins.toml" <<PINS
+ref = "$K3S_VERSION"
+stand_in = "no k3s can be downloaded where the VM lab runs: the bundle carries krc's stand-in, which never serves an API"
+[sha256]
+"install.sh" = "$(sum "$stage/bundle/install.sh")"
+"k3s" = "$(sum "$stage/bundle/k3s")"
+"sha256sum-amd64.txt" = "$(sum "$stage/bundle/sha256sum-amd64.txt")"
+PINS
 echo lab >"$stage/lab-user"
 lab_mirror | sed -E 's#^[a-z]+://([^/:]+).*#\1#' >"$stage/mirror-host"
 chmod -R a+rX "$stage"

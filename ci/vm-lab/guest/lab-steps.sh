@@ -75,6 +75,7 @@ if ! ran install; then
   attempt=$(( $(cat "$steps/install.attempts" 2>/dev/null || echo 0) + 1 ))
   echo "$attempt" >"$steps/install.attempts"
   run_step "install-$attempt" 1200 "$krc" install --yes --offline "$in/bundle" \
+    --pins "$in/bundle/pins.toml" --k3s-version "$(cat "$in/k3s-version")" \
     --junit "$out/install-$attempt.xml" --json "$out/install-$attempt.json"
   rc=$?
   if [ "$rc" = 3 ] && [ "$attempt" -lt 3 ]; then

@@ -279,8 +279,12 @@ pub(super) const DELEGATION: Step = Step {
         // find cpuset cgroup (v2)". try-restart restarts it only if it runs
         // (its services restart; login shells live in session scopes and
         // are not touched), so the start step finds the new delegation.
+        // Undo runs in reverse: the drop-in goes, then daemon-reload, then
+        // the restart that takes the controllers away again.
         let manager = format!("user@{}.service", ctx.host.user().uid);
+        let restart = Cmd::root(&["systemctl", "try-restart", manager.as_str()]);
         Ok(vec![
+            Action::OnUndo(restart.clone()),
             Action::OnUndo(reload.clone()),
             Action::Write {
                 path: DELEGATE_DROP_IN.into(),
@@ -294,7 +298,7 @@ pub(super) const DELEGATION: Step = Step {
                 optional: false,
             },
             Action::Run {
-                cmd: Cmd::root(&["systemctl", "try-restart", manager.as_str()]),
+                cmd: restart,
                 undo: None,
                 watch: vec![],
                 optional: false,
