@@ -24,9 +24,10 @@ SUITE=bookworm
 # What a freshly provisioned Debian 12 VM has, plus what the lab needs to
 # drive it: systemd as init, a kernel, udev, the system and user buses,
 # logind sessions (libpam-systemd), machinectl for a real login session from
-# a unit, sudo for the unprivileged user. Deliberately NOT included: uidmap,
+# a unit, sudo for the unprivileged user, procps (priority important: every
+# Debian 12 VM has sysctl and ps). Deliberately NOT included: uidmap,
 # slirp4netns, fuse-overlayfs, which `krc install` must bring.
-PACKAGES=systemd,systemd-sysv,systemd-container,libpam-systemd,linux-image-amd64,udev,dbus,dbus-user-session,sudo,kmod,zstd
+PACKAGES=systemd,systemd-sysv,systemd-container,libpam-systemd,linux-image-amd64,udev,dbus,dbus-user-session,sudo,kmod,zstd,procps
 # What `krc install` would fetch on this guest; downloaded once into debs/.
 BUNDLE_PACKAGES="uidmap slirp4netns fuse-overlayfs"
 LAB_USER=lab

@@ -95,6 +95,14 @@ fn missing_packages(ctx: &Ctx<'_>) -> Vec<(&'static str, &'static str)> {
     if h.which("fuse-overlayfs").is_none() {
         out.push(("fuse-overlayfs", "fuse-overlayfs"));
     }
+    if h.which("sysctl").is_none() {
+        // Minimal images (debootstrap minbase, containers) lack procps;
+        // the sysctl step applies the forwarding settings with it.
+        out.push((
+            "procps",
+            "sysctl (procps), which applies the forwarding settings",
+        ));
+    }
     if !h.exists("/usr/lib/systemd/user/dbus.socket") && !h.exists("/lib/systemd/user/dbus.socket")
     {
         out.push(("dbus-user-session", "the user's D-Bus (dbus-user-session)"));
@@ -106,6 +114,7 @@ fn dnf_name(deb: &str) -> &str {
     match deb {
         "uidmap" => "shadow-utils",
         "dbus-user-session" => "dbus-daemon",
+        "procps" => "procps-ng",
         p => p,
     }
 }
