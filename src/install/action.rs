@@ -91,20 +91,7 @@ impl Action {
                 let sha256 = sha256_hex(&bytes);
                 match fs.meta(path) {
                     Some((_, old_meta)) => {
-                        let seq = journal.next_seq();
-                        let backup = journal.backup_path(side, seq)?;
-                        let old = fs
-                            .read(path)
-                            .map_err(|e| format!("failed to read {path} to back it up: {e}"))?;
-                        fs.write(
-                            &backup,
-                            &old,
-                            Meta {
-                                mode: 0o600,
-                                ..journal.owner(side)
-                            },
-                        )
-                        .map_err(|e| e.to_string())?;
+                        let backup = back_up(journal, side, path)?;
                         journal.record(
                             side,
                             step,
@@ -240,18 +227,7 @@ impl Action {
                     let side = journal.side_of_path(w);
                     let change = match fs.meta(w) {
                         Some((t, meta)) if t.is_file() => {
-                            let seq = journal.next_seq();
-                            let backup = journal.backup_path(side, seq)?;
-                            let old = fs.read(w).map_err(|e| e.to_string())?;
-                            fs.write(
-                                &backup,
-                                &old,
-                                Meta {
-                                    mode: 0o600,
-                                    ..journal.owner(side)
-                                },
-                            )
-                            .map_err(|e| e.to_string())?;
+                            let backup = back_up(journal, side, w)?;
                             Change::Watched {
                                 path: w.clone(),
                                 backup: Some(backup),
@@ -321,6 +297,23 @@ fn tempdir() -> Result<std::path::PathBuf, String> {
         "failed to create a private directory in {}",
         base.display()
     ))
+}
+
+/// Copies `path` into the journal's private backup area (mode 0600, owned
+/// by the journal's side) and returns where it went.
+fn back_up(journal: &mut Journal, side: Side, path: &str) -> Result<String, String> {
+    let fs = journal.fs().clone();
+    let seq = journal.next_seq();
+    let backup = journal.backup_path(side, seq)?;
+    let old = fs
+        .read(path)
+        .map_err(|e| format!("failed to read {path} to back it up: {e}"))?;
+    let meta = Meta {
+        mode: 0o600,
+        ..journal.owner(side)
+    };
+    fs.write(&backup, &old, meta).map_err(|e| e.to_string())?;
+    Ok(backup)
 }
 
 fn make_parents(step: &str, path: &str, meta: Meta, journal: &mut Journal) -> Result<(), String> {
