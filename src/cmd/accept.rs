@@ -15,8 +15,8 @@ use crate::cli::{AcceptArgs, AcceptOptions};
 use crate::host::{Host, Origin};
 use crate::kube::client::Kube;
 use crate::kube::live::LiveAccept;
+use crate::report::PhaseReport;
 use crate::report::terminal::Printer;
-use crate::report::{Counts, PhaseReport};
 use crate::suite::Suite;
 use crate::suite::runner::{self, host_tasks};
 
@@ -114,13 +114,7 @@ pub(crate) fn run_phase(
 pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
     let plan = AcceptPlan::from_args(args)?;
     let sa = &args.suite;
-    let id_width = plan
-        .suite
-        .entries
-        .iter()
-        .map(|e| e.check.id.len())
-        .max()
-        .unwrap_or(0);
+    let id_width = plan.suite.id_width();
     if sa.harness.list {
         let host = Arc::new(Host::open(&plan.root, plan.user.as_deref()).map_err(CmdError::new)?);
         let mut p = Printer::stdout(false, false, id_width);
@@ -129,23 +123,15 @@ pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
     }
     let printer = output::printer(&sa.harness, id_width);
     let (report, host) = run_phase(&plan, &sa.harness, printer.clone())?;
-    let counts = Counts::of(&report.records);
-    let blocked = report.records.iter().any(|r| r.blocks());
-    if let Some(p) = &printer
-        && let Ok(mut p) = p.lock()
-    {
-        p.summary(&counts);
-    }
-    let files = ReportFiles {
-        junit: sa.junit.clone(),
-        json: sa.json.clone(),
-        html: sa.html.clone(),
-    };
     let pin = plan
         .suite
         .entries
         .first()
         .and_then(|e| e.params.accept.k3s_version.clone());
-    files.write(&output::meta(&host, pin), std::slice::from_ref(&report))?;
-    Ok(if blocked { exit::FAILED } else { exit::OK })
+    output::finish(
+        printer.as_ref(),
+        &report,
+        &ReportFiles::from_args(sa),
+        &output::meta(&host, pin),
+    )
 }

@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use libtest_mimic::{Arguments, ColorSetting};
 
+use crate::cli::SuiteArgs;
+use crate::report::Counts;
+
 use super::CmdError;
 use crate::fsutil::write_atomic;
 use crate::host::Host;
@@ -53,6 +56,14 @@ pub(crate) struct ReportFiles {
 }
 
 impl ReportFiles {
+    pub(crate) fn from_args(sa: &SuiteArgs) -> ReportFiles {
+        ReportFiles {
+            junit: sa.junit.clone(),
+            json: sa.json.clone(),
+            html: sa.html.clone(),
+        }
+    }
+
     pub(crate) fn write(&self, meta: &RunMeta, phases: &[PhaseReport]) -> Result<(), CmdError> {
         if let Some(p) = &self.junit {
             let xml = junit::render(meta, phases).map_err(CmdError::new)?;
@@ -66,4 +77,26 @@ impl ReportFiles {
         }
         Ok(())
     }
+}
+
+/// The end of a one-phase command: the count line, the report files, and
+/// the exit status (1 when a required check failed or could not be verified).
+pub(crate) fn finish(
+    printer: Option<&Arc<Mutex<Printer>>>,
+    report: &PhaseReport,
+    files: &ReportFiles,
+    meta: &RunMeta,
+) -> Result<u8, CmdError> {
+    if let Some(p) = printer
+        && let Ok(mut p) = p.lock()
+    {
+        p.summary(&Counts::of(&report.records));
+    }
+    files.write(meta, std::slice::from_ref(report))?;
+    let blocked = report.records.iter().any(|r| r.blocks());
+    Ok(if blocked {
+        super::exit::FAILED
+    } else {
+        super::exit::OK
+    })
 }

@@ -10,8 +10,8 @@ use super::{CmdError, exit};
 use crate::checks::Phase;
 use crate::cli::PreflightArgs;
 use crate::host::{Host, Origin};
+use crate::report::PhaseReport;
 use crate::report::terminal::Printer;
-use crate::report::{Counts, PhaseReport};
 use crate::suite::Suite;
 use crate::suite::runner::{self, host_tasks};
 
@@ -57,12 +57,7 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
     let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Preflight).map_err(CmdError::new)?;
     let user = sa.user.as_deref().or(suite.user.as_deref());
     let host = Arc::new(Host::open(&args.root, user).map_err(CmdError::new)?);
-    let id_width = suite
-        .entries
-        .iter()
-        .map(|e| e.check.id.len())
-        .max()
-        .unwrap_or(0);
+    let id_width = suite.id_width();
     if sa.harness.list {
         let mut p = Printer::stdout(false, false, id_width);
         runner::list(&host_tasks(&suite, &host), &sa.harness, &mut p);
@@ -70,17 +65,10 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
     }
     let printer = output::printer(&sa.harness, id_width);
     let report = run_phase(&suite, &host, &sa.harness, printer.clone());
-    if let Some(p) = &printer
-        && let Ok(mut p) = p.lock()
-    {
-        p.summary(&Counts::of(&report.records));
-    }
-    let blocked = report.records.iter().any(|r| r.blocks());
-    let files = ReportFiles {
-        junit: sa.junit.clone(),
-        json: sa.json.clone(),
-        html: sa.html.clone(),
-    };
-    files.write(&output::meta(&host, None), std::slice::from_ref(&report))?;
-    Ok(if blocked { exit::FAILED } else { exit::OK })
+    output::finish(
+        printer.as_ref(),
+        &report,
+        &ReportFiles::from_args(sa),
+        &output::meta(&host, None),
+    )
 }

@@ -42,13 +42,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     }
     let pre_suite = Suite::builtin(Phase::Preflight);
     let harness = libtest_mimic::Arguments::default();
-    let width = pre_suite
-        .entries
-        .iter()
-        .chain(&accept_plan.suite.entries)
-        .map(|e| e.check.id.len())
-        .max()
-        .unwrap_or(0);
+    let width = pre_suite.id_width().max(accept_plan.suite.id_width());
     let printer = output::printer(&harness, width);
     let summary = |report: &PhaseReport| {
         if let Some(p) = &printer

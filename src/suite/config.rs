@@ -102,6 +102,15 @@ impl Suite {
         Ok(suite)
     }
 
+    /// The width of the longest check id, for aligned output.
+    pub(crate) fn id_width(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| e.check.id.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub(crate) fn load(path: &Path) -> Result<Suite, SuiteError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SuiteError(format!("failed to read suite {}: {e}", path.display())))?;
