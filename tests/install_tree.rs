@@ -159,11 +159,12 @@ fn apply_reapply_uninstall_restore_the_tree() {
         .unwrap(),
         Path::new("/home/alice/.config/systemd/user/k3s-rootless.service")
     );
-    assert!(root.join("var/lib/krc/journal.json").is_file());
-    assert!(
-        root.join("home/alice/.local/state/krc/journal.json")
-            .is_file()
-    );
+    // One journal, root's own: nothing of krc's state in the user's home.
+    let journal = root.join("var/lib/krc/1000/journal.json");
+    assert!(journal.is_file());
+    assert!(after["var/lib/krc/1000/journal.json"].contains(" 600 "));
+    assert!(after["var/lib/krc/1000"].contains(" 700 "));
+    assert!(!root.join("home/alice/.local/state/krc").exists());
     // Host commands are recorded, not run, under --root.
     let cmds = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -207,7 +208,7 @@ fn apply_reapply_uninstall_restore_the_tree() {
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
     assert!(
         String::from_utf8_lossy(&u.stdout)
-            .contains("restore /etc/subuid from /var/lib/krc/backups/"),
+            .contains("restore /etc/subuid from /var/lib/krc/1000/backups/"),
         "{}",
         text(&u)
     );

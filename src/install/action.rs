@@ -2,9 +2,9 @@
 //! run. The same list is printed by `--dry-run` and applied by the
 //! executor, and every application is journaled with what undoes it.
 
-use super::exec::{Cmd, CommandRunner, Ran, Who};
+use super::exec::{Cmd, CommandRunner, Ran};
 use super::fsops::{Meta, sha256_hex};
-use super::journal::{Change, Journal, Side};
+use super::journal::{Change, Journal, Undo};
 
 /// A file's content: bytes krc renders, or a verified downloaded artifact.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub(crate) enum Action {
     /// change, restored to their previous state on undo.
     Run {
         cmd: Cmd,
-        undo: Option<Cmd>,
+        undo: Option<Undo>,
         watch: Vec<String>,
         optional: bool,
     },
@@ -49,10 +49,10 @@ pub(crate) enum Action {
     /// `apt-get install`; its undo purges exactly the packages this run
     /// added (the named ones and the dependencies apt pulled in), as
     /// dpkg's status file lists them before and after.
-    AptInstall { cmd: Cmd, purge: Cmd },
-    /// Nothing now; on undo, once the later changes are reverted, run `cmd`
+    AptInstall { cmd: Cmd },
+    /// Nothing now; on undo, once the later changes are reverted, do this
     /// (a daemon-reload after unit files are gone).
-    OnUndo(Cmd),
+    OnUndo(Undo),
 }
 
 /// Resolves artifact names to verified bytes at apply time.
@@ -86,26 +86,23 @@ impl Action {
                 {
                     return Ok(notes);
                 }
-                let side = journal.side_of_path(path);
                 make_parents(step, path, *meta, journal)?;
                 let sha256 = sha256_hex(&bytes);
                 match fs.meta(path) {
-                    Some((_, old_meta)) => {
-                        let backup = back_up(journal, side, path)?;
-                        journal.record(
-                            side,
+                    Some(_) => {
+                        let (seq, old_meta) = back_up(journal, path)?;
+                        journal.record_at(
+                            seq,
                             step,
                             Change::ReplacedFile {
                                 path: path.clone(),
                                 sha256,
-                                backup,
                                 meta: old_meta,
                             },
                         )?;
                     }
                     None => {
                         journal.record(
-                            side,
                             step,
                             Change::CreatedFile {
                                 path: path.clone(),
@@ -132,9 +129,7 @@ impl Action {
                     },
                     journal,
                 )?;
-                let side = journal.side_of_path(path);
                 journal.record(
-                    side,
                     step,
                     Change::CreatedSymlink {
                         path: path.clone(),
@@ -144,14 +139,13 @@ impl Action {
                 fs.symlink(path, target, *meta)
                     .map_err(|e| format!("failed to create {path}: {e}"))?;
             }
-            Action::AptInstall { cmd, purge } => {
+            Action::AptInstall { cmd } => {
                 let fs = journal.fs().clone();
                 let before = super::dpkg::installed_packages(&fs);
                 let seq = journal.record(
-                    Side::Root,
                     step,
                     Change::Ran {
-                        cmd: cmd.clone(),
+                        shown: cmd.shown(),
                         undo: None,
                     },
                 )?;
@@ -164,14 +158,13 @@ impl Action {
                     .collect();
                 journal.forget(seq)?;
                 if !added.is_empty() {
-                    let mut undo = purge.clone();
-                    undo.argv.extend(added.iter().cloned());
                     journal.record(
-                        Side::Root,
                         step,
                         Change::Ran {
-                            cmd: cmd.clone(),
-                            undo: Some(undo),
+                            shown: cmd.shown(),
+                            undo: Some(Undo::AptPurge {
+                                packages: added.clone(),
+                            }),
                         },
                     )?;
                 }
@@ -180,13 +173,8 @@ impl Action {
                     Ran::NotRun(why) => notes.push(format!("not run ({why}): {}", cmd.shown())),
                 }
             }
-            Action::OnUndo(cmd) => {
-                let side = if cmd.who == Who::User {
-                    Side::User
-                } else {
-                    Side::Root
-                };
-                journal.record(side, step, Change::OnUndo { cmd: cmd.clone() })?;
+            Action::OnUndo(undo) => {
+                journal.record(step, Change::OnUndo { undo: undo.clone() })?;
             }
             Action::RunScript {
                 artifact,
@@ -223,40 +211,47 @@ impl Action {
                 optional,
             } => {
                 let fs = journal.fs().clone();
+                let mut watched = Vec::new();
                 for w in watch {
-                    let side = journal.side_of_path(w);
                     let change = match fs.meta(w) {
-                        Some((t, meta)) if t.is_file() => {
-                            let backup = back_up(journal, side, w)?;
-                            Change::Watched {
+                        Some((t, _)) if t.is_file() => {
+                            let (seq, meta) = back_up(journal, w)?;
+                            let change = Change::Watched {
                                 path: w.clone(),
-                                backup: Some(backup),
                                 meta: Some(meta),
-                            }
+                                after: None,
+                            };
+                            journal.record_at(seq, step, change.clone())?;
+                            watched.push((seq, change));
+                            continue;
                         }
                         Some(_) => continue, // a link or directory it will not replace
                         None => Change::Watched {
                             path: w.clone(),
-                            backup: None,
                             meta: None,
+                            after: None,
                         },
                     };
-                    journal.record(side, step, change)?;
+                    let seq = journal.record(step, change.clone())?;
+                    watched.push((seq, change));
                 }
-                let side = if cmd.who == Who::User {
-                    Side::User
-                } else {
-                    Side::Root
-                };
                 let seq = journal.record(
-                    side,
                     step,
                     Change::Ran {
-                        cmd: cmd.clone(),
+                        shown: cmd.shown(),
                         undo: undo.clone(),
                     },
                 )?;
-                match runner.run(cmd) {
+                let ran = runner.run(cmd);
+                // What the command left at each watched path: undo restores
+                // only a path that still holds exactly that.
+                for (wseq, change) in watched {
+                    if let Change::Watched { path, meta, .. } = change {
+                        let after = fs.sha256(&path);
+                        journal.update(wseq, Change::Watched { path, meta, after })?;
+                    }
+                }
+                match ran {
                     Ok(Ran::Ok(_)) => {}
                     Ok(Ran::NotRun(why)) => notes.push(format!("not run ({why}): {}", cmd.shown())),
                     // A command that failed is not undone by its inverse;
@@ -299,28 +294,24 @@ fn tempdir() -> Result<std::path::PathBuf, String> {
     ))
 }
 
-/// Copies `path` into the journal's private backup area (mode 0600, owned
-/// by the journal's side) and returns where it went.
-fn back_up(journal: &mut Journal, side: Side, path: &str) -> Result<String, String> {
+/// Copies `path` into the journal's private backup area and returns the
+/// seq its entry must take and the file's mode and owner.
+fn back_up(journal: &mut Journal, path: &str) -> Result<(u64, Meta), String> {
     let fs = journal.fs().clone();
-    let seq = journal.next_seq();
-    let backup = journal.backup_path(side, seq)?;
+    let meta = fs
+        .meta(path)
+        .map(|(_, m)| m)
+        .ok_or_else(|| format!("{path} vanished before krc could back it up"))?;
     let old = fs
         .read(path)
         .map_err(|e| format!("failed to read {path} to back it up: {e}"))?;
-    let meta = Meta {
-        mode: 0o600,
-        ..journal.owner(side)
-    };
-    fs.write(&backup, &old, meta).map_err(|e| e.to_string())?;
-    Ok(backup)
+    Ok((journal.back_up(&old)?, meta))
 }
 
 fn make_parents(step: &str, path: &str, meta: Meta, journal: &mut Journal) -> Result<(), String> {
     let fs = journal.fs().clone();
     for d in fs.missing_parents(path) {
-        let side = journal.side_of_path(&d);
-        journal.record(side, step, Change::CreatedDir { path: d.clone() })?;
+        journal.record(step, Change::CreatedDir { path: d.clone() })?;
         fs.mkdir(
             &d,
             Meta {

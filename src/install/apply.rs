@@ -34,10 +34,48 @@ pub(crate) struct Run {
     pub(crate) steps: Vec<(&'static str, &'static str, Outcome, Vec<String>)>,
 }
 
-/// `KRC_FAULT_STEP=k` (test only): make step k (1-based) fail after its
-/// actions are applied, to prove that every earlier change is undone.
+/// `KRC_FAULT_STEP=k` (a test hook, compiled into debug builds only): make
+/// step k (1-based) fail after its actions are applied, to prove that
+/// every earlier change is undone.
+#[cfg(debug_assertions)]
 fn fault_step() -> Option<usize> {
     std::env::var("KRC_FAULT_STEP").ok()?.parse().ok()
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_step() -> Option<usize> {
+    None
+}
+
+/// The target's file layer, with the user rules below the user's home.
+/// A home krc cannot safely work in is refused here, before anything.
+pub(crate) fn target_fs(host: &Host, live: bool) -> Result<TreeFs, String> {
+    let u = host.user();
+    let home = u.home.trim_end_matches('/');
+    if !u.home.starts_with('/') || home.is_empty() || home.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "the home of {} is {:?} (from /etc/passwd): rootless k3s needs a home directory of the user's own, such as /home/{}; fix it with `usermod -d /home/{} -m {}`",
+            u.name, u.home, u.name, u.name, u.name
+        ));
+    }
+    let fs = TreeFs::new(host.root(), live).with_home(home, u.uid);
+    if let Some((kind, meta)) = fs.meta(home) {
+        let lenient = !live && !nix::unistd::geteuid().is_root();
+        if !kind.is_dir() || (meta.uid != u.uid && !lenient) {
+            return Err(format!(
+                "the home of {} ({home}) is not a directory that belongs to {} (it is {}, owner uid {}): krc writes the user's unit files there as root only into the user's own directory",
+                u.name,
+                u.name,
+                if kind.is_dir() {
+                    "a directory"
+                } else {
+                    "not a directory"
+                },
+                meta.uid
+            ));
+        }
+    }
+    Ok(fs)
 }
 
 pub(crate) fn install(req: &Request) -> Result<Run, String> {
@@ -56,7 +94,7 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
             u.name, u.name
         ));
     }
-    let fs = TreeFs::new(host.root(), live);
+    let fs = target_fs(&host, live)?;
     let (pins, pins_err) = match Pins::load(&req.opts) {
         Ok(p) => (Some(p), None),
         Err(e) => (None, Some(e)),
@@ -109,7 +147,7 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
         return Err(super::sudo::REEXEC.into());
     }
     show::heading(&host, &req.opts);
-    let _lock = Lock::take(host.root())?;
+    let _lock = Lock::take(host.root(), live)?;
     if !needed.is_empty() {
         let blockers = super::gate::blockers(&host, &needed);
         if !blockers.is_empty() {
@@ -149,7 +187,7 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
             steps: Vec::new(),
         });
     }
-    let mut journal = Journal::load(&fs, &u.home, u.uid, u.gid)?;
+    let mut journal = Journal::load(&fs, u.uid)?;
     let start_seq = journal.next_seq();
     let fault = fault_step();
     let mut outcomes: Vec<(&'static str, &'static str, Outcome, Vec<String>)> = Vec::new();
@@ -289,7 +327,7 @@ pub(crate) fn rollback(
         .collect();
     entries.reverse();
     for e in entries {
-        match super::undo::undo(&e.change, journal, runner) {
+        match super::undo::undo(&e, journal, runner) {
             Ok(None) => {}
             Ok(Some(warning)) => problems.push(format!("{}: {warning}", e.step)),
             Err(err) => {

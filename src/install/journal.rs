@@ -1,18 +1,139 @@
 //! The state journal: what krc changed, so that a failed run can be undone
-//! and `krc uninstall` undoes exactly that and nothing else. The root part
-//! lives in `/var/lib/krc/journal.json`, the user part in
-//! `~/.local/state/krc/journal.json`; each holds entries numbered across
-//! both, so undo runs in exact reverse order. Backups of edited files sit
-//! beside the journal in `backups/`. The journal is saved after every
-//! change, so even a killed run leaves an accurate record.
+//! and `krc uninstall` undoes exactly that and nothing else.
+//!
+//! It is root's and only root's: `/var/lib/krc/<uid>/journal.json` (0600)
+//! in a directory of mode 0700, with backups of edited files beside it in
+//! `backups/<seq>`. Every part of that path is opened without following
+//! links and checked to belong to krc's own uid and be writable by no one
+//! else, so the target user can neither plant entries nor read backups.
+//! The journal holds no command line: an undo is one of the operations of
+//! [`Undo`], whose command krc computes and whose values it checks. It is
+//! saved after every change, so even a killed run leaves an accurate record.
 
 use serde::{Deserialize, Serialize};
 
 use super::exec::Cmd;
-use super::fsops::{Meta, TreeFs};
+use super::fsops::{Kind, Meta, TreeFs};
 
-pub(crate) const ROOT_STATE_DIR: &str = "/var/lib/krc";
+pub(crate) const STATE_DIR: &str = "/var/lib/krc";
 const JOURNAL: &str = "journal.json";
+const VERSION: u32 = 2;
+
+/// The directory of the journal for the user with this uid.
+pub(crate) fn state_dir(uid: u32) -> String {
+    format!("{STATE_DIR}/{uid}")
+}
+
+/// How krc reverses a command: a closed set of operations. The journal
+/// names the operation and its values; the command line is built here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub(crate) enum Undo {
+    /// `apt-get purge` of exactly the packages a run added.
+    AptPurge {
+        packages: Vec<String>,
+    },
+    DnfRemove {
+        packages: Vec<String>,
+    },
+    /// `sysctl -w KEY=VALUE`: a forwarding key back to its old value.
+    Sysctl {
+        key: String,
+        value: String,
+    },
+    DisableLinger {
+        user: String,
+    },
+    EnableRootfulK3s,
+    DaemonReload,
+    /// `systemctl try-restart user@UID.service`.
+    RestartUserManager {
+        uid: u32,
+    },
+    UserDaemonReload,
+    /// `systemctl --user try-restart k3s-rootless.service`.
+    UserRestartK3s,
+    /// `systemctl --user disable --now k3s-rootless.service`.
+    UserDisableK3s,
+}
+
+/// The sysctl keys krc sets and may set back.
+pub(crate) const SYSCTL_KEYS: &[&str] = &["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+
+fn package_name_ok(p: &str) -> bool {
+    // Debian and RPM package names, with a multi-arch qualifier.
+    !p.is_empty()
+        && p.len() <= 128
+        && p.as_bytes()[0].is_ascii_alphanumeric()
+        && p.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.:_".contains(c))
+}
+
+fn user_name_ok(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 64
+        && !u.starts_with('-')
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-$".contains(c))
+}
+
+impl Undo {
+    /// The command that performs this undo, after checking its values.
+    pub(crate) fn cmd(&self) -> Result<Cmd, String> {
+        use super::unit::UNIT_NAME;
+        let bad = |what: &str| Err(format!("journal entry refused: {what}"));
+        Ok(match self {
+            Undo::AptPurge { packages } | Undo::DnfRemove { packages } => {
+                if packages.is_empty() || !packages.iter().all(|p| package_name_ok(p)) {
+                    return bad("package names are not plain package names");
+                }
+                let mut argv: Vec<&str> = match self {
+                    Undo::AptPurge { .. } => vec!["apt-get", "purge", "-y", "-q"],
+                    _ => vec!["dnf", "remove", "-y"],
+                };
+                argv.extend(packages.iter().map(String::as_str));
+                let c = Cmd::root(&argv);
+                if matches!(self, Undo::AptPurge { .. }) {
+                    c.env("DEBIAN_FRONTEND", "noninteractive")
+                } else {
+                    c
+                }
+            }
+            Undo::Sysctl { key, value } => {
+                if !SYSCTL_KEYS.contains(&key.as_str())
+                    || value.is_empty()
+                    || !value.chars().all(|c| c.is_ascii_digit())
+                {
+                    return bad("not a forwarding sysctl krc sets");
+                }
+                Cmd::root(&["sysctl", "-w", &format!("{key}={value}")])
+            }
+            Undo::DisableLinger { user } => {
+                if !user_name_ok(user) {
+                    return bad("not a user name");
+                }
+                Cmd::root(&["loginctl", "disable-linger", user])
+            }
+            Undo::EnableRootfulK3s => Cmd::root(&["systemctl", "enable", "k3s.service"]),
+            Undo::DaemonReload => Cmd::root(&["systemctl", "daemon-reload"]),
+            Undo::RestartUserManager { uid } => {
+                Cmd::root(&["systemctl", "try-restart", &format!("user@{uid}.service")])
+            }
+            Undo::UserDaemonReload => Cmd::user(&["systemctl", "--user", "daemon-reload"]),
+            Undo::UserRestartK3s => Cmd::user(&["systemctl", "--user", "try-restart", UNIT_NAME]),
+            Undo::UserDisableK3s => {
+                Cmd::user(&["systemctl", "--user", "disable", "--now", UNIT_NAME])
+            }
+        })
+    }
+
+    /// The command as the plan and `uninstall --dry-run` show it.
+    pub(crate) fn shown(&self) -> String {
+        self.cmd()
+            .map(|c| c.shown())
+            .unwrap_or_else(|e| e.to_string())
+    }
+}
 
 /// One change made to the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,32 +146,34 @@ pub(crate) enum Change {
         path: String,
         sha256: String,
     },
-    /// An existing file was replaced; `backup` (a host path) holds the old
-    /// content and `meta` its mode and owner.
+    /// An existing file was replaced; its old content is in the backup of
+    /// this entry's seq, `meta` is its old mode and owner.
     ReplacedFile {
         path: String,
         sha256: String,
-        backup: String,
         meta: Meta,
     },
     CreatedSymlink {
         path: String,
         target: String,
     },
+    /// A command ran (`shown` is for people); `undo` reverses it.
     Ran {
-        cmd: Cmd,
-        undo: Option<Cmd>,
+        shown: String,
+        undo: Option<Undo>,
     },
-    /// Run `cmd` when undoing past this point.
+    /// Run `undo` when undoing past this point.
     OnUndo {
-        cmd: Cmd,
+        undo: Undo,
     },
     /// A path a command may write (the install script's outputs), as it was
-    /// before the command: absent, or backed up.
+    /// before the command: absent, or backed up (`meta` set). `after` is
+    /// its hash once the command ran: a file changed since is left alone.
     Watched {
         path: String,
-        backup: Option<String>,
         meta: Option<Meta>,
+        #[serde(default)]
+        after: Option<String>,
     },
 }
 
@@ -61,195 +184,216 @@ pub(crate) struct Entry {
     pub(crate) change: Change,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct PartFile {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JournalFile {
     version: u32,
+    uid: u32,
     /// Directories krc created to hold this journal: removed with it.
     created_dirs: Vec<String>,
     entries: Vec<Entry>,
 }
 
-/// Which part of the journal a change belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    Root,
-    User,
-}
-
-#[derive(Debug)]
-struct Part {
-    dir: String,
-    owner: Meta,
-    data: PartFile,
-}
-
-/// Both parts of the journal, loaded.
+/// The journal of one target user, loaded.
 #[derive(Debug)]
 pub(crate) struct Journal {
     fs: TreeFs,
-    root: Part,
-    user: Part,
-    /// The user's home: paths under it belong to the user part.
-    home: String,
+    dir: String,
+    owner: Meta,
+    data: JournalFile,
 }
 
+/// The largest seq a journal may hold: far beyond any real use, far from
+/// overflow.
+const MAX_SEQ: u64 = 1 << 40;
+
 impl Journal {
-    pub(crate) fn load(fs: &TreeFs, home: &str, uid: u32, gid: u32) -> Result<Journal, String> {
-        let load = |dir: &str, owner: Meta| -> Result<Part, String> {
-            let file = format!("{dir}/{JOURNAL}");
-            let data = match fs.read(&file) {
-                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                    format!("{}: not a krc journal ({e}); move it away only if you know krc did not write it", fs.path(&file).display())
-                })?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => PartFile { version: 1, ..Default::default() },
-                Err(e) => return Err(format!("failed to read {}: {e}", fs.path(&file).display())),
-            };
-            Ok(Part {
-                dir: dir.to_string(),
-                owner,
-                data,
-            })
+    /// Loads the journal of uid `uid`, refusing state that is not krc's own.
+    pub(crate) fn load(fs: &TreeFs, uid: u32) -> Result<Journal, String> {
+        let me = nix::unistd::geteuid().as_raw();
+        let mygid = nix::unistd::getegid().as_raw();
+        let dir = state_dir(uid);
+        let file = format!("{dir}/{JOURNAL}");
+        let empty = JournalFile {
+            version: VERSION,
+            uid,
+            created_dirs: Vec::new(),
+            entries: Vec::new(),
+        };
+        for d in [STATE_DIR, dir.as_str()] {
+            match fs.private_meta(d).map_err(|e| e.to_string())? {
+                Some((Kind::Dir, _)) | None => {}
+                Some(_) => return Err(format!("{}: not a directory", fs.path(d).display())),
+            }
+        }
+        let data = match fs.private_meta(&file).map_err(|e| e.to_string())? {
+            None => empty,
+            Some((Kind::File, _)) => {
+                let bytes = fs.read(&file).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::PermissionDenied && me != 0 {
+                        format!(
+                            "{} is root's: run this krc command with sudo",
+                            fs.path(&file).display()
+                        )
+                    } else {
+                        e.to_string()
+                    }
+                })?;
+                let data: JournalFile = serde_json::from_slice(&bytes).map_err(|e| {
+                    format!(
+                        "{}: not a krc journal ({e}); move it away only if you know krc did not write it",
+                        fs.path(&file).display()
+                    )
+                })?;
+                validate(&data, uid).map_err(|e| format!("{}: {e}", fs.path(&file).display()))?;
+                data
+            }
+            Some(_) => return Err(format!("{}: not a regular file", fs.path(&file).display())),
         };
         Ok(Journal {
             fs: fs.clone(),
-            // Readable by all, so the user can see what krc did (`krc uninstall
-            // --dry-run` without sudo); backups of edited files stay 0600.
-            root: load(ROOT_STATE_DIR, Meta::new(0o755, 0, 0))?,
-            user: load(
-                &format!("{home}/.local/state/krc"),
-                Meta::new(0o700, uid, gid),
-            )?,
-            home: home.to_string(),
+            dir,
+            owner: Meta::new(0o700, me, mygid),
+            data,
         })
     }
 
-    pub(crate) fn side_of_path(&self, path: &str) -> Side {
-        if path.starts_with(&format!("{}/", self.home.trim_end_matches('/'))) {
-            Side::User
-        } else {
-            Side::Root
-        }
-    }
-
-    fn part(&mut self, side: Side) -> &mut Part {
-        match side {
-            Side::Root => &mut self.root,
-            Side::User => &mut self.user,
-        }
-    }
-
     pub(crate) fn next_seq(&self) -> u64 {
-        self.root
-            .data
-            .entries
-            .iter()
-            .chain(&self.user.data.entries)
-            .map(|e| e.seq)
-            .max()
-            .unwrap_or(0)
-            + 1
+        self.data.entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1
     }
 
     /// Every entry, oldest first.
     pub(crate) fn entries(&self) -> Vec<Entry> {
-        let mut all: Vec<Entry> = self
-            .root
-            .data
-            .entries
-            .iter()
-            .chain(&self.user.data.entries)
-            .cloned()
-            .collect();
-        all.sort_by_key(|e| e.seq);
-        all
+        self.data.entries.clone()
     }
 
-    /// Where a backup of `path` goes (a host path in the state directory).
-    pub(crate) fn backup_path(&mut self, side: Side, seq: u64) -> Result<String, String> {
-        self.ensure_dir(side)?;
-        let dir = format!("{}/backups", self.part(side).dir);
-        if !self.fs.exists(&dir) {
-            let owner = self.part(side).owner;
-            // Backups hold other files' old contents: private.
-            let private = Meta {
-                mode: 0o700,
-                ..owner
-            };
-            self.fs.mkdir(&dir, private).map_err(|e| e.to_string())?;
+    /// Where the backup made for entry `seq` lives (a host path).
+    pub(crate) fn backup_path(&self, seq: u64) -> String {
+        format!("{}/backups/{seq}", self.dir)
+    }
+
+    /// Copies `bytes` (a file's old content) into the private backup area
+    /// under the seq its entry will get.
+    pub(crate) fn back_up(&mut self, bytes: &[u8]) -> Result<u64, String> {
+        self.ensure_dir()?;
+        let backups = format!("{}/backups", self.dir);
+        if self
+            .fs
+            .private_meta(&backups)
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            self.fs
+                .mkdir(&backups, self.owner)
+                .map_err(|e| e.to_string())?;
         }
-        Ok(format!("{dir}/{seq}"))
+        let seq = self.next_seq();
+        let private = Meta {
+            mode: 0o600,
+            ..self.owner
+        };
+        self.fs
+            .write(&self.backup_path(seq), bytes, private)
+            .map_err(|e| e.to_string())?;
+        Ok(seq)
     }
 
-    fn ensure_dir(&mut self, side: Side) -> Result<(), String> {
-        let fs = self.fs.clone();
-        let part = self.part(side);
-        for d in fs.missing_parents(&format!("{}/{JOURNAL}", part.dir)) {
-            // Intermediate directories (~/.local/state) get the usual 0755.
-            let meta = if d == part.dir {
-                part.owner
+    /// Reads the backup of entry `seq`.
+    pub(crate) fn backup(&self, seq: u64) -> Result<Vec<u8>, String> {
+        let p = self.backup_path(seq);
+        self.fs
+            .private_meta(&p)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("backup {p} is missing"))?;
+        self.fs
+            .read(&p)
+            .map_err(|e| format!("backup {p} is unreadable: {e}"))
+    }
+
+    pub(crate) fn drop_backup(&self, seq: u64) -> Result<(), String> {
+        self.fs
+            .remove_file(&self.backup_path(seq))
+            .map_err(|e| e.to_string())
+    }
+
+    fn ensure_dir(&mut self) -> Result<(), String> {
+        for d in self.fs.missing_parents(&format!("{}/{JOURNAL}", self.dir)) {
+            // /var/lib may be missing in a bare tree: it gets the usual 0755.
+            let meta = if d.starts_with(STATE_DIR) {
+                self.owner
             } else {
                 Meta {
                     mode: 0o755,
-                    ..part.owner
+                    ..self.owner
                 }
             };
-            fs.mkdir(&d, meta).map_err(|e| e.to_string())?;
-            part.data.created_dirs.push(d);
+            self.fs.mkdir(&d, meta).map_err(|e| e.to_string())?;
+            self.data.created_dirs.push(d);
         }
         Ok(())
     }
 
-    pub(crate) fn record(&mut self, side: Side, step: &str, change: Change) -> Result<u64, String> {
+    /// Records a change (journal first, then the change is made).
+    pub(crate) fn record(&mut self, step: &str, change: Change) -> Result<u64, String> {
         let seq = self.next_seq();
-        self.ensure_dir(side)?;
-        self.part(side).data.entries.push(Entry {
+        self.record_at(seq, step, change)?;
+        Ok(seq)
+    }
+
+    /// Records a change under a seq reserved by [`Journal::back_up`].
+    pub(crate) fn record_at(&mut self, seq: u64, step: &str, change: Change) -> Result<(), String> {
+        if seq < self.next_seq() || seq > MAX_SEQ {
+            return Err(format!("journal: seq {seq} is out of order"));
+        }
+        self.ensure_dir()?;
+        self.data.entries.push(Entry {
             seq,
             step: step.to_string(),
             change,
         });
-        self.save(side)?;
-        Ok(seq)
+        self.save()
     }
 
-    /// Forgets an entry (after it was undone).
-    pub(crate) fn forget(&mut self, seq: u64) -> Result<(), String> {
-        for side in [Side::Root, Side::User] {
-            let part = self.part(side);
-            let before = part.data.entries.len();
-            part.data.entries.retain(|e| e.seq != seq);
-            if part.data.entries.len() != before {
-                self.save(side)?;
-            }
+    /// Replaces the change of entry `seq` (a watched path's hash after the
+    /// command).
+    pub(crate) fn update(&mut self, seq: u64, change: Change) -> Result<(), String> {
+        if let Some(e) = self.data.entries.iter_mut().find(|e| e.seq == seq) {
+            e.change = change;
+            self.save()?;
         }
         Ok(())
     }
 
-    fn save(&mut self, side: Side) -> Result<(), String> {
-        let fs = self.fs.clone();
-        let part = self.part(side);
-        let file = format!("{}/{JOURNAL}", part.dir);
-        if part.data.entries.is_empty() {
+    /// Forgets an entry (after it was undone).
+    pub(crate) fn forget(&mut self, seq: u64) -> Result<(), String> {
+        let before = self.data.entries.len();
+        self.data.entries.retain(|e| e.seq != seq);
+        if self.data.entries.len() != before {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        let file = format!("{}/{JOURNAL}", self.dir);
+        if self.data.entries.is_empty() {
             // Nothing recorded: leave no trace, not even the directories
             // krc made for the journal.
-            fs.remove_file(&file).map_err(|e| e.to_string())?;
-            let _ = fs.remove_dir(&format!("{}/backups", part.dir));
-            for d in part.data.created_dirs.drain(..).rev() {
-                let _ = fs.remove_dir(&d);
+            self.fs.remove_file(&file).map_err(|e| e.to_string())?;
+            let _ = self.fs.remove_dir(&format!("{}/backups", self.dir));
+            for d in self.data.created_dirs.drain(..).rev() {
+                let _ = self.fs.remove_dir(&d);
             }
             return Ok(());
         }
-        let mut text = serde_json::to_string_pretty(&part.data).map_err(|e| e.to_string())?;
+        let mut text = serde_json::to_string_pretty(&self.data).map_err(|e| e.to_string())?;
         text.push('\n');
-        let mode = if part.owner.uid == 0 { 0o644 } else { 0o600 };
-        fs.write(&file, text.as_bytes(), Meta { mode, ..part.owner })
+        let private = Meta {
+            mode: 0o600,
+            ..self.owner
+        };
+        self.fs
+            .write(&file, text.as_bytes(), private)
             .map_err(|e| e.to_string())
-    }
-
-    pub(crate) fn owner(&self, side: Side) -> Meta {
-        match side {
-            Side::Root => self.root.owner,
-            Side::User => self.user.owner,
-        }
     }
 
     pub(crate) fn fs(&self) -> &TreeFs {
@@ -257,29 +401,151 @@ impl Journal {
     }
 }
 
-/// Holds an exclusive flock on the target root for the life of the value:
-/// two installs (or an install and an uninstall) never interleave.
-pub(crate) struct Lock {
-    _dir: std::fs::File,
+/// A journal krc wrote has increasing seqs in range, its own uid, and
+/// undo operations whose values pass [`Undo::cmd`].
+fn validate(data: &JournalFile, uid: u32) -> Result<(), String> {
+    if data.version != VERSION {
+        return Err(format!(
+            "journal version {} (this krc writes {VERSION})",
+            data.version
+        ));
+    }
+    if data.uid != uid {
+        return Err(format!("journal of uid {}, not {uid}", data.uid));
+    }
+    let mut last = 0;
+    for e in &data.entries {
+        if e.seq <= last || e.seq > MAX_SEQ {
+            return Err(format!("entry seq {} is out of order", e.seq));
+        }
+        last = e.seq;
+        let undo = match &e.change {
+            Change::Ran { undo: Some(u), .. } | Change::OnUndo { undo: u } => Some(u),
+            _ => None,
+        };
+        if let Some(u) = undo {
+            u.cmd().map_err(|m| format!("entry {}: {m}", e.seq))?;
+        }
+    }
+    for d in &data.created_dirs {
+        if !(d == STATE_DIR || d == "/var/lib" || d == "/var" || d.starts_with(STATE_DIR)) {
+            return Err(format!("created_dirs names {d}, outside krc's state"));
+        }
+    }
+    Ok(())
 }
 
+/// Holds an exclusive lock for the life of the value: two installs (or an
+/// install and an uninstall) never interleave. On the live host the lock
+/// is `/run/krc.lock`, a root-owned file no user can create or hold; in a
+/// `--root` tree it is the tree's directory itself.
+pub(crate) struct Lock {
+    _file: std::fs::File,
+}
+
+pub(crate) const LOCK_FILE: &str = "/run/krc.lock";
+
 impl Lock {
-    pub(crate) fn take(root: &std::path::Path) -> Result<Lock, String> {
+    pub(crate) fn take(root: &std::path::Path, live: bool) -> Result<Lock, String> {
         use std::os::fd::AsRawFd;
-        let dir = std::fs::File::open(root)
-            .map_err(|e| format!("failed to open {} to lock it: {e}", root.display()))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let (file, shown) = if live {
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(LOCK_FILE)
+                .map_err(|e| format!("failed to open {LOCK_FILE}: {e}"))?;
+            let st = nix::sys::stat::fstat(&f).map_err(|e| e.to_string())?;
+            let me = nix::unistd::geteuid().as_raw();
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG
+                || st.st_uid != me
+                || st.st_mode & 0o022 != 0
+            {
+                return Err(format!(
+                    "{LOCK_FILE} is not krc's (owner uid {}, mode {:o}): remove it, then run this again",
+                    st.st_uid, st.st_mode
+                ));
+            }
+            (f, LOCK_FILE.to_string())
+        } else {
+            let f = std::fs::File::open(root)
+                .map_err(|e| format!("failed to open {} to lock it: {e}", root.display()))?;
+            (f, root.display().to_string())
+        };
         // SAFETY: flock on a descriptor we own; the lock is released when it closes.
-        let r = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if r != 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
                 return Err(format!(
-                    "another krc install or uninstall is running on {} (it holds the lock); wait for it to finish, then run this again",
-                    root.display()
+                    "another krc install or uninstall is running ({shown} is locked); wait for it to finish, then run this again"
                 ));
             }
-            return Err(format!("failed to lock {}: {e}", root.display()));
+            return Err(format!("failed to lock {shown}: {e}"));
         }
-        Ok(Lock { _dir: dir })
+        Ok(Lock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undo_values_are_checked() {
+        let ok = Undo::AptPurge {
+            packages: vec!["uidmap".into(), "libsubid4:amd64".into()],
+        };
+        assert_eq!(
+            ok.cmd().unwrap().argv,
+            ["apt-get", "purge", "-y", "-q", "uidmap", "libsubid4:amd64"]
+        );
+        for bad in [
+            Undo::AptPurge {
+                packages: vec!["-o=APT::X".into()],
+            },
+            Undo::AptPurge {
+                packages: vec!["a b".into()],
+            },
+            Undo::Sysctl {
+                key: "kernel.core_pattern".into(),
+                value: "1".into(),
+            },
+            Undo::Sysctl {
+                key: "net.ipv4.ip_forward".into(),
+                value: "1;sh".into(),
+            },
+            Undo::DisableLinger {
+                user: "--all".into(),
+            },
+        ] {
+            assert!(bad.cmd().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn journals_with_wrapping_seqs_or_foreign_uids_are_refused() {
+        let entry = |seq| Entry {
+            seq,
+            step: "x".into(),
+            change: Change::CreatedDir { path: "/x".into() },
+        };
+        let mut j = JournalFile {
+            version: VERSION,
+            uid: 1000,
+            created_dirs: vec![],
+            entries: vec![entry(1), entry(u64::MAX)],
+        };
+        assert!(validate(&j, 1000).is_err());
+        j.entries = vec![entry(2), entry(1)];
+        assert!(validate(&j, 1000).is_err());
+        j.entries = vec![entry(1), entry(2)];
+        assert!(validate(&j, 1000).is_ok());
+        assert!(validate(&j, 1001).is_err());
+        j.created_dirs = vec!["/etc".into()];
+        assert!(validate(&j, 1000).is_err());
     }
 }

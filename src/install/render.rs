@@ -44,7 +44,7 @@ impl Action {
                 }
             }
             Action::Symlink { path, target, .. } => format!("create symlink {path} -> {target}"),
-            Action::AptInstall { cmd, purge } => {
+            Action::AptInstall { cmd } => {
                 let run = Action::Run {
                     cmd: cmd.clone(),
                     undo: None,
@@ -53,13 +53,12 @@ impl Action {
                 }
                 .describe(fs, user, me);
                 format!(
-                    "{run}\n    undone by: {} <every package this run added, dependencies included>",
-                    purge.shown()
+                    "{run}\n    undone by: apt-get purge -y -q <every package this run added, dependencies included>"
                 )
             }
-            Action::OnUndo(cmd) => format!(
+            Action::OnUndo(undo) => format!(
                 "on undo, after the changes below are reverted: run {}",
-                cmd.shown()
+                undo.shown()
             ),
             Action::RunScript {
                 artifact,

@@ -1,19 +1,19 @@
 //! Undoing one journaled change: the inverse of each kind of [`Change`].
 //! Something changed since krc made it is left in place with a warning:
-//! krc never removes what it did not write.
+//! krc never removes or overwrites what it did not write.
 
 use super::exec::CommandRunner;
-use super::journal::{Change, Journal};
+use super::journal::{Change, Entry, Journal};
 
-/// Undoes one journaled change. Something changed since krc made it is
-/// left in place with a warning: krc never removes what it did not write.
+/// Undoes one journaled change; `Ok(Some(warning))` when something was
+/// deliberately left in place.
 pub(crate) fn undo(
-    change: &Change,
+    entry: &Entry,
     journal: &Journal,
     runner: &dyn CommandRunner,
 ) -> Result<Option<String>, String> {
     let fs = journal.fs();
-    match change {
+    match &entry.change {
         Change::CreatedDir { path } => {
             if !fs
                 .remove_dir(path)
@@ -23,34 +23,30 @@ pub(crate) fn undo(
             }
         }
         Change::CreatedFile { path, sha256 } => match fs.sha256(path) {
-            None => {}
+            None if !fs.exists(path) => {}
             Some(s) if s == *sha256 => fs
                 .remove_file(path)
                 .map_err(|e| format!("failed to remove {path}: {e}"))?,
-            Some(_) => {
+            _ => {
                 return Ok(Some(format!(
                     "{path} changed since krc wrote it: left in place"
                 )));
             }
         },
-        Change::ReplacedFile {
-            path,
-            sha256,
-            backup,
-            meta,
-        } => {
-            let old = fs
-                .read(backup)
-                .map_err(|e| format!("backup {backup} of {path} is unreadable: {e}"))?;
+        Change::ReplacedFile { path, sha256, meta } => {
             match fs.sha256(path) {
-                Some(s) if s != *sha256 => {
+                Some(s) if s == *sha256 => {}
+                None if !fs.exists(path) => {}
+                _ => {
                     return Ok(Some(format!(
-                        "{path} changed since krc edited it: left in place; its old content is in {backup}"
+                        "{path} changed since krc edited it: left in place; its old content is in {}",
+                        journal.backup_path(entry.seq)
                     )));
                 }
-                _ => fs.write(path, &old, *meta).map_err(|e| e.to_string())?,
             }
-            fs.remove_file(backup).map_err(|e| e.to_string())?;
+            let old = journal.backup(entry.seq)?;
+            fs.write(path, &old, *meta).map_err(|e| e.to_string())?;
+            journal.drop_backup(entry.seq)?;
         }
         Change::CreatedSymlink { path, target } => {
             if fs.read_link(path).as_deref() == Some(target.as_str()) {
@@ -58,30 +54,38 @@ pub(crate) fn undo(
                     .map_err(|e| format!("failed to remove {path}: {e}"))?;
             }
         }
-        Change::Ran {
-            undo: Some(cmd), ..
-        } => {
-            runner.run(cmd).map_err(|e| e.to_string())?;
+        Change::Ran { undo: Some(u), .. } | Change::OnUndo { undo: u } => {
+            runner.run(&u.cmd()?).map_err(|e| e.to_string())?;
         }
         Change::Ran { undo: None, .. } => {}
-        Change::OnUndo { cmd } => {
-            runner.run(cmd).map_err(|e| e.to_string())?;
-        }
-        Change::Watched { path, backup, meta } => match (backup, meta) {
-            (Some(b), Some(m)) => {
-                let old = fs
-                    .read(b)
-                    .map_err(|e| format!("backup {b} of {path} is unreadable: {e}"))?;
-                fs.write(path, &old, *m).map_err(|e| e.to_string())?;
-                fs.remove_file(b).map_err(|e| e.to_string())?;
+        Change::Watched { path, meta, after } => {
+            // The command may have left the path as it was, written it, or
+            // (killed early) not reached it: only what it left is undone.
+            let now = fs.sha256(path);
+            if now != *after && fs.exists(path) {
+                return Ok(Some(format!(
+                    "{path} changed since krc's command wrote it: left in place{}",
+                    if meta.is_some() {
+                        format!("; its old content is in {}", journal.backup_path(entry.seq))
+                    } else {
+                        String::new()
+                    }
+                )));
             }
-            _ => {
-                if fs.meta(path).is_some_and(|(t, _)| !t.is_dir()) {
-                    fs.remove_file(path)
-                        .map_err(|e| format!("failed to remove {path}: {e}"))?;
+            match meta {
+                Some(m) => {
+                    let old = journal.backup(entry.seq)?;
+                    fs.write(path, &old, *m).map_err(|e| e.to_string())?;
+                    journal.drop_backup(entry.seq)?;
+                }
+                None => {
+                    if fs.meta(path).is_some_and(|(t, _)| !t.is_dir()) {
+                        fs.remove_file(path)
+                            .map_err(|e| format!("failed to remove {path}: {e}"))?;
+                    }
                 }
             }
-        },
+        }
     }
     Ok(None)
 }

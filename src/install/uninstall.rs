@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use super::apply::rollback;
 use super::exec::{CommandRunner, LiveRunner, TreeRunner};
-use super::fsops::TreeFs;
-use super::journal::{Change, Journal, Lock};
+use super::journal::{Change, Entry, Journal, Lock};
 use super::show::say;
 use crate::cmd::exit;
 use crate::host::{Host, Origin};
@@ -19,32 +18,39 @@ pub(crate) struct Request {
     pub(crate) yes: bool,
 }
 
-fn describe(c: &Change) -> String {
-    match c {
+fn describe(e: &Entry, journal: &Journal) -> String {
+    match &e.change {
         Change::CreatedDir { path } => format!("remove directory {path} (if empty)"),
         Change::CreatedFile { path, .. } => {
             format!("remove file {path} (if unchanged since krc wrote it)")
         }
-        Change::ReplacedFile {
-            path, backup, meta, ..
-        } => format!(
-            "restore {path} from {backup} ({:04o} {}:{})",
-            meta.mode, meta.uid, meta.gid
+        Change::ReplacedFile { path, meta, .. } => format!(
+            "restore {path} from {} ({:04o} {}:{})",
+            journal.backup_path(e.seq),
+            meta.mode,
+            meta.uid,
+            meta.gid
         ),
         Change::CreatedSymlink { path, target } => format!("remove symlink {path} -> {target}"),
-        Change::Ran { cmd, undo: Some(u) } => {
-            format!("run {} (undoes: {})", u.shown(), cmd.shown())
+        Change::Ran {
+            shown,
+            undo: Some(u),
+        } => {
+            format!("run {} (undoes: {shown})", u.shown())
         }
-        Change::Ran { cmd, undo: None } => format!("nothing for: {} (needs no undo)", cmd.shown()),
-        Change::OnUndo { cmd } => format!("run {}", cmd.shown()),
+        Change::Ran { shown, undo: None } => format!("nothing for: {shown} (needs no undo)"),
+        Change::OnUndo { undo } => format!("run {}", undo.shown()),
         Change::Watched {
             path,
-            backup: Some(b),
+            meta: Some(_),
             ..
-        } => format!("restore {path} from {b}"),
+        } => format!(
+            "restore {path} from {} (if unchanged since)",
+            journal.backup_path(e.seq)
+        ),
         Change::Watched {
-            path, backup: None, ..
-        } => format!("remove {path} if a command created it"),
+            path, meta: None, ..
+        } => format!("remove {path} if a command created it (and it is unchanged since)"),
     }
 }
 
@@ -53,8 +59,19 @@ pub(crate) fn uninstall(req: &Request) -> Result<u8, String> {
     let live = host.origin() == Origin::Live;
     let u = host.user().clone();
     let me = nix::unistd::geteuid().as_raw();
-    let fs = TreeFs::new(host.root(), live);
-    let journal = Journal::load(&fs, &u.home, u.uid, u.gid)?;
+    // The journal is root's (0700): even a dry run reads it as root.
+    if live && me != 0 {
+        return super::sudo::reexec(&u.name);
+    }
+    let fs = super::apply::target_fs(&host, live)?;
+    // The lock comes before the journal is read: a concurrent install
+    // cannot change it under this uninstall.
+    let _lock = if req.dry_run {
+        None
+    } else {
+        Some(Lock::take(host.root(), live)?)
+    };
+    let journal = Journal::load(&fs, u.uid)?;
     let entries = journal.entries();
     if entries.is_empty() {
         say(&format!(
@@ -67,7 +84,7 @@ pub(crate) fn uninstall(req: &Request) -> Result<u8, String> {
         .iter()
         .rev()
         .filter(|e| !matches!(e.change, Change::Ran { undo: None, .. }))
-        .map(|e| format!("  [{}] {}", e.step, describe(&e.change)))
+        .map(|e| format!("  [{}] {}", e.step, describe(e, &journal)))
         .collect();
     if req.dry_run {
         say(&format!(
@@ -80,10 +97,6 @@ pub(crate) fn uninstall(req: &Request) -> Result<u8, String> {
         }
         return Ok(exit::OK);
     }
-    if live && me != 0 {
-        return super::sudo::reexec(&u.name);
-    }
-    let _lock = Lock::take(host.root())?;
     if !req.yes {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {

@@ -9,6 +9,7 @@ use crate::host::users::parse_subids;
 use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
 use crate::install::fsops::Meta;
+use crate::install::journal::{SYSCTL_KEYS, Undo};
 use crate::install::unit::{DELEGATE_DROP_IN, delegate_drop_in};
 
 fn root_file(ctx: &Ctx<'_>, path: &str, mode: u32) -> Meta {
@@ -58,20 +59,17 @@ pub(super) const PACKAGES: Step = Step {
                     watch: vec![],
                     optional: false,
                 },
-                Action::AptInstall {
-                    cmd: apt(&install),
-                    purge: apt(&["purge", "-y", "-q"]),
-                },
+                Action::AptInstall { cmd: apt(&install) },
             ])
         } else if ctx.host.which("dnf").is_some() {
             let pkgs: Vec<&str> = missing.iter().map(|(p, _)| dnf_name(p)).collect();
             let mut install = vec!["dnf", "install", "-y"];
             install.extend(&pkgs);
-            let mut remove = vec!["dnf", "remove", "-y"];
-            remove.extend(&pkgs);
             Ok(vec![Action::Run {
                 cmd: Cmd::root(&install),
-                undo: Some(Cmd::root(&remove)),
+                undo: Some(Undo::DnfRemove {
+                    packages: pkgs.iter().map(|p| p.to_string()).collect(),
+                }),
                 watch: vec![],
                 optional: false,
             }])
@@ -290,11 +288,12 @@ pub(super) const DELEGATION: Step = Step {
         // are not touched), so the start step finds the new delegation.
         // Undo runs in reverse: the drop-in goes, then daemon-reload, then
         // the restart that takes the controllers away again.
-        let manager = format!("user@{}.service", ctx.host.user().uid);
+        let uid = ctx.host.user().uid;
+        let manager = format!("user@{uid}.service");
         let restart = Cmd::root(&["systemctl", "try-restart", manager.as_str()]);
         Ok(vec![
-            Action::OnUndo(restart.clone()),
-            Action::OnUndo(reload.clone()),
+            Action::OnUndo(Undo::RestartUserManager { uid }),
+            Action::OnUndo(Undo::DaemonReload),
             Action::Write {
                 path: DELEGATE_DROP_IN.into(),
                 content: Content::Bytes(delegate_drop_in().into_bytes()),
@@ -317,7 +316,7 @@ pub(super) const DELEGATION: Step = Step {
     after: After::Continue,
 };
 
-const FORWARDING: &[&str] = &["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+const FORWARDING: &[&str] = SYSCTL_KEYS;
 
 pub(super) const SYSCTL: Step = Step {
     id: "sysctl",
@@ -355,7 +354,10 @@ pub(super) const SYSCTL: Step = Step {
                 // read-only (containers) where it is already right.
                 actions.push(Action::Run {
                     cmd: Cmd::root(&["sysctl", "-w", &format!("{key}=1")]),
-                    undo: Some(Cmd::root(&["sysctl", "-w", &format!("{key}={v}")])),
+                    undo: Some(Undo::Sysctl {
+                        key: key.to_string(),
+                        value: v,
+                    }),
                     watch: vec![],
                     optional: *key != FORWARDING[0],
                 });
@@ -396,7 +398,9 @@ pub(super) const LINGER: Step = Step {
         if ctx.live {
             Ok(vec![Action::Run {
                 cmd: Cmd::root(&["loginctl", "enable-linger", &u.name]),
-                undo: Some(Cmd::root(&["loginctl", "disable-linger", &u.name])),
+                undo: Some(Undo::DisableLinger {
+                    user: u.name.clone(),
+                }),
                 watch: vec![],
                 optional: false,
             }])

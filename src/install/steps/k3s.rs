@@ -7,6 +7,7 @@ use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
 use crate::install::fetch::{arch, source};
 use crate::install::fsops::Meta;
+use crate::install::journal::Undo;
 use crate::install::unit::{
     K3S_BIN, UNIT_NAME, drop_in, drop_in_path, unit, unit_path, wants_path,
 };
@@ -72,7 +73,7 @@ pub(super) const BINARY: Step = Step {
             .env("INSTALL_K3S_SKIP_START", "true")
             .env("INSTALL_K3S_BIN_DIR", "/usr/local/bin");
         Ok(vec![
-            Action::OnUndo(Cmd::root(&["systemctl", "daemon-reload"])),
+            Action::OnUndo(Undo::DaemonReload),
             Action::Write {
                 path: K3S_BIN.into(),
                 content: Content::Artifact {
@@ -111,7 +112,7 @@ pub(super) const ROOTFUL_DISABLED: Step = Step {
     plan: |_| {
         Ok(vec![Action::Run {
             cmd: Cmd::root(&["systemctl", "disable", "--now", "k3s.service"]),
-            undo: Some(Cmd::root(&["systemctl", "enable", "k3s.service"])),
+            undo: Some(Undo::EnableRootfulK3s),
             watch: vec![],
             optional: false,
         }])
@@ -160,7 +161,7 @@ pub(super) const USER_UNIT: Step = Step {
             },
         ];
         if ctx.live {
-            actions.insert(0, Action::OnUndo(reload.clone()));
+            actions.insert(0, Action::OnUndo(Undo::UserDaemonReload));
             actions.push(Action::Run {
                 cmd: reload,
                 undo: None,
@@ -172,7 +173,7 @@ pub(super) const USER_UNIT: Step = Step {
             // try-restart leaves a stopped unit stopped.
             if ctx.fs.exists(&unit_path(home)) {
                 let restart = Cmd::user(&["systemctl", "--user", "try-restart", UNIT_NAME]);
-                actions.insert(0, Action::OnUndo(restart.clone()));
+                actions.insert(0, Action::OnUndo(Undo::UserRestartK3s));
                 actions.push(Action::Run {
                     cmd: restart,
                     undo: None,
@@ -202,13 +203,7 @@ pub(super) const START: Step = Step {
         if ctx.live {
             Ok(vec![Action::Run {
                 cmd: Cmd::user(&["systemctl", "--user", "enable", "--now", UNIT_NAME]),
-                undo: Some(Cmd::user(&[
-                    "systemctl",
-                    "--user",
-                    "disable",
-                    "--now",
-                    UNIT_NAME,
-                ])),
+                undo: Some(Undo::UserDisableK3s),
                 watch: vec![wants_path(home)],
                 optional: false,
             }])
