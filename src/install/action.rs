@@ -61,6 +61,17 @@ pub(crate) trait ArtifactStore {
 }
 
 impl Action {
+    /// The host paths this action may create or replace.
+    pub(crate) fn paths(&self) -> Vec<&str> {
+        match self {
+            Action::Write { path, .. } | Action::Symlink { path, .. } => vec![path.as_str()],
+            Action::Run { watch, .. } | Action::RunScript { watch, .. } => {
+                watch.iter().map(String::as_str).collect()
+            }
+            Action::AptInstall { .. } | Action::OnUndo(_) => Vec::new(),
+        }
+    }
+
     /// Applies the action, journaling each change before moving on.
     pub(crate) fn apply(
         &self,
@@ -112,8 +123,12 @@ impl Action {
                     }
                 }
                 // Journaled first: a crash between the two leaves an entry
-                // whose undo finds the old content and does no harm.
-                fs.write(path, &bytes, *meta).map_err(|e| e.to_string())?;
+                // whose undo finds the old content and does no harm. A write
+                // that failed changed nothing: its entry and backup go.
+                if let Err(e) = fs.write(path, &bytes, *meta) {
+                    forget_last(journal);
+                    return Err(e.to_string());
+                }
             }
             Action::Symlink { path, target, meta } => {
                 let fs = journal.fs().clone();
@@ -136,8 +151,10 @@ impl Action {
                         target: target.clone(),
                     },
                 )?;
-                fs.symlink(path, target, *meta)
-                    .map_err(|e| format!("failed to create {path}: {e}"))?;
+                if let Err(e) = fs.symlink(path, target, *meta) {
+                    forget_last(journal);
+                    return Err(format!("failed to create {path}: {e}"));
+                }
             }
             Action::AptInstall { cmd } => {
                 let fs = journal.fs().clone();
@@ -271,12 +288,13 @@ impl Action {
     }
 }
 
-/// A private directory (0700) for the install script's copy.
+/// A private directory (0700, a name no one can guess; mkdir never
+/// follows a planted link) for the install script's copy.
 fn tempdir() -> Result<std::path::PathBuf, String> {
     use std::os::unix::fs::DirBuilderExt;
-    let base = std::env::temp_dir();
-    for n in 0..100u32 {
-        let d = base.join(format!("krc-install-{}-{n}", std::process::id()));
+    let base = std::path::Path::new("/tmp");
+    for _ in 0..100u32 {
+        let d = base.join(format!("krc-install-{}", super::fsops::random_suffix()));
         match std::fs::DirBuilder::new().mode(0o700).create(&d) {
             Ok(()) => return Ok(d),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -312,14 +330,23 @@ fn make_parents(step: &str, path: &str, meta: Meta, journal: &mut Journal) -> Re
     let fs = journal.fs().clone();
     for d in fs.missing_parents(path) {
         journal.record(step, Change::CreatedDir { path: d.clone() })?;
-        fs.mkdir(
-            &d,
-            Meta {
-                mode: 0o755,
-                ..meta
-            },
-        )
-        .map_err(|e| e.to_string())?;
+        let dir_meta = Meta {
+            mode: 0o755,
+            ..meta
+        };
+        if let Err(e) = fs.mkdir(&d, dir_meta) {
+            forget_last(journal);
+            return Err(e.to_string());
+        }
     }
     Ok(())
+}
+
+/// Drops the newest journal entry, and its backup, after the change it
+/// announced failed before touching anything.
+fn forget_last(journal: &mut Journal) {
+    if let Some(seq) = journal.entries().last().map(|e| e.seq) {
+        let _ = journal.drop_backup(seq);
+        let _ = journal.forget(seq);
+    }
 }

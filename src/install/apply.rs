@@ -114,8 +114,12 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
         pins: pins.as_ref(),
     };
     let states: Vec<State> = PLAN.iter().map(|s| (s.state)(&ctx)).collect();
+    let refused = refused_paths(&ctx, &states);
     if req.dry_run {
         show::plan(&ctx, &states, me, pins_err.as_deref());
+        for r in &refused {
+            say(&format!("krc install would refuse: {r}"));
+        }
         // The report of a dry run says what each step would do.
         let steps = PLAN
             .iter()
@@ -148,6 +152,19 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
     }
     show::heading(&host, &req.opts);
     let _lock = Lock::take(host.root(), live)?;
+    if !refused.is_empty() {
+        say(
+            "krc install: refusing before any change: a path it would write is unsafe to write as root:",
+        );
+        for r in &refused {
+            say(&format!("  {r}"));
+        }
+        return Ok(Run {
+            code: exit::FAILED,
+            host: Some(host),
+            steps: Vec::new(),
+        });
+    }
     if !needed.is_empty() {
         let blockers = super::gate::blockers(&host, &needed);
         if !blockers.is_empty() {
@@ -310,6 +327,29 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
         host: Some(host),
         steps: outcomes,
     })
+}
+
+/// Every path a needed step would write that krc must not write as root
+/// (a link on the way, a directory below the home that is not the user's,
+/// a file that is a link or has other links): refused up front, so the
+/// install stops before it changes anything.
+fn refused_paths(ctx: &Ctx<'_>, states: &[State]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (step, state) in PLAN.iter().zip(states) {
+        if !matches!(state, State::Needed(_)) {
+            continue;
+        }
+        for action in (step.plan)(ctx).unwrap_or_default() {
+            for p in action.paths() {
+                if let Err(e) = ctx.fs.check_writable(p)
+                    && !out.contains(&e.to_string())
+                {
+                    out.push(e.to_string());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Undoes every journal entry numbered `from` or later, newest first.

@@ -140,7 +140,7 @@ fn readlink_at(dir: RawFd, name: &str) -> io::Result<String> {
 
 /// A name for a temporary file no one can guess (so no one can plant it
 /// first; `O_EXCL` refuses it anyway).
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -234,38 +234,70 @@ impl TreeFs {
         )
     }
 
+    fn open_root(&self) -> io::Result<OwnedFd> {
+        let root = self.root.to_string_lossy();
+        openat(libc::AT_FDCWD, &root, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+            .map_err(|e| io::Error::new(e.kind(), format!("failed to open {root}: {e}")))
+    }
+
+    /// Opens the directory `name` in `dir` (whose host path is `walked`)
+    /// without following a link, applying the user rules below the home.
+    fn step_into(&self, dir: RawFd, name: &str, walked: &str) -> io::Result<OwnedFd> {
+        let next = openat(
+            dir,
+            name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )
+        .map_err(|e| self.explain(dir, name, walked, e))?;
+        if let Some(uid) = self.home_owner(walked) {
+            let st = fstat(next.as_raw_fd())?;
+            if st.st_uid != uid {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "refusing {}: it belongs to uid {}, not the target user (uid {uid}); krc works in the user's home only inside the user's own directories",
+                        self.shown(walked),
+                        st.st_uid
+                    ),
+                ));
+            }
+        }
+        Ok(next)
+    }
+
     /// Opens the directory `host_dir` without following any link.
     fn open_dir(&self, host_dir: &str) -> io::Result<OwnedFd> {
-        let root = self.root.to_string_lossy();
-        let mut fd = openat(libc::AT_FDCWD, &root, libc::O_RDONLY | libc::O_DIRECTORY, 0)
-            .map_err(|e| io::Error::new(e.kind(), format!("failed to open {root}: {e}")))?;
+        let mut fd = self.open_root()?;
         let mut walked = String::new();
         for c in components(host_dir)? {
             walked.push('/');
             walked.push_str(c);
-            let next = openat(
-                fd.as_raw_fd(),
-                c,
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                0,
-            )
-            .map_err(|e| self.explain(fd.as_raw_fd(), c, &walked, e))?;
-            if let Some(uid) = self.home_owner(&walked) {
-                let st = fstat(next.as_raw_fd())?;
-                if st.st_uid != uid {
-                    return Err(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        format!(
-                            "refusing {}: it belongs to uid {}, not the target user (uid {uid}); krc works in the user's home only inside the user's own directories",
-                            self.shown(&walked),
-                            st.st_uid
-                        ),
-                    ));
-                }
-            }
-            fd = next;
+            fd = self.step_into(fd.as_raw_fd(), c, &walked)?;
         }
         Ok(fd)
+    }
+
+    /// Would krc be allowed to write `host_path`? Walks what exists of its
+    /// directories under the same rules as a write (no link, the user's own
+    /// directories below the home) and judges an existing final file, so
+    /// that an install can refuse before it changes anything.
+    pub(crate) fn check_writable(&self, host_path: &str) -> io::Result<()> {
+        let comps = components(host_path)?;
+        let mut fd = self.open_root()?;
+        let mut walked = String::new();
+        for (i, c) in comps.iter().enumerate() {
+            walked.push('/');
+            walked.push_str(c);
+            let Some(st) = lstat_at(fd.as_raw_fd(), c)? else {
+                return Ok(());
+            };
+            if i + 1 == comps.len() {
+                return self.judge_existing(&walked, &st);
+            }
+            fd = self.step_into(fd.as_raw_fd(), c, &walked)?;
+        }
+        Ok(())
     }
 
     /// The directory holding `host_path` (opened) and the final name.

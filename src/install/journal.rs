@@ -447,34 +447,42 @@ pub(crate) const LOCK_FILE: &str = "/run/krc.lock";
 
 impl Lock {
     pub(crate) fn take(root: &std::path::Path, live: bool) -> Result<Lock, String> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::OpenOptionsExt;
-        let (file, shown) = if live {
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .open(LOCK_FILE)
-                .map_err(|e| format!("failed to open {LOCK_FILE}: {e}"))?;
-            let st = nix::sys::stat::fstat(&f).map_err(|e| e.to_string())?;
-            let me = nix::unistd::geteuid().as_raw();
-            if st.st_mode & libc::S_IFMT != libc::S_IFREG
-                || st.st_uid != me
-                || st.st_mode & 0o022 != 0
-            {
-                return Err(format!(
-                    "{LOCK_FILE} is not krc's (owner uid {}, mode {:o}): remove it, then run this again",
-                    st.st_uid, st.st_mode
-                ));
-            }
-            (f, LOCK_FILE.to_string())
+        if live {
+            Lock::take_file(std::path::Path::new(LOCK_FILE))
         } else {
             let f = std::fs::File::open(root)
                 .map_err(|e| format!("failed to open {} to lock it: {e}", root.display()))?;
-            (f, root.display().to_string())
-        };
+            Lock::hold(f, &root.display().to_string())
+        }
+    }
+
+    /// Locks a file of root's own: created 0600 if absent, never through a
+    /// link, and refused when someone else made it.
+    fn take_file(path: &std::path::Path) -> Result<Lock, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let shown = path.display();
+        let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(path)
+                .map_err(|e| format!("failed to open the lock {shown}: {e}; if it is a link or not krc's, remove it, then run this again"))?;
+        let st = nix::sys::stat::fstat(&f).map_err(|e| e.to_string())?;
+        let me = nix::unistd::geteuid().as_raw();
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_uid != me || st.st_mode & 0o022 != 0
+        {
+            return Err(format!(
+                "the lock {shown} is not krc's (owner uid {}, mode {:o}): remove it, then run this again",
+                st.st_uid, st.st_mode
+            ));
+        }
+        Lock::hold(f, &shown.to_string())
+    }
+
+    fn hold(file: std::fs::File, shown: &str) -> Result<Lock, String> {
+        use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own; the lock is released when it closes.
         let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if r != 0 {
@@ -493,6 +501,40 @@ impl Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lock_is_a_file_of_krcs_own() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("krc.lock");
+        // Held by krc: a second taker is told to wait.
+        let held = Lock::take_file(&p).unwrap();
+        let e = Lock::take_file(&p).err().unwrap();
+        assert!(
+            e.contains("another krc install or uninstall is running"),
+            "{e}"
+        );
+        drop(held);
+        // Anyone may flock `/`: that no longer blocks krc.
+        let slash = std::fs::File::open("/").unwrap();
+        let _slash = Lock::hold(slash, "/").unwrap();
+        let _ok = Lock::take_file(&p).unwrap();
+        // A planted link or FIFO is refused, never followed or waited on.
+        let link = d.path().join("link.lock");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert!(Lock::take_file(&link).is_err());
+        let fifo = d.path().join("fifo.lock");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = Lock::take_file(&fifo).err().unwrap();
+        assert!(e.contains("is not krc's"), "{e}");
+        // Someone else's file.
+        if nix::unistd::geteuid().is_root() {
+            let other = d.path().join("other.lock");
+            std::fs::write(&other, b"").unwrap();
+            std::os::unix::fs::chown(&other, Some(65534), Some(65534)).unwrap();
+            let e = Lock::take_file(&other).err().unwrap();
+            assert!(e.contains("is not krc's"), "{e}");
+        }
+    }
 
     #[test]
     fn undo_values_are_checked() {
