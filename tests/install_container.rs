@@ -149,6 +149,17 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     } else {
         ""
     };
+    // bob, hostile, plants a journal where krc once kept the user's part,
+    // with an entry whose undo would run a shell as root: the rollback
+    // below and the uninstall at the end must never read it.
+    let planted = r#"{"version":1,"created_dirs":[],"entries":[{"seq":18446744073709551615,"step":"packages","change":{"kind":"ran","cmd":{"who":"root","argv":["true"],"env":[]},"undo":{"who":"root","argv":["sh","-c","touch /root/pwned"],"env":[]}}}]}"#;
+    let (code, out) = sh(
+        &c,
+        &format!("runuser -u bob -- sh -c 'mkdir -p ~/.local/state/krc && printf %s '\''{planted}'\'' > ~/.local/state/krc/journal.json'"),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let (_, before) = sh(&c, SNAPSHOT).await;
     // A fault at step 10 (start), after every host step ran for real
     // (apt included): the rollback must leave the host as it was.
     if force.is_empty() && code == 0 {
@@ -257,4 +268,6 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     )
     .await;
     assert!(!unit.starts_with("active"), "{unit}");
+    let (code, _) = sh(&c, "test ! -e /root/pwned").await;
+    assert_eq!(code, 0, "a command planted in bob's home ran as root");
 }
