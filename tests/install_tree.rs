@@ -600,3 +600,21 @@ fn changed_settings_touch_only_the_drop_in_and_uninstall_undoes_both_runs() {
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
     assert_eq!(tree_diff(&before, &tree(&root)), "");
 }
+
+/// A link the install script made earlier (`kubectl -> k3s`) sits where
+/// the script may write: krc skips it rather than refusing the install,
+/// and uninstall leaves it as it was.
+#[test]
+fn links_the_install_script_made_do_not_block_a_reinstall() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    std::os::unix::fs::symlink("k3s", root.join("usr/local/bin/kubectl")).unwrap();
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}

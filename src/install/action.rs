@@ -61,12 +61,15 @@ pub(crate) trait ArtifactStore {
 }
 
 impl Action {
-    /// The host paths this action may create or replace.
-    pub(crate) fn paths(&self) -> Vec<&str> {
+    /// The host paths this action may create or replace, each with
+    /// whether krc itself replaces what is there (so it must be a regular
+    /// file if it exists) or only a command may (a link there is skipped).
+    pub(crate) fn paths(&self) -> Vec<(&str, bool)> {
         match self {
-            Action::Write { path, .. } | Action::Symlink { path, .. } => vec![path.as_str()],
+            Action::Write { path, .. } => vec![(path.as_str(), true)],
+            Action::Symlink { path, .. } => vec![(path.as_str(), false)],
             Action::Run { watch, .. } | Action::RunScript { watch, .. } => {
-                watch.iter().map(String::as_str).collect()
+                watch.iter().map(|w| (w.as_str(), false)).collect()
             }
             Action::AptInstall { .. } | Action::OnUndo(_) => Vec::new(),
         }

@@ -340,8 +340,8 @@ fn refused_paths(ctx: &Ctx<'_>, states: &[State]) -> Vec<String> {
             continue;
         }
         for action in (step.plan)(ctx).unwrap_or_default() {
-            for p in action.paths() {
-                if let Err(e) = ctx.fs.check_writable(p)
+            for (p, replaced) in action.paths() {
+                if let Err(e) = ctx.fs.check_writable(p, replaced)
                     && !out.contains(&e.to_string())
                 {
                     out.push(e.to_string());

@@ -281,8 +281,10 @@ impl TreeFs {
     /// Would krc be allowed to write `host_path`? Walks what exists of its
     /// directories under the same rules as a write (no link, the user's own
     /// directories below the home) and judges an existing final file, so
-    /// that an install can refuse before it changes anything.
-    pub(crate) fn check_writable(&self, host_path: &str) -> io::Result<()> {
+    /// that an install can refuse before it changes anything. With
+    /// `replaced` false only the directories are judged (a command, not
+    /// krc, may replace the file, and krc skips a link it finds there).
+    pub(crate) fn check_writable(&self, host_path: &str, replaced: bool) -> io::Result<()> {
         let comps = components(host_path)?;
         let mut fd = self.open_root()?;
         let mut walked = String::new();
@@ -293,7 +295,11 @@ impl TreeFs {
                 return Ok(());
             };
             if i + 1 == comps.len() {
-                return self.judge_existing(&walked, &st);
+                return if replaced {
+                    self.judge_existing(&walked, &st)
+                } else {
+                    Ok(())
+                };
             }
             fd = self.step_into(fd.as_raw_fd(), c, &walked)?;
         }
