@@ -359,14 +359,17 @@ fn reboot_required_then_continue() {
         out.contains("reboot required") && out.contains("krc install"),
         "{out}"
     );
-    let grub = std::fs::read_to_string(root.join("etc/default/grub")).unwrap();
-    assert!(
-        grub.contains("GRUB_CMDLINE_LINUX=\"systemd.unified_cgroup_hierarchy=1\""),
-        "{grub}"
+    // /etc/default/grub is never edited: a drop-in of krc's own is.
+    assert_eq!(
+        tree(&root)["etc/default/grub"],
+        before["etc/default/grub"],
+        "krc edited /etc/default/grub"
     );
+    let drop_in =
+        std::fs::read_to_string(root.join("etc/default/grub.d/99-krc-cgroup2.cfg")).unwrap();
     assert!(
-        grub.contains("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\""),
-        "{grub}"
+        drop_in.contains("systemd.unified_cgroup_hierarchy=1"),
+        "{drop_in}"
     );
     // Without the reboot: still exit 3, nothing more changed.
     let mid = tree(&root);
@@ -617,4 +620,81 @@ fn links_the_install_script_made_do_not_block_a_reinstall() {
     let u = uninstall(&root, &["--yes"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
     assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
+
+/// What GRUB's generator will put on the kernel line: `/etc/default/grub`
+/// and then the drop-ins, sourced by a real shell as update-grub does.
+fn generated_cmdline(root: &Path) -> String {
+    let script = format!(
+        ". '{0}/etc/default/grub'; for f in '{0}'/etc/default/grub.d/*.cfg; do if [ -e \"$f\" ]; then . \"$f\"; fi; done; printf '%s %s' \"$GRUB_CMDLINE_LINUX\" \"$GRUB_CMDLINE_LINUX_DEFAULT\"",
+        root.display()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The grub defaults real hosts have: a trailing comment, two
+/// `GRUB_CMDLINE_LINUX=` lines, `export`, `=0` in `_DEFAULT`, inner quotes,
+/// a line continuation, `$` in single quotes, a non-UTF-8 byte, CRLF. krc
+/// keeps the file byte for byte, and the generated kernel line still ends
+/// with the flag (systemd takes the last occurrence).
+#[test]
+fn awkward_grub_defaults_are_kept_byte_for_byte_and_the_flag_wins() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let unified = std::fs::read_to_string(root.join("proc/self/mountinfo")).unwrap();
+    let hybrid: String = unified
+        .lines()
+        .map(|l| {
+            if l.contains(" - cgroup2 ") {
+                l.replace("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
+            } else {
+                l.to_string()
+            }
+        })
+        .chain([
+            "41 40 0:38 / /sys/fs/cgroup/cpuset rw,relatime shared:10 - cgroup cgroup rw,cpuset"
+                .to_string(),
+        ])
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    std::fs::write(root.join("proc/self/mountinfo"), &hybrid).unwrap();
+    let mut grub: Vec<u8> = Vec::new();
+    grub.extend_from_slice(b"GRUB_DEFAULT=0 # the first entry\r\n");
+    grub.extend_from_slice(b"GRUB_CMDLINE_LINUX=\"console=ttyS0\"   # serial\n");
+    grub.extend_from_slice(
+        b"export GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX net.ifnames=0 \\\n  acpi=\\\"on\\\"\"\n",
+    );
+    grub.extend_from_slice(
+        b"GRUB_CMDLINE_LINUX_DEFAULT='quiet systemd.unified_cgroup_hierarchy=0 x=$notavar'\n",
+    );
+    grub.extend_from_slice(b"GRUB_DISTRIBUTOR=\"D\xe9bian\"\n");
+    std::fs::write(root.join("etc/default/grub"), &grub).unwrap();
+    let before = generated_cmdline(&root);
+    assert!(before.contains("unified_cgroup_hierarchy=0"), "{before}");
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(std::fs::read(root.join("etc/default/grub")).unwrap(), grub);
+    let after = generated_cmdline(&root);
+    let last = after
+        .split_whitespace()
+        .filter(|a| a.starts_with("systemd.unified_cgroup_hierarchy="))
+        .next_back();
+    assert_eq!(last, Some("systemd.unified_cgroup_hierarchy=1"), "{after}");
+    assert!(
+        after.contains("console=ttyS0") && after.contains("acpi=\"on\""),
+        "{after}"
+    );
+    // Uninstall removes the drop-in; the defaults are as they were.
+    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert_eq!(generated_cmdline(&root), before);
+    assert!(!root.join("etc/default/grub.d").exists());
 }

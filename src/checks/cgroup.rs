@@ -1,16 +1,31 @@
 //! cgroup v2: `cgroup.unified`, `cgroup.controllers`, `cgroup.delegation`.
 
 use super::{Ctx, Findings, Status, Verdict, at};
+use crate::host::boot::{
+    GRUB_DEFAULTS, NextBoot, UNIFIED_FLAG, cmdline_unified, grub_drop_in, next_boot,
+};
 use crate::host::cgroup::{
     CgroupLayout, CgroupMode, DelegateSetting, delegate_settings, effective_delegation,
     parse_mountinfo, parse_proc_cgroups,
 };
 use crate::host::{FactError, Host};
 
+/// The fix for a GRUB host: a drop-in of krc's own, which `update-grub`
+/// sources after `/etc/default/grub` (that file is never edited).
+fn drop_in_remedy() -> String {
+    format!(
+        "printf '%s\\n' '{}' | sudo tee {}\nsudo update-grub   # Fedora/RHEL: sudo grubby --update-kernel=ALL --args={UNIFIED_FLAG}\nsudo reboot\n(krc install writes this drop-in, runs update-grub and stops with exit 3 until the reboot)",
+        grub_drop_in()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("' '"),
+        crate::host::boot::GRUB_DROP_IN
+    )
+}
+
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const PROC_CGROUPS: &str = "/proc/cgroups";
-const GRUB_DEFAULTS: &str = "/etc/default/grub";
-const UNIFIED_FLAG: &str = "systemd.unified_cgroup_hierarchy=1";
 const ROOT_CONTROLLERS: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
 const DELEGATED_REQUIRED: &[&str] = &["cpu", "cpuset", "memory", "pids"];
 const DROP_IN: &str = "/etc/systemd/system/user@.service.d/delegate.conf";
@@ -67,28 +82,27 @@ pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     {
         f.observe(format!("/proc/cmdline: ... {flag} ..."));
     }
-    let grub = host.read_opt(GRUB_DEFAULTS)?;
-    let grub_line = grub.as_deref().and_then(|g| {
-        g.lines()
-            .enumerate()
-            .find(|(_, l)| {
-                l.trim_start().starts_with("GRUB_CMDLINE_LINUX") && l.contains(UNIFIED_FLAG)
-            })
-            .map(|(i, l)| (i + 1, l.to_string()))
-    });
-    match (grub_line, cmdline.split_whitespace().any(|a| a == UNIFIED_FLAG)) {
-        (Some((n, line)), false) => {
-            f.observe(at(GRUB_DEFAULTS, n, &line));
+    let booted_unified = cmdline_unified(&cmdline) == Some(true);
+    match next_boot(host)? {
+        NextBoot::Unified(line) if !booted_unified => {
+            f.observe(line);
+            f.find(Status::Fail, "a reboot is pending: the boot configuration sets cgroup v2 but the running kernel was booted without it");
+            f.remedy("sudo reboot");
+        }
+        NextBoot::DefaultsAsk(line) if !booted_unified => {
+            f.observe(line);
             f.find(Status::Fail, "a reboot is pending: the boot configuration sets cgroup v2 but the running kernel was booted without it");
             f.remedy("sudo update-grub   # Fedora/RHEL: sudo grub2-mkconfig -o /boot/grub2/grub.cfg\nsudo reboot");
         }
-        _ if grub.is_some() => f.remedy(format!(
-            "sudo sed -i 's/^GRUB_CMDLINE_LINUX=\"\\(.*\\)\"/GRUB_CMDLINE_LINUX=\"\\1 {UNIFIED_FLAG}\"/' {GRUB_DEFAULTS}\nsudo update-grub   # Fedora/RHEL: sudo grub2-mkconfig -o /boot/grub2/grub.cfg\nsudo reboot\n(krc install makes this edit, keeps a backup, and stops with exit 3 until the reboot)"
-        )),
+        NextBoot::NotUnified(line) => {
+            f.observe(line);
+            f.remedy(drop_in_remedy());
+        }
+        _ if host.exists(GRUB_DEFAULTS) => f.remedy(drop_in_remedy()),
         _ => {
             f.observe(format!("{GRUB_DEFAULTS}: does not exist"));
             f.remedy(format!(
-                "add {UNIFIED_FLAG} to the kernel command line of this host's boot loader (it has no {GRUB_DEFAULTS}), then reboot"
+                "add {UNIFIED_FLAG} to the kernel command line of this host's boot loader (it has no {GRUB_DEFAULTS}; Fedora/RHEL: sudo grubby --update-kernel=ALL --args={UNIFIED_FLAG}), then reboot"
             ));
         }
     }
@@ -345,11 +359,11 @@ pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 #[allow(non_upper_case_globals)]
 pub(super) mod explain {
     pub(crate) const unified: &str = "\
-Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If /etc/default/grub already asks for systemd.unified_cgroup_hierarchy=1 but /proc/cmdline lacks it, it says a reboot is pending.
+Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If the next boot already asks for systemd.unified_cgroup_hierarchy=1 (the first kernel line of /boot/grub/grub.cfg, Boot Loader Specification entries, or else the GRUB defaults: /etc/default/grub and /etc/default/grub.d/*.cfg, where the last occurrence wins) but the running kernel was booted without it, it says a reboot is pending.
 
 Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user: k3s then stops with \"failed to find cpuset cgroup (v2)\" or \"delegated cgroup v2 controllers are required for rootless\", after warning \"Enabling cgroup2 is highly recommended\".
 
-Fix: add systemd.unified_cgroup_hierarchy=1 to GRUB_CMDLINE_LINUX in /etc/default/grub, run `sudo update-grub` (Fedora/RHEL: `sudo grub2-mkconfig -o /boot/grub2/grub.cfg`) and reboot. `krc install` makes the edit (with a backup) and stops with exit status 3, \"reboot required\"; run it again after the reboot.";
+Fix: add systemd.unified_cgroup_hierarchy=1 to the kernel command line: on Debian and Ubuntu a drop-in /etc/default/grub.d/99-krc-cgroup2.cfg that appends it to GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT (so it comes last and wins over a =0), then `sudo update-grub`; on Fedora/RHEL `sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1`; then reboot. `krc install` writes that drop-in (it never edits /etc/default/grub) or runs grubby, and stops with exit status 3, \"reboot required\"; run it again after the reboot. Uninstall removes the drop-in and regenerates the boot configuration rather than restoring an old copy.";
 
     pub(crate) const controllers: &str = "\
 Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, io, memory and pids controllers (its cgroup.controllers file).

@@ -6,6 +6,7 @@
 //! tree's `krc-fixture.toml` (see `fixtures/README.md`). Parsers live in the
 //! submodules and are pure functions of text, so checks stay pure judgments.
 
+pub(crate) mod boot;
 pub(crate) mod cgroup;
 pub(crate) mod fixture;
 pub(crate) mod fsfacts;

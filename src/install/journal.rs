@@ -55,6 +55,10 @@ pub(crate) enum Undo {
     UserRestartK3s,
     /// `systemctl --user disable --now k3s-rootless.service`.
     UserDisableK3s,
+    /// `update-grub`: regenerate the boot configuration from the defaults.
+    UpdateGrub,
+    /// `grubby --update-kernel=ALL --remove-args=systemd.unified_cgroup_hierarchy=1`.
+    GrubbyRemoveFlag,
 }
 
 /// The sysctl keys krc sets and may set back.
@@ -124,6 +128,12 @@ impl Undo {
             Undo::UserDisableK3s => {
                 Cmd::user(&["systemctl", "--user", "disable", "--now", UNIT_NAME])
             }
+            Undo::UpdateGrub => Cmd::root(&["update-grub"]),
+            Undo::GrubbyRemoveFlag => Cmd::root(&[
+                "grubby",
+                "--update-kernel=ALL",
+                &format!("--remove-args={}", crate::host::boot::UNIFIED_FLAG),
+            ]),
         })
     }
 

@@ -3,6 +3,9 @@
 
 use super::{After, Ctx, State, Step, check};
 use crate::checks::{KRC_SYSCTL_FILE, delegation_config};
+use crate::host::boot::{
+    GRUB_DEFAULTS, GRUB_DROP_IN, NextBoot, UNIFIED_FLAG, grub_drop_in, next_boot,
+};
 use crate::host::cgroup::effective_delegation;
 use crate::host::sysctl::{live, persisted};
 use crate::host::users::parse_subids;
@@ -167,91 +170,78 @@ pub(super) const SUBIDS: Step = Step {
     after: After::Continue,
 };
 
-const GRUB: &str = "/etc/default/grub";
-const UNIFIED_FLAG: &str = "systemd.unified_cgroup_hierarchy=1";
-
 pub(super) const CGROUP_V2: Step = Step {
     id: "cgroup-v2",
-    title: "boot with pure cgroup v2 (grub: systemd.unified_cgroup_hierarchy=1)",
+    title: "boot with pure cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
     state: |ctx| {
         let (ok, summary) = check(ctx, "cgroup.unified");
         if ok {
             return State::Satisfied(summary);
         }
-        let grub_has = ctx.host.read_opt(GRUB).ok().flatten().is_some_and(|g| {
-            cmdline_value(&g).is_some_and(|(_, v)| v.split_whitespace().any(|a| a == UNIFIED_FLAG))
-        });
-        if grub_has {
-            State::RebootPending(format!(
-                "{GRUB} already asks for {UNIFIED_FLAG}; the running kernel was booted without it"
-            ))
-        } else {
-            State::Needed(summary)
+        match next_boot(ctx.host).unwrap_or(NextBoot::Unknown) {
+            NextBoot::Unified(line) => State::RebootPending(format!(
+                "the next boot asks for {UNIFIED_FLAG} ({line}); the running kernel was booted without it"
+            )),
+            // Defaults that ask for it with no generated configuration to
+            // read (a tree, or a host that has not run update-grub): the
+            // plan writes nothing new and regenerates.
+            NextBoot::DefaultsAsk(line) if !ctx.live => State::RebootPending(format!(
+                "the boot defaults ask for {UNIFIED_FLAG} ({line}); the running kernel was booted without it"
+            )),
+            _ => State::Needed(summary),
         }
     },
-    plan: |ctx| {
-        let Some(text) = ctx.host.read_opt(GRUB).map_err(|e| e.to_string())? else {
-            return Err(format!(
-                "this host has no {GRUB}: add {UNIFIED_FLAG} to its boot loader's kernel command line by hand, reboot, then run krc install again"
-            ));
-        };
-        let new = add_flag(&text)?;
-        let regen = if ctx.host.which("update-grub").is_some() || !ctx.live {
-            (Cmd::root(&["update-grub"]), "/boot/grub/grub.cfg")
-        } else {
-            (
-                Cmd::root(&["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]),
-                "/boot/grub2/grub.cfg",
-            )
-        };
-        Ok(vec![
+    plan: |ctx| match boot_loader(ctx) {
+        BootLoader::GrubDropIn => Ok(vec![
+            // Undo regenerates from the defaults once the drop-in is gone,
+            // rather than copying back a grub.cfg that a kernel update may
+            // have made stale.
+            Action::OnUndo(Undo::UpdateGrub),
             Action::Write {
-                path: GRUB.into(),
-                content: Content::Bytes(new.into_bytes()),
-                meta: root_file(ctx, GRUB, 0o644),
+                path: GRUB_DROP_IN.into(),
+                content: Content::Bytes(grub_drop_in().into_bytes()),
+                meta: Meta::new(0o644, 0, 0),
             },
-            // The generated config is saved and restored as it was, rather
-            // than regenerated on undo from whatever the defaults are then.
             Action::Run {
-                cmd: regen.0,
+                cmd: Cmd::root(&["update-grub"]),
                 undo: None,
-                watch: vec![regen.1.to_string()],
+                watch: vec![],
                 optional: false,
             },
-        ])
+        ]),
+        BootLoader::Grubby => Ok(vec![Action::Run {
+            cmd: Cmd::root(&[
+                "grubby",
+                "--update-kernel=ALL",
+                &format!("--args={UNIFIED_FLAG}"),
+            ]),
+            undo: Some(Undo::GrubbyRemoveFlag),
+            watch: vec![],
+            optional: false,
+        }]),
+        BootLoader::Unknown => Err(format!(
+            "this host has neither update-grub nor grubby: add {UNIFIED_FLAG} to its boot loader's kernel command line by hand, reboot, then run krc install again"
+        )),
     },
     after: After::Reboot,
 };
 
-/// The `GRUB_CMDLINE_LINUX=` line: (index, unquoted value).
-fn cmdline_value(text: &str) -> Option<(usize, String)> {
-    text.lines().enumerate().find_map(|(i, l)| {
-        let v = l.trim_start().strip_prefix("GRUB_CMDLINE_LINUX=")?;
-        Some((i, v.trim().trim_matches('"').trim_matches('\'').to_string()))
-    })
+enum BootLoader {
+    /// Debian and Ubuntu: `update-grub` sources `/etc/default/grub.d/*.cfg`.
+    GrubDropIn,
+    /// Fedora, RHEL and friends (Boot Loader Specification entries).
+    Grubby,
+    Unknown,
 }
 
-/// Adds the flag to `GRUB_CMDLINE_LINUX`, keeping every other argument and
-/// replacing a `systemd.unified_cgroup_hierarchy=0`.
-pub(crate) fn add_flag(text: &str) -> Result<String, String> {
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    match cmdline_value(text) {
-        Some((i, value)) => {
-            let mut args: Vec<&str> = value
-                .split_whitespace()
-                .filter(|a| !a.starts_with("systemd.unified_cgroup_hierarchy="))
-                .collect();
-            args.push(UNIFIED_FLAG);
-            let indent: String = lines[i].chars().take_while(|c| c.is_whitespace()).collect();
-            lines[i] = format!("{indent}GRUB_CMDLINE_LINUX=\"{}\"", args.join(" "));
-        }
-        None => lines.push(format!("GRUB_CMDLINE_LINUX=\"{UNIFIED_FLAG}\"")),
+fn boot_loader(ctx: &Ctx<'_>) -> BootLoader {
+    if ctx.host.which("update-grub").is_some() || (!ctx.live && ctx.host.exists(GRUB_DEFAULTS)) {
+        BootLoader::GrubDropIn
+    } else if ctx.host.which("grubby").is_some() {
+        BootLoader::Grubby
+    } else {
+        BootLoader::Unknown
     }
-    let mut out = lines.join("\n");
-    if text.ends_with('\n') || text.is_empty() {
-        out.push('\n');
-    }
-    Ok(out)
 }
 
 const DELEGATED: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
@@ -416,19 +406,3 @@ pub(super) const LINGER: Step = Step {
     },
     after: After::Continue,
 };
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn grub_flag_keeps_every_other_argument() {
-        let t = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0 systemd.unified_cgroup_hierarchy=0 net.ifnames=0\"\n";
-        assert_eq!(
-            super::add_flag(t).unwrap(),
-            "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0 net.ifnames=0 systemd.unified_cgroup_hierarchy=1\"\n"
-        );
-        assert_eq!(
-            super::add_flag("GRUB_CMDLINE_LINUX=\"\"\n").unwrap(),
-            "GRUB_CMDLINE_LINUX=\"systemd.unified_cgroup_hierarchy=1\"\n"
-        );
-    }
-}
