@@ -685,8 +685,7 @@ fn awkward_grub_defaults_are_kept_byte_for_byte_and_the_flag_wins() {
     let after = generated_cmdline(&root);
     let last = after
         .split_whitespace()
-        .filter(|a| a.starts_with("systemd.unified_cgroup_hierarchy="))
-        .next_back();
+        .rfind(|a| a.starts_with("systemd.unified_cgroup_hierarchy="));
     assert_eq!(last, Some("systemd.unified_cgroup_hierarchy=1"), "{after}");
     assert!(
         after.contains("console=ttyS0") && after.contains("acpi=\"on\""),
