@@ -113,8 +113,11 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 if server.is_empty() { "(none)" } else { &server }
             ));
             f.observe(format!(
-                "{path}: certificate-authority: {}, client certificate: {}, client key: {}, token: {}",
-                said(k.has_ca), said(k.has_client_cert), said(k.has_client_key), said(k.has_token)
+                "{path}: certificate authority {}, client certificate {}, client key {}, token {}",
+                said(k.has_ca),
+                said(k.has_client_cert),
+                said(k.has_client_key),
+                said(k.has_token)
             ));
             if server.trim_end_matches('/') != want {
                 f.find(Status::Fail, format!("{path} names {server:?}, not {want}"));
