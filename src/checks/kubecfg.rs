@@ -45,8 +45,8 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 }
                 _ => restart.clone(),
             };
-            return Ok(Verdict::fail(format!("{path} was not read"))
-                .evidence(why)
+            return Ok(Verdict::fail(why)
+                .evidence(format!("{path}: refused, nothing read from it"))
                 .remedy(remedy));
         }
     };
