@@ -1,7 +1,11 @@
-//! File writing that never leaves a half-written file: a temporary file in
-//! the same directory, flushed to disk, then renamed over the target.
+//! File writing that never leaves a half-written file and never writes
+//! through a name someone else planted: a new temporary file with a random
+//! name (`O_CREAT|O_EXCL`, so a planted symlink or FIFO at that name makes
+//! the create fail instead of being followed), flushed to disk, then renamed
+//! over the target (rename replaces a planted link, it does not follow it).
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -13,16 +17,22 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.krc-tmp-{}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        // tempfile retries with fresh random names on EEXIST and creates
+        // with O_EXCL, which refuses an existing symlink at the name.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".krc-tmp")
+            .tempfile_in(dir)?;
+        // Reports are for CI and people: readable by all, set on the
+        // descriptor so no path lookup can be redirected.
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        // On error the NamedTempFile is dropped and removes its own file.
+        tmp.persist(path).map(drop).map_err(|e| e.error)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
     result.map_err(|e| {
         std::io::Error::new(e.kind(), format!("failed to write {}: {e}", path.display()))
     })
@@ -84,5 +94,32 @@ mod tests {
             "no temp file left"
         );
         assert!(write_atomic(&dir.path().join("no/such/dir/x"), b"x").is_err());
+    }
+
+    #[test]
+    fn planted_links_and_fifos_are_replaced_not_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let p = dir.path().join("r.xml");
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        write_atomic(&p, b"report").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(
+            !std::fs::symlink_metadata(&p)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"report");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let fifo = dir.path().join("f.json");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        write_atomic(&fifo, b"{}").unwrap();
+        assert_eq!(std::fs::read(&fifo).unwrap(), b"{}");
     }
 }

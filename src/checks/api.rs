@@ -22,6 +22,10 @@ pub(crate) fn api_remedy(err: &str, u: &TargetUser) -> String {
         u.name
     );
     let e = err.to_ascii_lowercase();
+    // First: krc's own kubeconfig refusals may mention certificates.
+    if e.contains("load kubeconfig") {
+        return "fix the kubeconfig first: krc accept kubeconfig.present".to_string();
+    }
     if e.contains("unknownissuer")
         || e.contains("invalid peer certificate")
         || e.contains("certificate verify failed")
@@ -55,8 +59,6 @@ pub(crate) fn api_remedy(err: &str, u: &TargetUser) -> String {
             "nothing answers at the kubeconfig's server: is k3s running?\nsudo systemctl --user -M {}@ status k3s-rootless",
             u.name
         )
-    } else if e.contains("load kubeconfig") {
-        "fix the kubeconfig first: krc accept kubeconfig.present".to_string()
     } else {
         format!(
             "sudo journalctl --user -M {}@ -u k3s-rootless -n 50 --no-pager",

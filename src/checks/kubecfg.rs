@@ -3,8 +3,9 @@
 //! No secret value ever reaches the evidence: only whether it is there.
 
 use super::{Ctx, Findings, Status, Verdict};
-use crate::host::{FactError, TargetUser};
+use crate::host::{FactError, FileKind, FileStat, Origin, TargetUser};
 use crate::kube::kubeconfig;
+use crate::kube::kubefile::{self, Refused};
 
 /// The kubeconfig as a host path: the suite's or `~USER/.kube/k3s.yaml`.
 pub(crate) fn kubeconfig_path(user: &TargetUser, configured: Option<&str>) -> String {
@@ -16,13 +17,54 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = host.user();
     let path = kubeconfig_path(u, ctx.params.accept.kubeconfig.as_deref());
     let mut f = Findings::default();
-    if let Ok(target) = std::fs::read_link(host.fs().path(&path)) {
-        f.observe(format!("{path}: a symlink to {}", target.display()));
-    }
-    let Some(st) = host.stat(&path)? else {
-        return Ok(Verdict::fail(format!("{path} does not exist"))
+    let restart = format!(
+        "k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless",
+        u.name
+    );
+    // Read first, without following links: the metadata below is then the
+    // file's own (fstat), never a link target's.
+    let file = match kubefile::read_host(host, &path) {
+        Ok(file) => file,
+        Err(Refused::Missing) => {
+            return Ok(Verdict::fail(format!("{path} does not exist"))
             .evidence(format!("{path}: does not exist"))
             .remedy(format!("k3s writes it when the server starts (journal: \"Wrote kubeconfig ...\"):\nsudo systemctl --user -M {}@ status k3s-rootless\nsudo journalctl --user -M {}@ -u k3s-rootless | grep -i kubeconfig", u.name, u.name)));
+        }
+        Err(Refused::Io(e)) => {
+            return Err(FactError::Unreadable {
+                path: path.clone(),
+                reason: e,
+            });
+        }
+        Err(r) => {
+            let why = kubefile::refusal(host, &path, &r);
+            let remedy = match &r {
+                Refused::Owner(_) => format!("sudo chown {}: {path}", u.name),
+                Refused::Symlink(_) | Refused::NotRegular(_) => {
+                    format!("rm {path}   # then {restart}")
+                }
+                _ => restart.clone(),
+            };
+            return Ok(Verdict::fail(why)
+                .evidence(format!("{path}: refused, nothing read from it"))
+                .remedy(remedy));
+        }
+    };
+    let st = match host.origin() {
+        // The descriptor's own metadata: no second lookup to race.
+        Origin::Live => FileStat {
+            kind: FileKind::File,
+            mode: file.mode,
+            uid: file.uid,
+            gid: file.gid,
+            rdev: None,
+            caps: Vec::new(),
+        },
+        // A tree's owners and modes come from its fixture.
+        Origin::Tree => match host.stat(&path)? {
+            Some(st) => st,
+            None => return Err(FactError::Missing { path }),
+        },
     };
     f.observe(format!(
         "{path}: {} uid {} ({}) gid {}",
@@ -35,12 +77,13 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         f.find(
             Status::Fail,
             format!(
-                "{path} belongs to {}, not to {}",
+                "{path} belongs to {}, not to {}: its contents were not judged",
                 host.owner_name(st.uid),
                 u.name
             ),
         );
         f.remedy(format!("sudo chown {}: {path}", u.name));
+        return Ok(f.finish(""));
     }
     if st.mode & 0o004 != 0 {
         f.find(Status::Fail, format!("{path} is world-readable ({:o}): anyone on this host can take the cluster's admin credentials", st.mode & 0o777));
@@ -55,17 +98,14 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         );
         f.remedy(format!("chmod 600 {path}"));
     }
-    let text = host.read(&path)?;
-    match kubeconfig::parse(&text) {
+    match kubeconfig::parse(&file.text) {
         Err(e) => {
-            f.observe(format!("{path}: does not parse: {e}"));
+            // krc's own words and a position: never the parser's text.
+            f.observe(e.in_file(&path));
             f.find(Status::Fail, format!("{path} is not a valid kubeconfig"));
-            f.remedy(format!(
-                "k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless",
-                u.name
-            ));
+            f.remedy(restart.clone());
         }
-        Ok(k) => {
+        Ok((k, _)) => {
             let want = format!("https://127.0.0.1:{}", ctx.params.accept.api_port);
             let server = k.server.clone().unwrap_or_default();
             f.observe(format!(
@@ -73,8 +113,11 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 if server.is_empty() { "(none)" } else { &server }
             ));
             f.observe(format!(
-                "{path}: certificate-authority: {}, client certificate: {}, client key: {}, token: {}",
-                said(k.has_ca), said(k.has_client_cert), said(k.has_client_key), said(k.has_token)
+                "{path}: certificate authority {}, client certificate {}, client key {}, token {}",
+                said(k.has_ca),
+                said(k.has_client_cert),
+                said(k.has_client_key),
+                said(k.has_token)
             ));
             if server.trim_end_matches('/') != want {
                 f.find(Status::Fail, format!("{path} names {server:?}, not {want}"));
@@ -168,11 +211,13 @@ pub(super) fn env(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 #[allow(non_upper_case_globals)]
 pub(super) mod explain {
     pub(crate) const present: &str = "\
-Verifies ~/.kube/k3s.yaml (a symlink is followed): it exists, belongs to the user, has mode 0600 (wider warns, world-readable fails), parses as a kubeconfig, names https://127.0.0.1:6443 (or the suite's api_port) and holds a certificate authority and client credentials. Values are never shown, only whether they are there.
+Verifies ~/.kube/k3s.yaml: it exists as a regular file (not a symbolic link: krc never follows links in the user's home, since as root that would let the user point it at a root-only file), belongs to the user, has mode 0600 (wider warns, world-readable fails), parses as a kubeconfig, names https://127.0.0.1:6443 (or the suite's api_port) and holds a certificate authority and client credentials inline (no file names, no exec or auth-provider commands: krc may run as root). Values are never shown, only whether they are there; a parse error is reported as FILE:LINE:COLUMN and a fixed sentence, never the offending text.
 
 Why: k3s writes this file when the server starts (journal \"Wrote kubeconfig ...\"), mode 0600, because it holds cluster-admin credentials: world-readable, it gives every local user the cluster. A missing file means the server never got that far; a wrong server URL means kubectl talks to another port or cluster.
 
-Fix: `chmod 600 ~/.kube/k3s.yaml`, `sudo chown USER: ~/.kube/k3s.yaml`; a missing or broken file is rewritten by `sudo systemctl --user -M USER@ restart k3s-rootless`.";
+Beware: `k3s server --write-kubeconfig PATH` (K3S_KUBECONFIG_OUTPUT) can leave ~/.kube/k3s.yaml a symbolic link to PATH; krc refuses that link as it refuses any other. Drop the flag, or give it ~/.kube/k3s.yaml itself, remove the link and restart.
+
+Fix: `chmod 600 ~/.kube/k3s.yaml`, `sudo chown USER: ~/.kube/k3s.yaml`; a link, a missing or a broken file: remove it and let `sudo systemctl --user -M USER@ restart k3s-rootless` rewrite it.";
 
     pub(crate) const env: &str = "\
 Warns when KUBECONFIG (in krc's environment) is set but empty or names another file than ~/.kube/k3s.yaml, and when the user's ~/.profile, ~/.bashrc, ~/.bash_profile or ~/.zshrc sets it empty with `KUBECONFIG= ` (a space after `=`).

@@ -15,6 +15,7 @@ use crate::cli::{AcceptArgs, AcceptOptions};
 use crate::host::{Host, Origin};
 use crate::kube::client::Kube;
 use crate::kube::live::LiveAccept;
+use crate::kube::{kubeconfig, kubefile};
 use crate::report::PhaseReport;
 use crate::report::terminal::Printer;
 use crate::suite::Suite;
@@ -92,7 +93,7 @@ pub(crate) fn run_phase(
         .first()
         .and_then(|e| e.params.accept.kubeconfig.clone());
     let kc = kubeconfig_path(host.user(), configured.as_deref());
-    let kube = Kube::open(&host.fs().path(&kc)).map_err(|e| e.to_string());
+    let kube = connect(&host, &kc);
     let live = LiveAccept::new(kube, host.origin() == Origin::Live);
     let host = Arc::new(host.with_accept_probes(Box::new(live)));
     if let Some(p) = &printer
@@ -109,6 +110,20 @@ pub(crate) fn run_phase(
         runner::run(suite.phase, &suite.name, tasks, harness, printer),
         host,
     ))
+}
+
+/// The client, or why there is none in words safe for any report: the
+/// file is read without following links and parsed by krc's own rules.
+fn connect(host: &Host, kc: &str) -> Result<Kube, String> {
+    let file = kubefile::read_host(host, kc).map_err(|r| {
+        format!(
+            "failed to load kubeconfig: {}",
+            kubefile::refusal(host, kc, &r)
+        )
+    })?;
+    let (_, creds) = kubeconfig::parse(&file.text)
+        .map_err(|e| format!("failed to load kubeconfig: {}", e.in_file(kc)))?;
+    Kube::open(kc, &creds).map_err(|e| e.to_string())
 }
 
 pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {

@@ -1,18 +1,21 @@
-//! The Kubernetes client: the kubeconfig at `~/.kube/k3s.yaml` read with
-//! `Kubeconfig::read_from`, TLS against its CA with its client certificate
-//! (rustls with ring), and a tokio runtime that lives only in this module.
+//! The Kubernetes client: built from the [`Credentials`] krc read and
+//! checked itself (never from kube's own kubeconfig loader, which follows
+//! file names, runs `exec` commands and quotes broken PEM as bytes), TLS
+//! against the kubeconfig's CA with its client certificate (rustls with
+//! ring), and a tokio runtime that lives only in this module.
 //! Every call has a deadline; nothing here prints.
 
+use base64::Engine;
 use std::future::Future;
-use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{Api, ListParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::AuthInfo;
 use kube::{Client, Config};
 
 use super::facts::{NodeFact, PodFact, ServiceFact, ServicePortFact, VersionFact};
+use super::kubeconfig::Credentials;
 
 /// One API call may take this long (connect, TLS, request, response).
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,34 +32,61 @@ pub(crate) struct Kube {
 pub(crate) enum KubeError {
     #[error("failed to start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// `reason` is krc's own sentence: never a parser's or TLS library's
+    /// text, which can quote key material.
     #[error("failed to load kubeconfig {path}: {reason}")]
-    Kubeconfig { path: String, reason: String },
+    Kubeconfig { path: String, reason: &'static str },
 }
 
 impl Kube {
-    pub(crate) fn open(path: &Path) -> Result<Kube, KubeError> {
+    /// `path` only names the file in errors; the credentials were read
+    /// from it by [`super::kubefile`] and checked by [`super::kubeconfig`].
+    pub(crate) fn open(path: &str, creds: &Credentials) -> Result<Kube, KubeError> {
+        let bad = |reason: &'static str| KubeError::Kubeconfig {
+            path: path.to_string(),
+            reason,
+        };
+        let server = creds
+            .server
+            .as_deref()
+            .ok_or(bad("it names no server for the current context"))?;
+        let url: http::Uri = server
+            .parse()
+            .map_err(|_| bad("its server is not a valid URL"))?;
+        if creds.ca.is_empty() {
+            return Err(bad(
+                "it holds no certificate authority: TLS cannot be verified",
+            ));
+        }
+        let mut auth = serde_json::Map::new();
+        let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+        if let (Some(c), Some(k)) = (&creds.cert_pem, &creds.key_pem) {
+            auth.insert("client-certificate-data".into(), b64(c).into());
+            auth.insert("client-key-data".into(), b64(k).into());
+        }
+        if let Some(t) = &creds.token {
+            auth.insert("token".into(), t.clone().into());
+        }
+        let auth: AuthInfo = serde_json::from_value(auth.into())
+            .map_err(|_| bad("its credentials could not be used"))?;
+        let mut cfg = Config::new(url);
+        cfg.root_cert = Some(creds.ca.clone());
+        cfg.auth_info = auth;
+        cfg.connect_timeout = Some(CALL_TIMEOUT);
+        cfg.read_timeout = Some(CALL_TIMEOUT);
+        cfg.write_timeout = Some(CALL_TIMEOUT);
+        let server = cfg.cluster_url.to_string();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("krc-kube")
             .enable_all()
             .build()
             .map_err(KubeError::Runtime)?;
-        let bad = |reason: String| KubeError::Kubeconfig {
-            path: path.display().to_string(),
-            reason,
-        };
-        let kc = Kubeconfig::read_from(path).map_err(|e| bad(chain(&e)))?;
         // The client must be made inside the runtime it will run on.
-        let (client, server) = rt.block_on(async {
-            let mut cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-                .await
-                .map_err(|e| bad(chain(&e)))?;
-            cfg.connect_timeout = Some(CALL_TIMEOUT);
-            cfg.read_timeout = Some(CALL_TIMEOUT);
-            cfg.write_timeout = Some(CALL_TIMEOUT);
-            let server = cfg.cluster_url.to_string();
-            let client = Client::try_from(cfg).map_err(|e| bad(chain(&e)))?;
-            Ok::<_, KubeError>((client, server))
+        let client = rt.block_on(async {
+            Client::try_from(cfg).map_err(|_| {
+                bad("its client certificate and key do not form a usable TLS identity (a key that does not match the certificate, or a key type rustls does not support)")
+            })
         })?;
         super::interrupt::install(&rt);
         Ok(Kube { rt, client, server })

@@ -12,6 +12,7 @@ pub(crate) mod client;
 pub(crate) mod facts;
 mod interrupt;
 pub(crate) mod kubeconfig;
+pub(crate) mod kubefile;
 pub(crate) mod live;
 pub(crate) mod probes;
 mod progress;

@@ -1,6 +1,7 @@
 //! Human output: one line per check (status, id, title); under each
 //! non-pass the summary, the evidence and the remedy; a count line at the end.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use owo_colors::{OwoColorize, Style};
@@ -15,6 +16,33 @@ pub(crate) struct Printer {
     id_width: usize,
     /// Set once stdout is gone (`krc ... | head`): stop printing, keep going.
     closed: bool,
+}
+
+/// Text from the host (file lines, API answers, names) made safe for a
+/// terminal: a user-written file must not move root's cursor, retitle the
+/// window or hide text. Control characters become visible escapes (`\x1b`,
+/// `\r`), as do bidirectional overrides; `\n` stays a line break and `\t`
+/// a tab.
+pub(crate) fn visible(s: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            c if unsafe_char(c) && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 impl Printer {
@@ -66,6 +94,7 @@ impl Printer {
 
     pub(crate) fn heading(&mut self, text: &str) {
         if !self.quiet {
+            let text = visible(text);
             let t = if self.color {
                 format!("{}\n", text.bold())
             } else {
@@ -83,21 +112,21 @@ impl Printer {
         let mut s = format!(
             "{}  {:<w$}  {}\n",
             label.style(self.status_style(r.status)),
-            r.id,
-            r.title,
+            visible(&r.id),
+            visible(&r.title),
             w = self.id_width
         );
         if r.status != Status::Pass {
             let indent = " ".repeat(7);
-            s.push_str(&format!("{indent}{}\n", r.summary));
+            s.push_str(&format!("{indent}{}\n", visible(&r.summary)));
             let mut first = true;
             for e in &r.evidence {
                 let tag = if first { "observed:" } else { "" };
                 first = false;
-                s.push_str(&format!("{indent}  {tag:<9} {e}\n"));
+                s.push_str(&format!("{indent}  {tag:<9} {}\n", visible(e)));
             }
             if let Some(remedy) = &r.remedy {
-                for (i, line) in remedy.lines().enumerate() {
+                for (i, line) in visible(remedy).lines().enumerate() {
                     let tag = if i == 0 { "remedy:" } else { "" };
                     let line = if self.color {
                         format!("{}", line.bold())
@@ -122,7 +151,7 @@ impl Printer {
     }
 
     pub(crate) fn line(&mut self, text: &str) {
-        self.emit(&format!("{text}\n"));
+        self.emit(&format!("{}\n", visible(text)));
     }
 }
 
@@ -143,6 +172,39 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn control_characters_from_the_host_are_shown_escaped() {
+        assert_eq!(visible("plain\ttext\nnext"), "plain\ttext\nnext");
+        assert_eq!(
+            visible("a\u{1b}]0;owned\u{7}b\rc\u{9b}d\u{202e}e"),
+            "a\\x1b]0;owned\\x07b\\rc\\x9bd\\u{202e}e"
+        );
+        let buf = Buf::default();
+        let mut p = Printer::to_writer(Box::new(buf.clone()), 4);
+        p.record(&CheckRecord {
+            id: "x.y".into(),
+            phase: Phase::Acceptance,
+            group: "x".into(),
+            title: "t\u{1b}[2J".into(),
+            severity: Severity::Required,
+            status: Status::Fail,
+            summary: "s\u{1b}[31m".into(),
+            evidence: vec!["~/.profile:1: \u{1b}]0;pwned\u{7}".into()],
+            remedy: Some("r\r\u{1b}[K".into()),
+            duration: Duration::ZERO,
+        });
+        p.line("l\u{1b}c");
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\x1b]0;pwned\\x07") && text.contains("r\\r\\x1b[K"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -185,7 +185,7 @@ fn execute(task: Task) -> CheckRecord {
         severity,
         status: v.status,
         summary: redact(&v.summary),
-        evidence: v.evidence.iter().map(|e| redact(e)).collect(),
+        evidence: crate::report::redact::redact_all(&v.evidence),
         remedy: v.remedy.as_deref().map(redact),
         duration: clock.elapsed(),
     }
