@@ -236,8 +236,14 @@ impl Host {
         self.fs().stat(path)
     }
 
+    /// Is something there? A path krc will not stat (a user's symlink that
+    /// root does not follow) is there: the check that reads it then says
+    /// why, rather than reporting it absent.
     pub(crate) fn exists(&self, path: &str) -> bool {
-        matches!(self.stat(path), Ok(Some(_)))
+        matches!(
+            self.stat(path),
+            Ok(Some(_)) | Err(FactError::Unreadable { .. })
+        )
     }
 
     /// Entries of a host directory, sorted; empty when it does not exist.

@@ -282,3 +282,34 @@ fn download(
         "failed to download {url} after up to {TRIES} tries: {last}"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::options::{RawOptions, validate};
+
+    fn opts(commit: bool, mirror: &str) -> Options {
+        let raw = RawOptions {
+            k3s_commit: commit.then(|| "a".repeat(40)),
+            mirror: Some(mirror.into()),
+            ..Default::default()
+        };
+        validate(&raw, Some("s3cr3t".into())).unwrap()
+    }
+
+    #[test]
+    fn the_token_goes_only_to_commit_builds_over_https() {
+        assert_eq!(token_for(&opts(false, "https://m.example")), Ok(None));
+        assert_eq!(token_for(&opts(false, "http://m.example")), Ok(None));
+        assert_eq!(
+            token_for(&opts(true, "https://m.example")),
+            Ok(Some("s3cr3t"))
+        );
+        let e = token_for(&opts(true, "http://m.example")).unwrap_err();
+        assert!(
+            e.contains("only over https") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}
