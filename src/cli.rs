@@ -53,6 +53,9 @@ pub(crate) enum Command {
         /// A check id, as `krc list` prints it (e.g. cgroup.unified)
         id: String,
     },
+    /// Internal: the user-namespace probe helper krc runs as the target user
+    #[command(name = "__userns-probe", hide = true)]
+    UsernsProbe,
 }
 
 /// Options every suite-running command shares.

@@ -21,6 +21,13 @@ use cli::{Cli, Command};
 use cmd::exit;
 
 fn main() -> ExitCode {
+    // The user-namespace probe helper first, while this process is still
+    // single-threaded and before anything else runs (see host::probes).
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(host::probes::userns_probe::HELPER_ARG))
+    {
+        return ExitCode::from(host::probes::userns_probe::helper_main());
+    }
     // ring is the one TLS provider krc is built with (see CRATES.md).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse() {
@@ -44,6 +51,8 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),
         Command::Explain { id } => cmd::explain(id),
+        // Handled above, before clap; reaching it here is the same call.
+        Command::UsernsProbe => Ok(host::probes::userns_probe::helper_main()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -84,7 +84,11 @@ impl FixtureMeta {
     /// Loads `ROOT/krc-fixture.toml`; an absent file is an empty one.
     pub(crate) fn load(root: &Path) -> Result<FixtureMeta, String> {
         let path = root.join(FILE_NAME);
-        let bytes = match std::fs::read(&path) {
+        // Through the tree's root: a krc-fixture.toml that is a symlink to
+        // /etc/shadow reads the tree's etc/shadow, never the machine's.
+        let dir = super::rootdir::RootDir::open(root)
+            .map_err(|e| format!("failed to open {}: {e}", root.display()))?;
+        let bytes = match dir.read(&format!("/{FILE_NAME}")) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FixtureMeta::default()),
             Err(e) => return Err(format!("failed to read {}: {e}", path.display())),

@@ -1,10 +1,8 @@
 //! File metadata as checks need it: kind, device numbers, permission bits,
 //! owner and file capabilities, from the real file or a fixture override.
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::FactError;
 use super::fixture::{FixtureMeta, OverrideKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,33 +74,23 @@ impl FileStat {
     }
 }
 
+/// Applies the fixture's override for `host_path` to what is on disk.
 /// `tree`: the root is a directory tree, not the live `/`; its files belong
 /// to root unless the fixture says otherwise, because git keeps no owners.
-pub(crate) fn stat(
-    real: &Path,
+pub(crate) fn overlay(
+    on_disk: Option<FileStat>,
     host_path: &str,
     fixture: &FixtureMeta,
     tree: bool,
-) -> Result<Option<FileStat>, FactError> {
-    let on_disk = match std::fs::metadata(real) {
-        Ok(md) => Some(from_metadata(real, &md)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => None,
-        Err(e) => {
-            return Err(FactError::Unreadable {
-                path: host_path.to_string(),
-                reason: e.to_string(),
-            });
-        }
-    };
+) -> Option<FileStat> {
     let Some(ov) = fixture.files.get(host_path) else {
-        return Ok(on_disk.map(|mut st| {
+        return on_disk.map(|mut st| {
             if tree {
                 st.uid = 0;
                 st.gid = 0;
             }
             st
-        }));
+        });
     };
     let mut st = match (on_disk, ov.kind) {
         (Some(st), None) => st,
@@ -118,7 +106,7 @@ pub(crate) fn stat(
             rdev: None,
             caps: Vec::new(),
         },
-        (None, None) => return Ok(None),
+        (None, None) => return None,
     };
     if let Some(m) = ov.mode {
         st.mode = m;
@@ -139,34 +127,30 @@ pub(crate) fn stat(
     if let Some(c) = &ov.caps {
         st.caps = parse_caps_text(c);
     }
-    Ok(Some(st))
+    Some(st)
 }
 
-fn from_metadata(real: &Path, md: &std::fs::Metadata) -> FileStat {
-    let ft = md.file_type();
-    let kind = if ft.is_file() {
-        FileKind::File
-    } else if ft.is_dir() {
-        FileKind::Dir
-    } else if ft.is_char_device() {
-        FileKind::CharDevice
-    } else {
-        FileKind::Other
+/// What `fstat` says, with the capabilities of a regular file read from
+/// the same descriptor (never by path, which could lead elsewhere).
+pub(crate) fn from_stat(md: &libc::stat, fd: &OwnedFd) -> FileStat {
+    let kind = match md.st_mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::File,
+        libc::S_IFDIR => FileKind::Dir,
+        libc::S_IFCHR => FileKind::CharDevice,
+        _ => FileKind::Other,
     };
-    let rdev = (kind == FileKind::CharDevice).then(|| {
-        let d = md.rdev();
-        (libc::major(d), libc::minor(d))
-    });
+    let rdev =
+        (kind == FileKind::CharDevice).then(|| (libc::major(md.st_rdev), libc::minor(md.st_rdev)));
     let caps = if kind == FileKind::File {
-        read_caps(real)
+        read_caps(fd)
     } else {
         Vec::new()
     };
     FileStat {
         kind,
-        mode: md.mode() & 0o7777,
-        uid: md.uid(),
-        gid: md.gid(),
+        mode: md.st_mode & 0o7777,
+        uid: md.st_uid,
+        gid: md.st_gid,
         rdev,
         caps,
     }
@@ -185,9 +169,10 @@ fn parse_caps_text(text: &str) -> Vec<String> {
 }
 
 /// Reads the permitted set of `security.capability` (VFS cap data, v2/v3).
-fn read_caps(path: &Path) -> Vec<String> {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+/// `fd` is an `O_PATH` descriptor, which `fgetxattr` does not take; its
+/// `/proc/self/fd` link names exactly that file.
+fn read_caps(fd: &OwnedFd) -> Vec<String> {
+    let Ok(cpath) = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
         return Vec::new();
     };
     let mut buf = [0u8; 32];
@@ -262,13 +247,12 @@ mod tests {
             "[files.\"/usr/bin/newuidmap\"]\nmode = \"4755\"\n[files.\"/usr/bin/newgidmap\"]\ngid = 108\n",
         )
         .unwrap();
-        let st = stat(&file, "/usr/bin/newuidmap", &meta, true)
-            .unwrap()
-            .unwrap();
+        let root = crate::host::rootdir::RootDir::open(dir.path()).unwrap();
+        let (md, fd) = root.stat("/newuidmap").unwrap();
+        let on_disk = from_stat(&md, &fd);
+        let st = overlay(Some(on_disk.clone()), "/usr/bin/newuidmap", &meta, true).unwrap();
         assert_eq!((st.mode, st.uid, st.gid), (0o4755, 0, 0));
-        let st = stat(&file, "/usr/bin/newgidmap", &meta, true)
-            .unwrap()
-            .unwrap();
+        let st = overlay(Some(on_disk), "/usr/bin/newgidmap", &meta, true).unwrap();
         assert_eq!((st.uid, st.gid), (0, 108), "gid alone is honoured");
     }
 

@@ -13,11 +13,13 @@ pub(crate) mod fsfacts;
 pub(crate) mod net;
 pub(crate) mod probes;
 pub(crate) mod procs;
+pub(crate) mod rootdir;
 pub(crate) mod sysctl;
 pub(crate) mod users;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub(crate) use fixture::FixtureMeta;
 pub(crate) use fsfacts::{FileKind, FileStat};
@@ -76,6 +78,8 @@ pub(crate) enum Origin {
 /// The machine under qualification, rooted at a directory.
 pub(crate) struct Host {
     root: PathBuf,
+    /// The root, open: every host path resolves inside it.
+    dir: Arc<rootdir::RootDir>,
     origin: Origin,
     fixture: FixtureMeta,
     users: UserDb,
@@ -124,9 +128,12 @@ impl Host {
         } else {
             Origin::Tree
         };
+        let dir = rootdir::RootDir::open(&root)
+            .map_err(|e| HostError::RootNotDir(format!("{}: {e}", root.display())))?;
         let fixture = FixtureMeta::load(&root).map_err(HostError::Fixture)?;
         let reader = RootedFs {
             root: root.clone(),
+            dir: Arc::new(dir),
             fixture: fixture.clone(),
         };
         let users = UserDb::load(&reader).map_err(|e| {
@@ -163,6 +170,7 @@ impl Host {
         };
         Ok(Host {
             root,
+            dir: reader.dir,
             origin,
             fixture,
             users,
@@ -206,6 +214,7 @@ impl Host {
     pub(crate) fn fs(&self) -> RootedFs {
         RootedFs {
             root: self.root.clone(),
+            dir: Arc::clone(&self.dir),
             fixture: self.fixture.clone(),
         }
     }
@@ -228,8 +237,14 @@ impl Host {
         self.fs().stat(path)
     }
 
+    /// Is something there? A path krc will not stat (a user's symlink that
+    /// root does not follow) is there: the check that reads it then says
+    /// why, rather than reporting it absent.
     pub(crate) fn exists(&self, path: &str) -> bool {
-        matches!(self.stat(path), Ok(Some(_)))
+        matches!(
+            self.stat(path),
+            Ok(Some(_)) | Err(FactError::Unreadable { .. })
+        )
     }
 
     /// Entries of a host directory, sorted; empty when it does not exist.
@@ -283,10 +298,14 @@ fn default_user_name(origin: Origin, fixture: &FixtureMeta, users: &UserDb) -> S
         .unwrap_or_else(|| uid.to_string())
 }
 
-/// File access under a root, with fixture overrides for metadata.
+/// File access under a root, with fixture overrides for metadata. Every
+/// read, stat and listing resolves inside the root (see [`rootdir`]);
+/// [`RootedFs::path`] is only for naming files and for callers that hand a
+/// path to another program.
 #[derive(Clone)]
 pub(crate) struct RootedFs {
     root: PathBuf,
+    dir: Arc<rootdir::RootDir>,
     fixture: FixtureMeta,
 }
 
@@ -306,8 +325,7 @@ impl RootedFs {
     }
 
     pub(crate) fn read(&self, host_path: &str) -> Result<String, FactError> {
-        let p = self.path(host_path);
-        match std::fs::read(&p) {
+        match self.dir.read(host_path) {
             Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FactError::Missing {
                 path: host_path.to_string(),
@@ -320,23 +338,32 @@ impl RootedFs {
     }
 
     pub(crate) fn stat(&self, host_path: &str) -> Result<Option<FileStat>, FactError> {
-        fsfacts::stat(
-            &self.path(host_path),
+        let on_disk = match self.dir.stat(host_path) {
+            Ok((st, fd)) => Some(fsfacts::from_stat(&st, &fd)),
+            Err(e) if is_missing(&e) => None,
+            Err(e) => {
+                return Err(FactError::Unreadable {
+                    path: host_path.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        Ok(fsfacts::overlay(
+            on_disk,
             host_path,
             &self.fixture,
             self.root != Path::new("/"),
-        )
+        ))
     }
 
     pub(crate) fn list_dir(&self, host_path: &str) -> Vec<String> {
-        let mut names: Vec<String> = match std::fs::read_dir(self.path(host_path)) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let mut names = self.dir.list_dir(host_path).unwrap_or_default();
         names.sort();
         names
     }
+}
+
+/// Absent, as a check means it: no such file, or a path through a file.
+fn is_missing(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
 }

@@ -48,6 +48,7 @@ impl Probes for LiveProbes {
     fn user_manager(&self, user: &TargetUser) -> Probe<Result<String, String>> {
         let me = nix::unistd::geteuid().as_raw();
         let mut cmd = Command::new("systemctl");
+        clean_env(&mut cmd);
         if me == 0 && user.uid != 0 {
             cmd.args([
                 "--user",
@@ -56,6 +57,8 @@ impl Probes for LiveProbes {
                 "is-system-running",
             ]);
         } else if me == user.uid {
+            // The user's own manager is found through the runtime dir.
+            user_env(&mut cmd, user);
             cmd.args(["--user", "is-system-running"]);
         } else {
             return Probe::NotRun(format!(
@@ -75,23 +78,40 @@ impl Probes for LiveProbes {
     }
 
     fn version(&self, program: &str) -> Probe<Result<String, String>> {
-        let answer = run_with_timeout(Command::new(program).arg("--version"), PROBE_TIMEOUT)
-            .and_then(|o| {
-                let line = first_line(&o.stdout, &o.stderr);
-                if o.status.success() {
-                    Ok(line)
-                } else {
-                    Err(format!("{}: {line}", o.status))
-                }
-            });
+        let mut cmd = Command::new(program);
+        clean_env(&mut cmd).arg("--version");
+        let answer = run_with_timeout(&mut cmd, PROBE_TIMEOUT).and_then(|o| {
+            let line = first_line(&o.stdout, &o.stderr);
+            if o.status.success() {
+                Ok(line)
+            } else {
+                Err(format!("{}: {line}", o.status))
+            }
+        });
         Probe::Answer(answer)
     }
 
     fn lock_held(&self, path: &str) -> Probe<bool> {
         use std::os::fd::AsRawFd;
-        let Ok(f) = std::fs::File::open(path) else {
-            return Probe::Answer(false);
+        // The lock sits in the user's home: a FIFO there must not hang
+        // root, a symlink must not make root lock some other file.
+        let root = match super::rootdir::RootDir::open(std::path::Path::new("/")) {
+            Ok(r) => r,
+            Err(e) => return Probe::NotRun(format!("failed to open /: {e}")),
         };
+        let f = match root.open_path(path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Probe::Answer(false),
+            Err(e) => return Probe::NotRun(lock_unusable(path, &e.to_string())),
+        };
+        match super::rootdir::fstat(&f) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
+            Ok(st) => {
+                let why = super::rootdir::not_regular(super::rootdir::kind_name(st.st_mode));
+                return Probe::NotRun(lock_unusable(path, &why.to_string()));
+            }
+            Err(e) => return Probe::NotRun(lock_unusable(path, &e.to_string())),
+        }
         // SAFETY: flock on a descriptor we own; released with the file.
         let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if r == 0 {
@@ -105,6 +125,30 @@ impl Probes for LiveProbes {
             }
         }
     }
+}
+
+fn lock_unusable(path: &str, why: &str) -> String {
+    format!(
+        "{path} was not opened: {why}; RootlessKit's lock is a regular file of the user: if no rootless k3s runs, remove it"
+    )
+}
+
+/// Every child starts from an empty environment: root's (tokens, test
+/// hooks, proxies) is not the child's business. PATH is the k3s unit's,
+/// so a program found here is the one k3s will find.
+pub(crate) fn clean_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear()
+        .env("PATH", super::UNIT_PATH)
+        .env("LANG", "C.UTF-8")
+}
+
+/// What a process of `user` expects to find: who it is, its home, and the
+/// runtime directory through which `systemctl --user` reaches its manager.
+pub(crate) fn user_env<'a>(cmd: &'a mut Command, user: &TargetUser) -> &'a mut Command {
+    cmd.env("HOME", &user.home)
+        .env("USER", &user.name)
+        .env("LOGNAME", &user.name)
+        .env("XDG_RUNTIME_DIR", format!("/run/user/{}", user.uid))
 }
 
 fn first_line(a: &str, b: &str) -> String {
@@ -128,14 +172,36 @@ pub(crate) fn run_with_timeout(
     cmd: &mut Command,
     timeout: Duration,
 ) -> Result<CommandOutput, String> {
-    use std::io::Read;
     let shown = format!("{:?}", cmd.get_program());
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("failed to run {shown}: {e}"))?;
+    wait_with_timeout(child, &shown, timeout)
+}
+
+/// Collects a spawned child's output and status, killing it at the
+/// deadline. The pipes are drained while it runs: a child that writes more
+/// than a pipe holds (apt does) would otherwise block until the deadline.
+pub(crate) fn wait_with_timeout(
+    mut child: std::process::Child,
+    shown: &str,
+    timeout: Duration,
+) -> Result<CommandOutput, String> {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -152,14 +218,10 @@ pub(crate) fn run_with_timeout(
             Err(e) => return Err(format!("failed to wait for {shown}: {e}")),
         }
     };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut stdout);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
+    // A grandchild that kept the pipes open would block these joins; the
+    // commands krc runs do not daemonize with inherited stdout.
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
     Ok(CommandOutput {
         status,
         stdout,
@@ -219,14 +281,23 @@ impl Probes for FixtureProbes {
     }
 }
 
-/// The user-namespace probe: a forked, single-threaded child drops to the
-/// target user, creates a user namespace, maps itself to root inside, then
-/// uses a capability there (a UTS namespace and `sethostname`). AppArmor's
-/// userns restriction lets `unshare` succeed but strips capabilities, so
-/// only the last step tells that case apart.
-mod userns_probe {
-    use super::TargetUser;
-    use std::ffi::CString;
+/// The user-namespace probe: a fresh krc (`krc __userns-probe`, exec'd
+/// with a cleared environment) runs as the target user, creates a user
+/// namespace, maps itself to root inside, then uses a capability there (a
+/// UTS namespace and `sethostname`). AppArmor's userns restriction lets
+/// `unshare` succeed but strips capabilities, so only the last step tells
+/// that case apart.
+///
+/// Why a fresh process rather than a fork of root's krc: the probe child
+/// belongs to the user, who may read its `/proc/PID/environ` and memory. A
+/// fork would carry root's environment (a `GITHUB_TOKEN`) and heap; an
+/// exec'd helper carries only PATH and LANG.
+pub(crate) mod userns_probe {
+    use super::{Command, Stdio, TargetUser};
+    use std::os::unix::process::CommandExt;
+
+    /// The hidden subcommand `main` dispatches before anything else.
+    pub(crate) const HELPER_ARG: &str = "__userns-probe";
 
     const STEPS: &[&str] = &[
         "setgroups/setgid/setuid to the target user",
@@ -238,98 +309,226 @@ mod userns_probe {
         "sethostname inside the new namespace",
     ];
 
-    pub(super) fn run(user: &TargetUser) -> Result<(), String> {
-        // Everything the child needs is prepared here: after fork in a
-        // multi-threaded process it may only make raw system calls.
-        let uid_map = format!("0 {} 1\n", user.uid);
-        let gid_map = format!("0 {} 1\n", user.gid);
-        let p_setgroups = CString::new("/proc/self/setgroups").unwrap_or_default();
-        let p_uid = CString::new("/proc/self/uid_map").unwrap_or_default();
-        let p_gid = CString::new("/proc/self/gid_map").unwrap_or_default();
-        let groups: Vec<libc::gid_t> = user.groups.clone();
+    pub(crate) fn run(user: &TargetUser) -> Result<(), String> {
         let switch = nix::unistd::geteuid().as_raw() == 0 && user.uid != 0;
-        let (uid, gid) = (user.uid, user.gid);
-        let mut fds = [0i32; 2];
-        // SAFETY: pipe2 writes two descriptors into the array.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(format!("pipe2 failed: {}", std::io::Error::last_os_error()));
-        }
-        // SAFETY: the child only calls async-signal-safe functions and _exit.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(format!("fork failed: {}", std::io::Error::last_os_error()));
-        }
-        if pid == 0 {
-            // Child.
+        // /proc/self/exe in the child is this same krc binary; reached
+        // through the magic link, no directory on the way needs to be
+        // searchable by the user, only the file executable.
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg0("krc").arg(HELPER_ARG);
+        super::clean_env(&mut cmd);
+        if switch {
+            let ids = Ids {
+                uid: user.uid,
+                gid: user.gid,
+                groups: user.groups.clone(),
+            };
+            // SAFETY: the closure runs between fork and exec and only makes
+            // raw system calls on memory prepared before the fork.
             unsafe {
-                let report = |step: i32| -> ! {
-                    let errno = *libc::__errno_location();
-                    let buf: [i32; 2] = [step, errno];
-                    libc::write(fds[1], buf.as_ptr().cast(), 8);
-                    libc::_exit(0);
-                };
-                let write_file = |p: &CString, data: &str| -> bool {
-                    let fd = libc::open(p.as_ptr(), libc::O_WRONLY);
-                    if fd < 0 {
-                        return false;
-                    }
-                    let n = libc::write(fd, data.as_ptr().cast(), data.len());
-                    libc::close(fd);
-                    n == data.len() as isize
-                };
-                if switch
-                    && (libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                        || libc::setgid(gid) != 0
-                        || libc::setuid(uid) != 0)
-                {
-                    report(0);
-                }
-                // Changing credentials made the process non-dumpable, which
-                // leaves its /proc/self files owned by root: undo that.
-                if switch && libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) != 0 {
-                    report(0);
-                }
-                if libc::unshare(libc::CLONE_NEWUSER) != 0 {
-                    report(1);
-                }
-                if !write_file(&p_setgroups, "deny") {
-                    report(2);
-                }
-                if !write_file(&p_uid, &uid_map) {
-                    report(3);
-                }
-                if !write_file(&p_gid, &gid_map) {
-                    report(4);
-                }
-                if libc::unshare(libc::CLONE_NEWUTS) != 0 {
-                    report(5);
-                }
-                let name = b"krc-probe";
-                if libc::sethostname(name.as_ptr().cast(), name.len()) != 0 {
-                    report(6);
-                }
-                let ok: [i32; 2] = [-1, 0];
-                libc::write(fds[1], ok.as_ptr().cast(), 8);
+                cmd.pre_exec(move || {
+                    drop_privileges(&ids);
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "failed to start krc's probe helper as {}: {e} (the krc binary must be executable by that user)",
+                    user.name
+                )
+            })?;
+        let out = super::wait_with_timeout(child, "krc's probe helper", super::PROBE_TIMEOUT)?;
+        #[cfg(debug_assertions)]
+        debug_log(&out.stdout);
+        parse_report(&out.stdout).unwrap_or_else(|| {
+            Err(format!(
+                "the probe helper exited ({}) without reporting: {}",
+                out.status,
+                super::first_line(&out.stderr, "")
+            ))
+        })
+    }
+
+    /// `ok`, or `fail STEP ERRNO`: the helper's last line.
+    fn parse_report(stdout: &str) -> Option<Result<(), String>> {
+        let line = stdout.lines().rev().find(|l| !l.starts_with("debug "))?;
+        if line == "ok" {
+            return Some(Ok(()));
+        }
+        let mut w = line.strip_prefix("fail ")?.split(' ');
+        let step: usize = w.next()?.parse().ok()?;
+        let errno: i32 = w.next()?.parse().ok()?;
+        let what = STEPS.get(step)?;
+        let err = std::io::Error::from_raw_os_error(errno);
+        Some(Err(format!("{what} failed: {err}")))
+    }
+
+    /// Test builds only: `KRC_PROBE_LOG=FILE` keeps what the helper saw of
+    /// itself (its credentials and environment), so tests can prove the
+    /// user's process carries nothing of root's.
+    #[cfg(debug_assertions)]
+    fn debug_log(stdout: &str) {
+        use std::io::Write;
+        let Some(path) = std::env::var_os("KRC_PROBE_LOG") else {
+            return;
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = f.write_all(stdout.as_bytes());
+        }
+    }
+
+    struct Ids {
+        uid: libc::uid_t,
+        gid: libc::gid_t,
+        groups: Vec<libc::gid_t>,
+    }
+
+    #[cfg(not(any(target_arch = "arm", target_arch = "x86")))]
+    use libc::{
+        SYS_setgroups as SYS_SETGROUPS, SYS_setresgid as SYS_SETRESGID,
+        SYS_setresuid as SYS_SETRESUID,
+    };
+    #[cfg(any(target_arch = "arm", target_arch = "x86"))]
+    use libc::{
+        SYS_setgroups32 as SYS_SETGROUPS, SYS_setresgid32 as SYS_SETRESGID,
+        SYS_setresuid32 as SYS_SETRESUID,
+    };
+
+    /// In the forked child: becomes the user for good (real, effective and
+    /// saved ids), or reports step 0 on stdout and exits without exec.
+    /// Raw syscalls, not libc's wrappers: in a child of a multi-threaded
+    /// process only async-signal-safe calls are allowed, and glibc's id
+    /// setters signal the parent's (absent) threads.
+    fn drop_privileges(ids: &Ids) {
+        // SAFETY: plain system calls on integers and on the groups vector,
+        // which was allocated before the fork and is only read here.
+        unsafe {
+            let ok = libc::syscall(SYS_SETGROUPS, ids.groups.len(), ids.groups.as_ptr()) == 0
+                && libc::syscall(SYS_SETRESGID, ids.gid, ids.gid, ids.gid) == 0
+                && libc::syscall(SYS_SETRESUID, ids.uid, ids.uid, ids.uid) == 0
+                // Root is really gone: getting it back must fail.
+                && libc::syscall(SYS_SETRESUID, 0, 0, 0) != 0;
+            if !ok {
+                let errno = *libc::__errno_location();
+                let mut buf = *b"fail 0 0000000000\n";
+                let n = write_decimal(&mut buf[7..17], errno);
+                buf.copy_within(17..18, 7 + n);
+                libc::write(1, buf.as_ptr().cast(), 7 + n + 1);
                 libc::_exit(0);
             }
         }
-        // Parent.
-        unsafe { libc::close(fds[1]) };
-        let mut buf = [0i32; 2];
-        let n = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), 8) };
-        unsafe { libc::close(fds[0]) };
-        let mut status = 0;
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        if n != 8 {
-            return Err("the probe child exited without reporting".to_string());
-        }
-        match buf[0] {
-            -1 => Ok(()),
-            step => {
-                let what = STEPS.get(step as usize).copied().unwrap_or("unknown step");
-                let err = std::io::Error::from_raw_os_error(buf[1]);
-                Err(format!("{what} failed: {err}"))
+    }
+
+    /// Writes `v` (>= 0) in decimal at the start of `out`; returns the length.
+    fn write_decimal(out: &mut [u8], v: i32) -> usize {
+        let mut digits = [0u8; 10];
+        let (mut v, mut n) = (v.max(0) as u32, 0);
+        loop {
+            digits[n] = b'0' + (v % 10) as u8;
+            n += 1;
+            v /= 10;
+            if v == 0 {
+                break;
             }
+        }
+        for i in 0..n {
+            out[i] = digits[n - 1 - i];
+        }
+        n
+    }
+
+    /// `krc __userns-probe`: the steps after the switch, in this fresh,
+    /// single-threaded process (`unshare(CLONE_NEWUSER)` fails with EINVAL
+    /// in a multi-threaded one). Prints the report; always exits 0.
+    pub(crate) fn helper_main() -> u8 {
+        #[cfg(debug_assertions)]
+        debug_self();
+        let report = match steps() {
+            Ok(()) => "ok".to_string(),
+            Err((step, e)) => format!("fail {step} {}", e.raw_os_error().unwrap_or(0)),
+        };
+        println!("{report}");
+        0
+    }
+
+    /// What a reader of this process's /proc files sees (test builds only).
+    #[cfg(debug_assertions)]
+    fn debug_self() {
+        let (mut r, mut e, mut s) = (0, 0, 0);
+        // SAFETY: getresuid writes three integers.
+        unsafe { libc::getresuid(&mut r, &mut e, &mut s) };
+        println!("debug uid {r} {e} {s}");
+        let environ = std::fs::read("/proc/self/environ").unwrap_or_default();
+        for var in environ.split(|b| *b == 0).filter(|v| !v.is_empty()) {
+            println!("debug environ {}", String::from_utf8_lossy(var));
+        }
+    }
+
+    fn steps() -> Result<(), (usize, std::io::Error)> {
+        let last = std::io::Error::last_os_error;
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        // SAFETY: unshare takes flags only.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+            return Err((1, last()));
+        }
+        // One write(2) to an existing file: these proc files take no O_CREAT.
+        let write = |step: usize, path: &str, data: String| {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(data.as_bytes()))
+                .map_err(|e| (step, e))
+        };
+        write(2, "/proc/self/setgroups", "deny".into())?;
+        write(3, "/proc/self/uid_map", format!("0 {uid} 1\n"))?;
+        write(4, "/proc/self/gid_map", format!("0 {gid} 1\n"))?;
+        // SAFETY: unshare takes flags only.
+        if unsafe { libc::unshare(libc::CLONE_NEWUTS) } != 0 {
+            return Err((5, last()));
+        }
+        let name = b"krc-probe";
+        // SAFETY: name is valid for its length.
+        if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {
+            return Err((6, last()));
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reports_parse_to_the_same_wording() {
+            assert_eq!(parse_report("debug uid 1 1 1\nok\n"), Some(Ok(())));
+            let e = parse_report("fail 1 1\n").unwrap().unwrap_err();
+            assert!(e.starts_with("unshare(CLONE_NEWUSER) failed: "), "{e}");
+            assert!(e.contains("Operation not permitted"), "{e}");
+            assert_eq!(parse_report(""), None);
+            assert_eq!(parse_report("fail 99 1\n"), None);
+        }
+
+        #[test]
+        fn errno_digits() {
+            let mut b = [0u8; 10];
+            let n = write_decimal(&mut b, 1234);
+            assert_eq!(&b[..n], b"1234");
+            let n = write_decimal(&mut b, 0);
+            assert_eq!(&b[..n], b"0");
         }
     }
 }

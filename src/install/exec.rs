@@ -1,16 +1,21 @@
 //! The one door every installer command goes through. A [`Cmd`] says what
 //! to run and as whom; a [`CommandRunner`] runs it (live host) or only
 //! records it (a `--root` tree, where host commands would act on the wrong
-//! machine). `KRC_COMMAND_LOG=FILE` appends every command as a JSON line,
-//! so tests can see exactly what ran.
+//! machine). In test builds only, `KRC_COMMAND_LOG=FILE` appends every
+//! command as a JSON line, so tests can see exactly what ran.
+//!
+//! Every child starts from an empty environment plus PATH (the k3s unit's),
+//! `LANG=C.UTF-8` and the command's own variables; a user command also gets
+//! the user's HOME, USER, LOGNAME and XDG_RUNTIME_DIR. Nothing of root's
+//! environment (a `GITHUB_TOKEN`, proxies, test hooks) reaches apt, dpkg's
+//! scripts or install.sh.
 
-use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::host::probes::run_with_timeout;
+use crate::host::probes::{clean_env, run_with_timeout};
 
 /// Whose privileges a command needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,8 +169,13 @@ impl CommandRunner for LiveRunner {
         let argv = cmd.wrapped(me, &self.user);
         log(cmd, &argv, true);
         let shown = cmd.shown();
-        let out = run_with_timeout(Command::new(&argv[0]).args(&argv[1..]), COMMAND_TIMEOUT)
-            .map_err(|reason| RunError::Spawn {
+        let mut child = Command::new(&argv[0]);
+        clean_env(&mut child).args(&argv[1..]);
+        if needs_user_vars(cmd.who, &argv) {
+            child.envs(user_vars(&self.user));
+        }
+        let out =
+            run_with_timeout(&mut child, COMMAND_TIMEOUT).map_err(|reason| RunError::Spawn {
                 cmd: shown.clone(),
                 reason,
             })?;
@@ -197,6 +207,29 @@ impl CommandRunner for LiveRunner {
     }
 }
 
+/// Does this command need the user's variables beyond the clean
+/// environment: who it runs as and where its runtime directory is
+/// (`systemctl --user` finds the user's manager there)? Root commands do
+/// not; nor does the `systemctl --machine=USER@` form, which reaches the
+/// manager through systemd itself from root's process.
+fn needs_user_vars(who: Who, argv: &[String]) -> bool {
+    who == Who::User && !argv.iter().any(|a| a.starts_with("--machine="))
+}
+
+/// HOME, USER, LOGNAME and XDG_RUNTIME_DIR of `user` (runuser sets the
+/// first three itself; these say the same).
+fn user_vars(user: &str) -> Vec<(&'static str, String)> {
+    let Ok(Some(u)) = nix::unistd::User::from_name(user) else {
+        return Vec::new();
+    };
+    vec![
+        ("HOME", u.dir.display().to_string()),
+        ("USER", u.name.clone()),
+        ("LOGNAME", u.name),
+        ("XDG_RUNTIME_DIR", format!("/run/user/{}", u.uid)),
+    ]
+}
+
 /// Records commands without running them: under `--root DIR` the files
 /// are the tree's, but a command would act on the machine krc runs on.
 pub(crate) struct TreeRunner;
@@ -210,8 +243,15 @@ impl CommandRunner for TreeRunner {
     }
 }
 
-/// Appends the command to `KRC_COMMAND_LOG` (test and audit aid).
+/// Appends the command to `KRC_COMMAND_LOG` (a test aid). Release builds
+/// ignore the variable: an environment variable must not make root append
+/// to a file of someone else's choosing.
+#[cfg(not(debug_assertions))]
+fn log(_cmd: &Cmd, _argv: &[String], _ran: bool) {}
+
+#[cfg(debug_assertions)]
 fn log(cmd: &Cmd, argv: &[String], ran: bool) {
+    use std::io::Write;
     let Some(path) = std::env::var_os("KRC_COMMAND_LOG") else {
         return;
     };
@@ -252,5 +292,21 @@ mod tests {
             ["runuser", "-u", "alice", "--", "env", "A=b c", "true"]
         );
         assert_eq!(e.shown(), "A='b c' true");
+    }
+
+    #[test]
+    fn only_user_commands_run_by_the_user_get_user_variables() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let machine = argv(&["systemctl", "--user", "--machine=alice@", "daemon-reload"]);
+        assert!(!needs_user_vars(Who::User, &machine));
+        assert!(needs_user_vars(
+            Who::User,
+            &argv(&["runuser", "-u", "alice", "--", "env", "true"])
+        ));
+        assert!(needs_user_vars(
+            Who::User,
+            &argv(&["systemctl", "--user", "daemon-reload"])
+        ));
+        assert!(!needs_user_vars(Who::Root, &argv(&["apt-get", "install"])));
     }
 }

@@ -145,6 +145,7 @@ const TRIES: u32 = 3;
 /// nothing can be written) unless all of them match their pins.
 pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, String> {
     let mut out = Artifacts::default();
+    let token = token_for(opts)?;
     let client = if opts.offline.is_none() {
         Some(client()?)
     } else {
@@ -155,7 +156,7 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, String
         let src = source(opts, &name);
         let bytes = match (&opts.offline, &client) {
             (Some(dir), _) => read_bundle(dir, &name)?,
-            (None, Some(c)) => download(c, &src, opts.github_token.as_deref())?,
+            (None, Some(c)) => download(c, &src, token)?,
             (None, None) => unreachable!("a client exists when not offline"),
         };
         let got = sha256_hex(&bytes);
@@ -184,6 +185,26 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, String
             "sha256sum-{a}.txt has no line for {bin}; nothing was written"
         )),
     }
+}
+
+/// The token to send, checked before any request: only commit builds need
+/// one (release downloads are public), and it never travels in clear
+/// text, so a commit pin from an `http://` mirror is refused outright.
+fn token_for(opts: &Options) -> Result<Option<&str>, String> {
+    if opts.offline.is_some() || !matches!(opts.pin, K3sPin::Commit(_)) {
+        return Ok(None);
+    }
+    if let Some(url) = artifact_names()
+        .iter()
+        .map(|n| source(opts, n))
+        .find(|u| u.contains("://") && !u.starts_with("https://"))
+    {
+        return Err(format!(
+            "refusing to fetch a commit build over {}: GITHUB_TOKEN is sent only over https; pass an https:// --mirror, or --offline DIR",
+            url.split("://").next().unwrap_or("a non-https scheme")
+        ));
+    }
+    Ok(opts.github_token.as_deref())
 }
 
 /// An error with its causes: reqwest's own message is only the outermost.
@@ -235,7 +256,8 @@ fn download(
     let mut last = String::new();
     for attempt in 1..=TRIES {
         let mut req = client.get(url);
-        if let Some(t) = token {
+        // token_for already refused plain http; this keeps it so for any caller.
+        if let Some(t) = token.filter(|_| url.starts_with("https://")) {
             req = req.bearer_auth(t);
         }
         match req
@@ -259,4 +281,35 @@ fn download(
     Err(format!(
         "failed to download {url} after up to {TRIES} tries: {last}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::options::{RawOptions, validate};
+
+    fn opts(commit: bool, mirror: &str) -> Options {
+        let raw = RawOptions {
+            k3s_commit: commit.then(|| "a".repeat(40)),
+            mirror: Some(mirror.into()),
+            ..Default::default()
+        };
+        validate(&raw, Some("s3cr3t".into())).unwrap()
+    }
+
+    #[test]
+    fn the_token_goes_only_to_commit_builds_over_https() {
+        assert_eq!(token_for(&opts(false, "https://m.example")), Ok(None));
+        assert_eq!(token_for(&opts(false, "http://m.example")), Ok(None));
+        assert_eq!(
+            token_for(&opts(true, "https://m.example")),
+            Ok(Some("s3cr3t"))
+        );
+        let e = token_for(&opts(true, "http://m.example")).unwrap_err();
+        assert!(
+            e.contains("only over https") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
 }

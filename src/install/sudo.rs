@@ -4,16 +4,24 @@
 //! then go through runuser / `systemctl --machine`). If sudo wants a
 //! password, krc stops before changing anything.
 
+use std::ffi::OsString;
+use std::path::Path;
 use std::process::Command;
+
+use crate::host::probes::clean_env;
 
 /// The marker [`super::apply::install`] returns to ask for the re-run.
 pub(crate) const REEXEC: &str = "krc: re-run under sudo";
 
-/// Variables the root run needs from the user's environment.
-const KEEP_ENV: &str = "GITHUB_TOKEN,KRC_FAULT_STEP,KRC_COMMAND_LOG";
+/// The one variable the root run needs from the user's environment: the
+/// token for commit pins. Test hooks (`KRC_FAULT_STEP`, `KRC_COMMAND_LOG`)
+/// stay behind: a user must not steer root's run through them.
+const KEEP_ENV: &str = "GITHUB_TOKEN";
 
 pub(crate) fn reexec(user: &str) -> Result<u8, String> {
-    let probe = Command::new("sudo").args(["-n", "true"]).output();
+    let mut probe = Command::new("sudo");
+    clean_env(&mut probe).args(["-n", "true"]);
+    let probe = probe.output();
     match probe {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
@@ -29,20 +37,69 @@ pub(crate) fn reexec(user: &str) -> Result<u8, String> {
         }
     }
     let exe = std::env::current_exe().map_err(|e| format!("failed to find krc's own path: {e}"))?;
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let argv = sudo_argv(&exe, &args, user);
+    let status = Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .map_err(|e| format!("failed to run sudo: {e}"))?;
+    Ok(status.code().map_or(crate::cmd::exit::FAILED, |c| c as u8))
+}
+
+/// `sudo -n --preserve-env=GITHUB_TOKEN KRC ARGS... [--user USER]`.
+fn sudo_argv(exe: &Path, args: &[String], user: &str) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![
+        "sudo".into(),
+        "-n".into(),
+        format!("--preserve-env={KEEP_ENV}").into(),
+        exe.into(),
+    ];
+    argv.extend(args.iter().map(OsString::from));
     if !args
         .iter()
         .any(|a| a == "--user" || a.starts_with("--user="))
     {
-        args.push("--user".into());
-        args.push(user.into());
+        argv.push("--user".into());
+        argv.push(user.into());
     }
-    let status = Command::new("sudo")
-        .arg("-n")
-        .arg(format!("--preserve-env={KEEP_ENV}"))
-        .arg(exe)
-        .args(&args)
-        .status()
-        .map_err(|e| format!("failed to run sudo: {e}"))?;
-    Ok(status.code().map_or(crate::cmd::exit::FAILED, |c| c as u8))
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_run_keeps_only_the_token() {
+        let argv = sudo_argv(
+            Path::new("/usr/local/bin/krc"),
+            &["install".into()],
+            "alice",
+        );
+        let argv: Vec<&str> = argv.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            argv,
+            [
+                "sudo",
+                "-n",
+                "--preserve-env=GITHUB_TOKEN",
+                "/usr/local/bin/krc",
+                "install",
+                "--user",
+                "alice"
+            ]
+        );
+        for hook in ["KRC_FAULT_STEP", "KRC_COMMAND_LOG", "KRC_PROBE_LOG"] {
+            assert!(
+                !argv.iter().any(|a| a.contains(hook)),
+                "{hook} is preserved"
+            );
+        }
+        let given = sudo_argv(
+            Path::new("/k"),
+            &["run".into(), "--user=bob".into()],
+            "alice",
+        );
+        assert_eq!(given.len(), 6, "an explicit --user is kept as given");
+    }
 }

@@ -327,3 +327,49 @@ pub fn serve_artifacts_tls(cert_pem: &str, key_pem: &str) -> String {
     });
     url
 }
+
+/// Like [`serve_artifacts`], but the log holds each request's whole head
+/// (request line and headers), so a test can see what a client sent.
+pub fn serve_artifacts_recording_heads() -> (String, Arc<Mutex<Vec<String>>>) {
+    let (script, k3s, sums) = artifacts();
+    let r = VERSION.replace('+', "%2B");
+    let mut files = HashMap::new();
+    files.insert("/install.sh".to_string(), script);
+    files.insert(format!("/{r}/k3s"), k3s);
+    files.insert(format!("/{r}/sha256sum-amd64.txt"), sums);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&heads);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).map(|n| n == 0).unwrap_or(true) || h == "\r\n" {
+                    break;
+                }
+                head.push_str(&h);
+            }
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            log.lock().unwrap().push(head);
+            let (status, body) = match files.get(&path) {
+                Some(b) => ("200 OK", b.clone()),
+                None => ("404 Not Found", b"not found\n".to_vec()),
+            };
+            let _ = s.write_all(
+                format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let _ = s.write_all(&body);
+            let _ = s.flush();
+            let _ = s.read(&mut [0u8; 1]);
+        }
+    });
+    (url, heads)
+}
