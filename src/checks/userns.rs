@@ -111,7 +111,7 @@ sudo apparmor_parser -r /etc/apparmor.d/usr.local.bin.k3s\n\
 #[allow(non_upper_case_globals)]
 pub(super) mod explain {
     pub(crate) const enabled: &str = "\
-Verifies that user.max_user_namespaces is above 0 (warning below 1024), that kernel.unprivileged_userns_clone is 1 where the kernel has it (Debian's older kernels), and, on a live host, that a child process of the user can create a user namespace, map itself to root inside and use a capability there (sethostname in a new UTS namespace). The probe runs in a forked single-threaded child: unshare(CLONE_NEWUSER) fails with EINVAL in a multi-threaded process.
+Verifies that user.max_user_namespaces is above 0 (warning below 1024), that kernel.unprivileged_userns_clone is 1 where the kernel has it (Debian's older kernels), and, on a live host, that a child process of the user can create a user namespace, map itself to root inside and use a capability there (sethostname in a new UTS namespace). The probe is a fresh exec of krc's own hidden helper (`krc __userns-probe`), started with an empty environment after dropping to the user's uid, gids and groups, so nothing of root's process or environment is visible to the user; it is single-threaded, as unshare(CLONE_NEWUSER) fails with EINVAL in a multi-threaded process.
 
 Why: rootless k3s runs inside a user namespace created by its embedded RootlessKit. k3s checks kernel.unprivileged_userns_clone at startup and stops when it is not 1; with namespaces disabled RootlessKit fails before anything else starts.
 

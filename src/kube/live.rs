@@ -125,6 +125,12 @@ impl AcceptProbes for LiveAccept {
         let run = |args: &[&str]| -> Result<String, String> {
             let mut cmd = Command::new("systemctl");
             cmd.args(&base).args(args);
+            // Root's environment is not the child's business; the user's
+            // own systemctl finds its manager through XDG_RUNTIME_DIR.
+            crate::host::probes::clean_env(&mut cmd);
+            if me == user.uid {
+                crate::host::probes::user_env(&mut cmd, user);
+            }
             let out = run_with_timeout(&mut cmd, SYSTEMCTL_TIMEOUT)?;
             let text = out.stdout.trim().to_string();
             // is-enabled/is-active exit non-zero for "disabled"/"inactive":
