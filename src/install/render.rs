@@ -130,34 +130,58 @@ pub(crate) fn indent(text: &str, prefix: &str) -> String {
 }
 
 /// A line diff (longest common subsequence): `-` old, `+` new, ` ` kept.
+/// Lines of unchanged context shown around a change.
+const CONTEXT: usize = 3;
+/// A longer line is cut in the plan (with its length said).
+const MAX_LINE: usize = 240;
+
+/// A diff in linear time and space: the common head and tail are kept,
+/// the middle is shown as removed and added lines. krc's edits are appends
+/// and whole-file replacements, for which this is exact; a 14,000-line
+/// `/etc/subuid` costs two passes, not a table of 200 million cells.
 pub(crate) fn diff(old: &str, new: &str) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
+    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let tail = a[head..]
+        .iter()
+        .rev()
+        .zip(b[head..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let mut out = Vec::new();
+    let shown_head = head.saturating_sub(CONTEXT);
+    if shown_head > 0 {
+        out.push(format!("    … {shown_head} unchanged line(s)"));
     }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push(format!("    | {}", a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            out.push(format!("    -{}", a[i]));
-            i += 1;
-        } else {
-            out.push(format!("    +{}", b[j]));
-            j += 1;
-        }
+    for l in &a[shown_head..head] {
+        out.push(format!("    | {}", cut(l)));
+    }
+    for l in &a[head..a.len() - tail] {
+        out.push(format!("    -{}", cut(l)));
+    }
+    for l in &b[head..b.len() - tail] {
+        out.push(format!("    +{}", cut(l)));
+    }
+    let rest = &a[a.len() - tail..];
+    for l in rest.iter().take(CONTEXT) {
+        out.push(format!("    | {}", cut(l)));
+    }
+    if rest.len() > CONTEXT {
+        out.push(format!("    … {} unchanged line(s)", rest.len() - CONTEXT));
     }
     out.join("\n")
+}
+
+fn cut(line: &str) -> String {
+    if line.len() <= MAX_LINE {
+        return line.to_string();
+    }
+    let mut end = MAX_LINE;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &line[..end], line.len())
 }
 
 #[cfg(test)]
@@ -166,5 +190,19 @@ mod tests {
     fn diff_marks_changed_lines() {
         let d = super::diff("a\nb\nc\n", "a\nB\nc\n");
         assert_eq!(d, "    | a\n    -b\n    +B\n    | c");
+    }
+
+    #[test]
+    fn a_large_file_with_one_appended_line_is_a_short_diff() {
+        let old: String = (0..14_000).map(|i| format!("u{i}:{}:65536\n", 100_000 + i)).collect();
+        let new = format!("{old}alice:1000000:65536\n");
+        let d = super::diff(&old, &new);
+        assert_eq!(
+            d,
+            "    … 13997 unchanged line(s)\n    | u13997:113997:65536\n    | u13998:113998:65536\n    | u13999:113999:65536\n    +alice:1000000:65536"
+        );
+        let long = "x".repeat(5_000_000);
+        let d = super::diff("", &long);
+        assert!(d.len() < 400 && d.contains("5000000 bytes in all"), "{}", d.len());
     }
 }
