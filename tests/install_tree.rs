@@ -480,7 +480,24 @@ fn preflight_failure_no_step_fixes_refuses_unless_forced() {
     )
     .unwrap();
     let before = tree(&root);
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    // The dry run says first that the real run would refuse, and fails.
+    let o = install(&root, &url, &pins, &["--dry-run"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .next()
+            .is_some_and(|l| l.contains("the real run would refuse")),
+        "{out}"
+    );
+    let junit = d.path().join("refused.xml");
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &["--yes", "--junit", junit.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -488,8 +505,86 @@ fn preflight_failure_no_step_fixes_refuses_unless_forced() {
         "{out}"
     );
     assert_eq!(tree_diff(&before, &tree(&root)), "");
+    // The refusal is in the install testsuite: the blocking check failed,
+    // every step not run with the reason.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("name=\"kernel.version\"") && xml.contains("blocks the install"),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), STEPS + 1, "{xml}");
+    assert!(xml.contains("the install refused"), "{xml}");
+    if support::have("xmllint") {
+        support::validate_junit(&junit).unwrap();
+    }
     let o = install(&root, &url, &pins, &["--yes", "--force"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// A real SIGTERM while the install runs (a CI job timeout): krc finishes
+/// the action in progress, stops, undoes this run, writes its report and
+/// exits 143. `KRC_PAUSE_AT_STEP` (a debug-build test hook) holds the run
+/// after step k so the signal lands mid-install.
+#[test]
+fn a_signal_mid_install_rolls_back_and_still_reports() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let junit = d.path().join("interrupted.xml");
+    let mut c = support::krc();
+    c.args([
+        "install",
+        "--user",
+        "alice",
+        "--yes",
+        "--k3s-version",
+        VERSION,
+        "--mirror",
+        &url,
+    ])
+    .arg("--pins")
+    .arg(&pins)
+    .arg("--root")
+    .arg(&root)
+    .arg("--junit")
+    .arg(&junit)
+    .env("KRC_PAUSE_AT_STEP", "5")
+    .env_remove("KRC_FAULT_STEP")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(n > 0, "krc ended before the pause: {seen}");
+        seen.push_str(&line);
+        if line.contains("paused after step 5") {
+            break;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let all = format!("{seen}{rest}");
+    assert_eq!(status.code(), Some(143), "{all}");
+    assert!(all.contains("interrupted by SIGTERM"), "{all}");
+    assert!(
+        all.contains("every change this run made was undone"),
+        "{all}"
+    );
+    assert_eq!(tree_diff(&before, &tree(&root)), "", "{all}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("interrupted by SIGTERM"), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), STEPS, "{xml}");
 }
 
 #[test]

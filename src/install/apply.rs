@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::action::Action;
 use super::exec::{CommandRunner, LiveRunner, TreeRunner};
 use super::fetch::{self, Artifacts, Pins};
 use super::fsops::TreeFs;
@@ -14,7 +13,7 @@ use super::journal::{Journal, Lock};
 use super::options::Options;
 use super::report::Outcome;
 use super::show::{self, say};
-use super::steps::{After, Ctx, PLAN, State};
+use super::steps::{After, Ctx, PLAN, State, Step};
 use crate::cmd::exit;
 use crate::host::{Host, Origin};
 
@@ -31,7 +30,153 @@ pub(crate) struct Request {
 pub(crate) struct Run {
     pub(crate) code: u8,
     pub(crate) host: Option<Host>,
-    pub(crate) steps: Vec<(&'static str, &'static str, Outcome, Vec<String>)>,
+    pub(crate) steps: Vec<StepResult>,
+}
+
+/// One testcase of the install testsuite: a step, or what refused the run.
+#[derive(Debug, Clone)]
+pub(crate) struct StepResult {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) outcome: Outcome,
+    pub(crate) evidence: Vec<String>,
+    pub(crate) remedy: Option<String>,
+    pub(crate) duration: Duration,
+}
+
+impl StepResult {
+    fn new(id: &str, title: &str, outcome: Outcome) -> StepResult {
+        StepResult {
+            id: id.to_string(),
+            title: title.to_string(),
+            outcome,
+            evidence: Vec::new(),
+            remedy: None,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// Why the real run would stop before changing anything: found the same
+/// way by `--dry-run`, which then exits non-zero and says so first.
+#[derive(Debug, Default)]
+struct Refusal {
+    /// Paths krc must not write as root.
+    paths: Vec<String>,
+    /// Required checks that fail and that no step fixes.
+    blockers: Vec<super::gate::Blocker>,
+    /// The pins could not be loaded though the binary step is needed.
+    pins: Option<String>,
+}
+
+impl Refusal {
+    fn find(ctx: &Ctx<'_>, states: &[State], pins_err: Option<&str>) -> Refusal {
+        let needed = needed(states);
+        Refusal {
+            paths: refused_paths(ctx, states),
+            blockers: if needed.is_empty() {
+                Vec::new()
+            } else {
+                super::gate::blockers(ctx.host, &needed)
+            },
+            pins: pins_err
+                .filter(|_| needed.contains(&"k3s-binary"))
+                .map(str::to_string),
+        }
+    }
+
+    /// Whether the run stops here (`--force` passes the blockers only).
+    fn stops(&self, force: bool) -> bool {
+        !self.paths.is_empty() || self.pins.is_some() || (!self.blockers.is_empty() && !force)
+    }
+
+    /// The lines that say why, for the terminal.
+    fn lines(&self, force: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.paths.is_empty() {
+            out.push("a path it would write is unsafe to write as root:".to_string());
+            out.extend(self.paths.iter().map(|p| format!("  {p}")));
+        }
+        if !self.blockers.is_empty() {
+            out.push(format!(
+                "{} required check(s) fail that no step of krc install fixes{}:",
+                self.blockers.len(),
+                if force {
+                    " (--force: installing anyway)"
+                } else {
+                    ""
+                }
+            ));
+            out.extend(self.blockers.iter().map(|b| format!("  {b}")));
+        }
+        if let Some(p) = &self.pins {
+            out.push(format!("the k3s binary cannot be verified: {p}"));
+        }
+        out
+    }
+
+    /// The install testsuite of a refused run: what refused it, then
+    /// every step as not run.
+    fn results(&self, states: &[State]) -> Vec<StepResult> {
+        let mut out = Vec::new();
+        if !self.paths.is_empty() {
+            let mut r = StepResult::new(
+                "gate.paths",
+                "every path krc would write is safe to write as root",
+                Outcome::Failed(format!(
+                    "refused: {} path(s) krc must not write as root",
+                    self.paths.len()
+                )),
+            );
+            r.evidence = self.paths.clone();
+            r.remedy = Some("replace each link named above with the real directory or file (see docs/security.md), then run krc install again".into());
+            out.push(r);
+        }
+        for b in &self.blockers {
+            let mut r = StepResult::new(
+                b.id,
+                b.title,
+                Outcome::Failed(format!("blocks the install: {}", b.summary)),
+            );
+            r.remedy = b.remedy.clone();
+            out.push(r);
+        }
+        if let Some(p) = &self.pins {
+            let mut r = StepResult::new(
+                "gate.pins",
+                "the k3s artifacts can be verified against pinned sha256 sums",
+                Outcome::Failed(p.clone()),
+            );
+            r.remedy = Some(
+                "pass --pins FILE (see docs/install.md) or --offline DIR with a pins.toml".into(),
+            );
+            out.push(r);
+        }
+        for (step, state) in PLAN.iter().zip(states) {
+            let why = match state {
+                State::Satisfied(s) => {
+                    format!("the install refused (this step was satisfied: {s})")
+                }
+                State::Skipped(s) => {
+                    format!("the install refused (this step would be skipped: {s})")
+                }
+                State::Needed(s) | State::RebootPending(s) => {
+                    format!("the install refused before changing anything (needed: {s})")
+                }
+            };
+            out.push(StepResult::new(step.id, step.title, Outcome::NotRun(why)));
+        }
+        out
+    }
+}
+
+/// The ids of the steps the host needs.
+fn needed(states: &[State]) -> Vec<&'static str> {
+    PLAN.iter()
+        .zip(states)
+        .filter(|(_, s)| matches!(s, State::Needed(_) | State::RebootPending(_)))
+        .map(|(p, _)| p.id)
+        .collect()
 }
 
 /// `KRC_FAULT_STEP=k` (a test hook, compiled into debug builds only): make
@@ -45,6 +190,28 @@ fn fault_step() -> Option<usize> {
 #[cfg(not(debug_assertions))]
 fn fault_step() -> Option<usize> {
     None
+}
+
+/// `KRC_PAUSE_AT_STEP=k` (a test hook, debug builds only): after step k,
+/// say so and wait (up to 30 s) for a signal, so a test can deliver a real
+/// one mid-install.
+fn pause_after(n: usize) {
+    #[cfg(debug_assertions)]
+    if std::env::var("KRC_PAUSE_AT_STEP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        == Some(n)
+    {
+        say(&format!(
+            "krc install: paused after step {n} (KRC_PAUSE_AT_STEP, a test hook)"
+        ));
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while super::signal::received().is_none() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = n;
 }
 
 /// The target's file layer, with the user rules below the user's home.
@@ -114,87 +281,45 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
         pins: pins.as_ref(),
     };
     let states: Vec<State> = PLAN.iter().map(|s| (s.state)(&ctx)).collect();
-    let refused = refused_paths(&ctx, &states);
+    let refusal = Refusal::find(&ctx, &states, pins_err.as_deref());
     if req.dry_run {
-        show::plan(&ctx, &states, me, pins_err.as_deref());
-        for r in &refused {
-            say(&format!("krc install would refuse: {r}"));
-        }
-        // The report of a dry run says what each step would do.
-        let steps = PLAN
-            .iter()
-            .zip(&states)
-            .map(|(p, s)| {
-                let outcome = match s {
-                    State::Satisfied(t) => Outcome::Satisfied(t.clone()),
-                    State::Needed(t) | State::RebootPending(t) => {
-                        Outcome::Skipped(format!("dry run: would apply: {t}"))
-                    }
-                    State::Skipped(t) => Outcome::Skipped(t.clone()),
-                };
-                (p.id, p.title, outcome, Vec::new())
-            })
-            .collect();
+        let (code, steps) = dry_run(&ctx, &states, &refusal, req, me, pins_err.as_deref());
         return Ok(Run {
-            code: exit::OK,
+            code,
             host: Some(host),
             steps,
         });
     }
-    let needed: Vec<&str> = PLAN
-        .iter()
-        .zip(&states)
-        .filter(|(_, s)| matches!(s, State::Needed(_) | State::RebootPending(_)))
-        .map(|(p, _)| p.id)
-        .collect();
+    let needed = needed(&states);
     if live && me != 0 && !needed.is_empty() {
         return Err(super::sudo::REEXEC.into());
     }
     show::heading(&host, &req.opts);
     let _lock = Lock::take(host.root(), live)?;
-    if !refused.is_empty() {
-        say(
-            "krc install: refusing before any change: a path it would write is unsafe to write as root:",
-        );
-        for r in &refused {
-            say(&format!("  {r}"));
+    if refusal.stops(req.force) {
+        say("krc install: refusing before any change:");
+        for l in refusal.lines(req.force) {
+            say(&format!("  {l}"));
+        }
+        if !refusal.blockers.is_empty() && refusal.paths.is_empty() && refusal.pins.is_none() {
+            say(
+                "Fix them (see `krc explain ID`) and run krc install again, or pass --force to install anyway.",
+            );
         }
         return Ok(Run {
             code: exit::FAILED,
+            steps: refusal.results(&states),
             host: Some(host),
-            steps: Vec::new(),
         });
     }
-    if !needed.is_empty() {
-        let blockers = super::gate::blockers(&host, &needed);
-        if !blockers.is_empty() {
-            say(&format!(
-                "krc install: refusing: {} required check(s) fail that no step of krc install fixes:",
-                blockers.len()
-            ));
-            for b in &blockers {
-                say(&format!("  {b}"));
-            }
-            if !req.force {
-                say(
-                    "Fix them (see `krc explain ID`) and run krc install again, or pass --force to install anyway.",
-                );
-                return Ok(Run {
-                    code: exit::FAILED,
-                    host: Some(host),
-                    steps: Vec::new(),
-                });
-            }
-            say("--force: installing anyway.");
+    if !refusal.blockers.is_empty() {
+        for l in refusal.lines(req.force) {
+            say(&format!("krc install: {l}"));
         }
     }
-    let artifacts = if needed.contains(&"k3s-binary") {
-        let pins = pins
-            .as_ref()
-            .ok_or_else(|| pins_err.clone().unwrap_or_default())?;
-        fetch::fetch_all(&req.opts, pins)?
-    } else {
-        Artifacts::default()
+    let artifacts = match pins.as_ref() {
+        Some(pins) if needed.contains(&"k3s-binary") => fetch::fetch_all(&req.opts, pins)?,
+        _ => Artifacts::default(),
     };
     if !needed.is_empty() && !req.yes && !show::confirm(&needed)? {
         say("nothing changed.");
@@ -206,93 +331,38 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
     }
     let mut journal = Journal::load(&fs, u.uid)?;
     let start_seq = journal.next_seq();
-    let fault = fault_step();
-    let mut outcomes: Vec<(&'static str, &'static str, Outcome, Vec<String>)> = Vec::new();
-    let mut failed: Option<(usize, String)> = None;
-    let mut reboot = false;
-    for (k, step) in PLAN.iter().enumerate() {
-        let n = k + 1;
-        let mut evidence = Vec::new();
-        let result: Result<Outcome, String> = (|| {
-            let state = (step.state)(&ctx);
-            let outcome = match state {
-                State::Satisfied(s) => Outcome::Satisfied(s),
-                State::Skipped(s) => Outcome::Skipped(s),
-                State::RebootPending(s) => {
-                    reboot = true;
-                    Outcome::Applied(format!("reboot pending: {s}"))
-                }
-                State::Needed(why) => {
-                    if live && step.id == "start" {
-                        wait_runtime_dir(&host)?;
-                    }
-                    let actions: Vec<Action> = (step.plan)(&ctx)?;
-                    for a in &actions {
-                        evidence.extend(a.apply(
-                            step.id,
-                            &mut journal,
-                            runner.as_ref(),
-                            &artifacts,
-                        )?);
-                    }
-                    match step.after {
-                        After::Reboot => {
-                            reboot = true;
-                            Outcome::Applied(format!(
-                                "{why}: boot configuration changed, a reboot is required"
-                            ))
-                        }
-                        After::WaitApi => {
-                            let kc = fs.path(&format!("{}/.kube/k3s.yaml", u.home));
-                            Outcome::Applied(super::wait::wait_for_api(
-                                &kc,
-                                Duration::from_secs(req.opts.wait_timeout),
-                            )?)
-                        }
-                        After::Continue => Outcome::Applied(format!("before: {why}")),
-                    }
-                }
-            };
-            if fault == Some(n) {
-                return Err(format!(
-                    "injected fault at step {n} (KRC_FAULT_STEP={n}, a test hook)"
-                ));
-            }
-            Ok(outcome)
-        })();
-        match result {
-            Ok(o) => {
-                show::step_line(n, step.id, &o);
-                for note in &evidence {
-                    say(&format!("{:>30}{note}", ""));
-                }
-                outcomes.push((step.id, step.title, o, evidence));
-                if reboot {
-                    break;
-                }
-            }
-            Err(e) => {
-                show::step_line(n, step.id, &Outcome::Failed(e.clone()));
-                outcomes.push((step.id, step.title, Outcome::Failed(e.clone()), evidence));
-                failed = Some((n, e));
-                break;
-            }
-        }
-    }
-    for step in PLAN.iter().skip(outcomes.len()) {
-        let why = if reboot {
-            "waiting for the reboot"
-        } else {
-            "an earlier step failed"
-        };
-        outcomes.push((step.id, step.title, Outcome::NotRun(why.into()), Vec::new()));
+    // From here on a signal is noted and acted on between actions: the
+    // run stops, undoes itself and writes its reports.
+    let _deferred = super::signal::Deferred::new();
+    let mut run = Steps {
+        ctx: &ctx,
+        journal: &mut journal,
+        runner: runner.as_ref(),
+        artifacts: &artifacts,
+        wait_timeout: Duration::from_secs(req.opts.wait_timeout),
+        results: Vec::new(),
+        reboot: false,
+    };
+    let failed = run.all();
+    let (mut results, reboot) = (run.results, run.reboot);
+    let stopped = if reboot {
+        "waiting for the reboot"
+    } else {
+        "an earlier step failed"
+    };
+    for step in PLAN.iter().skip(results.len()) {
+        results.push(StepResult::new(
+            step.id,
+            step.title,
+            Outcome::NotRun(stopped.into()),
+        ));
     }
     if let Some((n, e)) = failed {
         let problems = rollback(&mut journal, start_seq, runner.as_ref());
-        for (id, _, o, _) in outcomes.iter_mut() {
-            if let Outcome::Applied(s) = o {
-                *o = Outcome::Undone(format!("{s} (undone: step {n} failed)"));
-                say(&format!("  undone: {id}"));
+        for r in results.iter_mut() {
+            if let Outcome::Applied(s) = &r.outcome {
+                r.outcome = Outcome::Undone(format!("{s} (undone: step {n} failed)"));
+                say(&format!("  undone: {}", r.id));
             }
         }
         say(&format!(
@@ -307,10 +377,14 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
                 say(&format!("  {p}"));
             }
         }
+        let code = match super::signal::received() {
+            Some(sig) => super::signal::exit_status(sig),
+            None => exit::FAILED,
+        };
         return Ok(Run {
-            code: exit::FAILED,
+            code,
             host: Some(host),
-            steps: outcomes,
+            steps: results,
         });
     }
     if reboot {
@@ -318,15 +392,161 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
         return Ok(Run {
             code: exit::REBOOT_REQUIRED,
             host: Some(host),
-            steps: outcomes,
+            steps: results,
         });
     }
-    show::done(&outcomes);
+    show::done(&results);
     Ok(Run {
         code: exit::OK,
         host: Some(host),
-        steps: outcomes,
+        steps: results,
     })
+}
+
+/// `--dry-run`: the plan, and whether the real run would refuse (said
+/// first, and the exit status is 1 then).
+fn dry_run(
+    ctx: &Ctx<'_>,
+    states: &[State],
+    refusal: &Refusal,
+    req: &Request,
+    me: u32,
+    pins_err: Option<&str>,
+) -> (u8, Vec<StepResult>) {
+    let stops = refusal.stops(req.force);
+    if stops {
+        say("krc install --dry-run: the real run would refuse before changing anything:");
+        for l in refusal.lines(req.force) {
+            say(&format!("  {l}"));
+        }
+        say("");
+    }
+    show::plan(ctx, states, me, pins_err);
+    if !stops && !refusal.blockers.is_empty() {
+        for l in refusal.lines(req.force) {
+            say(&l);
+        }
+    }
+    let steps = if stops {
+        refusal.results(states)
+    } else {
+        PLAN.iter()
+            .zip(states)
+            .map(|(p, s)| {
+                let outcome = match s {
+                    State::Satisfied(t) => Outcome::Satisfied(t.clone()),
+                    State::Needed(t) | State::RebootPending(t) => {
+                        Outcome::Skipped(format!("dry run: would apply: {t}"))
+                    }
+                    State::Skipped(t) => Outcome::Skipped(t.clone()),
+                };
+                StepResult::new(p.id, p.title, outcome)
+            })
+            .collect()
+    };
+    (if stops { exit::FAILED } else { exit::OK }, steps)
+}
+
+/// The steps of one run, applied in order.
+struct Steps<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    journal: &'a mut Journal,
+    runner: &'a dyn CommandRunner,
+    artifacts: &'a Artifacts,
+    wait_timeout: Duration,
+    results: Vec<StepResult>,
+    reboot: bool,
+}
+
+impl Steps<'_, '_> {
+    /// Applies every step until one fails (its number and why), a reboot
+    /// is needed, or a signal arrives (a failure too: the run is undone).
+    fn all(&mut self) -> Option<(usize, String)> {
+        let fault = fault_step();
+        for (k, step) in PLAN.iter().enumerate() {
+            let n = k + 1;
+            let clock = std::time::Instant::now();
+            let mut evidence = Vec::new();
+            let result = self.one(step, &mut evidence).and_then(|o| {
+                if fault == Some(n) {
+                    Err(format!(
+                        "injected fault at step {n} (KRC_FAULT_STEP={n}, a test hook)"
+                    ))
+                } else {
+                    Ok(o)
+                }
+            });
+            let outcome = match &result {
+                Ok(o) => o.clone(),
+                Err(e) => Outcome::Failed(e.clone()),
+            };
+            show::step_line(n, step.id, &outcome);
+            for note in &evidence {
+                say(&format!("{:>30}{note}", ""));
+            }
+            let mut r = StepResult::new(step.id, step.title, outcome);
+            r.evidence = evidence;
+            r.duration = clock.elapsed();
+            if result.is_err() {
+                r.remedy = Some("see the evidence; krc undid this run's changes, fix the cause and run krc install again".into());
+            }
+            self.results.push(r);
+            if let Err(e) = result {
+                return Some((n, e));
+            }
+            if self.reboot {
+                return None;
+            }
+            pause_after(n);
+        }
+        None
+    }
+
+    fn interrupted() -> Result<(), String> {
+        match super::signal::received() {
+            Some(sig) => Err(format!(
+                "interrupted by {}: krc stopped between two actions and undoes this run",
+                super::signal::name(sig)
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn one(&mut self, step: &Step, evidence: &mut Vec<String>) -> Result<Outcome, String> {
+        Self::interrupted()?;
+        let ctx = self.ctx;
+        let why = match (step.state)(ctx) {
+            State::Satisfied(s) => return Ok(Outcome::Satisfied(s)),
+            State::Skipped(s) => return Ok(Outcome::Skipped(s)),
+            State::RebootPending(s) => {
+                self.reboot = true;
+                return Ok(Outcome::Applied(format!("reboot pending: {s}")));
+            }
+            State::Needed(why) => why,
+        };
+        if ctx.live && step.id == "start" {
+            wait_runtime_dir(ctx.host)?;
+        }
+        for a in (step.plan)(ctx)? {
+            Self::interrupted()?;
+            evidence.extend(a.apply(step.id, self.journal, self.runner, self.artifacts)?);
+        }
+        Self::interrupted()?;
+        Ok(match step.after {
+            After::Reboot => {
+                self.reboot = true;
+                Outcome::Applied(format!(
+                    "{why}: boot configuration changed, a reboot is required"
+                ))
+            }
+            After::WaitApi => {
+                let home = &ctx.host.user().home;
+                let kc = ctx.fs.path(&format!("{home}/.kube/k3s.yaml"));
+                Outcome::Applied(super::wait::wait_for_api(&kc, self.wait_timeout)?)
+            }
+            After::Continue => Outcome::Applied(format!("before: {why}")),
+        })
+    }
 }
 
 /// Every path a needed step would write that krc must not write as root

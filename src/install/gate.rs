@@ -8,8 +8,28 @@ use crate::checks::{Ctx, Phase, Severity, Status};
 use crate::host::Host;
 use crate::suite::Suite;
 
-/// `ID: summary (remedy)` for every blocking check.
-pub(crate) fn blockers(host: &Host, planned: &[&str]) -> Vec<String> {
+/// A required check that fails and that no planned step fixes.
+#[derive(Debug, Clone)]
+pub(crate) struct Blocker {
+    pub(crate) id: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) summary: String,
+    pub(crate) remedy: Option<String>,
+}
+
+impl std::fmt::Display for Blocker {
+    /// `ID: summary — fix: first line of the remedy`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.id, self.summary)?;
+        if let Some(r) = self.remedy.as_deref().and_then(|r| r.lines().next()) {
+            write!(f, " — fix: {r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every blocking check.
+pub(crate) fn blockers(host: &Host, planned: &[&str]) -> Vec<Blocker> {
     let suite = Suite::builtin(Phase::Preflight);
     let mut out = Vec::new();
     // Changing the settings of an install krc made: its own k3s holds the
@@ -40,17 +60,13 @@ pub(crate) fn blockers(host: &Host, planned: &[&str]) -> Vec<String> {
         {
             continue;
         }
-        let remedy = v
-            .remedy
-            .as_deref()
-            .and_then(|r| r.lines().next())
-            .map(|r| format!(" — fix: {r}"))
-            .unwrap_or_default();
-        out.push(format!(
-            "{}: {}{remedy}",
-            e.check.id,
-            crate::report::redact::redact(&v.summary)
-        ));
+        let redact = crate::report::redact::redact;
+        out.push(Blocker {
+            id: e.check.id,
+            title: e.check.title,
+            summary: redact(&v.summary),
+            remedy: v.remedy.as_deref().map(redact),
+        });
     }
     out
 }

@@ -15,6 +15,7 @@ pub(crate) mod options;
 pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod show;
+pub(crate) mod signal;
 pub(crate) mod steps;
 pub(crate) mod sudo;
 pub(crate) mod undo;

@@ -194,7 +194,9 @@ mod tests {
 
     #[test]
     fn a_large_file_with_one_appended_line_is_a_short_diff() {
-        let old: String = (0..14_000).map(|i| format!("u{i}:{}:65536\n", 100_000 + i)).collect();
+        let old: String = (0..14_000)
+            .map(|i| format!("u{i}:{}:65536\n", 100_000 + i))
+            .collect();
         let new = format!("{old}alice:1000000:65536\n");
         let d = super::diff(&old, &new);
         assert_eq!(
@@ -203,6 +205,10 @@ mod tests {
         );
         let long = "x".repeat(5_000_000);
         let d = super::diff("", &long);
-        assert!(d.len() < 400 && d.contains("5000000 bytes in all"), "{}", d.len());
+        assert!(
+            d.len() < 400 && d.contains("5000000 bytes in all"),
+            "{}",
+            d.len()
+        );
     }
 }

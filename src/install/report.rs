@@ -1,12 +1,8 @@
 //! The install's own report: one testcase per step in an `install`
 //! testsuite, through the same records and writers as the check suites.
 
-use std::sync::{Arc, Mutex};
-
-use crate::checks::{Phase, Severity, Status, Verdict};
-use crate::report::PhaseReport;
-use crate::report::terminal::Printer;
-use crate::suite::runner::{self, Task};
+use crate::checks::{Phase, Severity, Verdict};
+use crate::report::{CheckRecord, PhaseReport};
 
 /// How a step ended in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,32 +50,37 @@ impl Outcome {
     }
 }
 
-/// Runs the outcomes through the suite runner so the report writers see
-/// ordinary records (durations are the runner's, not the steps').
-pub(crate) fn phase_report(
-    steps: &[(&'static str, &'static str, Outcome, Vec<String>)],
-) -> PhaseReport {
-    let tasks: Vec<Task> = steps
+/// The install testsuite, built from the step results directly: the
+/// durations are the steps' own, and the same redaction as every record.
+pub(crate) fn phase_report(steps: &[super::apply::StepResult]) -> PhaseReport {
+    use crate::report::redact::{redact, redact_all};
+    let records = steps
         .iter()
-        .map(|(id, title, outcome, evidence)| {
-            let mut v = outcome.verdict();
-            v.evidence = evidence.clone();
-            if v.status == Status::Fail {
-                v.remedy = Some("see the evidence; krc undid this run's changes, fix the cause and run krc install again".into());
-            }
-            Task {
-                id: (*id).to_string(),
-                title: (*title).to_string(),
+        .map(|r| {
+            let v = r.outcome.verdict();
+            CheckRecord {
+                group: r.id.split('.').next().unwrap_or(&r.id).to_string(),
+                id: r.id.clone(),
                 phase: Phase::Install,
+                title: r.title.clone(),
                 severity: Severity::Required,
-                run: Box::new(move || v),
+                status: v.status,
+                summary: redact(&v.summary),
+                evidence: redact_all(&r.evidence),
+                remedy: r.remedy.as_deref().map(redact),
+                duration: r.duration,
             }
         })
         .collect();
-    let args = libtest_mimic::Arguments {
-        test_threads: Some(1),
-        ..Default::default()
-    };
-    let quiet = Arc::new(Mutex::new(Printer::to_writer(Box::new(std::io::sink()), 0)));
-    runner::run(Phase::Install, "install", tasks, &args, Some(quiet))
+    PhaseReport {
+        phase: Phase::Install,
+        suite: "install".into(),
+        started: std::time::SystemTime::now()
+            - steps
+                .iter()
+                .map(|r| r.duration)
+                .sum::<std::time::Duration>(),
+        duration: steps.iter().map(|r| r.duration).sum(),
+        records,
+    }
 }

@@ -83,26 +83,6 @@ pub(crate) fn plan(ctx: &Ctx<'_>, states: &[State], me: u32, pins_err: Option<&s
         }
     }
     say("");
-    let needed: Vec<&str> = PLAN
-        .iter()
-        .zip(states)
-        .filter(|(_, s)| matches!(s, State::Needed(_) | State::RebootPending(_)))
-        .map(|(p, _)| p.id)
-        .collect();
-    let blockers = if needed.is_empty() {
-        Vec::new()
-    } else {
-        super::gate::blockers(ctx.host, &needed)
-    };
-    if !blockers.is_empty() {
-        say(&format!(
-            "preflight: krc install would refuse (without --force): {} required check(s) fail that no step fixes:",
-            blockers.len()
-        ));
-        for b in &blockers {
-            say(&format!("  {b}"));
-        }
-    }
     if let Some(e) = pins_err {
         say(&format!("note: {e}"));
     }
@@ -155,10 +135,10 @@ pub(crate) fn reboot_required() {
     say(&format!("  sudo reboot\n  {}", resume_command()));
 }
 
-pub(crate) fn done(outcomes: &[(&'static str, &'static str, Outcome, Vec<String>)]) {
-    let applied = outcomes
+pub(crate) fn done(results: &[super::apply::StepResult]) {
+    let applied = results
         .iter()
-        .filter(|o| matches!(o.2, Outcome::Applied(_)))
+        .filter(|r| matches!(r.outcome, Outcome::Applied(_)))
         .count();
     if applied == 0 {
         say("krc install: every step is already satisfied; nothing was changed.");
