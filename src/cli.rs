@@ -124,6 +124,9 @@ pub(crate) struct InstallArgs {
     /// K3S_ROOTLESS_DISABLE_HOST_LOOPBACK: true or false [default: true]
     #[arg(long, value_name = "BOOL")]
     pub(crate) disable_host_loopback: Option<String>,
+    /// Also set net.ipv6.conf.all.forwarding=1 (off by default: k3s does not need it, and host-wide it stops IPv6 router-advertisement autoconfiguration)
+    #[arg(long)]
+    pub(crate) ipv6_forwarding: bool,
     /// Take the artifacts from this directory instead of the network (layout: docs/install.md)
     #[arg(long, value_name = "DIR")]
     pub(crate) offline: Option<PathBuf>,

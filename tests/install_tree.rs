@@ -792,3 +792,72 @@ fn awkward_grub_defaults_are_kept_byte_for_byte_and_the_flag_wins() {
     assert_eq!(generated_cmdline(&root), before);
     assert!(!root.join("etc/default/grub.d").exists());
 }
+
+/// IPv6 forwarding is an explicit opt-in: by default krc's sysctl file
+/// sets IPv4 forwarding only; `--ipv6-forwarding` adds the IPv6 key (the
+/// sysctl step alone changes), and uninstall undoes both runs.
+#[test]
+fn ipv6_forwarding_is_opt_in() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let file = root.join("etc/sysctl.d/90-krc-rootless.conf");
+    let t = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        t.contains("net.ipv4.ip_forward=1") && !t.contains("net.ipv6"),
+        "{t}"
+    );
+    let o = install(&root, &url, &pins, &["--yes", "--ipv6-forwarding"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("sysctl            applied") && out.matches(" applied ").count() == 1,
+        "{out}"
+    );
+    let t = std::fs::read_to_string(&file).unwrap();
+    assert!(t.contains("net.ipv6.conf.all.forwarding=1"), "{t}");
+    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
+
+/// A proxied host: the drop-in carries the proxy from /etc/environment,
+/// with the rootless, pod and service networks in NO_PROXY; the plan
+/// shows it without the proxy's password.
+#[test]
+fn the_hosts_proxy_reaches_the_drop_in_without_showing_its_password() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    std::fs::write(
+        root.join("etc/environment"),
+        "PATH=\"/usr/bin\"\nhttps_proxy=\"http://ops:Pr0xyPass@proxy.corp:3128\"\nexport NO_PROXY=corp.local\n",
+    )
+    .unwrap();
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let dry = install(&root, &url, &pins, &["--dry-run"], &[]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert!(
+        !text(&dry).contains("Pr0xyPass") && text(&dry).contains("HTTPS_PROXY="),
+        "{}",
+        text(&dry)
+    );
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("Pr0xyPass"), "{}", text(&o));
+    let drop_in = std::fs::read_to_string(
+        root.join("home/alice/.config/systemd/user/k3s-rootless.service.d/krc.conf"),
+    )
+    .unwrap();
+    assert!(
+        drop_in.contains("Environment=\"HTTPS_PROXY=http://ops:Pr0xyPass@proxy.corp:3128\"")
+            && drop_in.contains(
+                "Environment=\"NO_PROXY=corp.local,127.0.0.1,localhost,::1,10.41.0.0/16,10.42.0.0/16,10.43.0.0/16,.svc,.cluster.local\""
+            ),
+        "{drop_in}"
+    );
+}

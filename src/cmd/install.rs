@@ -20,6 +20,7 @@ pub(crate) fn request(args: &InstallArgs) -> Result<apply::Request, CmdError> {
         mirror: args.mirror.clone(),
         pins: args.pins.clone(),
         wait_timeout: Some(args.wait_timeout),
+        ipv6_forwarding: args.ipv6_forwarding,
     };
     let opts =
         options::validate(&raw, std::env::var("GITHUB_TOKEN").ok()).map_err(CmdError::new)?;

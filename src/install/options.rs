@@ -65,6 +65,7 @@ pub(crate) struct RawOptions {
     pub(crate) mirror: Option<String>,
     pub(crate) pins: Option<PathBuf>,
     pub(crate) wait_timeout: Option<u64>,
+    pub(crate) ipv6_forwarding: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +78,8 @@ pub(crate) struct Options {
     /// Only for `--k3s-commit`: never printed, never journaled.
     pub(crate) github_token: Option<String>,
     pub(crate) wait_timeout: u64,
+    /// `--ipv6-forwarding`: also set net.ipv6.conf.all.forwarding=1.
+    pub(crate) ipv6_forwarding: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -85,6 +88,46 @@ pub(crate) struct OptionError(pub(crate) String);
 
 fn bad(msg: impl Into<String>) -> OptionError {
     OptionError(msg.into())
+}
+
+/// k3s's own pod and service networks (its defaults), which the rootless
+/// network must not overlap.
+const K3S_NETS: &[(&str, &str)] = &[("10.42.0.0/16", "pod"), ("10.43.0.0/16", "service")];
+
+/// A rootless CIDR slirp4netns and k3s can use: a private-range network
+/// with room for the addresses k3s puts at .2 (gateway), .3 (DNS) and .100
+/// (the node), clear of k3s's pod and service networks.
+fn check_cidr(shown: &str, c: &Cidr) -> Result<(), OptionError> {
+    let ip = u32::from(c.addr);
+    let overlaps = |other: &Cidr| {
+        let p = c.prefix.min(other.prefix);
+        let m = if p == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(p))
+        };
+        ip & m == u32::from(other.addr) & m
+    };
+    if !(1..=25).contains(&c.prefix) {
+        return Err(bad(format!(
+            "--cidr {shown}: the prefix must be 1 to 25, so the network holds k3s's gateway (.2), DNS (.3) and node address (.100); for example 10.41.0.0/16"
+        )));
+    }
+    let first = c.addr.octets()[0];
+    if c.addr.is_loopback() || first == 0 || first >= 224 || c.addr.is_link_local() {
+        return Err(bad(format!(
+            "--cidr {shown}: not a usable network (loopback, link-local, multicast or reserved); use a private range such as 10.41.0.0/16"
+        )));
+    }
+    for (net, what) in K3S_NETS {
+        let other: Cidr = net.parse().expect("a valid built-in network");
+        if overlaps(&other) {
+            return Err(bad(format!(
+                "--cidr {shown}: overlaps k3s's {what} network {net}; pick another range, such as 10.41.0.0/16"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn validate(
@@ -134,6 +177,7 @@ pub(crate) fn validate(
     let parsed: Cidr = cidr
         .parse()
         .map_err(|e| bad(format!("--cidr {cidr:?}: {e}")))?;
+    check_cidr(&cidr, &parsed)?;
     if parsed.has_host_bits() {
         let m = if parsed.prefix == 0 {
             0
@@ -196,6 +240,7 @@ pub(crate) fn validate(
         pins: raw.pins.clone(),
         github_token,
         wait_timeout: raw.wait_timeout.unwrap_or(300),
+        ipv6_forwarding: raw.ipv6_forwarding,
     })
 }
 
@@ -228,6 +273,28 @@ mod tests {
         }
         assert!(with(|r| r.mtu = Some("576".into())).is_ok());
         assert!(with(|r| r.port_driver = Some("pasta".into())).is_err());
+        for c in [
+            "0.0.0.0/0",
+            "10.41.0.0/30",
+            "10.41.0.0/26",
+            "127.0.0.0/8",
+            "10.42.0.0/16",
+            "10.43.5.0/24",
+            "10.0.0.0/8",
+            "169.254.0.0/16",
+            "224.0.0.0/4",
+        ] {
+            let e = with(|r| r.cidr = Some(c.into())).unwrap_err();
+            assert!(!e.0.contains('\n') && e.0.contains(c), "{c}: {e}");
+        }
+        for c in [
+            "10.41.0.0/16",
+            "10.141.0.0/16",
+            "192.168.100.0/24",
+            "172.16.0.0/25",
+        ] {
+            assert!(with(|r| r.cidr = Some(c.into())).is_ok(), "{c}");
+        }
         let e = with(|r| r.k3s_commit = Some("a".repeat(40))).unwrap_err();
         assert!(e.0.contains("GITHUB_TOKEN"), "{e}");
         let ok = validate(

@@ -25,20 +25,25 @@ impl Action {
                         "{} file {path} ({head}): artifact {name}, sha256 {sha256}, from {source}",
                         if fs.exists(path) { "replace" } else { "create" }
                     ),
+                    // Shown through redaction: a drop-in may carry a
+                    // proxy URL with credentials.
                     Content::Bytes(new) => match fs.read(path) {
                         Ok(old) if old == *new => {
                             format!("keep file {path}: already has this content")
                         }
                         Ok(old) => format!(
                             "edit file {path} ({head}), a backup is kept:\n{}",
-                            diff(
+                            crate::report::redact::redact(&diff(
                                 &String::from_utf8_lossy(&old),
                                 &String::from_utf8_lossy(new)
-                            )
+                            ))
                         ),
                         Err(_) => format!(
                             "create file {path} ({head}):\n{}",
-                            super::render::indent(&String::from_utf8_lossy(new), "    | ")
+                            crate::report::redact::redact(&super::render::indent(
+                                &String::from_utf8_lossy(new),
+                                "    | "
+                            ))
                         ),
                     },
                 }

@@ -52,8 +52,8 @@ WantedBy=default.target
     )
 }
 
-pub(crate) fn drop_in(r: &Rootless) -> String {
-    format!(
+pub(crate) fn drop_in(r: &Rootless, proxy: &[(String, String)]) -> String {
+    let mut text = format!(
         "# Written by krc install; krc uninstall removes it. Change with
 # `krc install --port-driver/--cidr/--mtu/--disable-host-loopback`.
 [Service]
@@ -64,7 +64,83 @@ Environment=K3S_ROOTLESS_MTU={}
 Environment=K3S_ROOTLESS_DISABLE_HOST_LOOPBACK={}
 ",
         r.port_driver, r.cidr, r.mtu, r.disable_host_loopback
-    )
+    );
+    if !proxy.is_empty() {
+        text.push_str(
+            "# The host's proxy (/etc/environment), so k3s can pull images; NO_PROXY keeps\n# the rootless, pod and service networks and the node itself direct.\n",
+        );
+        for (k, v) in proxy {
+            text.push_str(&format!("Environment=\"{k}={}\"\n", systemd_escape(v)));
+        }
+    }
+    text
+}
+
+/// A value inside `Environment="..."`: systemd takes C-style escapes in
+/// quotes and expands `%` specifiers.
+fn systemd_escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('%', "%%")
+}
+
+const PROXY_KEYS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
+
+/// The proxy settings k3s needs in its unit: `HTTP_PROXY`, `HTTPS_PROXY`
+/// and `NO_PROXY` from the host's `/etc/environment` (any case), else from
+/// krc's own environment; none when no proxy is set. `NO_PROXY` gains the
+/// addresses that must never go through a proxy: loopback, the rootless
+/// CIDR and k3s's pod and service networks.
+pub(crate) fn host_proxy(host: &crate::host::Host, r: &Rootless) -> Vec<(String, String)> {
+    let text = host
+        .read_opt("/etc/environment")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let from_file = |key: &str| {
+        text.lines().rev().find_map(|l| {
+            let l = l.trim().trim_start_matches("export ").trim_start();
+            let (k, v) = l.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case(key)
+                .then(|| v.trim().trim_matches('"').trim_matches('\'').to_string())
+        })
+    };
+    let get = |key: &str| {
+        from_file(key)
+            .or_else(|| std::env::var(key).ok())
+            .or_else(|| std::env::var(key.to_ascii_lowercase()).ok())
+            .filter(|v| !v.is_empty() && !v.chars().any(char::is_control))
+    };
+    let mut out: Vec<(String, String)> = PROXY_KEYS[..2]
+        .iter()
+        .filter_map(|k| get(k).map(|v| (k.to_string(), v)))
+        .collect();
+    if out.is_empty() {
+        return out;
+    }
+    let mut no: Vec<String> = get(PROXY_KEYS[2])
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for must in [
+        "127.0.0.1",
+        "localhost",
+        "::1",
+        r.cidr.as_str(),
+        "10.42.0.0/16",
+        "10.43.0.0/16",
+        ".svc",
+        ".cluster.local",
+    ] {
+        if !no.iter().any(|n| n == must) {
+            no.push(must.to_string());
+        }
+    }
+    out.push((PROXY_KEYS[2].to_string(), no.join(",")));
+    out
 }
 
 pub(crate) const DELEGATE_DROP_IN: &str = "/etc/systemd/system/user@.service.d/delegate.conf";

@@ -306,25 +306,61 @@ pub(super) const DELEGATION: Step = Step {
     after: After::Continue,
 };
 
-const FORWARDING: &[&str] = SYSCTL_KEYS;
+const IPV4: &str = SYSCTL_KEYS[0];
+const IPV6: &str = SYSCTL_KEYS[1];
+
+/// The forwarding keys this install sets: IPv4 always; IPv6 only with
+/// `--ipv6-forwarding` (k3s does not need it, the rootless namespace does
+/// not inherit it, and host-wide it stops router-advertisement
+/// autoconfiguration on interfaces with accept_ra=1).
+fn forwarding_keys(ctx: &Ctx<'_>) -> Vec<&'static str> {
+    if ctx.opts.ipv6_forwarding {
+        vec![IPV4, IPV6]
+    } else {
+        vec![IPV4]
+    }
+}
+
+/// krc's sysctl file, as this install writes it.
+fn sysctl_file(ctx: &Ctx<'_>) -> String {
+    let mut text = String::from(
+        "# Written by krc install: rootless k3s needs IPv4 forwarding. krc uninstall removes it.\n",
+    );
+    if ctx.opts.ipv6_forwarding {
+        text.push_str(
+            "# IPv6 forwarding: asked for with --ipv6-forwarding (k3s itself does not need it).\n",
+        );
+    }
+    for key in forwarding_keys(ctx) {
+        text.push_str(&format!("{key}=1\n"));
+    }
+    text
+}
 
 pub(super) const SYSCTL: Step = Step {
     id: "sysctl",
-    title: "enable IPv4/IPv6 forwarding now and at boot",
+    title: "enable IPv4 forwarding now and at boot (IPv6 only with --ipv6-forwarding)",
     state: |ctx| {
         let mut wrong = Vec::new();
-        for key in FORWARDING {
+        for key in forwarding_keys(ctx) {
             let now = live_value(ctx, key);
-            if *key != FORWARDING[0] && now.is_none() && ctx.live {
+            if key == IPV6 && now.is_none() && ctx.live {
                 continue; // no IPv6 in this kernel
             }
             if persisted(ctx.host, key).is_none_or(|p| p.value != "1") {
                 wrong.push(format!("{key} is not persisted as 1"));
-            } else if *key == FORWARDING[0] && now.as_deref().is_some_and(|v| v != "1") {
-                // IPv6 forwarding is advisory (as in sysctl.ip-forward):
-                // its live value is tried, never required.
+            } else if key == IPV4 && now.as_deref().is_some_and(|v| v != "1") {
+                // IPv6 forwarding is asked for, not required: its live
+                // value is tried, never judged.
                 wrong.push(format!("{key} is {} now", now.unwrap_or_default()));
             }
+        }
+        // krc's own file must say what this install asks (turning the IPv6
+        // opt-in off rewrites it).
+        if let Ok(text) = ctx.fs.read(KRC_SYSCTL_FILE)
+            && text != sysctl_file(ctx).as_bytes()
+        {
+            wrong.push(format!("{KRC_SYSCTL_FILE} has other settings"));
         }
         if wrong.is_empty() {
             State::Satisfied("forwarding is on and persisted".into())
@@ -333,12 +369,12 @@ pub(super) const SYSCTL: Step = Step {
         }
     },
     plan: |ctx| {
-        let mut actions = Vec::new();
-        let mut lines = String::from(
-            "# Written by krc install: rootless k3s needs forwarding. krc uninstall removes it.\n",
-        );
-        for key in FORWARDING {
-            lines.push_str(&format!("{key}=1\n"));
+        let mut actions = vec![Action::Write {
+            path: KRC_SYSCTL_FILE.into(),
+            content: Content::Bytes(sysctl_file(ctx).into_bytes()),
+            meta: root_file(ctx, KRC_SYSCTL_FILE, 0o644),
+        }];
+        for key in forwarding_keys(ctx) {
             if let Some(v) = live_value(ctx, key).filter(|v| v != "1") {
                 // Only a value that differs is written: /proc/sys may be
                 // read-only (containers) where it is already right.
@@ -349,18 +385,10 @@ pub(super) const SYSCTL: Step = Step {
                         value: v,
                     }),
                     watch: vec![],
-                    optional: *key != FORWARDING[0],
+                    optional: key == IPV6,
                 });
             }
         }
-        actions.insert(
-            0,
-            Action::Write {
-                path: KRC_SYSCTL_FILE.into(),
-                content: Content::Bytes(lines.into_bytes()),
-                meta: root_file(ctx, KRC_SYSCTL_FILE, 0o644),
-            },
-        );
         Ok(actions)
     },
     after: After::Continue,

@@ -9,7 +9,7 @@ use crate::install::fetch::{arch, source};
 use crate::install::fsops::Meta;
 use crate::install::journal::Undo;
 use crate::install::unit::{
-    K3S_BIN, UNIT_NAME, drop_in, drop_in_path, unit, unit_path, wants_path,
+    K3S_BIN, UNIT_NAME, drop_in, drop_in_path, host_proxy, unit, unit_path, wants_path,
 };
 
 /// What upstream's install script may create besides the binary: saved
@@ -125,6 +125,12 @@ fn user_meta(ctx: &Ctx<'_>) -> Meta {
     Meta::new(0o644, u.uid, u.gid)
 }
 
+/// The drop-in for this install's settings and the host's proxy.
+fn krc_drop_in(ctx: &Ctx<'_>) -> String {
+    let r = &ctx.opts.rootless;
+    drop_in(r, &host_proxy(ctx.host, r))
+}
+
 pub(super) const USER_UNIT: Step = Step {
     id: "user-unit",
     title: "write ~/.config/systemd/user/k3s-rootless.service and krc's drop-in",
@@ -133,7 +139,7 @@ pub(super) const USER_UNIT: Step = Step {
         let same = |p: &str, want: &str| ctx.fs.read(p).ok().as_deref() == Some(want.as_bytes());
         match (
             same(&unit_path(home), &unit()),
-            same(&drop_in_path(home), &drop_in(&ctx.opts.rootless)),
+            same(&drop_in_path(home), &krc_drop_in(ctx)),
         ) {
             (true, true) => State::Satisfied(format!(
                 "{UNIT_NAME} and its krc.conf drop-in are as krc writes them"
@@ -156,7 +162,7 @@ pub(super) const USER_UNIT: Step = Step {
             },
             Action::Write {
                 path: drop_in_path(home),
-                content: Content::Bytes(drop_in(&ctx.opts.rootless).into_bytes()),
+                content: Content::Bytes(krc_drop_in(ctx).into_bytes()),
                 meta: user_meta(ctx),
             },
         ];
