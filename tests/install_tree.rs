@@ -861,3 +861,40 @@ fn the_hosts_proxy_reaches_the_drop_in_without_showing_its_password() {
         "{drop_in}"
     );
 }
+
+/// A hybrid host whose boot loader krc cannot configure (no grub defaults,
+/// no grubby): the cgroup-v2 step cannot apply, so `cgroup.unified` blocks
+/// the install up front (with the manual fix), in the dry run too.
+#[test]
+fn a_step_that_cannot_apply_blocks_up_front() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let unified = std::fs::read_to_string(root.join("proc/self/mountinfo")).unwrap();
+    let hybrid: String = unified
+        .lines()
+        .map(|l| l.replace(" /sys/fs/cgroup rw", " /sys/fs/cgroup/unified rw"))
+        .chain([
+            "41 40 0:38 / /sys/fs/cgroup/cpuset rw,relatime shared:10 - cgroup cgroup rw,cpuset"
+                .to_string(),
+        ])
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    std::fs::write(root.join("proc/self/mountinfo"), hybrid).unwrap();
+    std::fs::remove_file(root.join("etc/default/grub")).unwrap();
+    let before = tree(&root);
+    let dry = install(&root, &url, &pins, &["--dry-run"], &[]);
+    assert_eq!(dry.status.code(), Some(1), "{}", text(&dry));
+    assert!(text(&dry).contains("cgroup.unified"), "{}", text(&dry));
+    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("refusing before any change") && out.contains("cgroup.unified"),
+        "{out}"
+    );
+    assert!(!out.contains("[ 1/"), "no step ran: {out}");
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}

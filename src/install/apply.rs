@@ -72,12 +72,20 @@ struct Refusal {
 impl Refusal {
     fn find(ctx: &Ctx<'_>, states: &[State], pins_err: Option<&str>) -> Refusal {
         let needed = needed(states);
+        // A step fixes its checks only if it can apply here: one whose plan
+        // fails (no grub and no grubby for cgroup-v2) leaves them blocking,
+        // so the run refuses up front instead of failing at that step.
+        let fixing: Vec<&str> = PLAN
+            .iter()
+            .filter(|s| needed.contains(&s.id) && (s.plan)(ctx).is_ok())
+            .map(|s| s.id)
+            .collect();
         Refusal {
             paths: refused_paths(ctx, states),
             blockers: if needed.is_empty() {
                 Vec::new()
             } else {
-                super::gate::blockers(ctx.host, &needed)
+                super::gate::blockers(ctx.host, &fixing)
             },
             pins: pins_err
                 .filter(|_| needed.contains(&"k3s-binary"))
