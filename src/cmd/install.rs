@@ -39,7 +39,7 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
     let opts = &req.opts;
     let run = match apply::install(&req) {
         Ok(run) => run,
-        Err(e) if e == sudo::REEXEC => {
+        Err(apply::InstallError::NeedsRoot) => {
             let user = args
                 .user
                 .clone()

@@ -58,7 +58,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
 
     let (install, install_code) = match apply::install(&req) {
         Ok(run) => (install_report::phase_report(&run.steps), run.code),
-        Err(e) if e == sudo::REEXEC => {
+        Err(apply::InstallError::NeedsRoot) => {
             return Err(CmdError::new(
                 "the install needs root: run krc run as root with --user NAME",
             ));
@@ -68,7 +68,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
             let failed = single(
                 "install",
                 "the installer ran",
-                Verdict::fail(e).remedy("see the message above; fix it and run krc run again"),
+                Verdict::fail(e.to_string())
+                    .remedy("see the message above; fix it and run krc run again"),
             );
             (
                 runner::run(Phase::Install, "install", vec![failed], &harness, quiet()),

@@ -253,21 +253,40 @@ pub(crate) fn target_fs(host: &Host, live: bool) -> Result<TreeFs, String> {
     Ok(fs)
 }
 
-pub(crate) fn install(req: &Request) -> Result<Run, String> {
+/// Why `krc install` ended without a [`Run`] to report.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InstallError {
+    /// Steps are needed and krc runs as the target user: the caller runs
+    /// krc again through `sudo -n`.
+    #[error("the install needs root for some steps")]
+    NeedsRoot,
+    /// Stopped before anything changed, or a failure outside the steps
+    /// (the message says which and what to do).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for InstallError {
+    fn from(s: String) -> Self {
+        InstallError::Failed(s)
+    }
+}
+
+pub(crate) fn install(req: &Request) -> Result<Run, InstallError> {
     let host = Host::open(&req.root, req.user.as_deref()).map_err(|e| e.to_string())?;
     let live = host.origin() == Origin::Live;
     let u = host.user().clone();
     if u.uid == 0 {
-        return Err(
+        return Err(InstallError::Failed(
             "rootless k3s must run as an unprivileged user, not root: pass --user NAME".into(),
-        );
+        ));
     }
     let me = nix::unistd::geteuid().as_raw();
     if live && me != 0 && me != u.uid {
-        return Err(format!(
+        return Err(InstallError::Failed(format!(
             "krc runs as uid {me}: run it as {} or as root with --user {}",
             u.name, u.name
-        ));
+        )));
     }
     let fs = target_fs(&host, live)?;
     let (pins, pins_err) = match Pins::load(&req.opts) {
@@ -300,7 +319,7 @@ pub(crate) fn install(req: &Request) -> Result<Run, String> {
     }
     let needed = needed(&states);
     if live && me != 0 && !needed.is_empty() {
-        return Err(super::sudo::REEXEC.into());
+        return Err(InstallError::NeedsRoot);
     }
     show::heading(&host, &req.opts);
     let _lock = Lock::take(host.root(), live)?;

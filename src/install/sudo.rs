@@ -10,9 +10,6 @@ use std::process::Command;
 
 use crate::host::probes::clean_env;
 
-/// The marker [`super::apply::install`] returns to ask for the re-run.
-pub(crate) const REEXEC: &str = "krc: re-run under sudo";
-
 /// The one variable the root run needs from the user's environment: the
 /// token for commit pins. Test hooks (`KRC_FAULT_STEP`, `KRC_COMMAND_LOG`)
 /// stay behind: a user must not steer root's run through them.
