@@ -8,7 +8,11 @@
 # Deliberately NOT in the image: uidmap, slirp4netns, fuse-overlayfs, so that
 # `krc install` installs them for real through apt.
 set -euo pipefail
-MIRROR=${KRC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror: KRC_DEBIAN_MIRROR (or KRC_LAB_MIRROR), else the one
+# this machine's own apt uses (no mirror address is written down here).
+# shellcheck source=../vm-lab/lib.sh
+. "$(dirname "$0")/../vm-lab/lib.sh"
+MIRROR=${KRC_DEBIAN_MIRROR:-$(lab_mirror)}
 INCLUDE=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,sudo,ca-certificates,procps,iproute2,passwd,login
 hash=$(sha256sum "$0" | cut -c1-12)
 image=krc-debian12:$hash
