@@ -42,8 +42,7 @@ fn every_dependency_is_used() {
             continue;
         }
         let ident = name.replace('-', "_");
-        if !(sources.contains(&format!("{ident}::")) || sources.contains(&format!("use {ident}")))
-        {
+        if !(sources.contains(&format!("{ident}::")) || sources.contains(&format!("use {ident}"))) {
             unused.push(name.clone());
         }
     }

@@ -342,15 +342,7 @@ fn reboot_required_then_continue() {
     let root = seed(d.path());
     let pins = write_pins(d.path(), None);
     let (url, _) = serve_artifacts();
-    let unified = std::fs::read_to_string(root.join("proc/self/mountinfo")).unwrap();
-    let hybrid: String = unified
-        .lines()
-        .map(|l| if l.contains(" - cgroup2 ") { l.replace("/sys/fs/cgroup", "/sys/fs/cgroup/unified") } else { l.to_string() })
-        .chain(["40 25 0:37 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755".to_string(),
-                "41 40 0:38 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,cpuset".to_string()])
-        .collect::<Vec<_>>()
-        .join("\n") + "\n";
-    std::fs::write(root.join("proc/self/mountinfo"), &hybrid).unwrap();
+    let unified = make_hybrid(&root);
     let before = tree(&root);
     let o = install(&root, &url, &pins, &["--yes"], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
@@ -743,24 +735,7 @@ fn awkward_grub_defaults_are_kept_byte_for_byte_and_the_flag_wins() {
     let root = seed(d.path());
     let pins = write_pins(d.path(), None);
     let (url, _) = serve_artifacts();
-    let unified = std::fs::read_to_string(root.join("proc/self/mountinfo")).unwrap();
-    let hybrid: String = unified
-        .lines()
-        .map(|l| {
-            if l.contains(" - cgroup2 ") {
-                l.replace("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
-            } else {
-                l.to_string()
-            }
-        })
-        .chain([
-            "41 40 0:38 / /sys/fs/cgroup/cpuset rw,relatime shared:10 - cgroup cgroup rw,cpuset"
-                .to_string(),
-        ])
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n";
-    std::fs::write(root.join("proc/self/mountinfo"), &hybrid).unwrap();
+    make_hybrid(&root);
     let mut grub: Vec<u8> = Vec::new();
     grub.extend_from_slice(b"GRUB_DEFAULT=0 # the first entry\r\n");
     grub.extend_from_slice(b"GRUB_CMDLINE_LINUX=\"console=ttyS0\"   # serial\n");
@@ -871,18 +846,7 @@ fn a_step_that_cannot_apply_blocks_up_front() {
     let root = seed(d.path());
     let pins = write_pins(d.path(), None);
     let (url, _) = serve_artifacts();
-    let unified = std::fs::read_to_string(root.join("proc/self/mountinfo")).unwrap();
-    let hybrid: String = unified
-        .lines()
-        .map(|l| l.replace(" /sys/fs/cgroup rw", " /sys/fs/cgroup/unified rw"))
-        .chain([
-            "41 40 0:38 / /sys/fs/cgroup/cpuset rw,relatime shared:10 - cgroup cgroup rw,cpuset"
-                .to_string(),
-        ])
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n";
-    std::fs::write(root.join("proc/self/mountinfo"), hybrid).unwrap();
+    make_hybrid(&root);
     std::fs::remove_file(root.join("etc/default/grub")).unwrap();
     let before = tree(&root);
     let dry = install(&root, &url, &pins, &["--dry-run"], &[]);
@@ -897,4 +861,29 @@ fn a_step_that_cannot_apply_blocks_up_front() {
     );
     assert!(!out.contains("[ 1/"), "no step ran: {out}");
     assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
+
+/// Turns the seed's pure cgroup v2 mounts into a hybrid layout (the v2
+/// tree at /sys/fs/cgroup/unified, cpuset bound to v1); returns the
+/// original mountinfo, for a "reboot".
+fn make_hybrid(root: &Path) -> String {
+    let unified = std::fs::read_to_string(root.join("proc/self/mountinfo")).unwrap();
+    let hybrid: String = unified
+        .lines()
+        .map(|l| {
+            if l.contains(" - cgroup2 ") {
+                l.replace("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
+            } else {
+                l.to_string()
+            }
+        })
+        .chain([
+            "40 25 0:37 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755".to_string(),
+            "41 40 0:38 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,cpuset".to_string(),
+        ])
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    std::fs::write(root.join("proc/self/mountinfo"), hybrid).unwrap();
+    unified
 }
