@@ -887,3 +887,60 @@ fn make_hybrid(root: &Path) -> String {
     std::fs::write(root.join("proc/self/mountinfo"), hybrid).unwrap();
     unified
 }
+
+/// A write that fails (a read-only /etc here, in a private mount
+/// namespace) changed nothing: the rollback says so, names no file as
+/// "changed since krc edited it", and leaves no backup or journal behind.
+#[test]
+fn a_failed_write_leaves_no_entry_and_no_backup() {
+    if !support::is_root() || !support::have("unshare") {
+        lab_skip!("needs root and unshare(1) for a read-only bind mount");
+    }
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let etc = root.join("etc");
+    let script = format!(
+        "mount --bind '{0}' '{0}' && mount -o remount,bind,ro '{0}' && exec \"$@\"",
+        etc.display()
+    );
+    let o = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_krc"))
+        .args([
+            "install",
+            "--user",
+            "alice",
+            "--yes",
+            "--k3s-version",
+            VERSION,
+            "--mirror",
+            &url,
+        ])
+        .arg("--pins")
+        .arg(&pins)
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!out.contains("changed since"), "{out}");
+    assert!(
+        out.contains("every change this run made was undone"),
+        "{out}"
+    );
+    assert!(!root.join("var/lib/krc").exists(), "state left behind");
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
