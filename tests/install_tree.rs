@@ -17,6 +17,16 @@ use inst::{VERSION, seed, serve_artifacts, tree, tree_diff, write_pins};
 const STEPS: usize = 11;
 
 fn install(root: &Path, url: &str, pins: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = install_command(root, url, pins, extra);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// `krc install --user alice` for the seed tree, the loopback mirror and
+/// the stand-in pins.
+fn install_command(root: &Path, url: &str, pins: &Path, extra: &[&str]) -> std::process::Command {
     let mut c = support::krc();
     c.args([
         "install",
@@ -34,10 +44,7 @@ fn install(root: &Path, url: &str, pins: &Path, extra: &[&str], env: &[(&str, &s
     .args(extra)
     .env_remove("KRC_FAULT_STEP")
     .env_remove("GITHUB_TOKEN");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    c
 }
 
 fn text(o: &Output) -> String {
@@ -525,27 +532,15 @@ fn a_signal_mid_install_rolls_back_and_still_reports() {
     let (url, _) = serve_artifacts();
     let before = tree(&root);
     let junit = d.path().join("interrupted.xml");
-    let mut c = support::krc();
-    c.args([
-        "install",
-        "--user",
-        "alice",
-        "--yes",
-        "--k3s-version",
-        VERSION,
-        "--mirror",
+    let mut c = install_command(
+        &root,
         &url,
-    ])
-    .arg("--pins")
-    .arg(&pins)
-    .arg("--root")
-    .arg(&root)
-    .arg("--junit")
-    .arg(&junit)
-    .env("KRC_PAUSE_AT_STEP", "5")
-    .env_remove("KRC_FAULT_STEP")
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
+        &pins,
+        &["--yes", "--junit", junit.to_str().unwrap()],
+    );
+    c.env("KRC_PAUSE_AT_STEP", "5")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut seen = String::new();
@@ -906,6 +901,7 @@ fn a_failed_write_leaves_no_entry_and_no_backup() {
         "mount --bind '{0}' '{0}' && mount -o remount,bind,ro '{0}' && exec \"$@\"",
         etc.display()
     );
+    let krc = install_command(&root, &url, &pins, &["--yes"]);
     let o = std::process::Command::new("unshare")
         .args([
             "--mount",
@@ -916,21 +912,8 @@ fn a_failed_write_leaves_no_entry_and_no_backup() {
             &script,
             "sh",
         ])
-        .arg(env!("CARGO_BIN_EXE_krc"))
-        .args([
-            "install",
-            "--user",
-            "alice",
-            "--yes",
-            "--k3s-version",
-            VERSION,
-            "--mirror",
-            &url,
-        ])
-        .arg("--pins")
-        .arg(&pins)
-        .arg("--root")
-        .arg(&root)
+        .arg(krc.get_program())
+        .args(krc.get_args())
         .output()
         .unwrap();
     let out = text(&o);
