@@ -45,6 +45,40 @@ pub(crate) fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The terminal report fits this many columns.
+pub(crate) const WIDTH: usize = 80;
+
+/// Where evidence and remedy text starts: after `       ` and `  observed: `.
+const LABEL_COL: usize = 7 + 2 + 9 + 1;
+
+/// Wraps `text` into lines of at most `width` characters: the first line
+/// starts with `first`, the others with `rest`. Breaks only at spaces; a
+/// word longer than a line stays whole on a line of its own.
+pub(crate) fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = first.to_string();
+    let mut cur_len = first.chars().count();
+    let mut empty = true;
+    for word in text.split(' ') {
+        let wl = word.chars().count();
+        if !empty && cur_len + 1 + wl > width {
+            lines.push(std::mem::take(&mut cur));
+            cur = rest.to_string();
+            cur_len = rest.chars().count();
+            empty = true;
+        }
+        if !empty {
+            cur.push(' ');
+            cur_len += 1;
+        }
+        cur.push_str(word);
+        cur_len += wl;
+        empty = false;
+    }
+    lines.push(cur);
+    lines
+}
+
 impl Printer {
     pub(crate) fn stdout(color: bool, quiet: bool, id_width: usize) -> Printer {
         Printer {
@@ -92,14 +126,26 @@ impl Printer {
         }
     }
 
+    /// Sets colour and quiet on a printer made with [`Printer::to_writer`].
+    pub(crate) fn with_style(mut self, color: bool, quiet: bool) -> Printer {
+        self.color = color;
+        self.quiet = quiet;
+        self
+    }
+
     pub(crate) fn heading(&mut self, text: &str) {
         if !self.quiet {
-            let text = visible(text);
-            let t = if self.color {
-                format!("{}\n", text.bold())
-            } else {
-                format!("{text}\n")
-            };
+            let mut t = String::new();
+            for line in visible(text).lines() {
+                for l in wrap(line, WIDTH, "", "") {
+                    if self.color {
+                        t.push_str(&format!("{}\n", l.bold()));
+                    } else {
+                        t.push_str(&l);
+                        t.push('\n');
+                    }
+                }
+            }
             self.emit(&t);
         }
     }
@@ -109,33 +155,60 @@ impl Printer {
             return;
         }
         let label = format!("{:<5}", r.status.label());
+        let id = format!("{:<w$}", visible(&r.id), w = self.id_width);
+        let head_width = 7 + id.chars().count() + 2;
+        // The title wraps under itself, or under the id when the ids are
+        // so long that the title column would be too narrow.
+        let title_indent = " ".repeat(if head_width <= WIDTH / 2 {
+            head_width
+        } else {
+            9
+        });
+        let title = wrap(&visible(&r.title), WIDTH, "", &title_indent);
         let mut s = format!(
-            "{}  {:<w$}  {}\n",
+            "{}  {id}  {}\n",
             label.style(self.status_style(r.status)),
-            visible(&r.id),
-            visible(&r.title),
-            w = self.id_width
+            title.join("\n")
         );
         if r.status != Status::Pass {
             let indent = " ".repeat(7);
-            s.push_str(&format!("{indent}{}\n", visible(&r.summary)));
+            for l in wrap(&visible(&r.summary), WIDTH, &indent, &indent) {
+                s.push_str(&format!("{l}\n"));
+            }
+            let label_indent = " ".repeat(LABEL_COL);
+            let more = " ".repeat(LABEL_COL + 2);
             let mut first = true;
             for e in &r.evidence {
-                let tag = if first { "observed:" } else { "" };
-                first = false;
-                s.push_str(&format!("{indent}  {tag:<9} {}\n", visible(e)));
+                for line in visible(e).lines() {
+                    let tag = if first { "observed:" } else { "" };
+                    first = false;
+                    let lead = format!("{indent}  {tag:<9} ");
+                    for l in wrap(line, WIDTH, &lead, &more) {
+                        s.push_str(&format!("{l}\n"));
+                    }
+                }
             }
             if let Some(remedy) = &r.remedy {
                 for (i, line) in visible(remedy).lines().enumerate() {
                     let tag = if i == 0 { "remedy:" } else { "" };
-                    let line = if self.color {
-                        format!("{}", line.bold())
+                    let lead = format!("{indent}  {tag:<9} ");
+                    // Indented lines are file contents: kept as written.
+                    let lines = if line.starts_with([' ', '\t']) {
+                        vec![format!("{lead}{line}")]
                     } else {
-                        line.to_string()
+                        wrap(line, WIDTH, &lead, &more)
                     };
-                    s.push_str(&format!("{indent}  {tag:<9} {line}\n"));
+                    for l in lines {
+                        if self.color {
+                            let (pad, text) = l.split_at(LABEL_COL.min(l.len()));
+                            s.push_str(&format!("{pad}{}\n", text.bold()));
+                        } else {
+                            s.push_str(&format!("{l}\n"));
+                        }
+                    }
                 }
             }
+            let _ = label_indent;
         }
         self.emit(&s);
     }
