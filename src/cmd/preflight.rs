@@ -31,7 +31,9 @@ pub(crate) fn run_phase(
         } else {
             let about = host
                 .description()
-                .map(|d| format!(": {d}"))
+                // A fixture's description is prose broken at its own
+                // width: one paragraph here, wrapped by the printer.
+                .map(|d| format!(": {}", d.split_whitespace().collect::<Vec<_>>().join(" ")))
                 .unwrap_or_default();
             format!(
                 " in the tree {}{about}\n(live probes are not run against a tree: they report skipped unless its krc-fixture.toml answers them)",

@@ -72,6 +72,18 @@ impl PhaseReport {
     }
 }
 
+/// The records that decide a report's verdict. In a `krc run` report
+/// (one with an install phase) the preflight testsuite is the host as
+/// found, whose failures the install fixes: the verdict comes from the
+/// install and the acceptance, as the exit status does.
+pub(crate) fn deciding(phases: &[PhaseReport]) -> impl Iterator<Item = &CheckRecord> {
+    let has_install = phases.iter().any(|p| p.phase == Phase::Install);
+    phases
+        .iter()
+        .filter(move |p| !(has_install && p.phase == Phase::Preflight))
+        .flat_map(|p| &p.records)
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Counts {
     pub(crate) passed: usize,

@@ -164,7 +164,13 @@ impl Printer {
         } else {
             9
         });
-        let title = wrap(&visible(&r.title), WIDTH, "", &title_indent);
+        let mut title = wrap(
+            &visible(&r.title),
+            WIDTH,
+            &" ".repeat(head_width),
+            &title_indent,
+        );
+        title[0] = title[0].trim_start().to_string();
         let mut s = format!(
             "{}  {id}  {}\n",
             label.style(self.status_style(r.status)),
@@ -175,7 +181,6 @@ impl Printer {
             for l in wrap(&visible(&r.summary), WIDTH, &indent, &indent) {
                 s.push_str(&format!("{l}\n"));
             }
-            let label_indent = " ".repeat(LABEL_COL);
             let more = " ".repeat(LABEL_COL + 2);
             let mut first = true;
             for e in &r.evidence {
@@ -208,7 +213,6 @@ impl Printer {
                     }
                 }
             }
-            let _ = label_indent;
         }
         self.emit(&s);
     }
