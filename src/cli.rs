@@ -116,7 +116,7 @@ pub(crate) struct HarnessArgs {
     #[arg(long, value_enum, value_name = "pretty|terse|json")]
     pub(crate) format: Option<libtest_mimic::FormatSetting>,
 
-    /// Quiet: krc's report leaves out the checks that passed (not libtest's terse: use --format terse)
+    /// Leave the passing checks out of krc's report (libtest's terse: --format terse)
     #[arg(short, long)]
     pub(crate) quiet: bool,
 
