@@ -383,7 +383,12 @@ fn no_colour_for_dumb_terminals_or_no_color() {
 #[test]
 fn the_terminal_report_fits_80_columns() {
     for host in ["hybrid", "debian12-default-delegation", "legacy-v1"] {
-        let out = run(krc().args(["preflight", "--root"]).arg(fixture(host)));
+        // COLUMNS stands in for a terminal of 80 columns; into a pipe
+        // without it nothing is wrapped (checked below).
+        let out = run(krc()
+            .args(["preflight", "--root"])
+            .arg(fixture(host))
+            .env("COLUMNS", "80"));
         let text = String::from_utf8(out.stdout).unwrap();
         for line in text.lines() {
             if line.chars().count() > 80 {
@@ -408,4 +413,13 @@ fn the_terminal_report_fits_80_columns() {
             );
         }
     }
+    let out = run(krc()
+        .args(["preflight", "--root"])
+        .arg(fixture("hybrid"))
+        .env_remove("COLUMNS"));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.chars().count() > 80),
+        "a pipe gets whole lines for grep: {text}"
+    );
 }

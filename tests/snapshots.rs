@@ -79,6 +79,7 @@ fn snapshot_fixture(name: &str, want_code: i32) {
         .arg(&html)
         .env_remove("NO_COLOR")
         .env("TERM", "dumb")
+        .env("COLUMNS", "80")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(want_code), "{out:?}");
@@ -121,7 +122,7 @@ fn ready_v2_passes() {
 }
 
 /// The README's "What a run looks like" block is the real output of the
-/// command on its `$` line, run in the checkout.
+/// command on its `$` line, run in the checkout on an 80-column terminal.
 #[test]
 fn readme_example_is_what_the_fixture_prints() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
@@ -138,6 +139,7 @@ fn readme_example_is_what_the_fixture_prints() {
         .args(&args)
         .current_dir(repo())
         .env("TERM", "dumb")
+        .env("COLUMNS", "80")
         .output()
         .unwrap();
     assert_eq!(

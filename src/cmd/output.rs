@@ -42,7 +42,11 @@ pub(crate) fn printer(args: &Arguments, id_width: usize) -> Option<Arc<Mutex<Pri
         _ => colour_auto(),
     };
     let p = if to_stderr {
-        Printer::to_writer(Box::new(std::io::stderr()), id_width).with_style(color, args.quiet)
+        Printer::to_writer(Box::new(std::io::stderr()), id_width)
+            .with_style(color, args.quiet)
+            .with_width(crate::report::terminal::width_for(
+                std::io::stderr().is_terminal(),
+            ))
     } else {
         Printer::stdout(color, args.quiet, id_width)
     };
