@@ -12,7 +12,7 @@ use crate::checks::Phase;
     name = "krc",
     version,
     about = "Qualify a host for rootless k3s, install it, and accept the result, as a test report",
-    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer).",
+    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n  krc run               preflight, install and accept in one go, one report for CI\n\nExit status: 0 no required check failed (warnings allowed, unless --warnings-as-failures); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer); 4 no check matched the filter.",
     after_help = "Examples:\n  krc preflight                          qualify this host for the invoking user\n  sudo krc preflight --user k3s          as root, for the user k3s\n  krc preflight cgroup                   only the checks whose id contains \"cgroup\"\n  krc preflight --junit report.xml       also write JUnit for CI\n  krc explain cgroup.delegation"
 )]
 pub(crate) struct Cli {
@@ -24,13 +24,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Qualify this host for rootless k3s before installing; changes nothing
     #[command(
-        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nWith --format, libtest's own output replaces krc's.\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /"
+        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nWith --format, libtest's own output replaces krc's.\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 4 no check matched the filter.\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /"
     )]
     Preflight(Box<PreflightArgs>),
     /// Accept an installed rootless k3s: unit, kubeconfig, API, node, pods, port forwards
     #[command(
         long_about = "Accept an installed rootless k3s: the binary and user unit, the kubeconfig, the API over verified TLS, one Ready node in the rootless network, the system pods, and the port forwards (LoadBalancer port p on host port p + 10000 when p <= 1024, else p).\n\nports.offset creates a LoadBalancer Service in the namespace krc-acceptance and always deletes the namespace again (on failure and on Ctrl-C too). No report contains the kubeconfig's key, certificate or token.",
-        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error.\n\nExamples:\n  krc accept                                 as the k3s user, after krc install\n  sudo krc accept --user k3s --junit acc.xml as root, for the user k3s, with JUnit for CI\n  krc accept api --skip ports.offset         only API checks, without the active port probe\n  krc accept --kubeconfig ./k3s.yaml --timeout 600\n  krc explain ports.offset"
+        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 4 no check matched the filter.\n\nExamples:\n  krc accept                                 as the k3s user, after krc install\n  sudo krc accept --user k3s --junit acc.xml as root, for the user k3s, with JUnit for CI\n  krc accept api --skip ports.offset         only API checks, without the active port probe\n  krc accept --kubeconfig ./k3s.yaml --timeout 600\n  krc explain ports.offset"
     )]
     Accept(Box<AcceptArgs>),
     /// Install rootless k3s for a user: reversible, idempotent, --dry-run first
@@ -43,7 +43,12 @@ pub(crate) enum Command {
     /// Preflight, install and accept in one go, with one report of three testsuites (for CI)
     #[command(
         long_about = "Run the three phases in order and write one report with a testsuite for each:\n  preflight   the host as found (failures here are what install is about to fix)\n  install     one testcase per step: satisfied, applied, failed, undone\n  acceptance  rootless k3s works and its limits hold\n\nThe exit status comes from install and acceptance: 0 all required acceptance checks passed; 1 install failed (its changes undone), preflight refused, or a required acceptance check failed; 2 bad flag; 3 reboot required (acceptance is then reported skipped; run krc run again after the reboot).\nRun as the k3s user, krc re-runs itself under `sudo -n` for the root steps; or run it as root with --user NAME.",
-        after_help = "Examples:\n  krc run --yes --junit krc.xml --html krc.html\n  sudo krc run --user k3s --yes --offline ./bundle --pins pins.toml --junit krc.xml\n  krc run --dry-run          preflight, the install plan, and acceptance as it stands"
+        after_help = "Examples:\n  krc run --yes --junit krc.xml --html krc.html\n  sudo krc run --user k3s --yes --offline ./bundle --pins pins.toml --junit krc.xml\n  krc run --dry-run          preflight and the install plan; changes nothing, acceptance skipped"
+    )]
+    #[command(
+        mut_arg("dry_run", |a| a.help("Run preflight and print the install plan (files, commands); install nothing, report acceptance as skipped")),
+        mut_arg("junit", |a| a.help("Write JUnit XML to FILE: one testsuite per phase (preflight, install, acceptance)")),
+        mut_arg("json", |a| a.help("Write JSON (krc.report/v1) to FILE: all three phases")),
     )]
     Run(Box<RunArgs>),
     /// List every check: id, phase, severity, title
@@ -58,11 +63,101 @@ pub(crate) enum Command {
     UsernsProbe,
 }
 
+/// The longest wait any flag or suite may ask for: one day. Longer values
+/// are typos, and `u64::MAX` seconds overflow `Instant` arithmetic.
+pub(crate) const MAX_WAIT_SECS: u64 = 24 * 60 * 60;
+
+/// The most worker threads a suite may run on: more only adds contention
+/// (a suite has a few dozen checks; the runner also caps at their number).
+pub(crate) const MAX_TEST_THREADS: u64 = 64;
+
+/// A directory that exists: `--root` is checked while parsing, so every
+/// command refuses a bad one the same way (exit 2, one line).
+fn existing_dir(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_dir() => Ok(p),
+        Ok(_) => Err("not a directory; give the root of a host tree, or /".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err("no such directory; give the root of a host tree, or /".into())
+        }
+        Err(e) => Err(format!("{}; give the root of a host tree, or /", e.kind())),
+    }
+}
+
+/// The harness flags krc honours, named as libtest names them so that
+/// they behave as `cargo test` users expect. libtest's flags that mean
+/// nothing for a check suite (`--bench`, `--test`, `--ignored`,
+/// `--include-ignored`, `--nocapture`, `--show-output`, `-Z`) are not
+/// accepted: clap rejects them as unknown (exit 2).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct HarnessArgs {
+    /// Run only the checks whose id contains FILTER (with --exact: equals it)
+    #[arg(value_name = "FILTER")]
+    pub(crate) filter: Option<String>,
+
+    /// FILTER and --skip match whole check ids, not parts of them
+    #[arg(long)]
+    pub(crate) exact: bool,
+
+    /// Skip the checks whose id contains FILTER (repeatable; --exact applies)
+    #[arg(long, value_name = "FILTER")]
+    pub(crate) skip: Vec<String>,
+
+    /// List the checks that would run, as `cargo test -- --list` does; run nothing
+    #[arg(long)]
+    pub(crate) list: bool,
+
+    /// Run the checks on N threads, 1 to 64 [default: the number of CPUs, at most the number of checks]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_TEST_THREADS))]
+    pub(crate) test_threads: Option<u64>,
+
+    /// Print libtest's output instead of krc's report (json: one event per line, for tools)
+    #[arg(long, value_enum, value_name = "pretty|terse|json")]
+    pub(crate) format: Option<libtest_mimic::FormatSetting>,
+
+    /// Leave the passing checks out of krc's report (libtest's terse: --format terse)
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+
+    /// Colour: auto (a terminal without NO_COLOR and TERM=dumb), always or never
+    #[arg(long, value_enum, value_name = "auto|always|never")]
+    pub(crate) color: Option<libtest_mimic::ColorSetting>,
+
+    /// Also write libtest's own output to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) logfile: Option<String>,
+}
+
+impl HarnessArgs {
+    /// The libtest-mimic arguments these flags stand for. `quiet` reaches
+    /// libtest only as krc's own mode: libtest would turn `-q --format json`
+    /// into terse output.
+    pub(crate) fn to_libtest(&self) -> libtest_mimic::Arguments {
+        libtest_mimic::Arguments {
+            filter: self.filter.clone(),
+            exact: self.exact,
+            skip: self.skip.clone(),
+            list: self.list,
+            test_threads: self.test_threads.map(|n| n as usize),
+            format: self.format,
+            quiet: self.quiet && self.format.is_none(),
+            color: self.color,
+            logfile: self.logfile.clone(),
+            ..libtest_mimic::Arguments::default()
+        }
+    }
+}
+
 /// Options every suite-running command shares.
 #[derive(Debug, Args)]
 pub(crate) struct SuiteArgs {
     #[command(flatten)]
-    pub(crate) harness: libtest_mimic::Arguments,
+    pub(crate) harness: HarnessArgs,
+
+    /// Turn advisory warnings into failures: exit 1, and a <failure type="krc.warn"> in JUnit
+    #[arg(long)]
+    pub(crate) warnings_as_failures: bool,
 
     /// The user who will run rootless k3s [default: the invoking user, or SUDO_USER under sudo]
     #[arg(long, value_name = "NAME")]
@@ -91,7 +186,7 @@ pub(crate) struct PreflightArgs {
     pub(crate) suite: SuiteArgs,
 
     /// Read the host from a directory tree instead of / (live probes are then skipped)
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
 }
 
@@ -137,10 +232,10 @@ pub(crate) struct InstallArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) pins: Option<PathBuf>,
     /// Seconds to wait for the API server after start
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=MAX_WAIT_SECS))]
     pub(crate) wait_timeout: u64,
     /// Act on a directory tree instead of / (host commands are then listed, not run)
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
     /// Install even when a required preflight check fails that no step fixes
     #[arg(long)]
@@ -165,7 +260,7 @@ pub(crate) struct UninstallArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) user: Option<String>,
     /// Act on a directory tree instead of /
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
 }
 
@@ -177,8 +272,8 @@ pub(crate) struct AcceptOptions {
     #[arg(long, value_name = "PATH")]
     pub(crate) kubeconfig: Option<PathBuf>,
 
-    /// How long to wait for system pods and the probe's ingress IP, in seconds [default: 180, or the suite's timeout_secs]
-    #[arg(long, value_name = "SECS")]
+    /// How long to wait for system pods and the probe's ingress IP, 1 to 86400 seconds [default: 180, or the suite's timeout_secs]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=MAX_WAIT_SECS))]
     pub(crate) timeout: Option<u64>,
 }
 
@@ -191,7 +286,7 @@ pub(crate) struct AcceptArgs {
     pub(crate) accept: AcceptOptions,
 
     /// Read host files from a directory tree instead of / (the API is still reached through the kubeconfig; systemctl and port probes are skipped)
-    #[arg(long, value_name = "DIR", default_value = "/")]
+    #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
 }
 
@@ -204,6 +299,10 @@ pub(crate) struct RunArgs {
     /// Write a self-contained HTML report of all three phases to FILE
     #[arg(long, value_name = "FILE")]
     pub(crate) html: Option<PathBuf>,
+
+    /// Turn advisory warnings into failures: exit 1, and a <failure type="krc.warn"> in JUnit
+    #[arg(long)]
+    pub(crate) warnings_as_failures: bool,
 
     #[command(flatten)]
     pub(crate) accept: AcceptOptions,

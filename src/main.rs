@@ -34,15 +34,18 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version print to stdout and succeed; the rest is usage.
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return ExitCode::from(code);
+            if !e.use_stderr() {
+                // A closed stdout (`krc --help | head -1`) is no error.
+                let _ = e.print();
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("{}", usage_line(&e));
+            return ExitCode::from(exit::USAGE);
         }
     };
+    if let Command::Run(args) = &cli.command {
+        report::record::set_warnings_as_failures(args.warnings_as_failures);
+    }
     let result = match &cli.command {
         Command::Preflight(args) => cmd::preflight(args),
         Command::Install(args) => cmd::install(args),
@@ -61,4 +64,44 @@ fn main() -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// A clap error as one line: `krc preflight: unexpected argument '--bogus'
+/// found; see `krc preflight --help``. clap's own rendering spans several
+/// lines (tip, usage, pointer to --help), which a CI log splits apart.
+fn usage_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        match line.strip_prefix("tip: ") {
+            // "a similar argument exists" helps; "use '-- --x'" misleads.
+            Some(tip) if tip.contains("similar") => parts.push(format!("({tip})")),
+            Some(_) => {}
+            None => parts.push(line.to_string()),
+        }
+    }
+    let msg = parts.join(" ");
+    let msg = if msg.is_empty() {
+        "invalid command line".to_string()
+    } else {
+        msg
+    };
+    let command = subcommand()
+        .map(|c| format!("krc {c}"))
+        .unwrap_or_else(|| "krc".to_string());
+    format!("{command}: {msg}; see `{command} --help`")
+}
+
+/// The subcommand named on the command line, if it is one of krc's.
+fn subcommand() -> Option<String> {
+    use clap::CommandFactory;
+    let word = std::env::args().nth(1)?;
+    Cli::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == word)
+        .then_some(word)
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use libtest_mimic::Arguments;
 
-use super::output::{self, ReportFiles};
+use super::output;
 use super::{CmdError, exit};
 use crate::checks::Phase;
 use crate::checks::kubecfg::kubeconfig_path;
@@ -127,26 +127,26 @@ fn connect(host: &Host, kc: &str) -> Result<Kube, String> {
 }
 
 pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
-    let plan = AcceptPlan::from_args(args)?;
     let sa = &args.suite;
+    let (harness, files) = output::prepare(sa)?;
+    let plan = AcceptPlan::from_args(args)?;
+    let ids: Vec<&str> = plan.suite.entries.iter().map(|e| e.check.id).collect();
+    if let Some(code) = output::no_match("accept", &ids, &harness, "acceptance") {
+        return Ok(code);
+    }
     let id_width = plan.suite.id_width();
-    if sa.harness.list {
+    if harness.list {
         let host = Arc::new(Host::open(&plan.root, plan.user.as_deref()).map_err(CmdError::new)?);
         let mut p = Printer::stdout(false, false, id_width);
-        runner::list(&host_tasks(&plan.suite, &host), &sa.harness, &mut p);
+        runner::list(&host_tasks(&plan.suite, &host), &harness, &mut p);
         return Ok(exit::OK);
     }
-    let printer = output::printer(&sa.harness, id_width);
-    let (report, host) = run_phase(&plan, &sa.harness, printer.clone())?;
+    let printer = output::printer(&harness, id_width);
+    let (report, host) = run_phase(&plan, &harness, printer.clone())?;
     let pin = plan
         .suite
         .entries
         .first()
         .and_then(|e| e.params.accept.k3s_version.clone());
-    output::finish(
-        printer.as_ref(),
-        &report,
-        &ReportFiles::from_args(sa),
-        &output::meta(&host, pin),
-    )
+    output::finish(printer.as_ref(), &report, &files, &output::meta(&host, pin))
 }

@@ -4,7 +4,7 @@
 mod accept;
 mod catalogue;
 mod install;
-mod output;
+pub(crate) mod output;
 mod preflight;
 mod run;
 
@@ -20,6 +20,8 @@ pub(crate) mod exit {
     pub(crate) const FAILED: u8 = 1;
     pub(crate) const USAGE: u8 = 2;
     pub(crate) const REBOOT_REQUIRED: u8 = 3;
+    /// The filter (FILTER, --exact, --skip) selected no check.
+    pub(crate) const NO_MATCH: u8 = 4;
 }
 
 /// An error that stops a command: one line saying what and where.

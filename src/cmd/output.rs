@@ -2,7 +2,8 @@
 //! run's metadata and the report files.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use libtest_mimic::{Arguments, ColorSetting};
@@ -16,19 +17,64 @@ use crate::host::Host;
 use crate::report::terminal::Printer;
 use crate::report::{PhaseReport, RunMeta, html, json, junit};
 
+/// Set by [`ReportFiles::validate`] when a report goes to stdout (`-`):
+/// the terminal report then goes to stderr so the two never mix.
+static STDOUT_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// What `--color auto` means: stdout is a terminal that can show colour
+/// (`TERM` is not `dumb`) and `NO_COLOR` is not set (no-color.org).
+pub(crate) fn colour_auto() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
 /// krc's printer, unless `--format` asked for libtest's own output.
 pub(crate) fn printer(args: &Arguments, id_width: usize) -> Option<Arc<Mutex<Printer>>> {
     if args.format.is_some() {
         return None;
     }
+    let to_stderr = STDOUT_TAKEN.load(Ordering::Relaxed);
     let color = match args.color {
         Some(ColorSetting::Always) => true,
         Some(ColorSetting::Never) => false,
-        _ => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        _ if to_stderr => false,
+        _ => colour_auto(),
     };
-    Some(Arc::new(Mutex::new(Printer::stdout(
-        color, args.quiet, id_width,
-    ))))
+    let p = if to_stderr {
+        Printer::to_writer(Box::new(std::io::stderr()), id_width)
+            .with_style(color, args.quiet)
+            .with_width(crate::report::terminal::width_for(
+                std::io::stderr().is_terminal(),
+            ))
+    } else {
+        Printer::stdout(color, args.quiet, id_width)
+    };
+    Some(Arc::new(Mutex::new(p)))
+}
+
+/// Exit status 4 and its message when the filter selects no check of
+/// `ids`: a filter that matches nothing is a typo, not a green run.
+pub(crate) fn no_match(command: &str, ids: &[&str], args: &Arguments, phase: &str) -> Option<u8> {
+    let selected = ids
+        .iter()
+        .filter(|id| !args.is_filtered_out(&libtest_mimic::Trial::test(**id, || Ok(()))))
+        .count();
+    if selected > 0 {
+        return None;
+    }
+    let mut what = args.filter.clone().unwrap_or_default();
+    if args.exact {
+        what.push_str(" --exact");
+    }
+    for s in &args.skip {
+        what.push_str(&format!(" --skip {s}"));
+    }
+    eprintln!(
+        "krc {command}: no check matched {:?}; see `krc list --phase {phase}` for the ids",
+        what.trim()
+    );
+    Some(super::exit::NO_MATCH)
 }
 
 pub(crate) fn meta(host: &Host, k3s: Option<String>) -> RunMeta {
@@ -45,6 +91,20 @@ pub(crate) fn meta(host: &Host, k3s: Option<String>) -> RunMeta {
         krc_version: env!("CARGO_PKG_VERSION").to_string(),
         k3s,
     }
+}
+
+/// The harness arguments and the validated report files of a
+/// suite-running command, checked before anything is read or run.
+pub(crate) fn prepare(sa: &SuiteArgs) -> Result<(Arguments, ReportFiles), CmdError> {
+    let files = ReportFiles::from_args(sa);
+    files.validate()?;
+    if files.uses_stdout() && sa.harness.format.is_some() {
+        return Err(CmdError::new(
+            "--format and a report to - both write to stdout; write the report to a file",
+        ));
+    }
+    crate::report::record::set_warnings_as_failures(sa.warnings_as_failures);
+    Ok((sa.harness.to_libtest(), files))
 }
 
 /// The report files a run was asked to write.
@@ -64,19 +124,135 @@ impl ReportFiles {
         }
     }
 
-    pub(crate) fn write(&self, meta: &RunMeta, phases: &[PhaseReport]) -> Result<(), CmdError> {
-        if let Some(p) = &self.junit {
-            let xml = junit::render(meta, phases).map_err(CmdError::new)?;
-            write_atomic(p, xml.as_bytes()).map_err(CmdError::new)?;
+    /// Checks the report paths before anything runs, so a typo costs
+    /// nothing: each parent directory exists and is writable, the path is
+    /// not a directory, no path is given twice, and `-` (stdout) is used by
+    /// one report at most. With `-`, the terminal report goes to stderr.
+    /// `krc install` and `krc run` call this too, right after parsing.
+    pub(crate) fn validate(&self) -> Result<(), CmdError> {
+        let named = [
+            ("--junit", &self.junit),
+            ("--json", &self.json),
+            ("--html", &self.html),
+        ];
+        let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+        let mut stdout_by: Option<&str> = None;
+        for (flag, path) in named {
+            let Some(path) = path else { continue };
+            if is_stdout(path) {
+                if let Some(other) = stdout_by {
+                    return Err(CmdError::new(format!(
+                        "{other} - and {flag} - both write to stdout; give one of them a file name"
+                    )));
+                }
+                stdout_by = Some(flag);
+                continue;
+            }
+            let key = check_report_path(flag, path)?;
+            if let Some((other, _)) = seen.iter().find(|(_, k)| *k == key) {
+                return Err(CmdError::new(format!(
+                    "{other} and {flag} both name {}; give each report its own file",
+                    path.display()
+                )));
+            }
+            seen.push((flag, key));
         }
-        if let Some(p) = &self.json {
-            write_atomic(p, json::render(meta, phases).as_bytes()).map_err(CmdError::new)?;
-        }
-        if let Some(p) = &self.html {
-            write_atomic(p, html::render(meta, phases).as_bytes()).map_err(CmdError::new)?;
+        if stdout_by.is_some() {
+            STDOUT_TAKEN.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
+
+    /// Does a report go to stdout (`-`)?
+    pub(crate) fn uses_stdout(&self) -> bool {
+        [&self.junit, &self.json, &self.html]
+            .into_iter()
+            .flatten()
+            .any(|p| is_stdout(p))
+    }
+
+    pub(crate) fn write(&self, meta: &RunMeta, phases: &[PhaseReport]) -> Result<(), CmdError> {
+        if let Some(p) = &self.junit {
+            let xml = junit::render(meta, phases).map_err(CmdError::new)?;
+            put(p, xml.as_bytes())?;
+        }
+        if let Some(p) = &self.json {
+            put(p, json::render(meta, phases).as_bytes())?;
+        }
+        if let Some(p) = &self.html {
+            put(p, html::render(meta, phases).as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+fn is_stdout(p: &Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+/// Writes a report to its file, or to stdout for `-` (a closed stdout is
+/// not an error: the reader has what it wanted).
+fn put(path: &Path, bytes: &[u8]) -> Result<(), CmdError> {
+    if is_stdout(path) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(bytes).and_then(|_| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CmdError::new(format!(
+                "failed to write the report to stdout: {e}"
+            ))),
+            _ => Ok(()),
+        };
+    }
+    write_atomic(path, bytes).map_err(CmdError::new)
+}
+
+/// One report path checked: its directory exists and krc may create files
+/// in it, and the path itself is not a directory. Returns the path with
+/// its directory resolved, to compare with the others.
+fn check_report_path(flag: &str, path: &Path) -> Result<PathBuf, CmdError> {
+    let shown = path.display();
+    let Some(name) = path.file_name() else {
+        return Err(CmdError::new(format!(
+            "{flag} {shown}: not a file name; give a file such as report.xml"
+        )));
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let real_dir = std::fs::canonicalize(dir).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            "does not exist".to_string()
+        } else {
+            format!("cannot be read ({})", e.kind())
+        };
+        CmdError::new(format!(
+            "{flag} {shown}: directory {} {why}; create it or choose another",
+            dir.display()
+        ))
+    })?;
+    if !real_dir.is_dir() {
+        return Err(CmdError::new(format!(
+            "{flag} {shown}: {} is not a directory; give a path in an existing directory",
+            dir.display()
+        )));
+    }
+    if let Err(e) = nix::unistd::access(
+        &real_dir,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    ) {
+        return Err(CmdError::new(format!(
+            "{flag} {shown}: directory {} is not writable ({e}); choose a writable one",
+            dir.display()
+        )));
+    }
+    let full = real_dir.join(name);
+    if std::fs::metadata(&full).is_ok_and(|m| m.is_dir()) {
+        return Err(CmdError::new(format!(
+            "{flag} {shown}: is a directory; give a file name inside it"
+        )));
+    }
+    Ok(full)
 }
 
 /// The end of a one-phase command: the count line, the report files, and

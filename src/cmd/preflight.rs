@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use libtest_mimic::Arguments;
 
-use super::output::{self, ReportFiles};
+use super::output;
 use super::{CmdError, exit};
 use crate::checks::Phase;
 use crate::cli::PreflightArgs;
@@ -31,7 +31,9 @@ pub(crate) fn run_phase(
         } else {
             let about = host
                 .description()
-                .map(|d| format!(": {d}"))
+                // A fixture's description is prose broken at its own
+                // width: one paragraph here, wrapped by the printer.
+                .map(|d| format!(": {}", d.split_whitespace().collect::<Vec<_>>().join(" ")))
                 .unwrap_or_default();
             format!(
                 " in the tree {}{about}\n(live probes are not run against a tree: they report skipped unless its krc-fixture.toml answers them)",
@@ -54,21 +56,26 @@ pub(crate) fn run_phase(
 
 pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
     let sa = &args.suite;
+    let (harness, files) = output::prepare(sa)?;
     let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Preflight).map_err(CmdError::new)?;
+    let ids: Vec<&str> = suite.entries.iter().map(|e| e.check.id).collect();
+    if let Some(code) = output::no_match("preflight", &ids, &harness, "preflight") {
+        return Ok(code);
+    }
     let user = sa.user.as_deref().or(suite.user.as_deref());
     let host = Arc::new(Host::open(&args.root, user).map_err(CmdError::new)?);
     let id_width = suite.id_width();
-    if sa.harness.list {
+    if harness.list {
         let mut p = Printer::stdout(false, false, id_width);
-        runner::list(&host_tasks(&suite, &host), &sa.harness, &mut p);
+        runner::list(&host_tasks(&suite, &host), &harness, &mut p);
         return Ok(exit::OK);
     }
-    let printer = output::printer(&sa.harness, id_width);
-    let report = run_phase(&suite, &host, &sa.harness, printer.clone());
+    let printer = output::printer(&harness, id_width);
+    let report = run_phase(&suite, &host, &harness, printer.clone());
     output::finish(
         printer.as_ref(),
         &report,
-        &ReportFiles::from_args(sa),
+        &files,
         &output::meta(&host, None),
     )
 }

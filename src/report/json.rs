@@ -51,10 +51,7 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> String {
                 checks: &p.records,
             })
             .collect(),
-        passed: !phases
-            .iter()
-            .flat_map(|p| &p.records)
-            .any(CheckRecord::blocks),
+        passed: !super::record::deciding(phases).any(CheckRecord::blocks),
     };
     // Serialising plain data with string keys cannot fail.
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"

@@ -1,10 +1,22 @@
 //! JUnit XML, written with quick-junit and valid against both schemas in
-//! `shared/junit/`: the strict Ant one and Jenkins xUnit's.
+//! `tests/data/junit/`: the strict Ant one and Jenkins xUnit's.
 //!
 //! One `<testsuite>` per phase; `classname` is `krc.<phase>.<group>`, `name`
 //! the check id. A failure's message is the one-line summary and its body the
-//! evidence and remedy. Ant's schema allows no output inside a testcase, so
-//! warnings are listed in the testsuite's `<system-out>`.
+//! evidence and remedy.
+//!
+//! Warnings: both schemas call a testcase without failure a pass, and
+//! Ant's allows no output inside a testcase, so a warning is made visible
+//! where both schemas allow it: a `krc.warnings` property of the testsuite
+//! (count and ids) and the testsuite's `<system-out>` (each warning with its
+//! evidence). With `--warnings-as-failures` a warning is a `<failure
+//! type="krc.warn">`, which every consumer counts.
+//!
+//! Text: XML allows tab, newline and carriage return, and they are kept
+//! (quick-junit would drop tab and CR: they pass through it as private-use
+//! placeholders and come out as `&#9;` and `&#13;`, which also survive
+//! attribute normalisation). Every other control character, and the
+//! bidirectional overrides, are written visibly (`\x1b`, `\u{202e}`).
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -39,21 +51,63 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, S
             Property::new("k3s", meta.k3s.as_deref().unwrap_or("not pinned")),
             Property::new("suite", p.suite.as_str()),
         ]);
+        let warned: Vec<&CheckRecord> = p
+            .records
+            .iter()
+            .filter(|r| r.status == Status::Warn)
+            .collect();
+        if !warned.is_empty() {
+            let ids: Vec<&str> = warned.iter().map(|r| r.id.as_str()).collect();
+            suite.add_property(Property::new(
+                "krc.warnings",
+                xml_text(&format!("{}: {}", ids.len(), ids.join(", "))),
+            ));
+        }
         let mut warnings = String::new();
         for r in &p.records {
             suite.add_test_case(test_case(r));
-            if r.status == Status::Warn {
-                warnings.push_str(&format!("WARN {}: {}\n{}\n", r.id, r.summary, body(r)));
-            }
         }
-        suite.set_system_out(warnings);
+        for r in warned {
+            warnings.push_str(&format!("WARN {}: {}\n{}\n", r.id, r.summary, body(r)));
+        }
+        suite.set_system_out(xml_text(&warnings));
         suite.set_system_err("");
         report.add_test_suite(suite);
     }
     let xml = report
         .to_string()
         .map_err(|e| format!("failed to render JUnit XML: {e}"))?;
-    Ok(bare_root(&xml))
+    Ok(bare_root(&xml).replace(TAB, "&#9;").replace(CR, "&#13;"))
+}
+
+/// Stand-ins for tab and carriage return while quick-junit handles the
+/// text (it strips both); the rendered XML gets character references.
+const TAB: char = '\u{E009}';
+const CR: char = '\u{E00D}';
+
+/// Host text made fit for XML: tab, newline and CR kept (see the module
+/// doc), other control characters, bidirectional overrides, the stand-ins
+/// themselves and the non-characters U+FFFE/U+FFFF written visibly.
+pub(crate) fn xml_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\t' => out.push(TAB),
+            '\r' => out.push(CR),
+            '\n' => out.push('\n'),
+            c if c.is_control() && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{E009}'
+            | '\u{E00D}'
+            | '\u{FFFE}'
+            | '\u{FFFF}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn non_empty<'a>(s: &'a str, fallback: &'a str) -> &'a str {
@@ -91,7 +145,7 @@ fn body(r: &CheckRecord) -> String {
         s.push_str(remedy);
         s.push('\n');
     }
-    s
+    xml_text(&s)
 }
 
 fn test_case(r: &CheckRecord) -> TestCase {
@@ -99,24 +153,26 @@ fn test_case(r: &CheckRecord) -> TestCase {
         Status::Pass | Status::Warn => TestCaseStatus::success(),
         Status::Skip => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(r.summary.as_str());
+            s.set_message(xml_text(&r.summary));
             s.set_description(body(r));
             s
         }
         Status::Fail | Status::Error => {
-            let (kind, ty) = if r.status == Status::Fail {
+            let (kind, ty) = if r.is_failed_warning() {
+                (NonSuccessKind::Failure, "krc.warn")
+            } else if r.status == Status::Fail {
                 (NonSuccessKind::Failure, "krc.fail")
             } else {
                 (NonSuccessKind::Error, "krc.error")
             };
             let mut s = TestCaseStatus::non_success(kind);
-            s.set_message(r.summary.as_str());
+            s.set_message(xml_text(&r.summary));
             s.set_type(ty);
             s.set_description(body(r));
             s
         }
     };
-    let mut tc = TestCase::new(r.id.as_str(), status);
+    let mut tc = TestCase::new(xml_text(&r.id), status);
     tc.set_classname(format!("krc.{}.{}", r.phase.name(), r.group));
     tc.set_time(r.duration);
     tc
@@ -184,16 +240,14 @@ mod tests {
             .arg("--version")
             .output()
             .is_ok();
-        let schemas = std::env::var_os("KRC_JUNIT_SCHEMAS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/junit")
-            });
-        if !have_xmllint || !schemas.is_dir() {
-            eprintln!(
-                "SKIP schema validation: xmllint or {} missing",
-                schemas.display()
+        // Vendored in the repository (tests/data/junit/README.md).
+        let schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit");
+        if !have_xmllint {
+            assert!(
+                std::env::var("KRC_REQUIRE_LAB").as_deref() != Ok("1"),
+                "KRC_REQUIRE_LAB=1 but xmllint is not installed (Debian: libxml2-utils)"
             );
+            eprintln!("SKIP schema validation: xmllint is not installed (Debian: libxml2-utils)");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -212,6 +266,51 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+
+    /// `memory\t4\t12\t1` (a /proc/cgroups line) keeps its tabs, in the
+    /// message attribute and in the body; an escape byte is shown, not lost.
+    #[test]
+    fn tabs_and_carriage_returns_are_kept_other_controls_shown() {
+        let mut r = record(Phase::Preflight, "cgroup.memory", Status::Fail);
+        r.summary = "memory\t4\t12\t0 (disabled)\r".into();
+        r.evidence = vec![
+            "memory\t4\t12\t0".into(),
+            "bell\u{7} esc\u{1b}[31m \u{e009}".into(),
+        ];
+        let mut w = record(Phase::Preflight, "cgroup.cpu", Status::Warn);
+        w.summary = "cpu\tweight".into();
+        let phase = PhaseReport {
+            phase: Phase::Preflight,
+            suite: "preflight".into(),
+            started: SystemTime::UNIX_EPOCH,
+            duration: Duration::ZERO,
+            records: vec![r, w],
+        };
+        let meta = RunMeta {
+            hostname: "h".into(),
+            kernel: "k".into(),
+            user: "u".into(),
+            root: "/".into(),
+            krc_version: "0".into(),
+            k3s: None,
+        };
+        let xml = super::render(&meta, &[phase]).unwrap();
+        assert!(
+            xml.contains("message=\"memory&#9;4&#9;12&#9;0 (disabled)&#13;\""),
+            "{xml}"
+        );
+        assert!(xml.contains("observed: memory&#9;4&#9;12&#9;0\n"), "{xml}");
+        assert!(
+            xml.contains("bell\\x07 esc\\x1b[31m \\u{e009}"),
+            "control characters are written visibly: {xml}"
+        );
+        assert!(
+            xml.contains("name=\"krc.warnings\" value=\"1: cgroup.cpu\""),
+            "a warning is a property of its testsuite: {xml}"
+        );
+        assert!(xml.contains("WARN cgroup.cpu: cpu&#9;weight"), "{xml}");
+        assert!(!xml.contains('\u{e009}') && !xml.contains('\u{7}'), "{xml}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What a run produced: one [`CheckRecord`] per check, grouped by phase.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -25,10 +26,34 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e6)
 }
 
+/// `--warnings-as-failures`, set once from the command line before any
+/// check runs: a warning is then a failure in every report and the exit
+/// status. Process-wide because it is a policy of the whole run (all
+/// phases of `krc run` too), not a property of one check.
+static WARNINGS_AS_FAILURES: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_warnings_as_failures(on: bool) {
+    WARNINGS_AS_FAILURES.store(on, Ordering::Relaxed);
+}
+
+pub(crate) fn warnings_as_failures() -> bool {
+    WARNINGS_AS_FAILURES.load(Ordering::Relaxed)
+}
+
+/// The end of a summary that was a warning and fails under
+/// `--warnings-as-failures` (JUnit gives it the type `krc.warn`).
+pub(crate) const WARNING_FAILED: &str = "(a warning, failed by --warnings-as-failures)";
+
 impl CheckRecord {
     /// Does this record make the run fail (exit status 1)?
     pub(crate) fn blocks(&self) -> bool {
-        self.severity == Severity::Required && matches!(self.status, Status::Fail | Status::Error)
+        matches!(self.status, Status::Fail | Status::Error)
+            && (self.severity == Severity::Required || warnings_as_failures())
+    }
+
+    /// A failure that is a warning failed by `--warnings-as-failures`.
+    pub(crate) fn is_failed_warning(&self) -> bool {
+        self.status == Status::Fail && self.summary.ends_with(WARNING_FAILED)
     }
 }
 
@@ -45,6 +70,18 @@ impl PhaseReport {
     pub(crate) fn counts(&self) -> Counts {
         Counts::of(&self.records)
     }
+}
+
+/// The records that decide a report's verdict. In a `krc run` report
+/// (one with an install phase) the preflight testsuite is the host as
+/// found, whose failures the install fixes: the verdict comes from the
+/// install and the acceptance, as the exit status does.
+pub(crate) fn deciding(phases: &[PhaseReport]) -> impl Iterator<Item = &CheckRecord> {
+    let has_install = phases.iter().any(|p| p.phase == Phase::Install);
+    phases
+        .iter()
+        .filter(move |p| !(has_install && p.phase == Phase::Preflight))
+        .flat_map(|p| &p.records)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

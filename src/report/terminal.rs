@@ -16,6 +16,8 @@ pub(crate) struct Printer {
     id_width: usize,
     /// Set once stdout is gone (`krc ... | head`): stop printing, keep going.
     closed: bool,
+    /// Wrap at this many columns; None: one line per line of text.
+    width: Option<usize>,
 }
 
 /// Text from the host (file lines, API answers, names) made safe for a
@@ -45,14 +47,61 @@ pub(crate) fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The terminal report fits this many columns.
+pub(crate) const WIDTH: usize = 80;
+
+/// The width to wrap at: `COLUMNS` when set (40 to 1000), else 80 on a
+/// terminal. Into a pipe or a file nothing is wrapped: a CI log or `grep`
+/// keeps every finding, evidence line and command on one line.
+pub(crate) fn width_for(is_terminal: bool) -> Option<usize> {
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| (40..=1000).contains(c));
+    columns.or(is_terminal.then_some(WIDTH))
+}
+
+/// Where evidence and remedy text starts: after `       ` and `  observed: `.
+const LABEL_COL: usize = 7 + 2 + 9 + 1;
+
+/// Wraps `text` into lines of at most `width` characters: the first line
+/// starts with `first`, the others with `rest`. Breaks only at spaces; a
+/// word longer than a line stays whole on a line of its own.
+pub(crate) fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = first.to_string();
+    let mut cur_len = first.chars().count();
+    let mut empty = true;
+    for word in text.split(' ') {
+        let wl = word.chars().count();
+        if !empty && cur_len + 1 + wl > width {
+            lines.push(std::mem::take(&mut cur));
+            cur = rest.to_string();
+            cur_len = rest.chars().count();
+            empty = true;
+        }
+        if !empty {
+            cur.push(' ');
+            cur_len += 1;
+        }
+        cur.push_str(word);
+        cur_len += wl;
+        empty = false;
+    }
+    lines.push(cur);
+    lines
+}
+
 impl Printer {
     pub(crate) fn stdout(color: bool, quiet: bool, id_width: usize) -> Printer {
+        use std::io::IsTerminal;
         Printer {
             out: Box::new(io::stdout()),
             color,
             quiet,
             id_width,
             closed: false,
+            width: width_for(io::stdout().is_terminal()),
         }
     }
 
@@ -63,7 +112,18 @@ impl Printer {
             quiet: false,
             id_width,
             closed: false,
+            width: None,
         }
+    }
+
+    /// Wraps at `width` columns (None: no wrapping).
+    pub(crate) fn with_width(mut self, width: Option<usize>) -> Printer {
+        self.width = width;
+        self
+    }
+
+    fn wrap_at(&self) -> usize {
+        self.width.unwrap_or(usize::MAX)
     }
 
     fn status_style(&self, status: Status) -> Style {
@@ -92,14 +152,26 @@ impl Printer {
         }
     }
 
+    /// Sets colour and quiet on a printer made with [`Printer::to_writer`].
+    pub(crate) fn with_style(mut self, color: bool, quiet: bool) -> Printer {
+        self.color = color;
+        self.quiet = quiet;
+        self
+    }
+
     pub(crate) fn heading(&mut self, text: &str) {
         if !self.quiet {
-            let text = visible(text);
-            let t = if self.color {
-                format!("{}\n", text.bold())
-            } else {
-                format!("{text}\n")
-            };
+            let mut t = String::new();
+            for line in visible(text).lines() {
+                for l in wrap(line, self.wrap_at(), "", "") {
+                    if self.color {
+                        t.push_str(&format!("{}\n", l.bold()));
+                    } else {
+                        t.push_str(&l);
+                        t.push('\n');
+                    }
+                }
+            }
             self.emit(&t);
         }
     }
@@ -109,31 +181,59 @@ impl Printer {
             return;
         }
         let label = format!("{:<5}", r.status.label());
+        let id = format!("{:<w$}", visible(&r.id), w = self.id_width);
+        let head_width = 7 + id.chars().count() + 2;
+        // The title wraps under itself, or under the id when the ids are
+        // so long that the title column would be too narrow.
+        let w = self.wrap_at();
+        let title_indent = " ".repeat(if head_width <= w / 2 { head_width } else { 9 });
+        let mut title = wrap(
+            &visible(&r.title),
+            w,
+            &" ".repeat(head_width),
+            &title_indent,
+        );
+        title[0] = title[0].trim_start().to_string();
         let mut s = format!(
-            "{}  {:<w$}  {}\n",
+            "{}  {id}  {}\n",
             label.style(self.status_style(r.status)),
-            visible(&r.id),
-            visible(&r.title),
-            w = self.id_width
+            title.join("\n")
         );
         if r.status != Status::Pass {
             let indent = " ".repeat(7);
-            s.push_str(&format!("{indent}{}\n", visible(&r.summary)));
+            for l in wrap(&visible(&r.summary), w, &indent, &indent) {
+                s.push_str(&format!("{l}\n"));
+            }
+            let more = " ".repeat(LABEL_COL + 2);
             let mut first = true;
             for e in &r.evidence {
-                let tag = if first { "observed:" } else { "" };
-                first = false;
-                s.push_str(&format!("{indent}  {tag:<9} {}\n", visible(e)));
+                for line in visible(e).lines() {
+                    let tag = if first { "observed:" } else { "" };
+                    first = false;
+                    let lead = format!("{indent}  {tag:<9} ");
+                    for l in wrap(line, w, &lead, &more) {
+                        s.push_str(&format!("{l}\n"));
+                    }
+                }
             }
             if let Some(remedy) = &r.remedy {
                 for (i, line) in visible(remedy).lines().enumerate() {
                     let tag = if i == 0 { "remedy:" } else { "" };
-                    let line = if self.color {
-                        format!("{}", line.bold())
+                    let lead = format!("{indent}  {tag:<9} ");
+                    // Indented lines are file contents: kept as written.
+                    let lines = if line.starts_with([' ', '\t']) {
+                        vec![format!("{lead}{line}")]
                     } else {
-                        line.to_string()
+                        wrap(line, w, &lead, &more)
                     };
-                    s.push_str(&format!("{indent}  {tag:<9} {line}\n"));
+                    for l in lines {
+                        if self.color {
+                            let (pad, text) = l.split_at(LABEL_COL.min(l.len()));
+                            s.push_str(&format!("{pad}{}\n", text.bold()));
+                        } else {
+                            s.push_str(&format!("{l}\n"));
+                        }
+                    }
                 }
             }
         }
@@ -204,6 +304,35 @@ mod tests {
         assert!(
             text.contains("\\x1b]0;pwned\\x07") && text.contains("r\\r\\x1b[K"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn wrapping_keeps_the_indent_and_whole_words() {
+        assert_eq!(
+            wrap("aaa bbb ccc a-very-long-word d", 12, "> ", "  "),
+            vec!["> aaa bbb", "  ccc", "  a-very-long-word", "  d"]
+        );
+        let buf = Buf::default();
+        let mut p = Printer::to_writer(Box::new(buf.clone()), 6).with_width(Some(40));
+        p.record(&CheckRecord {
+            id: "a.b".into(),
+            phase: Phase::Preflight,
+            group: "a".into(),
+            title: "a title long enough to wrap at forty columns".into(),
+            severity: Severity::Required,
+            status: Status::Fail,
+            summary: "s".into(),
+            evidence: vec!["first line of evidence that wraps\nsecond".into()],
+            remedy: Some(
+                "sudo run a command that is long\n  kept as written, however long it is".into(),
+            ),
+            duration: Duration::ZERO,
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "FAIL   a.b     a title long enough to\n               wrap at forty columns\n       s\n         observed: first line of\n                     evidence that wraps\n                   second\n         remedy:   sudo run a command\n                     that is long\n                     kept as written, however long it is\n"
         );
     }
 

@@ -120,6 +120,9 @@ impl Suite {
     pub(crate) fn parse(text: &str, file: &str) -> Result<Suite, SuiteError> {
         let raw: SuiteFile = toml::from_str(text)
             .map_err(|e| SuiteError(format!("{file}: {}", toml_error_line(text, &e))))?;
+        if let Some(t) = raw.params.timeout_secs {
+            check_timeout(t).map_err(|e| SuiteError(format!("{file}: [params] {e}")))?;
+        }
         let mut base = Params::default();
         raw.params
             .apply(&mut base)
@@ -145,6 +148,9 @@ impl Suite {
                     "{file}:{line}: check {id:?} is listed twice"
                 )));
             }
+            if let Some(t) = c.timeout_secs {
+                check_timeout(t).map_err(|e| SuiteError(format!("{file}:{line}: {e}")))?;
+            }
             let mut params = base.clone();
             c.patch()
                 .apply(&mut params)
@@ -164,6 +170,19 @@ impl Suite {
             user: raw.params.user,
             entries,
         })
+    }
+}
+
+/// A wait from a suite file: 1 s to one day, as `--timeout` (a larger one
+/// overflows the clock arithmetic of the checks that wait).
+fn check_timeout(secs: u64) -> Result<(), String> {
+    if (1..=crate::cli::MAX_WAIT_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(format!(
+            "timeout_secs = {secs}: give 1 to {} seconds",
+            crate::cli::MAX_WAIT_SECS
+        ))
     }
 }
 
@@ -231,6 +250,25 @@ mod tests {
         );
         let e = Suite::parse("phase = \"preflight\"\n[params]\ncidrs = [\"10.41.0.1/16\"]\n[[check]]\nid = \"net.cidr\"\n", "s.toml").unwrap_err();
         assert!(e.0.contains("host bits"), "{e}");
+    }
+
+    #[test]
+    fn waits_are_bounded_when_parsing() {
+        let e = Suite::parse(
+            "phase = \"acceptance\"\n[[check]]\nid = \"pods.system\"\ntimeout_secs = 10000000000000000000\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("s.toml:3: timeout_secs = 10000000000000000000: give 1 to 86400"),
+            "{e}"
+        );
+        let e = Suite::parse(
+            "phase = \"acceptance\"\n[params]\ntimeout_secs = 0\n[[check]]\nid = \"pods.system\"\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(e.0.starts_with("s.toml: [params] timeout_secs = 0"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use super::Suite;
 use crate::checks::{Ctx, Phase, Severity, Status, Verdict};
 use crate::host::Host;
+use crate::report::record::{WARNING_FAILED, warnings_as_failures};
 use crate::report::redact::redact;
 use crate::report::terminal::Printer;
 use crate::report::{CheckRecord, PhaseReport};
@@ -127,15 +128,28 @@ pub(crate) fn run(
         })
         .collect();
     let mut harness = args.clone();
-    if printer.is_some() {
+    // Never more workers than checks: `--test-threads` is bounded by the
+    // command line, and extra threads would only wait.
+    harness.test_threads = harness
+        .test_threads
+        .map(|n| n.clamp(1, trials.len().max(1)));
+    harness.list = false;
+    let relay = if printer.is_some() {
         // krc prints its own report; libtest-mimic's printer goes nowhere
         // unless the user asked for its format with --format or --logfile.
         harness
             .logfile
             .get_or_insert_with(|| "/dev/null".to_string());
-    }
-    harness.list = false;
+        None
+    } else if harness.logfile.is_none() {
+        StdoutRelay::start(&mut harness)
+    } else {
+        None
+    };
     let _ = libtest_mimic::run(&harness, trials);
+    if let Some(relay) = relay {
+        relay.finish();
+    }
     let records = match Arc::try_unwrap(sink) {
         Ok(m) => m.into_inner().map(|s| s.slots).unwrap_or_default(),
         Err(shared) => shared.lock().map(|s| s.slots.clone()).unwrap_or_default(),
@@ -146,6 +160,64 @@ pub(crate) fn run(
         started,
         duration: clock.elapsed(),
         records: records.into_iter().flatten().collect(),
+    }
+}
+
+/// libtest-mimic's printer unwraps every write to stdout, so `krc preflight
+/// --format json | head -1` would panic half-way through the suite and
+/// leave no report files. Instead its output goes into a pipe that krc
+/// copies to stdout: when stdout is closed the copy stops writing but
+/// keeps draining, every check still runs, the reports are written and the
+/// exit status is the verdict's. (Restoring SIGPIPE's default action would
+/// also stop the panic, but it kills krc before the report files exist.)
+struct StdoutRelay {
+    writer: std::io::PipeWriter,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl StdoutRelay {
+    /// Points `harness.logfile` at a pipe; None (libtest then writes to
+    /// stdout itself) only when no pipe can be made.
+    fn start(harness: &mut Arguments) -> Option<StdoutRelay> {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let (mut reader, writer) = std::io::pipe().ok()?;
+        let path = format!("/proc/self/fd/{}", writer.as_raw_fd());
+        if !std::path::Path::new(&path).exists() {
+            return None;
+        }
+        // libtest-mimic colours a logfile only when told to: keep `auto`
+        // meaning what it means for stdout.
+        if harness.color.is_none() && crate::cmd::output::colour_auto() {
+            harness.color = Some(libtest_mimic::ColorSetting::Always);
+        }
+        harness.logfile = Some(path);
+        let thread = std::thread::spawn(move || {
+            let mut out = std::io::stdout();
+            let mut open = true;
+            let mut buf = [0u8; 8192];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) if open => {
+                        if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+                            open = false;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Some(StdoutRelay { writer, thread })
+    }
+
+    /// Closes krc's end (libtest-mimic closed its own when it returned)
+    /// and waits until everything was copied.
+    fn finish(self) {
+        drop(self.writer);
+        let _ = self.thread.join();
     }
 }
 
@@ -175,6 +247,10 @@ fn execute(task: Task) -> CheckRecord {
     if severity == Severity::Advisory && v.status == Status::Fail {
         v.status = Status::Warn;
         v.summary = format!("{} (advisory)", v.summary);
+    }
+    if v.status == Status::Warn && warnings_as_failures() {
+        v.status = Status::Fail;
+        v.summary = format!("{} {WARNING_FAILED}", v.summary);
     }
     let group = id.split('.').next().unwrap_or(&id).to_string();
     CheckRecord {

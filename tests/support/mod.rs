@@ -33,11 +33,12 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The JUnit schemas: `shared/junit` beside the repository, or `KRC_JUNIT_SCHEMAS`.
+/// The JUnit schemas: vendored in `tests/data/junit` (see its README), or
+/// `KRC_JUNIT_SCHEMAS` to check against another copy.
 pub fn schema_dir() -> PathBuf {
     std::env::var_os("KRC_JUNIT_SCHEMAS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/junit"))
+        .unwrap_or_else(|| repo().join("tests/data/junit"))
 }
 
 pub fn is_root() -> bool {
