@@ -13,7 +13,7 @@ mod cgroup;
 pub(crate) mod forward;
 mod fs;
 mod k3s;
-mod kernel;
+pub(crate) mod kernel;
 pub(crate) mod kubecfg;
 mod net;
 pub(crate) mod params;
@@ -24,7 +24,7 @@ mod sysctl;
 mod uidmap;
 pub(crate) mod unit;
 mod user;
-mod userns;
+pub(crate) mod userns;
 pub(crate) mod verdict;
 
 use crate::host::{FactError, Host};
@@ -259,6 +259,14 @@ pub(crate) static CATALOGUE: &[Check] = &[
         Required,
         None,
         "the kernel is new enough"
+    ),
+    check!(
+        kernel::modules,
+        "kernel.modules",
+        Preflight,
+        Required,
+        Some("kernel-modules"),
+        "the kernel has the features rootless k3s needs, built in or loaded"
     ),
     check!(
         kernel::resources,
