@@ -226,7 +226,7 @@ pub(crate) static CATALOGUE: &[Check] = &[
         Preflight,
         Required,
         Some("packages"),
-        "/dev/fuse and fuse-overlayfs are usable"
+        "/dev/fuse and the mount.fuse3 helper are usable"
     ),
     check!(
         ports::free,
