@@ -218,6 +218,19 @@ const CASES: &[Case] = &[
         &["kernel.modules"],
         &[Binary, Directory],
     ),
+    // Read only where the user-namespace restriction is on.
+    Case {
+        base: "ubuntu2404-apparmor-profile",
+        ..case("/etc/apparmor.d/krc-k3s", &["userns.apparmor"], &[])
+    },
+    Case {
+        base: "ubuntu2404-apparmor-profile",
+        ..case(
+            "/sys/kernel/security/apparmor/profiles",
+            &["userns.apparmor"],
+            &[Directory],
+        )
+    },
     // Only the hybrid CI machine's kernel has /proc/config.gz.
     Case {
         base: "hybrid",

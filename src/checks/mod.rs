@@ -177,8 +177,8 @@ pub(crate) static CATALOGUE: &[Check] = &[
         "userns.apparmor",
         Preflight,
         Required,
-        None,
-        "AppArmor does not restrict unprivileged user namespaces"
+        Some("apparmor-profile"),
+        "AppArmor lets the k3s binary use user namespaces"
     ),
     check!(
         uidmap::binaries,
