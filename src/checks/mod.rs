@@ -154,7 +154,7 @@ pub(crate) static CATALOGUE: &[Check] = &[
         Preflight,
         Required,
         Some("cgroup-v2"),
-        "the cgroup v2 root offers cpu, cpuset, io, memory, pids"
+        "the cgroup v2 root offers cpu, cpuset, memory, pids"
     ),
     check!(
         cgroup::delegation,
