@@ -194,6 +194,53 @@ const CASES: &[Case] = &[
         &[Empty, Binary, HugeU64, Directory],
     ),
     case(
+        "/proc/sys/kernel/osrelease",
+        &["kernel.modules"],
+        &[Empty, Binary, Directory],
+    ),
+    case(
+        "/proc/modules",
+        &["kernel.modules"],
+        &[Binary, FirstFieldOnly, Directory],
+    ),
+    case(
+        "/boot/config-6.1.0-28-amd64",
+        &["kernel.modules"],
+        &[Empty, Binary, Directory],
+    ),
+    case(
+        "/lib/modules/6.1.0-28-amd64/modules.builtin",
+        &["kernel.modules"],
+        &[Binary, Directory],
+    ),
+    case(
+        "/lib/modules/6.1.0-28-amd64/modules.dep",
+        &["kernel.modules"],
+        &[Binary, Directory],
+    ),
+    // Read only where the user-namespace restriction is on.
+    Case {
+        base: "ubuntu2404-apparmor-profile",
+        ..case("/etc/apparmor.d/krc-k3s", &["userns.apparmor"], &[])
+    },
+    Case {
+        base: "ubuntu2404-apparmor-profile",
+        ..case(
+            "/sys/kernel/security/apparmor/profiles",
+            &["userns.apparmor"],
+            &[Directory],
+        )
+    },
+    // Only the hybrid CI machine's kernel has /proc/config.gz.
+    Case {
+        base: "hybrid",
+        ..case(
+            "/proc/config.gz",
+            &["kernel.modules"],
+            &[Empty, Binary, Truncated, Directory],
+        )
+    },
+    case(
         "/proc/meminfo",
         &["host.resources"],
         &[Empty, Binary, FirstFieldOnly, Directory],

@@ -26,7 +26,10 @@ fn drop_in_remedy() -> String {
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const PROC_CGROUPS: &str = "/proc/cgroups";
-const ROOT_CONTROLLERS: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
+/// What the v2 root must offer: what k3s requires delegated
+/// (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: cpu, cpuset, memory,
+/// pids). io is not required upstream.
+const ROOT_CONTROLLERS: &[&str] = &["cpu", "cpuset", "memory", "pids"];
 const DELEGATED_REQUIRED: &[&str] = &["cpu", "cpuset", "memory", "pids"];
 const DROP_IN: &str = "/etc/systemd/system/user@.service.d/delegate.conf";
 
@@ -361,14 +364,14 @@ pub(super) mod explain {
     pub(crate) const unified: &str = "\
 Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If the next boot already asks for systemd.unified_cgroup_hierarchy=1 (the first kernel line of /boot/grub/grub.cfg, Boot Loader Specification entries, or else the GRUB defaults: /etc/default/grub and /etc/default/grub.d/*.cfg, where the last occurrence wins) but the running kernel was booted without it, it says a reboot is pending.
 
-Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user: k3s then stops with \"failed to find cpuset cgroup (v2)\" or \"delegated cgroup v2 controllers are required for rootless\", after warning \"Enabling cgroup2 is highly recommended\".
+Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user. On a hybrid host k3s warns \"Enabling cgroup2 is highly recommended\" (k3s-io/k3s:pkg/rootless/rootless.go), logs \"Cannot set cgroup2 evacuation\" and then fails with \"delegated cgroup v2 controllers are required for rootless\" (k3s-io/k3s:pkg/daemons/agent/agent_linux.go); the per-controller messages such as \"failed to find cpuset cgroup (v2)\" belong to a pure v2 host without delegation (see cgroup.delegation), not to this one.
 
 Fix: add systemd.unified_cgroup_hierarchy=1 to the kernel command line: on Debian and Ubuntu a drop-in /etc/default/grub.d/99-krc-cgroup2.cfg that appends it to GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT (so it comes last and wins over a =0), then `sudo update-grub`; on Fedora/RHEL `sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1`; then reboot. `krc install` writes that drop-in (it never edits /etc/default/grub) or runs grubby, and stops with exit status 3, \"reboot required\"; run it again after the reboot. Uninstall removes the drop-in and regenerates the boot configuration rather than restoring an old copy.";
 
     pub(crate) const controllers: &str = "\
-Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, io, memory and pids controllers (its cgroup.controllers file).
+Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, memory and pids controllers (its cgroup.controllers file). io is shown but not required: nothing upstream requires it.
 
-Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset, memory and pids in the user's delegated subtree (\"pids cgroup controller not found\", \"failed to find cpuset cgroup (v2)\"); io lets it limit pod I/O. On a hybrid host the v2 root is typically empty because every controller is bound to v1.
+Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset, memory and pids in the user's delegated subtree (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: \"pids cgroup controller not found\", \"failed to find cpuset cgroup (v2)\"); it does not check io, which only lets pods' I/O be limited. On a hybrid host the v2 root is typically empty because every controller is bound to v1.
 
 Fix: on a hybrid or v1 host, move to pure cgroup v2 (`krc explain cgroup.unified`). On a pure v2 host a missing controller means a kernel built without it or disabled with cgroup_disable= on the command line: boot a kernel that has it.";
 

@@ -54,23 +54,36 @@ pub(super) fn device(
     Ok(())
 }
 
+/// containerd's mount helper for `fuse3.fuse-overlayfs` mounts.
+const MOUNT_HELPER: &str = "mount.fuse3";
+
 pub(super) fn fuse(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let mut f = Findings::default();
     device(host, &mut f, "/dev/fuse", (10, 229), "0666")?;
-    match host.which("fuse-overlayfs") {
-        Some(p) => f.observe(format!("fuse-overlayfs: {p}")),
+    match host.which(MOUNT_HELPER) {
+        Some(p) => f.observe(format!("{MOUNT_HELPER}: {p}")),
         None => {
             f.observe(format!(
-                "fuse-overlayfs: not found on PATH ({})",
+                "{MOUNT_HELPER}: not found on PATH ({})",
                 crate::host::UNIT_PATH
             ));
-            f.find(Status::Fail, "fuse-overlayfs is not installed");
-            f.remedy("sudo apt-get install -y fuse-overlayfs   # Fedora/RHEL: sudo dnf install -y fuse-overlayfs");
+            f.find(
+                Status::Fail,
+                format!("{MOUNT_HELPER} is not installed: k3s fails with \"fuse-overlayfs not functional\" (exec: \"{MOUNT_HELPER}\": executable file not found in $PATH)"),
+            );
+            f.remedy("sudo apt-get install -y fuse3   # Fedora/RHEL: sudo dnf install -y fuse3");
         }
     }
+    // Evidence only: k3s finds the fuse-overlayfs it bundles first.
+    match host.which("fuse-overlayfs") {
+        Some(p) => f.observe(format!(
+            "fuse-overlayfs: {p} (k3s uses the copy it bundles; the host's is not needed)"
+        )),
+        None => f.observe("fuse-overlayfs: not on the host's PATH (not needed: k3s bundles it)"),
+    }
     Ok(f.finish(format!(
-        "{} can use /dev/fuse and fuse-overlayfs is installed",
+        "{} can use /dev/fuse and the {MOUNT_HELPER} mount helper is installed",
         host.user().name
     )))
 }
@@ -78,9 +91,9 @@ pub(super) fn fuse(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 #[allow(non_upper_case_globals)]
 pub(super) mod explain {
     pub(crate) const fuse: &str = "\
-Verifies that /dev/fuse is the character device 10:229 and the user may open it read-write, and that fuse-overlayfs is on the unit's PATH.
+Verifies that /dev/fuse is the character device 10:229 and the user may open it read-write, and that the FUSE mount helper mount.fuse3 (package fuse3) is on the unit's PATH. fuse-overlayfs itself is not required on the host: k3s bundles it.
 
-Why: the upstream k3s-rootless.service starts `k3s server --rootless --snapshotter=fuse-overlayfs`; an unprivileged user cannot mount overlayfs on older kernels, so containerd stacks image layers with fuse-overlayfs. Without it k3s fails with \"fuse-overlayfs not functional, make sure running with kernel >= 4.18\".
+Why: the upstream k3s-rootless.service (k3s-io/k3s:k3s-rootless.service) starts `k3s server --rootless --snapshotter=fuse-overlayfs`. k3s runs the fuse-overlayfs binary from its own bundle (k3s-root's bin directory comes first on its PATH), but containerd's fuse-overlayfs snapshotter mounts `fuse3.fuse-overlayfs` through the host's mount helper, and containerd only execs the helpers mount.fuse and mount.fuse3, which k3s does not bundle. Without it, or without a usable /dev/fuse, k3s fails with \"fuse-overlayfs not functional, make sure running with kernel >= 4.18\", the wrapped error naming `exec: \"mount.fuse3\": executable file not found in $PATH`.
 
-Fix: `sudo apt-get install -y fuse-overlayfs` (Fedora/RHEL: `sudo dnf install -y fuse-overlayfs`); if /dev/fuse is not 0666, `sudo chmod 0666 /dev/fuse` and a udev rule to keep it (`KERNEL==\"fuse\", MODE=\"0666\"`).";
+Fix: `sudo apt-get install -y fuse3` (Fedora/RHEL: `sudo dnf install -y fuse3`); if /dev/fuse is not 0666, `sudo chmod 0666 /dev/fuse` and a udev rule to keep it (`KERNEL==\"fuse\", MODE=\"0666\"`).";
 }

@@ -160,12 +160,12 @@ pub(super) fn env(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let mut f = Findings::default();
     match host.accept_probes().kubeconfig_env() {
         None => f.observe(
-            "KUBECONFIG: not set in krc's environment (kubectl then reads ~/.kube/config)"
+            "KUBECONFIG: not set in krc's environment (k3s's kubectl symlink then reads /etc/rancher/k3s/k3s.yaml if it exists, else ~/.kube/k3s.yaml; a standalone kubectl reads ~/.kube/config)"
                 .to_string(),
         ),
         Some(v) if v.trim().is_empty() => {
             f.observe("KUBECONFIG: set, empty".to_string());
-            f.find(Status::Warn, "KUBECONFIG is set but empty: kubectl falls back to ~/.kube/config, not k3s's file (`export KUBECONFIG= ~/.kube/k3s.yaml` with a space does this)");
+            f.find(Status::Warn, "KUBECONFIG is set but empty: a standalone kubectl falls back to ~/.kube/config, and k3s's kubectl symlink to /etc/rancher/k3s/k3s.yaml when that exists (`export KUBECONFIG= ~/.kube/k3s.yaml` with a space does this)");
             f.remedy(fix.clone());
         }
         Some(v) => {
@@ -222,7 +222,7 @@ Fix: `chmod 600 ~/.kube/k3s.yaml`, `sudo chown USER: ~/.kube/k3s.yaml`; a link, 
     pub(crate) const env: &str = "\
 Warns when KUBECONFIG (in krc's environment) is set but empty or names another file than ~/.kube/k3s.yaml, and when the user's ~/.profile, ~/.bashrc, ~/.bash_profile or ~/.zshrc sets it empty with `KUBECONFIG= ` (a space after `=`).
 
-Why: the reference procedure's line `export KUBECONFIG= ~/.kube/k3s.yaml` has a space after `=`: the shell sets KUBECONFIG empty and runs ~/.kube/k3s.yaml as a command. kubectl then reads ~/.kube/config and answers \"The connection to the server localhost:8080 was refused\", which looks like a broken cluster.
+Why: the reference procedure's line `export KUBECONFIG= ~/.kube/k3s.yaml` has a space after `=`: the shell sets KUBECONFIG empty and runs ~/.kube/k3s.yaml as a command. What kubectl reads then depends on which kubectl it is. k3s's own (the kubectl symlink to the k3s binary, k3s-io/k3s:pkg/kubectl/main.go) treats an empty KUBECONFIG as unset and reads /etc/rancher/k3s/k3s.yaml when that file exists (a rootful k3s's, root-only: \"Unable to read /etc/rancher/k3s/k3s.yaml\"), else ~/.kube/k3s.yaml (pkg/server: HomeKubeConfig). A standalone kubectl reads ~/.kube/config and answers \"The connection to the server localhost:8080 was refused\", which looks like a broken cluster.
 
 Fix: `export KUBECONFIG=~/.kube/k3s.yaml` (no space), in the profile file the warning names.";
 }

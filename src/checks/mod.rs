@@ -13,7 +13,7 @@ mod cgroup;
 pub(crate) mod forward;
 mod fs;
 mod k3s;
-mod kernel;
+pub(crate) mod kernel;
 pub(crate) mod kubecfg;
 mod net;
 pub(crate) mod params;
@@ -24,7 +24,7 @@ mod sysctl;
 mod uidmap;
 pub(crate) mod unit;
 mod user;
-mod userns;
+pub(crate) mod userns;
 pub(crate) mod verdict;
 
 use crate::host::{FactError, Host};
@@ -154,7 +154,7 @@ pub(crate) static CATALOGUE: &[Check] = &[
         Preflight,
         Required,
         Some("cgroup-v2"),
-        "the cgroup v2 root offers cpu, cpuset, io, memory, pids"
+        "the cgroup v2 root offers cpu, cpuset, memory, pids"
     ),
     check!(
         cgroup::delegation,
@@ -177,8 +177,8 @@ pub(crate) static CATALOGUE: &[Check] = &[
         "userns.apparmor",
         Preflight,
         Required,
-        None,
-        "AppArmor does not restrict unprivileged user namespaces"
+        Some("apparmor-profile"),
+        "AppArmor lets the k3s binary use user namespaces"
     ),
     check!(
         uidmap::binaries,
@@ -226,7 +226,7 @@ pub(crate) static CATALOGUE: &[Check] = &[
         Preflight,
         Required,
         Some("packages"),
-        "/dev/fuse and fuse-overlayfs are usable"
+        "/dev/fuse and the mount.fuse3 helper are usable"
     ),
     check!(
         ports::free,
@@ -259,6 +259,14 @@ pub(crate) static CATALOGUE: &[Check] = &[
         Required,
         None,
         "the kernel is new enough"
+    ),
+    check!(
+        kernel::modules,
+        "kernel.modules",
+        Preflight,
+        Required,
+        Some("kernel-modules"),
+        "the kernel has the features rootless k3s needs, built in or loaded"
     ),
     check!(
         kernel::resources,

@@ -81,7 +81,17 @@ pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         .read_opt(FIB_TRIE)?
         .map(|t| parse_local_addrs(&t))
         .unwrap_or_default();
-    for net in &ctx.params.cidrs {
+    // The first CIDR is the rootless network (K3S_ROOTLESS_CIDR): slirp4netns
+    // owns it and a host network there is unreachable from k3s. The others
+    // are k3s's pod and service networks, which live inside the rootless
+    // namespace: a host route there only shadows those host addresses from
+    // pods, so it warns.
+    for (i, net) in ctx.params.cidrs.iter().enumerate() {
+        let (level, whose) = if i == 0 {
+            (Status::Fail, "the rootless network")
+        } else {
+            (Status::Warn, "k3s's pod/service network")
+        };
         for r in routes
             .iter()
             .filter(|r| r.dest.prefix >= net.prefix && net.contains(r.dest.addr))
@@ -93,20 +103,25 @@ pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 &format!("{} via {} ({line})", r.dest, r.iface),
             ));
             f.find(
-                Status::Fail,
-                format!("the host routes {} on {}, inside {net}", r.dest, r.iface),
+                level,
+                format!(
+                    "the host routes {} on {}, inside {whose} {net}",
+                    r.dest, r.iface
+                ),
             );
         }
         for a in addrs.iter().filter(|a| net.contains(**a)) {
             f.observe(format!("{FIB_TRIE}: local address {a}"));
             f.find(
-                Status::Fail,
-                format!("the host has the address {a}, inside {net}"),
+                level,
+                format!("the host has the address {a}, inside {whose} {net}"),
             );
         }
     }
-    if f.status() == Status::Fail {
-        f.remedy("give k3s other networks: krc install --cidr 10.141.0.0/16 (rootless network), and k3s's --cluster-cidr / --service-cidr for pods and services; or move the host network off these ranges");
+    match f.status() {
+        Status::Fail => f.remedy("give k3s another rootless network: krc install --cidr 10.141.0.0/16 (K3S_ROOTLESS_CIDR); or move the host network off it"),
+        Status::Warn => f.remedy("pods cannot reach these host addresses: if they must, give k3s other pod and service networks (k3s server --cluster-cidr 10.142.0.0/16 --service-cidr 10.143.0.0/16, e.g. in /etc/rancher/k3s/config.yaml)"),
+        _ => {}
     }
     f.observe(format!(
         "checked {} routes and {} local addresses against {}",
@@ -139,9 +154,9 @@ Why: with K3S_ROOTLESS_PORT_DRIVER=slirp4netns (the reference procedure) and for
 Fix: `sudo apt-get install -y slirp4netns` (Fedora/RHEL: `sudo dnf install -y slirp4netns`).";
 
     pub(crate) const cidr: &str = "\
-Verifies that no IPv4 route of the host (/proc/net/route) and no local address (/proc/net/fib_trie) falls inside the networks rootless k3s uses: 10.41.0.0/16 (K3S_ROOTLESS_CIDR, the node is 10.41.0.100), 10.42.0.0/16 (pods) and 10.43.0.0/16 (services). A suite can name other CIDRs.
+Verifies that no IPv4 route of the host (/proc/net/route) and no local address (/proc/net/fib_trie) falls inside the networks rootless k3s uses: 10.41.0.0/16 (K3S_ROOTLESS_CIDR, the node is 10.41.0.100; a failure), 10.42.0.0/16 (pods) and 10.43.0.0/16 (services; a warning). A suite can name other CIDRs; the first is the rootless one.
 
-Why: inside the rootless namespace these ranges are k3s's own; a host network on the same addresses becomes unreachable from pods, and a host address of 10.41.0.x collides with the gateway (10.41.0.2) or DNS (10.41.0.3) slirp4netns provides.
+Why: the rootless network is slirp4netns's (k3s-io/k3s:pkg/rootless/rootless.go: K3S_ROOTLESS_CIDR, default 10.41.0.0/16, gateway .2, DNS .3, node .100): a host route or address there is unreachable from k3s and collides with the gateway or DNS, so it fails. The pod and service networks live inside the rootless namespace and never touch the host's routing table; a host route there only makes those host addresses unreachable from pods, so it is a warning (a rootful k3s's flannel route on 10.42.0.0/24 is the usual one).
 
 Fix: choose other networks: `krc install --cidr 10.141.0.0/16` sets K3S_ROOTLESS_CIDR, and k3s's --cluster-cidr and --service-cidr move pods and services; or renumber the host network.";
 }

@@ -1,6 +1,6 @@
 //! User namespaces: `userns.enabled`, `userns.apparmor`.
 
-use super::{Ctx, Findings, Status, Verdict};
+use super::{Ctx, Findings, Status, Verdict, at};
 use crate::host::sysctl::{live, live_int, proc_path};
 use crate::host::{FactError, Probe};
 
@@ -71,6 +71,19 @@ pub(super) fn enabled(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             "live probe as {}: unshare(CLONE_NEWUSER), uid_map, sethostname inside: ok",
             u.name
         )),
+        Probe::Answer(Err(e)) if live_int(host, APPARMOR_RESTRICT)?.is_some_and(|v| v != "0") => {
+            // The probe is krc's own helper, which no AppArmor profile
+            // names: under the restriction it loses its capabilities in
+            // the namespace whatever k3s's profile allows. userns.apparmor
+            // judges the k3s binary's profile.
+            f.observe(format!("live probe as {}: {e}", u.name));
+            f.observe(format!("{}: 1", proc_path(APPARMOR_RESTRICT)));
+            f.find(
+                Status::Warn,
+                format!("the live probe ({e}) ran under AppArmor's user-namespace restriction, which a profile for the k3s binary lifts for k3s only: see userns.apparmor"),
+            );
+            f.remedy("krc explain userns.apparmor");
+        }
         Probe::Answer(Err(e)) => {
             f.observe(format!("live probe as {}: {e}", u.name));
             f.find(
@@ -83,28 +96,190 @@ pub(super) fn enabled(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     Ok(f.finish(format!("{} can create and use user namespaces", u.name)))
 }
 
-pub(super) fn apparmor(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
-    let path = proc_path(APPARMOR_RESTRICT);
-    match live_int(ctx.host, APPARMOR_RESTRICT)? {
-        None => Ok(Verdict::pass("AppArmor does not restrict user namespaces here").evidence(format!("{path}: does not exist"))),
-        Some(v) if v == "0" => Ok(Verdict::pass(format!("{APPARMOR_RESTRICT} is 0")).evidence(format!("{path}: 0"))),
-        Some(v) => Ok(Verdict::fail(format!(
-            "{APPARMOR_RESTRICT} is {v}: k3s will fail with \"fork/exec /proc/self/exe: operation not permitted\""
-        ))
-        .evidence(format!("{path}: {v}"))
-        .remedy(format!(
-            "allow user namespaces for the k3s binary with an AppArmor profile:\n\
-sudo tee /etc/apparmor.d/usr.local.bin.k3s >/dev/null <<'EOF'\n\
+/// Where krc's `apparmor-profile` installer step writes the profile.
+pub(crate) const K3S_APPARMOR_FILE: &str = "/etc/apparmor.d/krc-k3s";
+const APPARMOR_DIR: &str = "/etc/apparmor.d";
+const LOADED_PROFILES: &str = "/sys/kernel/security/apparmor/profiles";
+
+/// The profile krc installs for the k3s binary at `k3s_path`: it attaches
+/// by path, stays unconfined (k3s, its embedded RootlessKit and every
+/// process they start keep running as before) and grants `userns`. This is
+/// the shape Ubuntu's own apparmor package ships for rootlesskit
+/// (`profile rootlesskit /usr/bin/rootlesskit flags=(unconfined) { userns, }`),
+/// the program k3s embeds.
+pub(crate) fn k3s_apparmor_profile(k3s_path: &str) -> String {
+    format!(
+        "# Written by krc: lets rootless k3s (its embedded RootlessKit) create user\n\
+# namespaces under kernel.apparmor_restrict_unprivileged_userns=1.\n\
 abi <abi/4.0>,\n\
 include <tunables/global>\n\
-profile k3s /usr/local/bin/k3s flags=(unconfined) {{\n\
+\n\
+profile k3s {k3s_path} flags=(unconfined) {{\n\
   userns,\n\
-  include if exists <local/usr.local.bin.k3s>\n\
-}}\n\
-EOF\n\
-sudo apparmor_parser -r /etc/apparmor.d/usr.local.bin.k3s\n\
-(or, host-wide and weaker: echo '{APPARMOR_RESTRICT}=0' | sudo tee /etc/sysctl.d/90-userns.conf && sudo sysctl --system)"
-        ))),
+\n\
+  # Site-specific additions and overrides. See local/README for details.\n\
+  include if exists <local/k3s>\n\
+}}\n"
+    )
+}
+
+/// Where install.sh puts k3s (k3s-io/k3s:install.sh: BIN_DIR is
+/// /usr/local/bin unless root cannot write there and /opt/bin exists).
+pub(crate) const K3S_BIN_DIRS: &[&str] = &["/usr/local/bin", "/opt/bin"];
+
+/// The k3s binary's path on this host: the one that exists, else the
+/// default install.sh would use.
+pub(crate) fn k3s_binary(host: &crate::host::Host) -> String {
+    K3S_BIN_DIRS
+        .iter()
+        .map(|d| format!("{d}/k3s"))
+        .find(|p| host.exists(p))
+        .unwrap_or_else(|| "/usr/local/bin/k3s".to_string())
+}
+
+/// A profile in a policy file: its name, the path it attaches to, whether
+/// its body grants `userns`, and the header line.
+#[derive(Debug, PartialEq, Eq)]
+struct ProfileDecl {
+    name: String,
+    attach: Option<String>,
+    userns: bool,
+    line: usize,
+}
+
+/// The top-level profiles of an AppArmor policy file (a light parse: the
+/// header line of each block and the rules directly in it).
+fn parse_profiles(text: &str) -> Vec<ProfileDecl> {
+    let mut out: Vec<ProfileDecl> = Vec::new();
+    let mut depth = 0usize;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if depth == 0 && line.ends_with('{') {
+            let head = line.trim_end_matches('{').trim();
+            let head = head.split("flags=").next().unwrap_or(head).trim();
+            let words: Vec<&str> = head.split_whitespace().collect();
+            let (name, attach) = match words.as_slice() {
+                ["profile", name, attach, ..] => (name.to_string(), Some(attach.to_string())),
+                ["profile", name] => (name.to_string(), None),
+                [path, ..] if path.starts_with('/') => (path.to_string(), Some(path.to_string())),
+                _ => (head.to_string(), None),
+            };
+            let unquote = |s: String| s.trim_matches('"').to_string();
+            out.push(ProfileDecl {
+                name: unquote(name),
+                attach: attach.map(unquote),
+                userns: false,
+                line: i + 1,
+            });
+            depth = 1;
+            continue;
+        }
+        if depth == 1
+            && (line == "userns," || line == "allow userns,")
+            && let Some(p) = out.last_mut()
+        {
+            p.userns = true;
+        }
+        depth += line.matches('{').count();
+        depth = depth.saturating_sub(line.matches('}').count());
+    }
+    out
+}
+
+/// Names of the loaded profiles: `NAME (MODE)` per line.
+fn loaded_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.rsplit_once(" (").map(|(n, _)| n.trim().to_string()))
+        .collect()
+}
+
+pub(super) fn apparmor(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    let host = ctx.host;
+    let path = proc_path(APPARMOR_RESTRICT);
+    match live_int(host, APPARMOR_RESTRICT)? {
+        None => {
+            return Ok(
+                Verdict::pass("AppArmor does not restrict user namespaces here")
+                    .evidence(format!("{path}: does not exist")),
+            );
+        }
+        Some(v) if v == "0" => {
+            return Ok(
+                Verdict::pass(format!("{APPARMOR_RESTRICT} is 0")).evidence(format!("{path}: 0"))
+            );
+        }
+        Some(_) => {}
+    }
+    let k3s = k3s_binary(host);
+    let mut f = Findings::default();
+    f.observe(format!("{path}: 1"));
+    // Profiles in /etc/apparmor.d (top level: abstractions/, tunables/,
+    // local/ hold fragments, not profiles) that attach to the k3s binary.
+    let mut granting = Vec::new();
+    for name in host.list_dir(APPARMOR_DIR) {
+        let file = format!("{APPARMOR_DIR}/{name}");
+        if !matches!(host.stat(&file)?, Some(st) if st.kind == crate::host::FileKind::File) {
+            continue;
+        }
+        let text = host.read(&file)?;
+        for p in parse_profiles(&text) {
+            if p.attach.as_deref() == Some(k3s.as_str()) {
+                let grants = if p.userns {
+                    " and grants userns"
+                } else {
+                    ", without userns"
+                };
+                f.observe(at(
+                    &file,
+                    p.line,
+                    &format!("profile {} attaches to {k3s}{grants}", p.name),
+                ));
+                if p.userns {
+                    granting.push((file.clone(), p.name));
+                }
+            }
+        }
+    }
+    let install = format!(
+        "sudo tee {K3S_APPARMOR_FILE} >/dev/null <<'EOF'\n{}EOF\nsudo apparmor_parser -r {K3S_APPARMOR_FILE}\n(krc install does this in its apparmor-profile step; or, host-wide and weaker: echo '{APPARMOR_RESTRICT}=0' | sudo tee /etc/sysctl.d/90-userns.conf && sudo sysctl --system)",
+        k3s_apparmor_profile(&k3s)
+    );
+    if granting.is_empty() {
+        f.observe(format!(
+            "{APPARMOR_DIR}: no profile attaches to {k3s} with userns"
+        ));
+        f.find(Status::Fail, format!(
+            "{APPARMOR_RESTRICT} is 1 and no AppArmor profile grants {k3s} userns: k3s will fail with \"failed to start the child: fork/exec /proc/self/exe: operation not permitted\""
+        ));
+        f.remedy(install);
+        return Ok(f.finish(""));
+    }
+    let loaded = match host.read_opt(LOADED_PROFILES)? {
+        Some(text) => loaded_names(&text),
+        None => {
+            f.observe(format!("{LOADED_PROFILES}: does not exist"));
+            Vec::new()
+        }
+    };
+    match granting.iter().find(|(_, name)| loaded.contains(name)) {
+        Some((file, name)) => {
+            f.observe(format!("{LOADED_PROFILES}: {name} is loaded"));
+            Ok(f.finish(format!(
+                "{APPARMOR_RESTRICT} is 1, and the loaded profile {name} ({file}) grants {k3s} userns"
+            )))
+        }
+        None => {
+            let (file, name) = &granting[0];
+            f.observe(format!("{LOADED_PROFILES}: no line for {name}"));
+            f.find(Status::Fail, format!(
+                "the profile {name} in {file} grants {k3s} userns but is not loaded: k3s will fail with \"failed to start the child: fork/exec /proc/self/exe: operation not permitted\""
+            ));
+            f.remedy(format!("sudo apparmor_parser -r {file}"));
+            Ok(f.finish(""))
+        }
     }
 }
 
@@ -118,9 +293,106 @@ Why: rootless k3s runs inside a user namespace created by its embedded RootlessK
 Fix: `echo 'kernel.unprivileged_userns_clone=1' | sudo tee /etc/sysctl.d/90-userns.conf && sudo sysctl --system` (and likewise user.max_user_namespaces=28633 when it is 0 or low). If the probe fails on unshare with EPERM or on sethostname, see `krc explain userns.apparmor`.";
 
     pub(crate) const apparmor: &str = "\
-Verifies that kernel.apparmor_restrict_unprivileged_userns is absent or 0.
+Verifies that kernel.apparmor_restrict_unprivileged_userns is absent or 0, or else that a loaded AppArmor profile attached to the k3s binary grants `userns`: a profile in /etc/apparmor.d/ whose attachment is the binary's path (/usr/local/bin/k3s, or /opt/bin/k3s where install.sh put it because /usr/local was read-only: k3s-io/k3s:install.sh, setup_env) with a `userns,` rule, and its name listed in /sys/kernel/security/apparmor/profiles.
 
-Why: Ubuntu 24.04 and later set it to 1: unprivileged processes may create user namespaces only under an AppArmor profile that allows `userns`. The unshare itself succeeds but the process gets no capabilities inside, and rootless k3s fails with \"failed to start the child: fork/exec /proc/self/exe: operation not permitted\".
+Why: Ubuntu 24.04 and later set the sysctl to 1: a process may then create a user namespace with capabilities only under a profile that allows `userns`. rootless k3s creates its namespace through the RootlessKit it embeds (the parent clones the child with CLONE_NEWUSER and execs /proc/self/exe), so the profile must attach to the k3s binary itself; without one k3s fails with \"failed to start the child: fork/exec /proc/self/exe: operation not permitted\" (k3s-io/k3s issues 11900 and 12711). A profile written for a separate rootlesskit binary (rootlesscontaine.rs) does not cover k3s (k3s-io/docs issue 459: a profile for the k3s binary's own path is what worked).
 
-Fix: give the k3s binary (its real path, /usr/local/bin/k3s by default) a profile: /etc/apparmor.d/usr.local.bin.k3s with `abi <abi/4.0>, include <tunables/global> profile k3s /usr/local/bin/k3s flags=(unconfined) { userns, }`, then `sudo apparmor_parser -r /etc/apparmor.d/usr.local.bin.k3s`. Setting the sysctl to 0 also works but lifts the restriction for every program.";
+Profile shape: krc writes `profile k3s PATH flags=(unconfined) { userns, }` (abi 4.0), the shape Ubuntu's apparmor package ships for rootlesskit and RootlessKit's maintainer recommends (containerd/nerdctl issue 3063): `unconfined` keeps k3s and everything it starts exactly as unconfined as before and only adds the userns permission. `flags=(default_allow)` (reported working in k3s-io/docs issue 459) also grants userns, and krc accepts either: what decides is the attachment path and a loaded profile, not the flag.
+
+Fix: write /etc/apparmor.d/krc-k3s with that profile for the binary's real path and load it with `sudo apparmor_parser -r /etc/apparmor.d/krc-k3s` (krc install's apparmor-profile step). Setting the sysctl to 0 also works but lifts the restriction for every program.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Params;
+    use crate::host::Host;
+
+    #[test]
+    fn profiles_parse_by_attachment_and_userns_rule() {
+        let text = "abi <abi/4.0>,\ninclude <tunables/global>\n\nprofile k3s /opt/bin/k3s flags=(default_allow) {\n  userns,\n  include if exists <local/k3s>\n}\n/usr/bin/other {\n  # userns,\n  ^hat {\n    userns,\n  }\n}\n";
+        let p = parse_profiles(text);
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            (
+                p[0].name.as_str(),
+                p[0].attach.as_deref(),
+                p[0].userns,
+                p[0].line
+            ),
+            ("k3s", Some("/opt/bin/k3s"), true, 4)
+        );
+        assert_eq!(
+            (p[1].name.as_str(), p[1].userns),
+            ("/usr/bin/other", false),
+            "a commented rule or a hat's does not count"
+        );
+        assert_eq!(
+            loaded_names("k3s (unconfined)\n/usr/bin/man (enforce)\n"),
+            ["k3s", "/usr/bin/man"]
+        );
+        let profile = k3s_apparmor_profile("/opt/bin/k3s");
+        let p = parse_profiles(&profile);
+        assert_eq!(
+            (p[0].attach.as_deref(), p[0].userns),
+            (Some("/opt/bin/k3s"), true),
+            "{profile}"
+        );
+    }
+
+    fn judge(dir: &std::path::Path) -> crate::checks::Verdict {
+        let host = Host::open(dir, Some("ubuntu")).unwrap();
+        apparmor(&Ctx {
+            host: &host,
+            params: &Params::default(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_profile_must_be_loaded_and_name_the_real_binary() {
+        let d = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/hosts/ubuntu2404-apparmor-profile");
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", src.display()))
+            .arg(d.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(judge(d.path()).status, Status::Pass);
+        // Written but never loaded.
+        std::fs::write(
+            d.path().join("sys/kernel/security/apparmor/profiles"),
+            "rootlesskit (unconfined)\n",
+        )
+        .unwrap();
+        let v = judge(d.path());
+        assert_eq!(v.status, Status::Fail, "{v:?}");
+        assert!(v.summary.contains("is not loaded"), "{v:?}");
+        assert_eq!(
+            v.remedy.as_deref(),
+            Some("sudo apparmor_parser -r /etc/apparmor.d/krc-k3s")
+        );
+        // install.sh put k3s in /opt/bin (read-only /usr/local): the
+        // profile for /usr/local/bin/k3s does not cover it.
+        std::fs::remove_file(d.path().join("usr/local/bin/k3s")).unwrap();
+        std::fs::create_dir_all(d.path().join("opt/bin")).unwrap();
+        std::fs::write(d.path().join("opt/bin/k3s"), "").unwrap();
+        let v = judge(d.path());
+        assert_eq!(v.status, Status::Fail, "{v:?}");
+        assert!(
+            v.summary
+                .contains("no AppArmor profile grants /opt/bin/k3s userns"),
+            "{v:?}"
+        );
+        assert!(
+            v.remedy
+                .as_deref()
+                .unwrap()
+                .contains("profile k3s /opt/bin/k3s flags=(unconfined)"),
+            "{v:?}"
+        );
+    }
 }

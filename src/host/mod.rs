@@ -10,6 +10,7 @@ pub(crate) mod boot;
 pub(crate) mod cgroup;
 pub(crate) mod fixture;
 pub(crate) mod fsfacts;
+pub(crate) mod kernel;
 pub(crate) mod net;
 pub(crate) mod probes;
 pub(crate) mod procs;
@@ -233,6 +234,15 @@ impl Host {
         }
     }
 
+    /// The bytes of a binary host file (`/proc/config.gz`) that may be absent.
+    pub(crate) fn read_bytes_opt(&self, path: &str) -> Result<Option<Vec<u8>>, FactError> {
+        match self.fs().read_bytes(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(FactError::Missing { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(crate) fn stat(&self, path: &str) -> Result<Option<FileStat>, FactError> {
         self.fs().stat(path)
     }
@@ -325,8 +335,13 @@ impl RootedFs {
     }
 
     pub(crate) fn read(&self, host_path: &str) -> Result<String, FactError> {
+        self.read_bytes(host_path)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    pub(crate) fn read_bytes(&self, host_path: &str) -> Result<Vec<u8>, FactError> {
         match self.dir.read(host_path) {
-            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Ok(bytes) => Ok(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FactError::Missing {
                 path: host_path.to_string(),
             }),
