@@ -233,7 +233,7 @@ fn a_planted_user_journal_is_never_read() {
     let failed = lab.install(
         &[],
         &[
-            ("KRC_FAULT_STEP", "9"),
+            ("KRC_FAULT_STEP", "11"),
             ("KRC_COMMAND_LOG", log.to_str().unwrap()),
         ],
     );

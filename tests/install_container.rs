@@ -160,13 +160,13 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     .await;
     assert_eq!(code, 0, "{out}");
     let (_, before) = sh(&c, SNAPSHOT).await;
-    // A fault at step 10 (start), after every host step ran for real
+    // A fault at step 12 (start), after every host step ran for real
     // (apt included): the rollback must leave the host as it was.
     if force.is_empty() && code == 0 {
         let (_, out) = sh(&c, "/krc/krc uninstall --user bob --yes").await;
         assert!(out.contains("undid"), "{out}");
     }
-    let (fcode, fout) = sh(&c, &format!("KRC_FAULT_STEP=10 {install}{force}")).await;
+    let (fcode, fout) = sh(&c, &format!("KRC_FAULT_STEP=12 {install}{force}")).await;
     assert_eq!(fcode, 1, "{fout}");
     assert!(
         fout.contains("every change this run made was undone"),

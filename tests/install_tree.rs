@@ -14,7 +14,7 @@ use std::process::Output;
 
 use inst::{VERSION, seed, serve_artifacts, tree, tree_diff, write_pins};
 
-const STEPS: usize = 11;
+const STEPS: usize = 13;
 
 fn install(root: &Path, url: &str, pins: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = install_command(root, url, pins, extra);
@@ -81,7 +81,7 @@ fn dry_run_changes_nothing_and_shows_files_and_commands() {
     );
     let out = String::from_utf8_lossy(&o.stdout);
     for want in [
-        "[2/11] subids",
+        "[2/13] subids",
         "edit file /etc/subuid",
         "+alice:165536:65536",
         "create file /etc/systemd/system/user@.service.d/delegate.conf",
@@ -144,6 +144,12 @@ fn apply_reapply_uninstall_restore_the_tree() {
     );
     assert!(read("etc/sysctl.d/90-krc-rootless.conf").contains("net.ipv4.ip_forward=1"));
     assert!(root.join("var/lib/systemd/linger/alice").is_file());
+    // The seed's kernel has the netfilter modules but has not loaded them.
+    let modules = read("etc/modules-load.d/krc-rootless.conf");
+    assert!(
+        modules.contains("\nbr_netfilter\n") && modules.contains("\noverlay\n"),
+        "{modules}"
+    );
     assert_eq!(
         std::fs::read(root.join("usr/local/bin/k3s")).unwrap(),
         std::fs::read(inst::data("standin/k3s")).unwrap()
@@ -310,7 +316,10 @@ fn fault_at_every_step(d: &Path, root: &Path, variant: &str) -> usize {
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
         if k == STEPS {
-            assert!(xml.contains("undone: step 11 failed"), "{xml}");
+            assert!(
+                xml.contains(&format!("undone: step {STEPS} failed")),
+                "{xml}"
+            );
             if support::have("xmllint") {
                 support::validate_junit(&junit).unwrap();
             }
@@ -926,4 +935,85 @@ fn a_failed_write_leaves_no_entry_and_no_backup() {
     );
     assert!(!root.join("var/lib/krc").exists(), "state left behind");
     assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
+
+/// Ubuntu 24.04's AppArmor restriction: krc writes a profile for the k3s
+/// binary that grants `userns` (and would load it with apparmor_parser),
+/// a second run finds it, and uninstall removes it.
+#[test]
+fn an_apparmor_profile_for_k3s_where_userns_is_restricted() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    std::fs::write(
+        root.join("proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+        "1\n",
+    )
+    .unwrap();
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let before = tree(&root);
+    let log = d.path().join("commands.jsonl");
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &["--yes"],
+        &[("KRC_COMMAND_LOG", log.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("apparmor-profile  applied"),
+        "{}",
+        text(&o)
+    );
+    let profile = std::fs::read_to_string(root.join("etc/apparmor.d/krc-k3s")).unwrap();
+    assert!(
+        profile.contains("profile k3s /usr/local/bin/k3s flags=(unconfined)")
+            && profile.contains("  userns,"),
+        "{profile}"
+    );
+    let cmds = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        cmds.contains(r#"["apparmor_parser","-r","/etc/apparmor.d/krc-k3s"]"#),
+        "{cmds}"
+    );
+    let again = install(&root, &url, &pins, &["--yes"], &[]);
+    assert!(
+        text(&again).contains("apparmor-profile  satisfied"),
+        "{}",
+        text(&again)
+    );
+    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
+
+/// Report paths are checked before anything runs: a missing directory or
+/// `-` (which would mix with the progress lines) is a one-line exit 2,
+/// and the tree is untouched.
+#[test]
+fn install_report_paths_are_checked_first() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, seen) = serve_artifacts();
+    let before = tree(&root);
+    for bad in [
+        vec!["--junit", "/nonexistent/dir/r.xml"],
+        vec!["--json", "-"],
+    ] {
+        let mut args = vec!["--yes"];
+        args.extend(bad.iter().copied());
+        let o = install(&root, &url, &pins, &args, &[]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr).trim().lines().count(),
+            1,
+            "{}",
+            text(&o)
+        );
+        assert!(o.stdout.is_empty(), "{}", text(&o));
+    }
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert!(seen.lock().unwrap().is_empty(), "nothing was downloaded");
 }

@@ -227,8 +227,6 @@ fn describe(name: &str, s: &State, need: Need) -> String {
 /// [`MODULES_LOAD_FILE`] and loads with `modprobe`. For the packet
 /// filter, the modules of both backends are listed (k3s's bundled
 /// iptables picks one at run time; k3s itself tries both).
-// Called by the installer's kernel-modules step.
-#[allow(dead_code)]
 pub(crate) fn modules_to_load(host: &Host) -> Result<Vec<String>, FactError> {
     let k = KernelFacts::load(host)?;
     let mut out: Vec<String> = Vec::new();

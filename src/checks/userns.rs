@@ -108,19 +108,21 @@ const LOADED_PROFILES: &str = "/sys/kernel/security/apparmor/profiles";
 /// (`profile rootlesskit /usr/bin/rootlesskit flags=(unconfined) { userns, }`),
 /// the program k3s embeds.
 pub(crate) fn k3s_apparmor_profile(k3s_path: &str) -> String {
-    format!(
-        "# Written by krc: lets rootless k3s (its embedded RootlessKit) create user\n\
-# namespaces under kernel.apparmor_restrict_unprivileged_userns=1.\n\
-abi <abi/4.0>,\n\
-include <tunables/global>\n\
-\n\
-profile k3s {k3s_path} flags=(unconfined) {{\n\
-  userns,\n\
-\n\
-  # Site-specific additions and overrides. See local/README for details.\n\
-  include if exists <local/k3s>\n\
-}}\n"
-    )
+    [
+        "# Written by krc: lets rootless k3s (its embedded RootlessKit) create user",
+        "# namespaces under kernel.apparmor_restrict_unprivileged_userns=1.",
+        "abi <abi/4.0>,",
+        "include <tunables/global>",
+        "",
+        &format!("profile k3s {k3s_path} flags=(unconfined) {{"),
+        "  userns,",
+        "",
+        "  # Site-specific additions and overrides. See local/README for details.",
+        "  include if exists <local/k3s>",
+        "}",
+        "",
+    ]
+    .join("\n")
 }
 
 /// Where install.sh puts k3s (k3s-io/k3s:install.sh: BIN_DIR is

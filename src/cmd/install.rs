@@ -34,8 +34,34 @@ pub(crate) fn request(args: &InstallArgs) -> Result<apply::Request, CmdError> {
     })
 }
 
+/// The install's report files, checked before anything runs. The
+/// installer prints its progress on stdout, so `-` is refused here.
+pub(crate) fn report_files(
+    junit: &Option<std::path::PathBuf>,
+    json: &Option<std::path::PathBuf>,
+    html: &Option<std::path::PathBuf>,
+) -> Result<ReportFiles, CmdError> {
+    let files = ReportFiles {
+        junit: junit.clone(),
+        json: json.clone(),
+        html: html.clone(),
+    };
+    if [junit, json, html]
+        .into_iter()
+        .flatten()
+        .any(|p| output::is_stdout(p))
+    {
+        return Err(CmdError::new(
+            "a report to stdout (-) would mix with the installer's progress lines: write it to a file",
+        ));
+    }
+    files.validate()?;
+    Ok(files)
+}
+
 pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
     let req = request(args)?;
+    let files = report_files(&args.junit, &args.json, &None)?;
     let opts = &req.opts;
     let run = match apply::install(&req) {
         Ok(run) => run,
@@ -63,11 +89,6 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
         && !run.steps.is_empty()
     {
         let report = crate::install::report::phase_report(&run.steps);
-        let files = ReportFiles {
-            junit: args.junit.clone(),
-            json: args.json.clone(),
-            ..Default::default()
-        };
         files.write(
             &output::meta(host, Some(opts.pin.to_string())),
             std::slice::from_ref(&report),

@@ -186,7 +186,7 @@ impl ReportFiles {
     }
 }
 
-fn is_stdout(p: &Path) -> bool {
+pub(crate) fn is_stdout(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
 

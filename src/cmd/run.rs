@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::accept::{AcceptPlan, run_phase as accept_phase};
 use super::install::request;
-use super::output::{self, ReportFiles};
+use super::output;
 use super::preflight::run_phase as preflight_phase;
 use super::{CmdError, exit};
 use crate::checks::{Phase, Severity, Verdict};
@@ -23,6 +23,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let ia = &args.install;
     // Flags first: a bad one is exit 2 before anything is read or touched.
     let req = request(ia)?;
+    let files = super::install::report_files(&ia.junit, &ia.json, &args.html)?;
     let accept_plan = AcceptPlan::new(
         &ia.root,
         ia.user.as_deref(),
@@ -104,11 +105,6 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     summary(&acceptance);
 
     let pin = req.opts.pin.to_string();
-    let files = ReportFiles {
-        junit: ia.junit.clone(),
-        json: ia.json.clone(),
-        html: args.html.clone(),
-    };
     let phases = [preflight, install, acceptance];
     files.write(&output::meta(&host, Some(pin)), &phases)?;
     Ok(if install_code != exit::OK {

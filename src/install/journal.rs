@@ -59,6 +59,8 @@ pub(crate) enum Undo {
     UpdateGrub,
     /// `grubby --update-kernel=ALL --remove-args=systemd.unified_cgroup_hierarchy=1`.
     GrubbyRemoveFlag,
+    /// `apparmor_parser -R /etc/apparmor.d/krc-k3s`: unload krc's profile.
+    AppArmorUnload,
 }
 
 /// The sysctl keys krc sets and may set back.
@@ -129,6 +131,11 @@ impl Undo {
                 Cmd::user(&["systemctl", "--user", "disable", "--now", UNIT_NAME])
             }
             Undo::UpdateGrub => Cmd::root(&["update-grub"]),
+            Undo::AppArmorUnload => Cmd::root(&[
+                "apparmor_parser",
+                "-R",
+                crate::checks::userns::K3S_APPARMOR_FILE,
+            ]),
             Undo::GrubbyRemoveFlag => Cmd::root(&[
                 "grubby",
                 "--update-kernel=ALL",

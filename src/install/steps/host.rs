@@ -25,12 +25,12 @@ fn root_file(ctx: &Ctx<'_>, path: &str, mode: u32) -> Meta {
 
 pub(super) const PACKAGES: Step = Step {
     id: "packages",
-    title: "install uidmap, slirp4netns, fuse-overlayfs, dbus-user-session",
+    title: "install uidmap, slirp4netns, fuse-overlayfs, fuse3, dbus-user-session",
     state: |ctx| {
         let missing = missing_packages(ctx);
         if missing.is_empty() {
             State::Satisfied(
-                "newuidmap, newgidmap, slirp4netns, fuse-overlayfs and the user bus are installed"
+                "newuidmap, newgidmap, slirp4netns, fuse-overlayfs, mount.fuse3 and the user bus are installed"
                     .into(),
             )
         } else {
@@ -95,6 +95,14 @@ fn missing_packages(ctx: &Ctx<'_>) -> Vec<(&'static str, &'static str)> {
     }
     if h.which("fuse-overlayfs").is_none() {
         out.push(("fuse-overlayfs", "fuse-overlayfs"));
+    }
+    if h.which("mount.fuse3").is_none() {
+        // containerd mounts the fuse-overlayfs snapshotter through the
+        // host's mount.fuse3, which k3s does not bundle.
+        out.push((
+            "fuse3",
+            "mount.fuse3 (fuse3), the snapshotter's mount helper",
+        ));
     }
     if h.which("sysctl").is_none() {
         // Minimal images (debootstrap minbase, containers) lack procps;

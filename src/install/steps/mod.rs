@@ -5,6 +5,7 @@
 
 mod host;
 mod k3s;
+mod kernel;
 
 use super::action::Action;
 use super::fetch::Pins;
@@ -60,6 +61,8 @@ pub(crate) static PLAN: &[Step] = &[
     host::DELEGATION,
     host::SYSCTL,
     host::LINGER,
+    kernel::KERNEL_MODULES,
+    kernel::APPARMOR_PROFILE,
     k3s::BINARY,
     k3s::ROOTFUL_DISABLED,
     k3s::USER_UNIT,
