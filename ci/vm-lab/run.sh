@@ -27,7 +27,7 @@
 #   KRC_LAB_TOTAL_CAP (seconds for the whole lab, 1200),
 #   KRC_LAB_MIRROR (Debian mirror; default: the host's apt source),
 #   KRC_LAB_KEEP=1 (keep the per-run disks for a post-mortem),
-#   KRC_JUNIT_SCHEMAS (default: ../shared/junit beside the repository).
+#   KRC_JUNIT_SCHEMAS (default: the schemas vendored in tests/data/junit).
 # Needs root, qemu-system-x86_64, debootstrap, mkfs.ext4, xmllint
 # (ci/provision/40-vm-lab.sh installs them). Exit status: 0 every step that
 # ran passed, 1 a step failed, 2 the lab could not run.
@@ -54,7 +54,7 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-export KRC_JUNIT_SCHEMAS=${KRC_JUNIT_SCHEMAS:-$repo/../shared/junit}
+export KRC_JUNIT_SCHEMAS=${KRC_JUNIT_SCHEMAS:-$repo/tests/data/junit}
 boot_cap=${KRC_LAB_BOOT_CAP:-720}
 # The whole lab, image build included, stays within this (20 minutes).
 total_cap=${KRC_LAB_TOTAL_CAP:-1200}

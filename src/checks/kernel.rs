@@ -214,9 +214,8 @@ fn describe(name: &str, s: &State, need: Need) -> String {
         State::Available(why) if need == Need::OnDemand => format!(
             "{name}: available as module, loaded by the kernel on first use ({why}); to have it at boot anyway, list it in {MODULES_LOAD_FILE}"
         ),
-        State::Available(why) => {
-            format!("{name}: available as module: load it at boot with {MODULES_LOAD_FILE} ({why})")
-        }
+        // How to load it is the remedy's; the evidence says what was seen.
+        State::Available(why) => format!("{name}: available as module, not loaded ({why})"),
         State::Missing(why) => format!("{name}: missing ({why})"),
         State::Unknown => format!("{name}: unknown (no kernel config and no module lists to tell)"),
     }
@@ -257,6 +256,10 @@ pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     f.observe(format!("{}: {}", crate::host::kernel::OSRELEASE, k.release));
     let mut to_load = Vec::new();
     let mut missing = false;
+    // Features that need nothing are named in one line each way; only a
+    // feature with a finding gets its modules' evidence line.
+    let mut usable_now: Vec<&str> = Vec::new();
+    let mut on_demand: Vec<&str> = Vec::new();
     for feat in FEATURES {
         let states: Vec<Vec<(&str, State)>> = feat
             .alternatives
@@ -281,13 +284,18 @@ pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             Some(alt) => vec![alt],
             None => states.iter().collect(),
         };
-        let lines: Vec<String> = shown
-            .iter()
-            .flat_map(|alt| alt.iter().map(|(n, s)| describe(n, s, feat.need)))
-            .collect();
-        f.observe(format!("{}: {}", feat.what, lines.join("; ")));
         if usable {
+            usable_now.push(feat.what);
             continue;
+        }
+        if loadable && matches!(feat.need, Need::OnDemand) {
+            on_demand.push(feat.what);
+        } else {
+            let lines: Vec<String> = shown
+                .iter()
+                .flat_map(|alt| alt.iter().map(|(n, s)| describe(n, s, feat.need)))
+                .collect();
+            f.observe(format!("{}: {}", feat.what, lines.join("; ")));
         }
         for alt in &states {
             for (n, s) in alt {
@@ -328,9 +336,7 @@ pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     }
     for (what, sym) in NAMESPACES {
         match k.config.as_ref().map(|(p, c)| (p, c.get(*sym))) {
-            Some((p, Some(v))) if v.value == "y" => {
-                f.observe(format!("{what}: built in ({p}:{}: CONFIG_{sym}=y)", v.line))
-            }
+            Some((_, Some(v))) if v.value == "y" => usable_now.push(what),
             Some((p, v)) => {
                 let seen = v.map_or(format!("{p}: no CONFIG_{sym}"), |v| {
                     format!("{p}:{}: CONFIG_{sym}={}", v.line, v.value)
@@ -341,6 +347,18 @@ pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             }
             None => f.observe(format!("{what}: not judged here (no kernel config)")),
         }
+    }
+    if !usable_now.is_empty() {
+        f.observe(format!(
+            "usable now (built in or loaded): {}",
+            usable_now.join(", ")
+        ));
+    }
+    if !on_demand.is_empty() {
+        f.observe(format!(
+            "available as modules the kernel loads on first use: {}",
+            on_demand.join(", ")
+        ));
     }
     if !to_load.is_empty() {
         f.remedy(format!(
@@ -585,8 +603,7 @@ mod tests {
         assert!(
             v.evidence
                 .iter()
-                .any(|e| e
-                    .contains("fuse: built in (/lib/modules/6.8.0-1/modules.builtin lists fuse)")),
+                .any(|e| e.contains("usable now (built in or loaded): FUSE (fuse-overlayfs)")),
             "{v:?}"
         );
         assert_eq!(

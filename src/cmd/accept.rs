@@ -148,5 +148,6 @@ pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
         .entries
         .first()
         .and_then(|e| e.params.accept.k3s_version.clone());
-    output::finish(printer.as_ref(), &report, &files, &output::meta(&host, pin))
+    let code = output::finish(printer.as_ref(), &report, &files, &output::meta(&host, pin))?;
+    Ok(crate::suite::stop::requested().map_or(code, crate::suite::stop::exit_status))
 }

@@ -107,6 +107,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let pin = req.opts.pin.to_string();
     let phases = [preflight, install, acceptance];
     files.write(&output::meta(&host, Some(pin)), &phases)?;
+    if let Some(sig) = crate::suite::stop::requested() {
+        return Ok(crate::suite::stop::exit_status(sig));
+    }
     Ok(if install_code != exit::OK {
         install_code
     } else if phases[2].records.iter().any(|r| r.blocks()) {

@@ -6,15 +6,15 @@
 //! job's SIGTERM). Killing krc halfway would leave a host half-configured,
 //! which is the one thing the installer promises never to do.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use crate::suite::stop;
 
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
+pub(crate) use crate::suite::stop::{exit_status, name};
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 extern "C" fn note(sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    RECEIVED.store(sig, Ordering::SeqCst);
+    // Only an atomic swap: async-signal-safe.
+    stop::request(sig);
 }
 
 /// While alive, the signals above are noted instead of ending krc.
@@ -52,26 +52,9 @@ impl Drop for Deferred {
     }
 }
 
-/// The signal received since the installer started, if any.
+/// The signal received since the run started, if any.
 pub(crate) fn received() -> Option<i32> {
-    match RECEIVED.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(s),
-    }
-}
-
-pub(crate) fn name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGINT => "SIGINT",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGHUP => "SIGHUP",
-        _ => "a signal",
-    }
-}
-
-/// The exit status a shell reports for a process ended by `sig`.
-pub(crate) fn exit_status(sig: i32) -> u8 {
-    (128 + sig).clamp(0, 255) as u8
+    stop::requested()
 }
 
 #[cfg(test)]
@@ -84,6 +67,6 @@ mod tests {
         assert_eq!(super::received(), Some(libc::SIGTERM));
         assert_eq!(super::exit_status(libc::SIGTERM), 143);
         drop(d);
-        super::RECEIVED.store(0, std::sync::atomic::Ordering::SeqCst);
+        crate::suite::stop::reset();
     }
 }

@@ -1,7 +1,9 @@
-//! Ctrl-C while acceptance has objects in the cluster: the first Ctrl-C
-//! asks the running probe to stop and clean up (the namespace is deleted
-//! before krc exits); a second one exits at once and says what may remain.
-//! With nothing to clean up, Ctrl-C exits as it always would.
+//! Ctrl-C or SIGTERM during acceptance. The first asks the run to stop
+//! ([`crate::suite::stop`]): the running check finishes — a probe with
+//! objects in the cluster deletes its namespace first — the checks not yet
+//! started are reported as skipped "interrupted", and the reports are
+//! written, so a CI job's timeout still leaves a report. A second signal
+//! exits at once and says what may remain.
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,9 +15,6 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static NOTIFY: Notify = Notify::const_new();
 static INSTALL: Once = Once::new();
 
-/// Exit status of a process ended by SIGINT, as shells report it.
-const SIGINT_EXIT: i32 = 130;
-
 pub(crate) fn install(rt: &tokio::runtime::Runtime) {
     INSTALL.call_once(|| {
         rt.spawn(async {
@@ -23,26 +22,51 @@ pub(crate) fn install(rt: &tokio::runtime::Runtime) {
                 if tokio::signal::ctrl_c().await.is_err() {
                     return;
                 }
-                if PENDING.load(Ordering::SeqCst) == 0 {
-                    eprintln!("\nkrc: interrupted");
-                    std::process::exit(SIGINT_EXIT);
-                }
-                if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                    eprintln!(
-                        "\nkrc: interrupted again; the namespace {} may remain: kubectl delete namespace {}",
-                        super::active::NAMESPACE,
-                        super::active::NAMESPACE
-                    );
-                    std::process::exit(SIGINT_EXIT);
-                }
-                eprintln!(
-                    "\nkrc: interrupted; deleting namespace {} first (Ctrl-C again to leave it)",
-                    super::active::NAMESPACE
-                );
-                NOTIFY.notify_waiters();
+                on_signal(libc::SIGINT);
+            }
+        });
+        rt.spawn(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            while term.recv().await.is_some() {
+                on_signal(libc::SIGTERM);
             }
         });
     });
+}
+
+/// The first signal stops the run gracefully: the running check finishes
+/// (a probe deletes its namespace first), the rest are reported skipped,
+/// the reports are written. The second one exits at once.
+fn on_signal(sig: i32) {
+    let name = crate::suite::stop::name(sig);
+    let status = i32::from(crate::suite::stop::exit_status(sig));
+    let again = crate::suite::stop::request(sig);
+    if PENDING.load(Ordering::SeqCst) == 0 {
+        if again {
+            eprintln!("\nkrc: {name} again: stopping now; no report is written");
+            std::process::exit(status);
+        }
+        eprintln!(
+            "\nkrc: {name}: the running check finishes, the rest are reported as skipped, the reports are written (interrupt again to quit at once)"
+        );
+        return;
+    }
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        eprintln!(
+            "\nkrc: interrupted again; the namespace {} may remain: kubectl delete namespace {}",
+            super::active::NAMESPACE,
+            super::active::NAMESPACE
+        );
+        std::process::exit(status);
+    }
+    eprintln!(
+        "\nkrc: interrupted; deleting namespace {} first (interrupt again to leave it)",
+        super::active::NAMESPACE
+    );
+    NOTIFY.notify_waiters();
 }
 
 /// While alive, Ctrl-C means "clean up, then stop".

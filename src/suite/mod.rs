@@ -4,5 +4,6 @@
 
 pub(crate) mod config;
 pub(crate) mod runner;
+pub(crate) mod stop;
 
 pub(crate) use config::Suite;

@@ -231,6 +231,14 @@ fn execute(task: Task) -> CheckRecord {
         severity,
         run,
     } = task;
+    // Asked to stop: a check not yet started is not started.
+    let run: Box<dyn FnOnce() -> Verdict + Send> = match super::stop::requested() {
+        Some(sig) => {
+            let why = format!("not run: interrupted by {}", super::stop::name(sig));
+            Box::new(move || Verdict::skip(why))
+        }
+        None => run,
+    };
     let mut v = catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
         let msg = panic
             .downcast_ref::<String>()
