@@ -29,7 +29,35 @@ pub(crate) fn redact(text: &str) -> String {
 /// starts in one item stays hidden in the items after it.
 pub(crate) fn redact_all(items: &[String]) -> Vec<String> {
     let mut open = Open::Nothing;
-    items.iter().map(|e| redact_with(e, &mut open)).collect()
+    let redacted: Vec<String> = items.iter().map(|e| redact_with(e, &mut open)).collect();
+    bounded(redacted)
+}
+
+/// Longest evidence line kept whole, and most evidence lines kept: a 5 MB
+/// line from a user's file must not reach the terminal and every report.
+const MAX_LINE: usize = 2048;
+const MAX_ITEMS: usize = 200;
+
+/// Every record's evidence passes through [`redact_all`], so the bound is
+/// applied here, after redaction (a cut never reveals a redacted value).
+fn bounded(mut items: Vec<String>) -> Vec<String> {
+    if items.len() > MAX_ITEMS {
+        let more = items.len() - MAX_ITEMS;
+        items.truncate(MAX_ITEMS);
+        items.push(format!("… {more} more line(s) not shown"));
+    }
+    for item in &mut items {
+        if item.len() > MAX_LINE {
+            let mut end = MAX_LINE;
+            while !item.is_char_boundary(end) {
+                end -= 1;
+            }
+            let total = item.len();
+            item.truncate(end);
+            item.push_str(&format!("… ({total} bytes in all; cut)"));
+        }
+    }
+    items
 }
 
 fn redact_with(text: &str, open: &mut Open) -> String {
@@ -386,6 +414,21 @@ fn base64_pem(line: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod bound_tests {
+    #[test]
+    fn huge_evidence_is_cut_and_says_so() {
+        let items = vec!["x".repeat(5_000_000); 3];
+        let out = super::redact_all(&items);
+        assert_eq!(out.len(), 3);
+        assert!(out[0].len() < 2200 && out[0].ends_with("(5000000 bytes in all; cut)"));
+        let many: Vec<String> = (0..1000).map(|i| format!("line {i}")).collect();
+        let out = super::redact_all(&many);
+        assert_eq!(out.len(), 201);
+        assert_eq!(out[200], "… 800 more line(s) not shown");
+    }
 }
 
 #[cfg(test)]
