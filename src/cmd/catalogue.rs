@@ -60,7 +60,20 @@ pub(crate) fn explain(id: &str) -> Result<u8, CmdError> {
     if let Some(step) = c.fixed_by {
         s.push_str(&format!("   fixed by: krc install (step {step})"));
     }
-    s.push_str("\n\n");
+    s.push('\n');
+    if let Some(step) = c.fixed_by {
+        // The install gate's rule, said once: a failing check is fixed by
+        // its step only when that step has work to do here and can apply;
+        // otherwise the install refuses and names the check.
+        s.push_str(&wrap(
+            &format!(
+                "(when step {step} has work to do on this host and can apply there; if the cause is one it cannot fix, krc install refuses and names this check: `krc install --dry-run` says which)"
+            ),
+            78,
+        ));
+        s.push('\n');
+    }
+    s.push('\n');
     for para in c.explain.split("\n\n") {
         s.push_str(&wrap(para, 78));
         s.push_str("\n\n");
