@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use super::TargetUser;
 use super::fixture::ProbeAnswers;
 
+mod userbus;
+
 /// The answer of a live probe, or why it did not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Probe<T> {
@@ -47,9 +49,15 @@ impl Probes for LiveProbes {
 
     fn user_manager(&self, user: &TargetUser) -> Probe<Result<String, String>> {
         let me = nix::unistd::geteuid().as_raw();
+        let remote = me == 0 && user.uid != 0;
+        if (remote || me == user.uid)
+            && let Some(answer) = user_manager_without_systemctl(user, remote)
+        {
+            return Probe::Answer(answer);
+        }
         let mut cmd = Command::new("systemctl");
         clean_env(&mut cmd);
-        if me == 0 && user.uid != 0 {
+        if remote {
             cmd.args([
                 "--user",
                 "-M",
@@ -125,6 +133,22 @@ impl Probes for LiveProbes {
             }
         }
     }
+}
+
+/// What `systemctl` would answer, found without running it (see
+/// [`userbus`]); None when only systemctl can tell.
+fn user_manager_without_systemctl(
+    user: &TargetUser,
+    remote: bool,
+) -> Option<Result<String, String>> {
+    if !remote && !userbus::sd_booted() {
+        return Some(Ok("offline".to_string()));
+    }
+    if remote && let Some(err) = userbus::system_bus_absent() {
+        return Some(Err(err));
+    }
+    let socket = format!("/run/user/{}/systemd/private", user.uid);
+    userbus::system_state(std::path::Path::new(&socket), user.uid).map(Ok)
 }
 
 fn lock_unusable(path: &str, why: &str) -> String {
