@@ -209,30 +209,41 @@ pub(crate) fn run_with_timeout(
 /// Collects a spawned child's output and status, killing it at the
 /// deadline. The pipes are drained while it runs: a child that writes more
 /// than a pipe holds (apt does) would otherwise block until the deadline.
+/// One thread does it all, waking on output or on exit (no reader threads
+/// to start for a child that prints one line).
 pub(crate) fn wait_with_timeout(
     mut child: std::process::Child,
     shown: &str,
     timeout: Duration,
 ) -> Result<CommandOutput, String> {
-    use std::io::Read;
-    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    }
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;
     let exited = ExitWatch::new(child.id());
+    let mut pipes = [
+        child.stdout.take().map(std::os::fd::OwnedFd::from),
+        child.stderr.take().map(std::os::fd::OwnedFd::from),
+    ]
+    .map(|p| p.map(nonblocking));
+    let mut bytes = [Vec::new(), Vec::new()];
+    let mut status = None;
     let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() < deadline => exited.wait(deadline),
-            Ok(None) => {
+        for (pipe, buf) in pipes.iter_mut().zip(bytes.iter_mut()) {
+            if let Some(f) = pipe
+                && drain_ready(f, buf)
+            {
+                *pipe = None;
+            }
+        }
+        if status.is_none() {
+            status = child
+                .try_wait()
+                .map_err(|e| format!("failed to wait for {shown}: {e}"))?;
+        }
+        let open: Vec<&std::fs::File> = pipes.iter().flatten().collect();
+        match status {
+            Some(st) if open.is_empty() => break st,
+            // Exited, but a grandchild holds the pipes: keep what came.
+            Some(st) if Instant::now() >= deadline => break st,
+            None if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
@@ -240,18 +251,42 @@ pub(crate) fn wait_with_timeout(
                     timeout.as_secs()
                 ));
             }
-            Err(e) => return Err(format!("failed to wait for {shown}: {e}")),
+            _ => exited.wait(deadline, &open, status.is_some()),
         }
     };
-    // A grandchild that kept the pipes open would block these joins; the
-    // commands krc runs do not daemonize with inherited stdout.
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+    let [stdout, stderr] = bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
     Ok(CommandOutput {
         status,
         stdout,
         stderr,
     })
+}
+
+fn nonblocking(fd: std::os::fd::OwnedFd) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL/F_SETFL on a pipe descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    std::fs::File::from(fd)
+}
+
+/// Reads what a pipe holds now; true at its end (or on an error).
+fn drain_ready(mut f: &std::fs::File, buf: &mut Vec<u8>) -> bool {
+    use std::io::Read;
+    let mut chunk = [0u8; 8192];
+    loop {
+        match f.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
 }
 
 /// Wakes up when a child exits instead of polling at a fixed pace: a
@@ -273,23 +308,27 @@ impl ExitWatch {
         ExitWatch(fd)
     }
 
-    /// Returns when the child may have exited, or at the deadline.
-    fn wait(&self, deadline: Instant) {
+    /// Returns when a pipe has something (or its end), when the child
+    /// may have exited (unless `gone`: it has), or at the deadline.
+    fn wait(&self, deadline: Instant, pipes: &[&std::fs::File], gone: bool) {
         use std::os::fd::AsRawFd;
         let left = deadline.saturating_duration_since(Instant::now());
+        let poll = |fd: i32| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut fds: Vec<libc::pollfd> = pipes.iter().map(|f| poll(f.as_raw_fd())).collect();
+        let mut ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
         match &self.0 {
-            Some(fd) => {
-                let mut p = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-                // SAFETY: one pollfd we own; an EINTR only loops once more.
-                unsafe { libc::poll(&mut p, 1, ms) };
-            }
-            None => std::thread::sleep(left.min(Duration::from_micros(500))),
+            Some(fd) if !gone => fds.push(poll(fd.as_raw_fd())),
+            // No pidfd: look at the child again soon.
+            None if !gone => ms = ms.min(1),
+            _ => {}
         }
+        // SAFETY: pollfds we own, for descriptors open for the call; an
+        // EINTR only means one more turn of the caller's loop.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
     }
 }
 
@@ -615,5 +654,21 @@ mod tests {
             .unwrap();
         assert!(e.contains("did not finish"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    /// More than a pipe holds, on both pipes: nothing blocks, nothing lost.
+    #[test]
+    fn both_pipes_are_drained_while_the_child_runs() {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            "head -c 300000 /dev/zero | tr '\\0' a; head -c 200000 /dev/zero | tr '\\0' b >&2; echo end",
+        ]);
+        let out = run_with_timeout(&mut sh, PROBE_TIMEOUT).unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout.len(), 300_004);
+        assert!(out.stdout.ends_with("aend\n"));
+        assert_eq!(out.stderr.len(), 200_000);
+        assert!(out.stderr.bytes().all(|b| b == b'b'));
     }
 }

@@ -165,7 +165,7 @@ pub(crate) fn run(
 /// mostly wait (on a live probe's child, a netlink answer, procfs), not
 /// compute, so the probes of different checks overlap instead of running
 /// one after another, whatever the number of cores.
-const PREFLIGHT_WORKERS: usize = 8;
+const PREFLIGHT_WORKERS: usize = 4;
 
 /// How many checks run at once: the command line's choice, else preflight's
 /// own, else libtest's default (the number of cores); never more than the
@@ -298,7 +298,7 @@ mod tests {
     #[test]
     fn preflight_overlaps_its_checks_unless_told_otherwise() {
         assert_eq!(workers(Phase::Preflight, None, 20), Some(PREFLIGHT_WORKERS));
-        assert_eq!(workers(Phase::Preflight, None, 3), Some(3));
+        assert_eq!(workers(Phase::Preflight, None, 2), Some(2));
         assert_eq!(workers(Phase::Preflight, Some(1), 20), Some(1));
         assert_eq!(workers(Phase::Preflight, Some(64), 20), Some(20));
         assert_eq!(workers(Phase::Acceptance, None, 20), None);
