@@ -4,6 +4,44 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::FactError;
 
+mod sockdiag;
+
+/// Listening TCP sockets of the live host for `ports.free`: from netlink
+/// `sock_diag` with a LISTEN filter (IPv4 and IPv6), else, where netlink is
+/// refused, from `/proc/net/tcp{,6}` through `read`. A netlink listener
+/// names `sock_diag` as its file and its position as its line.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "ports.free still reads /proc/net/tcp itself")
+)]
+pub(crate) fn live_tcp_listeners(
+    read: impl Fn(&str) -> Result<Option<String>, FactError>,
+) -> Result<Vec<Listener>, FactError> {
+    if let Ok(found) = sockdiag::tcp_listeners() {
+        return Ok(found
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| Listener {
+                addr: l.addr,
+                port: l.port,
+                uid: l.uid,
+                file: SOCK_DIAG.to_string(),
+                line: i + 1,
+            })
+            .collect());
+    }
+    let mut out = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Some(text) = read(file)? {
+            out.extend(parse_tcp_listeners(&text, file)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The `file` of a listener that netlink reported.
+pub(crate) const SOCK_DIAG: &str = "netlink sock_diag";
+
 /// A listening socket from `/proc/net/tcp` or `/proc/net/tcp6`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Listener {
@@ -204,6 +242,18 @@ mod tests {
                 .to_string()
                 .contains(":2:")
         );
+    }
+
+    #[test]
+    fn live_listeners_include_our_own() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let read = |f: &str| Ok(std::fs::read_to_string(f).ok());
+        let found = live_tcp_listeners(read).unwrap();
+        let mine = found.iter().find(|x| x.port == port).expect("listener");
+        assert_eq!(mine.addr.to_string(), "127.0.0.1");
+        assert_eq!(mine.uid, nix::unistd::geteuid().as_raw());
+        assert_eq!(mine.file, SOCK_DIAG);
     }
 
     #[test]

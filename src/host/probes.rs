@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use super::TargetUser;
 use super::fixture::ProbeAnswers;
 
+mod userbus;
+
 /// The answer of a live probe, or why it did not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Probe<T> {
@@ -47,9 +49,15 @@ impl Probes for LiveProbes {
 
     fn user_manager(&self, user: &TargetUser) -> Probe<Result<String, String>> {
         let me = nix::unistd::geteuid().as_raw();
+        let remote = me == 0 && user.uid != 0;
+        if (remote || me == user.uid)
+            && let Some(answer) = user_manager_without_systemctl(user, remote)
+        {
+            return Probe::Answer(answer);
+        }
         let mut cmd = Command::new("systemctl");
         clean_env(&mut cmd);
-        if me == 0 && user.uid != 0 {
+        if remote {
             cmd.args([
                 "--user",
                 "-M",
@@ -127,6 +135,22 @@ impl Probes for LiveProbes {
     }
 }
 
+/// What `systemctl` would answer, found without running it (see
+/// [`userbus`]); None when only systemctl can tell.
+fn user_manager_without_systemctl(
+    user: &TargetUser,
+    remote: bool,
+) -> Option<Result<String, String>> {
+    if !remote && !userbus::sd_booted() {
+        return Some(Ok("offline".to_string()));
+    }
+    if remote && let Some(err) = userbus::system_bus_absent() {
+        return Some(Err(err));
+    }
+    let socket = format!("/run/user/{}/systemd/private", user.uid);
+    userbus::system_state(std::path::Path::new(&socket), user.uid).map(Ok)
+}
+
 fn lock_unusable(path: &str, why: &str) -> String {
     format!(
         "{path} was not opened: {why}; RootlessKit's lock is a regular file of the user: if no rootless k3s runs, remove it"
@@ -185,29 +209,41 @@ pub(crate) fn run_with_timeout(
 /// Collects a spawned child's output and status, killing it at the
 /// deadline. The pipes are drained while it runs: a child that writes more
 /// than a pipe holds (apt does) would otherwise block until the deadline.
+/// One thread does it all, waking on output or on exit (no reader threads
+/// to start for a child that prints one line).
 pub(crate) fn wait_with_timeout(
     mut child: std::process::Child,
     shown: &str,
     timeout: Duration,
 ) -> Result<CommandOutput, String> {
-    use std::io::Read;
-    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    }
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;
+    let exited = ExitWatch::new(child.id());
+    let mut pipes = [
+        child.stdout.take().map(std::os::fd::OwnedFd::from),
+        child.stderr.take().map(std::os::fd::OwnedFd::from),
+    ]
+    .map(|p| p.map(nonblocking));
+    let mut bytes = [Vec::new(), Vec::new()];
+    let mut status = None;
     let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
-            Ok(None) => {
+        for (pipe, buf) in pipes.iter_mut().zip(bytes.iter_mut()) {
+            if let Some(f) = pipe
+                && drain_ready(f, buf)
+            {
+                *pipe = None;
+            }
+        }
+        if status.is_none() {
+            status = child
+                .try_wait()
+                .map_err(|e| format!("failed to wait for {shown}: {e}"))?;
+        }
+        let open: Vec<&std::fs::File> = pipes.iter().flatten().collect();
+        match status {
+            Some(st) if open.is_empty() => break st,
+            // Exited, but a grandchild holds the pipes: keep what came.
+            Some(st) if Instant::now() >= deadline => break st,
+            None if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
@@ -215,18 +251,85 @@ pub(crate) fn wait_with_timeout(
                     timeout.as_secs()
                 ));
             }
-            Err(e) => return Err(format!("failed to wait for {shown}: {e}")),
+            _ => exited.wait(deadline, &open, status.is_some()),
         }
     };
-    // A grandchild that kept the pipes open would block these joins; the
-    // commands krc runs do not daemonize with inherited stdout.
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+    let [stdout, stderr] = bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
     Ok(CommandOutput {
         status,
         stdout,
         stderr,
     })
+}
+
+fn nonblocking(fd: std::os::fd::OwnedFd) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL/F_SETFL on a pipe descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    std::fs::File::from(fd)
+}
+
+/// Reads what a pipe holds now; true at its end (or on an error).
+fn drain_ready(mut f: &std::fs::File, buf: &mut Vec<u8>) -> bool {
+    use std::io::Read;
+    let mut chunk = [0u8; 8192];
+    loop {
+        match f.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Wakes up when a child exits instead of polling at a fixed pace: a
+/// probe's child is done in a millisecond or two, and a 2 ms sleep
+/// between looks doubled that. A pidfd (Linux 5.3) becomes readable at
+/// exit; without one, short sleeps.
+struct ExitWatch(Option<std::os::fd::OwnedFd>);
+
+impl ExitWatch {
+    fn new(pid: u32) -> ExitWatch {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a pid and flags; a descriptor it returns
+        // is new and owned here. The child is not reaped before this (only
+        // try_wait reaps it), so the pid still names it.
+        let fd = unsafe {
+            let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0);
+            (fd >= 0).then(|| std::os::fd::OwnedFd::from_raw_fd(fd as i32))
+        };
+        ExitWatch(fd)
+    }
+
+    /// Returns when a pipe has something (or its end), when the child
+    /// may have exited (unless `gone`: it has), or at the deadline.
+    fn wait(&self, deadline: Instant, pipes: &[&std::fs::File], gone: bool) {
+        use std::os::fd::AsRawFd;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let poll = |fd: i32| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut fds: Vec<libc::pollfd> = pipes.iter().map(|f| poll(f.as_raw_fd())).collect();
+        let mut ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        match &self.0 {
+            Some(fd) if !gone => fds.push(poll(fd.as_raw_fd())),
+            // No pidfd: look at the child again soon.
+            None if !gone => ms = ms.min(1),
+            _ => {}
+        }
+        // SAFETY: pollfds we own, for descriptors open for the call; an
+        // EINTR only means one more turn of the caller's loop.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    }
 }
 
 /// Answers from a fixture's `[probes]` table.
@@ -530,5 +633,42 @@ pub(crate) mod userns_probe {
             let n = write_decimal(&mut b, 0);
             assert_eq!(&b[..n], b"0");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_are_waited_for_without_polling_delay_and_killed_at_the_deadline() {
+        let t = Instant::now();
+        let out = run_with_timeout(Command::new("true").env_clear(), PROBE_TIMEOUT).unwrap();
+        assert!(out.status.success());
+        assert!(t.elapsed() < Duration::from_secs(2));
+        let t = Instant::now();
+        let mut sleep = Command::new("sleep");
+        sleep.arg("5");
+        let e = run_with_timeout(&mut sleep, Duration::from_millis(200))
+            .err()
+            .unwrap();
+        assert!(e.contains("did not finish"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    /// More than a pipe holds, on both pipes: nothing blocks, nothing lost.
+    #[test]
+    fn both_pipes_are_drained_while_the_child_runs() {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            "head -c 300000 /dev/zero | tr '\\0' a; head -c 200000 /dev/zero | tr '\\0' b >&2; echo end",
+        ]);
+        let out = run_with_timeout(&mut sh, PROBE_TIMEOUT).unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout.len(), 300_004);
+        assert!(out.stdout.ends_with("aend\n"));
+        assert_eq!(out.stderr.len(), 200_000);
+        assert!(out.stderr.bytes().all(|b| b == b'b'));
     }
 }

@@ -130,9 +130,7 @@ pub(crate) fn run(
     let mut harness = args.clone();
     // Never more workers than checks: `--test-threads` is bounded by the
     // command line, and extra threads would only wait.
-    harness.test_threads = harness
-        .test_threads
-        .map(|n| n.clamp(1, trials.len().max(1)));
+    harness.test_threads = workers(phase, harness.test_threads, trials.len());
     harness.list = false;
     let relay = if printer.is_some() {
         // krc prints its own report; libtest-mimic's printer goes nowhere
@@ -160,6 +158,24 @@ pub(crate) fn run(
         started,
         duration: clock.elapsed(),
         records: records.into_iter().flatten().collect(),
+    }
+}
+
+/// Workers for preflight when `--test-threads` is not given: its checks
+/// mostly wait (on a live probe's child, a netlink answer, procfs), not
+/// compute, so the probes of different checks overlap instead of running
+/// one after another, whatever the number of cores.
+const PREFLIGHT_WORKERS: usize = 4;
+
+/// How many checks run at once: the command line's choice, else preflight's
+/// own, else libtest's default (the number of cores); never more than the
+/// checks.
+fn workers(phase: Phase, asked: Option<usize>, tasks: usize) -> Option<usize> {
+    let most = tasks.max(1);
+    match asked {
+        Some(n) => Some(n.clamp(1, most)),
+        None if phase == Phase::Preflight => Some(PREFLIGHT_WORKERS.min(most)),
+        None => None,
     }
 }
 
@@ -272,5 +288,20 @@ fn execute(task: Task) -> CheckRecord {
         evidence: crate::report::redact::redact_all(&v.evidence),
         remedy: v.remedy.as_deref().map(redact),
         duration: clock.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preflight_overlaps_its_checks_unless_told_otherwise() {
+        assert_eq!(workers(Phase::Preflight, None, 20), Some(PREFLIGHT_WORKERS));
+        assert_eq!(workers(Phase::Preflight, None, 2), Some(2));
+        assert_eq!(workers(Phase::Preflight, Some(1), 20), Some(1));
+        assert_eq!(workers(Phase::Preflight, Some(64), 20), Some(20));
+        assert_eq!(workers(Phase::Acceptance, None, 20), None);
+        assert_eq!(workers(Phase::Install, Some(0), 0), Some(1));
     }
 }

@@ -1,0 +1,301 @@
+//! The user manager's state without spawning `systemctl` (≈ 20–30 ms, two
+//! execs of systemd's tools under `-M user@`): the same first steps
+//! `systemctl` takes, done in-process, with `systemctl` still the fallback
+//! for every case these steps do not settle.
+//!
+//! - Own user, local transport: `systemctl is-system-running` prints
+//!   `offline` without asking anyone when the machine was not booted with
+//!   systemd (`/run/systemd/system` is not a directory, `sd_booted()`).
+//! - Any mode: the manager's private socket (`/run/user/UID/systemd/private`,
+//!   the socket `systemctl --user` itself tries first) answers the D-Bus
+//!   property `Manager.SystemState`, the very word `is-system-running`
+//!   prints. The peer must be a process of the user (`SO_PEERCRED`): the
+//!   socket sits in the user's own directory.
+//! - Root for another user (`-M user@`): systemd-run needs the system bus;
+//!   when its socket does not exist, systemctl fails with
+//!   `Failed to connect to bus: No such file or directory`, said here too.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+const IO_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `sd_booted()`: was this machine booted with systemd?
+pub(crate) fn sd_booted() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+}
+
+/// The error systemd-run reports when the system bus socket is absent, or
+/// None when it exists (then systemctl must be asked).
+pub(crate) fn system_bus_absent() -> Option<String> {
+    match UnixStream::connect(SYSTEM_BUS) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            Some(format!("Failed to connect to bus: {}", strerror(&e)))
+        }
+        _ => None,
+    }
+}
+
+/// The C library's wording of an errno, without Rust's " (os error N)".
+fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// `SystemState` of the manager listening on `socket`, if it answers as a
+/// process of `uid`; None for anything else (then ask systemctl).
+pub(crate) fn system_state(socket: &Path, uid: u32) -> Option<String> {
+    let mut s = UnixStream::connect(socket).ok()?;
+    s.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
+    s.set_write_timeout(Some(IO_TIMEOUT)).ok()?;
+    if peer_uid(&s)? != uid {
+        return None;
+    }
+    let me = nix::unistd::geteuid().as_raw().to_string();
+    let hex: String = me.bytes().map(|b| format!("{b:02x}")).collect();
+    s.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())
+        .ok()?;
+    let line = read_line(&mut s)?;
+    if !line.starts_with("OK ") {
+        return None;
+    }
+    s.write_all(b"BEGIN\r\n").ok()?;
+    s.write_all(&get_system_state_call()).ok()?;
+    parse_reply(&read_message(&mut s)?)
+}
+
+fn peer_uid(s: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED writes at most `len` bytes into `cred`, a ucred
+    // we own, on a socket descriptor we own.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+}
+
+/// The authentication reply, up to CRLF (a few dozen bytes).
+fn read_line(s: &mut UnixStream) -> Option<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        if line.len() > 512 || s.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        line.push(b[0]);
+    }
+    String::from_utf8(line).ok()
+}
+
+fn pad(buf: &mut Vec<u8>, align: usize) {
+    while !buf.len().is_multiple_of(align) {
+        buf.push(0);
+    }
+}
+
+fn put_u32(buf: &mut Vec<u8>, v: u32) {
+    buf.extend_from_slice(&v.to_le_bytes());
+}
+
+/// A string ('s' or 'o'): aligned length, bytes, NUL.
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    pad(buf, 4);
+    put_u32(buf, s.len() as u32);
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(0);
+}
+
+/// A header field: (code, variant of type `sig`).
+fn put_field(buf: &mut Vec<u8>, code: u8, sig: u8, value: &str) {
+    pad(buf, 8);
+    buf.extend_from_slice(&[code, 1, sig, 0]);
+    if sig == b'g' {
+        buf.push(value.len() as u8);
+        buf.extend_from_slice(value.as_bytes());
+        buf.push(0);
+    } else {
+        put_str(buf, value);
+    }
+}
+
+/// `org.freedesktop.DBus.Properties.Get("org.freedesktop.systemd1.Manager",
+/// "SystemState")` on `/org/freedesktop/systemd1`, serial 1, little-endian.
+fn get_system_state_call() -> Vec<u8> {
+    let mut body = Vec::new();
+    put_str(&mut body, "org.freedesktop.systemd1.Manager");
+    put_str(&mut body, "SystemState");
+    let mut fields = Vec::new();
+    put_field(&mut fields, 1, b'o', "/org/freedesktop/systemd1");
+    put_field(&mut fields, 2, b's', "org.freedesktop.DBus.Properties");
+    put_field(&mut fields, 3, b's', "Get");
+    put_field(&mut fields, 6, b's', "org.freedesktop.systemd1");
+    put_field(&mut fields, 8, b'g', "ss");
+    let mut msg = vec![b'l', 1, 0, 1];
+    put_u32(&mut msg, body.len() as u32);
+    put_u32(&mut msg, 1);
+    put_u32(&mut msg, fields.len() as u32);
+    msg.extend_from_slice(&fields);
+    pad(&mut msg, 8);
+    msg.extend_from_slice(&body);
+    msg
+}
+
+/// Largest reply read: the answer is one short string.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+fn u32_at(m: &[u8], at: usize, big: bool) -> Option<u32> {
+    let b: [u8; 4] = m.get(at..at + 4)?.try_into().ok()?;
+    Some(if big {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    })
+}
+
+/// One whole message: the fixed header tells its length.
+fn read_message(s: &mut UnixStream) -> Option<Vec<u8>> {
+    let mut m = vec![0u8; 16];
+    s.read_exact(&mut m).ok()?;
+    let big = m[0] == b'B';
+    let body = u32_at(&m, 4, big)? as usize;
+    let fields = u32_at(&m, 12, big)? as usize;
+    let total = (16 + fields).div_ceil(8) * 8 + body;
+    if total > MAX_MESSAGE {
+        return None;
+    }
+    m.resize(total, 0);
+    s.read_exact(&mut m[16..]).ok()?;
+    Some(m)
+}
+
+/// The state word of a METHOD_RETURN whose body is a variant holding a
+/// string; None for an error reply or anything unexpected.
+fn parse_reply(m: &[u8]) -> Option<String> {
+    let big = match m.first()? {
+        b'l' => false,
+        b'B' => true,
+        _ => return None,
+    };
+    if *m.get(1)? != 2 {
+        return None;
+    }
+    let fields = u32_at(m, 12, big)? as usize;
+    let mut at = (16 + fields).div_ceil(8) * 8;
+    // Variant: signature "s", then the string at 4-byte alignment.
+    if m.get(at..at + 3)? != [1, b's', 0] {
+        return None;
+    }
+    at = (at + 3).div_ceil(4) * 4;
+    let len = u32_at(m, at, big)? as usize;
+    let bytes = m.get(at + 4..at + 4 + len)?;
+    let state = std::str::from_utf8(bytes).ok()?;
+    // A state is one lower-case word; anything else is not systemd's.
+    (!state.is_empty() && state.bytes().all(|b| b.is_ascii_lowercase())).then(|| state.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A manager's reply to the call: METHOD_RETURN, variant "s".
+    fn reply(state: &str) -> Vec<u8> {
+        let mut fields = Vec::new();
+        // REPLY_SERIAL (5, 'u') = 1
+        fields.extend_from_slice(&[5, 1, b'u', 0]);
+        put_u32(&mut fields, 1);
+        put_field(&mut fields, 8, b'g', "v");
+        let mut body = vec![1, b's', 0];
+        put_str(&mut body, state);
+        let mut msg = vec![b'l', 2, 1, 1];
+        put_u32(&mut msg, body.len() as u32);
+        put_u32(&mut msg, 7);
+        put_u32(&mut msg, fields.len() as u32);
+        msg.extend_from_slice(&fields);
+        pad(&mut msg, 8);
+        msg.extend_from_slice(&body);
+        msg
+    }
+
+    #[test]
+    fn call_is_well_formed() {
+        let m = get_system_state_call();
+        assert_eq!(&m[..4], &[b'l', 1, 0, 1]);
+        let fields = u32_at(&m, 12, false).unwrap() as usize;
+        let body = u32_at(&m, 4, false).unwrap() as usize;
+        assert_eq!(m.len(), (16 + fields).div_ceil(8) * 8 + body);
+        assert!(m.windows(11).any(|w| w == b"SystemState"));
+    }
+
+    #[test]
+    fn replies_parse() {
+        assert_eq!(parse_reply(&reply("degraded")).as_deref(), Some("degraded"));
+        let mut err = reply("running");
+        err[1] = 3;
+        assert_eq!(parse_reply(&err), None);
+        assert_eq!(parse_reply(&reply("a b")), None);
+        let short = reply("running");
+        assert_eq!(parse_reply(&short[..short.len() - 3]), None);
+        assert_eq!(parse_reply(b""), None);
+    }
+
+    #[test]
+    fn strerror_drops_rust_suffix() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(strerror(&e), "No such file or directory");
+    }
+
+    /// A fake manager on a socket: the client authenticates, sends the
+    /// call, reads the state; a peer of another uid is not asked.
+    #[test]
+    fn asks_a_manager_on_its_socket() {
+        let dir = std::env::temp_dir().join(format!("krc-userbus-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("private");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut auth = Vec::new();
+            let mut b = [0u8; 1];
+            while !auth.ends_with(b"\r\n") {
+                c.read_exact(&mut b).unwrap();
+                auth.push(b[0]);
+            }
+            assert!(auth.starts_with(b"\0AUTH EXTERNAL "), "{auth:?}");
+            c.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n")
+                .unwrap();
+            let mut begin = [0u8; 7];
+            c.read_exact(&mut begin).unwrap();
+            assert_eq!(&begin, b"BEGIN\r\n");
+            let call = read_message(&mut c).unwrap();
+            assert_eq!(call, get_system_state_call());
+            c.write_all(&reply("running")).unwrap();
+        });
+        let me = nix::unistd::geteuid().as_raw();
+        assert_eq!(system_state(&path, me).as_deref(), Some("running"));
+        server.join().unwrap();
+        // Nobody listens any more, or no socket at all: ask systemctl.
+        assert_eq!(system_state(&path, me), None);
+        assert_eq!(system_state(&dir.join("absent"), me), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
