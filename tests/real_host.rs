@@ -200,3 +200,33 @@ fn live_probes_are_skipped_under_a_tree() {
     let c = check(&doc, "userns.enabled");
     assert_eq!(c["status"], "skip", "{c}");
 }
+
+/// `ports.free` on the live host asks the kernel (sock_diag) for listening
+/// sockets: a socket this test opens on 10443 is found and named, and the
+/// verdict agrees with the kernel's own /proc/net/tcp.
+#[test]
+fn ports_free_sees_a_real_listener() {
+    let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", 10443)) else {
+        eprintln!("SKIP ports_free_sees_a_real_listener: 10443 is in use on this host");
+        return;
+    };
+    let doc = run_json(&["ports.free", "--exact"]);
+    let c = check(&doc, "ports.free");
+    assert_eq!(c["status"], "fail", "{c}");
+    let evidence = c["evidence"].to_string();
+    assert!(
+        evidence.contains("127.0.0.1:10443 LISTEN"),
+        "the listener is named: {evidence}"
+    );
+    // Independently: the kernel's procfs lists it as listening (0A).
+    let procfs = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    assert!(
+        procfs
+            .lines()
+            .any(|l| l.contains("0100007F:28CB") && l.split_whitespace().nth(3) == Some("0A")),
+        "{procfs}"
+    );
+    drop(listener);
+    let doc = run_json(&["ports.free", "--exact"]);
+    assert_eq!(check(&doc, "ports.free")["status"], "pass");
+}

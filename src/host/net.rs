@@ -10,10 +10,6 @@ mod sockdiag;
 /// `sock_diag` with a LISTEN filter (IPv4 and IPv6), else, where netlink is
 /// refused, from `/proc/net/tcp{,6}` through `read`. A netlink listener
 /// names `sock_diag` as its file and its position as its line.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "ports.free still reads /proc/net/tcp itself")
-)]
 pub(crate) fn live_tcp_listeners(
     read: impl Fn(&str) -> Result<Option<String>, FactError>,
 ) -> Result<Vec<Listener>, FactError> {
