@@ -60,6 +60,48 @@ impl Drop for HttpStub {
     }
 }
 
+/// The probe's forwards as k3s adds them: the host ports start answering
+/// only once the probe Service exists (krc checks them free before).
+struct ProbeForwards {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProbeForwards {
+    fn after_probe_service(api: &ApiServer, ports: &[u16]) -> ProbeForwards {
+        let requests = api.requests.clone();
+        let ports = ports.to_vec();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let want = "POST /api/v1/namespaces/krc-acceptance/services";
+            while !s.load(Ordering::SeqCst) {
+                if requests.lock().unwrap().iter().any(|r| r == want) {
+                    let _stubs: Vec<HttpStub> = ports.iter().map(|p| HttpStub::bind(*p)).collect();
+                    while !s.load(Ordering::SeqCst) {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        ProbeForwards {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ProbeForwards {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 struct Cluster {
     ca: Ca,
     client: Identity,
@@ -177,11 +219,10 @@ fn every_api_check_passes_on_a_k3s_shaped_cluster() {
     let pool: Vec<HttpStub> = (0..3).map(|_| HttpStub::bind(0)).collect();
     state.node_port_pool = pool.iter().map(|s| s.port).collect();
     let c = Cluster::start(state);
-    // traefik's 80/443 as rootless k3s forwards them, and the probe's 81, 1024, 8080.
-    let _fwd: Vec<HttpStub> = [10080, 10443, 10081, 11024, 8080]
-        .into_iter()
-        .map(HttpStub::bind)
-        .collect();
+    // traefik's 80/443 as rootless k3s forwards them; the probe's 81, 1024,
+    // 8080 once its Service exists.
+    let _fwd: Vec<HttpStub> = [10080, 10443].into_iter().map(HttpStub::bind).collect();
+    let _probe = ProbeForwards::after_probe_service(&c.api, &[10081, 11024, 8080]);
     let suite = c.suite(&[81, 1024, 8080], 30);
     let (code, out) = c.accept(&suite, API_ONLY);
     for id in [
@@ -450,6 +491,38 @@ fn ports_offset_fails_naming_the_missing_host_port_and_still_cleans_up() {
 }
 
 #[test]
+fn ports_offset_refuses_a_host_port_that_answers_before_the_probe() {
+    let _g = ports_lock();
+    let np = (HttpStub::bind(0), HttpStub::bind(0));
+    let c = Cluster::start(State::k3s((np.0.port, np.1.port)));
+    // Something unrelated already serves 8080: it would answer for the probe.
+    let _fwd: Vec<HttpStub> = [10080, 10443, 8080]
+        .into_iter()
+        .map(HttpStub::bind)
+        .collect();
+    let suite = c.suite(&[8080], 5);
+    let (code, out) = c.accept(&suite, &["ports.offset", "--exact"]);
+    assert_eq!(code, 1, "{out}");
+    let b = block(&out, "ports.offset");
+    assert!(
+        b.starts_with("FAIL")
+            && b.contains("host port 8080 already answers before the probe Service exists")
+            && b.contains("before the probe: host 127.0.0.1:8080: answered \"HTTP/1.1 200 OK\"")
+            && b.contains("ss -ltnp 'sport = :8080'"),
+        "{b}"
+    );
+    // The probe did not run: nothing was created.
+    assert!(
+        !c.api
+            .requests()
+            .iter()
+            .any(|r| r == "POST /api/v1/namespaces/krc-acceptance/services"),
+        "{:?}",
+        c.api.requests()
+    );
+}
+
+#[test]
 fn ports_api_fails_when_nothing_listens() {
     let c = Cluster::start(State::k3s((30080, 30443)));
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -634,10 +707,8 @@ fn one_failing_check_among_passes_shows_evidence_and_remedy() {
         &[("https", 10250)],
     );
     let c = Cluster::start(state);
-    let _fwd: Vec<HttpStub> = [10080, 10443, 10081, 11024, 8080]
-        .into_iter()
-        .map(HttpStub::bind)
-        .collect();
+    let _fwd: Vec<HttpStub> = [10080, 10443].into_iter().map(HttpStub::bind).collect();
+    let _probe = ProbeForwards::after_probe_service(&c.api, &[10081, 11024, 8080]);
     let suite = c.suite(&[81, 1024, 8080], 3);
     let (code, out) = c.accept(&suite, API_ONLY);
     eprintln!("{out}");

@@ -20,6 +20,9 @@ struct Fake {
     nodes: Vec<NodeFact>,
     services: Vec<ServiceFact>,
     open_ports: Vec<u16>,
+    /// Ports that answer only while the probe Service exists.
+    probe_open: Vec<u16>,
+    probing: std::sync::atomic::AtomicBool,
     env: Option<String>,
 }
 
@@ -51,11 +54,15 @@ impl AcceptProbes for Fake {
         _: Duration,
         visit: &mut dyn FnMut(&ProbeService),
     ) -> Probe<ProbeRun> {
+        self.probing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         visit(&ProbeService {
             ingress_ip: "127.0.0.1".into(),
             ports: ports.iter().map(|p| (*p, None)).collect(),
             target: ("traefik-x".into(), "10.42.0.8".into(), 8000),
         });
+        self.probing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         Probe::Answer(ProbeRun {
             steps: vec!["namespace krc-acceptance deleted".into()],
             error: None,
@@ -63,13 +70,18 @@ impl AcceptProbes for Fake {
         })
     }
     fn connect(&self, port: u16) -> Probe<PortAnswer> {
-        Probe::Answer(if self.open_ports.contains(&port) {
-            PortAnswer::Answered("HTTP/1.1 404 Not Found".into())
-        } else {
-            PortAnswer::Refused(format!(
-                "connect 127.0.0.1:{port}: Connection refused (os error 111)"
-            ))
-        })
+        Probe::Answer(
+            if self.open_ports.contains(&port)
+                || (self.probing.load(std::sync::atomic::Ordering::SeqCst)
+                    && self.probe_open.contains(&port))
+            {
+                PortAnswer::Answered("HTTP/1.1 404 Not Found".into())
+            } else {
+                PortAnswer::Refused(format!(
+                    "connect 127.0.0.1:{port}: Connection refused (os error 111)"
+                ))
+            },
+        )
     }
     fn user_unit(&self, _: &TargetUser, _: &str) -> Answer<UnitState> {
         match &self.unit {
@@ -372,32 +384,153 @@ fn rootless_userns_and_rootful_inactive() {
 }
 
 #[test]
-fn cluster_single_node_finds_join_settings_without_showing_tokens() {
+fn cluster_single_node_judges_nodes_not_flags_and_never_shows_tokens() {
     let t = Tree::new();
     t.installed();
     let p = Params::default();
-    let one = vec![NodeFact {
-        name: "h".into(),
+    let node = |n: &str| NodeFact {
+        name: n.into(),
         ready: None,
         internal_ips: vec![],
         kubelet_version: String::new(),
-    }];
-    let fake = || Fake {
-        nodes: one.clone(),
+    };
+    let fake = |names: &[&str]| Fake {
+        nodes: names.iter().map(|n| node(n)).collect(),
         ..Fake::default()
     };
     assert_eq!(
-        t.judge("cluster.single-node", fake(), &p).status,
+        t.judge("cluster.single-node", fake(&["h"]), &p).status,
         Status::Pass
     );
-    t.file(&format!("{UNIT}.d/join.conf"), "[Service]\nEnvironment=K3S_URL=https://10.0.0.1:6443 K3S_TOKEN=K10secretsecret::server:abc\n");
-    let v = t.judge("cluster.single-node", fake(), &p);
+    // A single server with a token and --cluster-init is a single node.
+    t.file(
+        &format!("{UNIT}.d/token.conf"),
+        "[Service]\nEnvironment=K3S_TOKEN=K10secretsecret::server:abc\nExecStart=\nExecStart=/usr/local/bin/k3s server --rootless --snapshotter=fuse-overlayfs --cluster-init --token=K10othersecret\n",
+    );
+    let v = t.judge("cluster.single-node", fake(&["h"]), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.contains("K3S_TOKEN is set: harmless on a single server")),
+        "{}",
+        show(&v)
+    );
+    // A second node fails, whatever the flags say.
+    let v = t.judge("cluster.single-node", fake(&["h", "w1"]), &p);
     assert_eq!(v.status, Status::Fail, "{}", show(&v));
-    assert!(v.summary.contains("K3S_URL is set") && v.summary.contains("K3S_TOKEN is set"));
+    assert!(v.summary.contains("2 nodes joined"), "{}", show(&v));
     // The record a report gets is redacted by the runner; the raw verdict
-    // names the line, and redaction hides the value.
+    // names the line, and redaction hides the values.
     let shown = crate::report::redact::redact(&v.evidence.join("\n"));
-    assert!(!shown.contains("K10secretsecret"), "{shown}");
+    assert!(
+        !shown.contains("K10secretsecret") && !shown.contains("K10othersecret"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn unit_present_accepts_delegate_lists_and_environment_in_the_unit() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    // A list naming what k3s needs is as good as yes.
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace("Delegate=yes", "Delegate=cpu cpuset io memory pids"),
+    );
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    // Lists accumulate, as systemd does.
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace("Delegate=yes", "Delegate=cpu cpuset\nDelegate=memory pids"),
+    );
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    // A list without cpuset fails, naming it.
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace("Delegate=yes", "Delegate=cpu memory pids"),
+    );
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("Delegate=cpu memory pids does not delegate cpuset"),
+        "{}",
+        show(&v)
+    );
+    // K3S_ROOTLESS_* in the unit itself, no drop-in: read from the unit.
+    std::fs::remove_file(
+        t.0.path()
+            .join(format!("{}.d/krc.conf", UNIT.trim_start_matches('/'))),
+    )
+    .unwrap();
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace(
+            "Delegate=yes\n",
+            "Delegate=yes\nEnvironment=K3S_ROOTLESS_CIDR=10.41.0.0/16 K3S_ROOTLESS_PORT_DRIVER=slirp4netns\nEnvironment=K3S_ROOTLESS_MTU=1500 K3S_ROOTLESS_DISABLE_HOST_LOOPBACK=true\n",
+        ),
+    );
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+}
+
+#[test]
+fn pods_system_skips_what_config_yaml_and_flags_disable() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    // The fake lists no pods: every required component fails by name.
+    let v = t.judge("pods.system", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail);
+    assert!(
+        v.summary.contains("metrics-server has no pod"),
+        "{}",
+        show(&v)
+    );
+    t.file(
+        "/etc/rancher/k3s/config.yaml",
+        "write-kubeconfig-mode: \"0644\"\ndisable:\n  - metrics-server\n",
+    );
+    t.file(
+        "/etc/rancher/k3s/config.yaml.d/50-storage.yaml",
+        "disable+: local-storage\n",
+    );
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace(
+            "--snapshotter=fuse-overlayfs",
+            "--snapshotter=fuse-overlayfs --disable traefik --disable=coredns,servicelb",
+        ),
+    );
+    let v = t.judge("pods.system", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    for e in [
+        "metrics-server: not required, k3s is told not to deploy it: /etc/rancher/k3s/config.yaml:2: disable:",
+        "local-path-provisioner: not required, k3s is told not to deploy it: /etc/rancher/k3s/config.yaml.d/50-storage.yaml:1: disable+: local-storage",
+        "traefik: not required, k3s is told not to deploy it: /home/k3s/.config/systemd/user/k3s-rootless.service:6: ExecStart=",
+    ] {
+        assert!(
+            v.evidence.iter().any(|x| x.starts_with(e)),
+            "{e}\n{}",
+            show(&v)
+        );
+    }
+    // A string value works as a list of one.
+    t.file("/etc/rancher/k3s/config.yaml", "disable: traefik\n");
+    t.file(UNIT, GOOD_UNIT);
+    std::fs::remove_file(
+        t.0.path()
+            .join("etc/rancher/k3s/config.yaml.d/50-storage.yaml"),
+    )
+    .unwrap();
+    let v = t.judge("pods.system", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail);
+    assert!(!v.summary.contains("traefik"), "{}", show(&v));
+    assert!(v.summary.contains("coredns has no pod"), "{}", show(&v));
 }
 
 #[test]
@@ -454,24 +587,63 @@ fn ports_offset_applies_the_inclusive_1024_rule() {
             })
             .collect(),
     };
-    let fake = |open: Vec<u16>| Fake {
+    let fake = |open: Vec<u16>, probe: Vec<u16>| Fake {
         services: vec![svc.clone()],
         open_ports: open,
+        probe_open: probe,
         ..Fake::default()
     };
     let v = t.judge(
         "ports.offset",
-        fake(vec![10080, 10443, 10081, 11024, 8080]),
+        fake(vec![10080, 10443], vec![10081, 11024, 8080]),
         &p,
     );
     assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.starts_with("before the probe: host 127.0.0.1:11024: connection failed")),
+        "{}",
+        show(&v)
+    );
     // 1024 forwarded at 1024 (the docs' "below 1024" reading) is a failure.
     p.accept.probe_ports = vec![1024];
-    let v = t.judge("ports.offset", fake(vec![10080, 10443, 1024]), &p);
+    let v = t.judge("ports.offset", fake(vec![10080, 10443], vec![1024]), &p);
     assert_eq!(v.status, Status::Fail, "{}", show(&v));
     assert!(
         v.summary
             .contains("port 1024 is not reachable on host port 11024"),
+        "{}",
+        show(&v)
+    );
+    // Something else already answers on 8080: the probe cannot claim it.
+    p.accept.probe_ports = vec![81, 8080];
+    let v = t.judge(
+        "ports.offset",
+        fake(vec![10080, 10443, 8080], vec![10081]),
+        &p,
+    );
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("host port 8080 already answers before the probe Service exists"),
+        "{}",
+        show(&v)
+    );
+    assert!(v.remedy.unwrap().contains("sudo ss -ltnp 'sport = :8080'"));
+    // traefik and servicelb disabled in config.yaml: traefik's service is
+    // not expected and the active probe does not run.
+    t.file(
+        "/etc/rancher/k3s/config.yaml",
+        "disable:\n  - traefik\n  - servicelb\n",
+    );
+    let mut bare = fake(vec![], vec![]);
+    bare.services.clear();
+    let v = t.judge("ports.offset", bare, &p);
+    assert_eq!(v.status, Status::Skip, "{}", show(&v));
+    assert!(
+        v.evidence.iter().any(|e| e
+            == "active probe: not run, servicelb is disabled: /etc/rancher/k3s/config.yaml:1: disable:"),
         "{}",
         show(&v)
     );

@@ -132,6 +132,17 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let mut f = Findings::default();
     let mut verified = 0;
     let mut api_down = false;
+    let disabled = super::api::disabled_components(host)?;
+    let off = |item: &str| {
+        disabled
+            .iter()
+            .find(|(d, _)| d == item)
+            .map(|(_, at)| at.clone())
+    };
+    let traefik = a.traefik && off("traefik").is_none();
+    if let Some(at) = off("traefik") {
+        f.observe(format!("traefik: not deployed, k3s is told so: {at}"));
+    }
     match host.accept_probes().services() {
         Probe::NotRun(why) => f.observe(format!("services: {why}")),
         Probe::Answer(Err(e)) => {
@@ -154,7 +165,7 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     s.namespace, s.name
                 ));
             }
-            if a.traefik
+            if traefik
                 && !forwarded
                     .iter()
                     .any(|s| s.namespace == "kube-system" && s.name == "traefik")
@@ -196,7 +207,44 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
     }
     // With the API down the probe could only repeat the same error.
-    if !a.probe_ports.is_empty() && !api_down {
+    let mut probe = !a.probe_ports.is_empty() && !api_down;
+    if probe {
+        // The active probe leads its Service to traefik's pod, and only
+        // servicelb gives it the ingress IP that makes k3s forward it.
+        for item in ["servicelb", "traefik"] {
+            if let Some(at) = off(item) {
+                f.observe(format!("active probe: not run, {item} is disabled: {at}"));
+                probe = false;
+            }
+        }
+    }
+    if probe {
+        // A host port that answers before the probe Service exists would
+        // be taken for the forward: the answer must be the probe's.
+        for p in &a.probe_ports {
+            let hp = host_port(*p);
+            match host.accept_probes().connect(hp) {
+                Probe::Answer(ans) if ans.reached() => {
+                    f.observe(format!(
+                        "before the probe: host 127.0.0.1:{hp}: {}",
+                        ans.describe()
+                    ));
+                    f.find(
+                        Status::Fail,
+                        format!("host port {hp} already answers before the probe Service exists: the probe's port {p} cannot be told apart from what listens there"),
+                    );
+                    f.remedy(format!("see what holds it: sudo ss -ltnp 'sport = :{hp}'   # stop it, or leave {p} out of the suite's probe_ports"));
+                    probe = false;
+                }
+                Probe::Answer(ans) => f.observe(format!(
+                    "before the probe: host 127.0.0.1:{hp}: {} (free)",
+                    ans.describe()
+                )),
+                Probe::NotRun(_) => {}
+            }
+        }
+    }
+    if probe {
         let timeout = Duration::from_secs(a.timeout_secs);
         let patience = Duration::from_secs(a.timeout_secs.min(20));
         let mut results = Vec::new();
@@ -264,7 +312,7 @@ Why: the rootless network namespace is separate from the host: the API reaches t
 Fix: nothing listens: `sudo systemctl --user -M USER@ status k3s-rootless`; to limit exposure, a firewall rule such as `sudo iptables -A INPUT -p tcp --dport 6443 ! -i lo -j DROP`.";
 
     pub(crate) const offset: &str = "\
-Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443), and actively with a probe: in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to traefik's pod and web port, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer. The namespace is always deleted afterwards, on failure and on Ctrl-C too. A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
+Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443; not expected when traefik is disabled by --disable or config.yaml's disable:), and actively with a probe: first the probe's host ports must be free (a port that already answers fails: its answer could not be told from the forward), then in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to traefik's pod and web port, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer. The namespace is always deleted afterwards, on failure and on Ctrl-C too. With servicelb or traefik disabled the active probe does not run (it needs servicelb's ingress IP, k3s-io/k3s:pkg/cloudprovider/servicelb.go, and traefik's pod). A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
 
 Why: this is the rootless limit users trip over: only LoadBalancer services (those with an ingress IP) reach the host, and low ports move. k3s's code moves ports up to and including 1024 (1024 -> 11024); its docs say \"below 1024\", so 1024 is where expectations and reality differ. nodePorts are forwarded by newer releases only (a miss warns).
 
