@@ -60,8 +60,24 @@ impl Drop for HttpStub {
     }
 }
 
+/// Relays one connection to `127.0.0.1:target` both ways.
+fn relay(c: std::net::TcpStream, target: u16) {
+    let Ok(up) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+        return;
+    };
+    let (mut a, mut b) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a, &mut b);
+        let _ = b.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut a, mut b) = (up, c);
+    let _ = std::io::copy(&mut a, &mut b);
+    let _ = b.shutdown(std::net::Shutdown::Write);
+}
+
 /// The probe's forwards as k3s adds them: the host ports start answering
-/// only once the probe Service exists (krc checks them free before).
+/// only once the probe Service exists (krc checks them free before), and
+/// lead to what its EndpointSlice names: the API server.
 struct ProbeForwards {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -70,6 +86,7 @@ struct ProbeForwards {
 impl ProbeForwards {
     fn after_probe_service(api: &ApiServer, ports: &[u16]) -> ProbeForwards {
         let requests = api.requests.clone();
+        let target = api.port;
         let ports = ports.to_vec();
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
@@ -77,9 +94,24 @@ impl ProbeForwards {
             let want = "POST /api/v1/namespaces/krc-acceptance/services";
             while !s.load(Ordering::SeqCst) {
                 if requests.lock().unwrap().iter().any(|r| r == want) {
-                    let _stubs: Vec<HttpStub> = ports.iter().map(|p| HttpStub::bind(*p)).collect();
+                    let listeners: Vec<TcpListener> = ports
+                        .iter()
+                        .map(|p| {
+                            let l = TcpListener::bind(("127.0.0.1", *p)).unwrap_or_else(|e| {
+                                panic!("this test needs host port {p} free: {e}")
+                            });
+                            l.set_nonblocking(true).unwrap();
+                            l
+                        })
+                        .collect();
                     while !s.load(Ordering::SeqCst) {
-                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        for l in &listeners {
+                            if let Ok((c, _)) = l.accept() {
+                                c.set_nonblocking(false).unwrap();
+                                std::thread::spawn(move || relay(c, target));
+                            }
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
                     }
                     return;
                 }
@@ -100,6 +132,15 @@ impl Drop for ProbeForwards {
             let _ = t.join();
         }
     }
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Cluster {
@@ -216,15 +257,20 @@ fn every_api_check_passes_on_a_k3s_shaped_cluster() {
     let _g = ports_lock();
     let np = (HttpStub::bind(0), HttpStub::bind(0));
     let mut state = State::k3s((np.0.port, np.1.port));
-    let pool: Vec<HttpStub> = (0..3).map(|_| HttpStub::bind(0)).collect();
-    state.node_port_pool = pool.iter().map(|s| s.port).collect();
+    let pool: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    state.node_port_pool = pool.clone();
     let c = Cluster::start(state);
     // traefik's 80/443 as rootless k3s forwards them; the probe's 81, 1024,
-    // 8080 once its Service exists.
+    // 8080 and its nodePorts once its Service exists.
     let _fwd: Vec<HttpStub> = [10080, 10443].into_iter().map(HttpStub::bind).collect();
-    let _probe = ProbeForwards::after_probe_service(&c.api, &[10081, 11024, 8080]);
+    let mut probe_ports = vec![10081, 11024, 8080];
+    probe_ports.extend(&pool);
+    let _probe = ProbeForwards::after_probe_service(&c.api, &probe_ports);
     let suite = c.suite(&[81, 1024, 8080], 30);
-    let (code, out) = c.accept(&suite, API_ONLY);
+    let json = c.dir.path().join("report.json");
+    let mut args: Vec<&str> = API_ONLY.to_vec();
+    args.extend(["--json", json.to_str().unwrap()]);
+    let (code, out) = c.accept(&suite, &args);
     for id in [
         "kubeconfig.present",
         "kubeconfig.env",
@@ -240,6 +286,15 @@ fn every_api_check_passes_on_a_k3s_shaped_cluster() {
     assert_eq!(code, 0, "{out}");
     // The active probe made its objects and deleted the namespace.
     let reqs = c.api.requests();
+    // Every probe port answered through the probe Service: with the uid
+    // of the namespace this run created.
+    let report = std::fs::read_to_string(&json).unwrap();
+    for hp in [10081, 11024, 8080] {
+        let want = format!(
+            "host 127.0.0.1:{hp}: the API server answered with this run's token (namespace uid 5f0c6a1e-0000-4000-8000-000000000001)"
+        );
+        assert!(report.contains(&want), "{want}\n{report}");
+    }
     for want in [
         "POST /api/v1/namespaces",
         "POST /api/v1/namespaces/krc-acceptance/services",
@@ -706,9 +761,13 @@ fn one_failing_check_among_passes_shows_evidence_and_remedy() {
         false,
         &[("https", 10250)],
     );
+    let pool: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    state.node_port_pool = pool.clone();
     let c = Cluster::start(state);
     let _fwd: Vec<HttpStub> = [10080, 10443].into_iter().map(HttpStub::bind).collect();
-    let _probe = ProbeForwards::after_probe_service(&c.api, &[10081, 11024, 8080]);
+    let mut probe_ports = vec![10081, 11024, 8080];
+    probe_ports.extend(&pool);
+    let _probe = ProbeForwards::after_probe_service(&c.api, &probe_ports);
     let suite = c.suite(&[81, 1024, 8080], 3);
     let (code, out) = c.accept(&suite, API_ONLY);
     eprintln!("{out}");

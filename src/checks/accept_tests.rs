@@ -23,6 +23,8 @@ struct Fake {
     /// Ports that answer only while the probe Service exists.
     probe_open: Vec<u16>,
     probing: std::sync::atomic::AtomicBool,
+    /// Ports where another cluster's API server answers the token question.
+    foreign: Vec<u16>,
     env: Option<String>,
 }
 
@@ -59,7 +61,8 @@ impl AcceptProbes for Fake {
         visit(&ProbeService {
             ingress_ip: "127.0.0.1".into(),
             ports: ports.iter().map(|p| (*p, None)).collect(),
-            target: ("traefik-x".into(), "10.42.0.8".into(), 8000),
+            target: ("the API server".into(), "10.41.0.100".into(), 6443),
+            token: "7c1e2d3f-run".into(),
         });
         self.probing
             .store(false, std::sync::atomic::Ordering::SeqCst);
@@ -82,6 +85,19 @@ impl AcceptProbes for Fake {
                 ))
             },
         )
+    }
+    fn token_via(&self, port: u16) -> Answer<String> {
+        Probe::Answer(if self.foreign.contains(&port) {
+            Ok("0b9a8c7d-other".into())
+        } else if self.probing.load(std::sync::atomic::Ordering::SeqCst)
+            && self.probe_open.contains(&port)
+        {
+            Ok("7c1e2d3f-run".into())
+        } else {
+            Err(format!(
+                "GET https://127.0.0.1:{port}/api/v1/namespaces/krc-acceptance: invalid peer certificate: UnknownIssuer"
+            ))
+        })
     }
     fn user_unit(&self, _: &TargetUser, _: &str) -> Answer<UnitState> {
         match &self.unit {
@@ -606,6 +622,13 @@ fn ports_offset_applies_the_inclusive_1024_rule() {
         "{}",
         show(&v)
     );
+    assert!(
+        v.evidence.iter().any(|e| e.contains(
+            "host 127.0.0.1:11024: the API server answered with this run's token (namespace uid 7c1e2d3f-run)"
+        )),
+        "{}",
+        show(&v)
+    );
     // 1024 forwarded at 1024 (the docs' "below 1024" reading) is a failure.
     p.accept.probe_ports = vec![1024];
     let v = t.judge("ports.offset", fake(vec![10080, 10443], vec![1024]), &p);
@@ -613,6 +636,18 @@ fn ports_offset_applies_the_inclusive_1024_rule() {
     assert!(
         v.summary
             .contains("port 1024 is not reachable on host port 11024"),
+        "{}",
+        show(&v)
+    );
+    // A forward that answers with another token is not the probe's.
+    p.accept.probe_ports = vec![81];
+    let mut other = fake(vec![10080, 10443], vec![10081]);
+    other.foreign = vec![10081];
+    let v = t.judge("ports.offset", other, &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("host port 10081 answers, but not through this run's probe Service"),
         "{}",
         show(&v)
     );

@@ -125,6 +125,56 @@ fn judge(f: &mut Findings, who: &str, port: u16, answer: Probe<PortAnswer>, requ
     }
 }
 
+/// Asks the API server for the probe namespace through host port `hp`,
+/// once something answers there.
+fn token_check(
+    host: &Host,
+    hp: u16,
+    answer: &Probe<PortAnswer>,
+    token: &str,
+) -> Option<(Probe<Result<String, String>>, String)> {
+    match answer {
+        Probe::Answer(a) if a.reached() => {
+            Some((host.accept_probes().token_via(hp), token.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// The answer on a forwarded port must carry this run's token: the probe
+/// namespace's uid, over TLS verified with the kubeconfig.
+fn judge_token(
+    f: &mut Findings,
+    who: &str,
+    port: u16,
+    token: Option<(Probe<Result<String, String>>, String)>,
+    required: bool,
+) {
+    let hp = host_port(port);
+    let status = if required { Status::Fail } else { Status::Warn };
+    match token {
+        None => {}
+        Some((Probe::NotRun(why), _)) => f.observe(format!(
+            "{who} port {port} → host 127.0.0.1:{hp}: token not asked: {why}"
+        )),
+        Some((Probe::Answer(Ok(uid)), want)) if uid == want => f.observe(format!(
+            "{who} port {port} → host 127.0.0.1:{hp}: the API server answered with this run's token (namespace uid {uid})"
+        )),
+        Some((Probe::Answer(Ok(uid)), want)) => {
+            f.observe(format!(
+                "{who} port {port} → host 127.0.0.1:{hp}: namespace uid {uid}, this run's is {want}"
+            ));
+            f.find(status, format!("host port {hp} answers, but not through this run's probe Service (another cluster's API server)"));
+            f.remedy(format!("see what holds it: sudo ss -ltnp 'sport = :{hp}'"));
+        }
+        Some((Probe::Answer(Err(e)), _)) => {
+            f.observe(format!("{who} port {port} → host 127.0.0.1:{hp}: {e}"));
+            f.find(status, format!("host port {hp} answers, but not with this run's namespace uid (the answer did not come through the probe Service)"));
+            f.remedy(format!("see what holds it: sudo ss -ltnp 'sport = :{hp}'   # k3s's forward leads to the probe Service, which answers as this cluster's API server"));
+        }
+    }
+}
+
 pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
@@ -209,9 +259,9 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // With the API down the probe could only repeat the same error.
     let mut probe = !a.probe_ports.is_empty() && !api_down;
     if probe {
-        // The active probe leads its Service to traefik's pod, and only
-        // servicelb gives it the ingress IP that makes k3s forward it.
-        for item in ["servicelb", "traefik"] {
+        // Only servicelb gives the probe Service the ingress IP that makes
+        // k3s forward it.
+        for item in ["servicelb"] {
             if let Some(at) = off(item) {
                 f.observe(format!("active probe: not run, {item} is disabled: {at}"));
                 probe = false;
@@ -252,18 +302,18 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .accept_probes()
             .with_probe_service(&a.probe_ports, timeout, &mut |svc| {
                 for (port, node_port) in &svc.ports {
-                    results.push((
-                        "probe service".to_string(),
-                        *port,
-                        connect_patiently(host, host_port(*port), patience),
-                        true,
-                    ));
+                    let answer = connect_patiently(host, host_port(*port), patience);
+                    let token = token_check(host, host_port(*port), &answer, &svc.token);
+                    results.push(("probe service".to_string(), *port, answer, true, token));
                     if let Some(np) = node_port {
+                        let answer = host.accept_probes().connect(host_port(*np));
+                        let token = token_check(host, host_port(*np), &answer, &svc.token);
                         results.push((
                             "probe service nodePort".to_string(),
                             *np,
-                            host.accept_probes().connect(host_port(*np)),
+                            answer,
                             false,
+                            token,
                         ));
                     }
                 }
@@ -279,9 +329,13 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     f.find(Status::Fail, format!("the active probe could not run: {e}"));
                     f.remedy(super::api::api_remedy(e, u));
                 }
-                for (who, port, answer, required) in results {
+                for (who, port, answer, required, token) in results {
                     verified += usize::from(required);
+                    let reached = matches!(&answer, Probe::Answer(a) if a.reached());
                     judge(&mut f, &who, port, answer, required);
+                    if reached {
+                        judge_token(&mut f, &who, port, token, required);
+                    }
                 }
                 if let Err(e) = &run.cleanup {
                     f.find(
@@ -312,7 +366,7 @@ Why: the rootless network namespace is separate from the host: the API reaches t
 Fix: nothing listens: `sudo systemctl --user -M USER@ status k3s-rootless`; to limit exposure, a firewall rule such as `sudo iptables -A INPUT -p tcp --dport 6443 ! -i lo -j DROP`.";
 
     pub(crate) const offset: &str = "\
-Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443; not expected when traefik is disabled by --disable or config.yaml's disable:), and actively with a probe: first the probe's host ports must be free (a port that already answers fails: its answer could not be told from the forward), then in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to traefik's pod and web port, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer. The namespace is always deleted afterwards, on failure and on Ctrl-C too. With servicelb or traefik disabled the active probe does not run (it needs servicelb's ingress IP, k3s-io/k3s:pkg/cloudprovider/servicelb.go, and traefik's pod). A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
+Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443; not expected when traefik is disabled by --disable or config.yaml's disable:), and actively with a probe: first the probe's host ports must be free (a port that already answers fails: its answer could not be told from the forward), then in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to the API server's endpoint from default/kubernetes, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer, and answer with this run's token: through each one krc asks the API server (TLS verified with the kubeconfig's CA and client certificate; k3s's serving certificate names 127.0.0.1) for the probe namespace, whose uid is new each run. The namespace is always deleted afterwards, on failure and on Ctrl-C too. With servicelb disabled the active probe does not run (only servicelb gives a Service the ingress IP that k3s-io/k3s:pkg/rootlessports/controller.go forwards; servicelb: pkg/cloudprovider/servicelb.go). A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
 
 Why: this is the rootless limit users trip over: only LoadBalancer services (those with an ingress IP) reach the host, and low ports move. k3s's code moves ports up to and including 1024 (1024 -> 11024); its docs say \"below 1024\", so 1024 is where expectations and reality differ. nodePorts are forwarded by newer releases only (a miss warns).
 
