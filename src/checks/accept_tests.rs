@@ -683,3 +683,41 @@ fn ports_offset_applies_the_inclusive_1024_rule() {
         show(&v)
     );
 }
+
+#[test]
+fn net_proxy_wants_the_cluster_networks_in_no_proxy() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    assert_eq!(
+        t.judge("net.proxy", Fake::default(), &p).status,
+        Status::Pass
+    );
+    t.file("/etc/environment", "HTTPS_PROXY=http://proxy:3128\n");
+    let v = t.judge("net.proxy", Fake::default(), &p);
+    assert_eq!(v.status, Status::Warn, "{}", show(&v));
+    assert!(
+        v.summary.contains("does not carry HTTPS_PROXY"),
+        "{}",
+        show(&v)
+    );
+    t.file(
+        &format!("{UNIT}.d/proxy.conf"),
+        "[Service]\nEnvironment=\"HTTPS_PROXY=http://proxy:3128\"\nEnvironment=\"NO_PROXY=127.0.0.1,10.41.0.0/16,10.42.0.0/16\"\n",
+    );
+    let v = t.judge("net.proxy", Fake::default(), &p);
+    assert_eq!(v.status, Status::Warn, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("NO_PROXY of k3s's unit lacks 10.43.0.0/16"),
+        "{}",
+        show(&v)
+    );
+    assert!(v.remedy.unwrap().contains("sudo krc install --user k3s"));
+    t.file(
+        &format!("{UNIT}.d/proxy.conf"),
+        "[Service]\nEnvironment=\"HTTPS_PROXY=http://proxy:3128\"\nEnvironment=\"NO_PROXY=127.0.0.1,10.41.0.0/16,10.42.0.0/16,10.43.0.0/16\"\n",
+    );
+    let v = t.judge("net.proxy", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+}

@@ -64,6 +64,11 @@ pub(super) fn single_instance(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             f.remedy(format!("sudo systemctl disable --now {unit}"));
         }
     }
+    if f.status() == Status::Fail
+        && let Some(note) = super::session::systemd_note(host)?
+    {
+        f.remedy(note);
+    }
     Ok(f.finish("no k3s process runs, no rootless lock is held, no rootful k3s unit is enabled"))
 }
 
