@@ -16,6 +16,7 @@ pub(crate) mod net;
 pub(crate) mod probes;
 pub(crate) mod procs;
 pub(crate) mod rootdir;
+pub(crate) mod subids;
 pub(crate) mod sysctl;
 pub(crate) mod users;
 
@@ -194,6 +195,11 @@ impl Host {
 
     pub(crate) fn origin(&self) -> Origin {
         self.origin
+    }
+
+    /// The live-probe answers of the fixture tree (empty on a live host).
+    pub(crate) fn fixture_probes(&self) -> &fixture::ProbeAnswers {
+        &self.fixture.probes
     }
 
     /// What the fixture tree says it describes, if it is one.
