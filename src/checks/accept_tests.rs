@@ -231,7 +231,10 @@ fn install_binary_checks_path_mode_and_pin() {
     t.file(UNIT, &GOOD_UNIT.replace("/usr/local/bin/k3s", "/opt/k3s"));
     let v = t.judge("install.binary", Fake::default(), &Params::default());
     assert!(
-        v.status == Status::Fail && v.summary.contains("/opt/k3s does not exist"),
+        v.status == Status::Fail
+            && v.summary.contains(
+                "the unit starts /opt/k3s, which does not exist; k3s is installed at /usr/local/bin/k3s"
+            ),
         "{}",
         show(&v)
     );
@@ -720,4 +723,45 @@ fn net_proxy_wants_the_cluster_networks_in_no_proxy() {
     );
     let v = t.judge("net.proxy", Fake::default(), &p);
     assert_eq!(v.status, Status::Pass, "{}", show(&v));
+}
+
+#[test]
+fn k3s_in_opt_bin_is_found_by_install_binary_and_unit_present() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    // install.sh on a read-only /usr/local: the binary went to /opt/bin,
+    // the unit still names /usr/local/bin/k3s.
+    std::fs::remove_file(t.0.path().join("usr/local/bin/k3s")).unwrap();
+    t.file("/opt/bin/k3s", "#!/bin/sh\n");
+    t.file(
+        "krc-fixture.toml",
+        "[files.\"/opt/bin/k3s\"]\nmode = \"755\"\n[probes.versions]\n\"/opt/bin/k3s\" = \"k3s version v1.33.5+k3s1 (2a9c3d4b)\"\n",
+    );
+    for id in ["install.binary", "unit.present"] {
+        let v = t.judge(id, Fake::default(), &p);
+        assert_eq!(v.status, Status::Fail, "{id}: {}", show(&v));
+        assert!(
+            v.summary
+                .contains("/usr/local/bin/k3s, which does not exist")
+                && v.summary.contains("/opt/bin/k3s"),
+            "{id}: {}",
+            show(&v)
+        );
+        assert!(
+            v.remedy
+                .unwrap()
+                .contains("ExecStart=/opt/bin/k3s server --rootless"),
+            "{id}"
+        );
+    }
+    // A unit that names /opt/bin/k3s passes both.
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace("/usr/local/bin/k3s server", "/opt/bin/k3s server"),
+    );
+    for id in ["install.binary", "unit.present"] {
+        let v = t.judge(id, Fake::default(), &p);
+        assert_eq!(v.status, Status::Pass, "{id}: {}", show(&v));
+    }
 }

@@ -274,7 +274,24 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             if l.value.split_whitespace().any(|w| w == "server")
                 && l.value.contains("--rootless") =>
         {
-            f.observe(l.at())
+            f.observe(l.at());
+            let bin = l
+                .value
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches(['-', '@', '+', '!', ':']);
+            if let Some(other) = super::rootless::k3s_elsewhere(ctx.host, bin) {
+                f.observe(format!("{bin}: does not exist; {other}: exists"));
+                f.find(
+                    Status::Fail,
+                    format!("ExecStart starts {bin}, which does not exist; k3s is at {other}"),
+                );
+                f.remedy(format!(
+                    "set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Service] of {path}, then: {}",
+                    daemon_reload(ctx)
+                ));
+            }
         }
         Some(l) => {
             f.observe(l.at());
