@@ -38,6 +38,7 @@ pub(super) fn proxy(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
     let text = host.read_opt(ENV_FILE)?.unwrap_or_default();
+    crate::host::plain_text(&text, ENV_FILE)?;
     let proxies = env_file(&text, &["HTTP_PROXY", "HTTPS_PROXY"]);
     if proxies.is_empty() {
         return Ok(Verdict::pass(format!(

@@ -233,7 +233,7 @@ pub(super) fn userns(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 #[allow(non_upper_case_globals)]
 pub(super) mod explain {
     pub(crate) const binary: &str = "\
-Verifies that the program in the unit's ExecStart exists, is an executable file, and that its `--version` says `k3s version ...`; when the suite pins a release (v1.33.5+k3s1) or a commit, the version line must name it. A missing program is looked for in both directories install.sh installs to: /usr/local/bin, or /opt/bin when /usr/local is read-only (k3s-io/k3s:install.sh, setup_verify_arch/BIN_DIR).
+Verifies that the program in the unit's ExecStart exists, is an executable file, and that its `--version` says `k3s version ...`; when the suite pins a release (v1.33.5+k3s1) or a commit, the version line must name it. A missing program is looked for in both directories install.sh installs to: /usr/local/bin, or /opt/bin when /usr/local is read-only (k3s-io/k3s:install.sh, setup_env: BIN_DIR, and KILLALL_K3S_SH next to it).
 
 Why: the unit starts whatever ExecStart names; a missing binary makes systemd fail with status 203/EXEC, and a binary from another release than the unit is not what was qualified (the unit should come from the same k3s version as the binary). install.sh with INSTALL_K3S_COMMIT may have failed to download (since February 2026 commit builds need a GITHUB_TOKEN) and left an older k3s in place.
 

@@ -30,7 +30,15 @@ pub(crate) fn pid1(host: &Host) -> Result<Pid1, FactError> {
     // when it was started as /sbin/init (a link to systemd on most
     // distributions), so /proc/1/cmdline cannot stand in for it.
     if let Some(comm) = host.read_opt("/proc/1/comm")? {
-        let c = comm.trim().to_string();
+        let c = comm.trim_end_matches('\n').to_string();
+        // The kernel writes at most 15 bytes of a program name and a newline.
+        if c.is_empty() || c.len() > 15 || c.chars().any(|ch| ch == '\u{FFFD}' || ch.is_control()) {
+            return Err(FactError::malformed(
+                "/proc/1/comm",
+                1,
+                "not a process name (1 to 15 printable bytes)",
+            ));
+        }
         evidence.push(format!("/proc/1/comm: {c}"));
         name = Some(c);
     } else {

@@ -128,6 +128,7 @@ pub(crate) fn read(host: &Host) -> Result<Vec<ConfigEntry>, FactError> {
     let mut out = Vec::new();
     for f in files(host) {
         if let Some(text) = host.read_opt(&f)? {
+            super::plain_text(&text, &f)?;
             out.extend(parse(&text, &f));
         }
     }

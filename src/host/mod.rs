@@ -47,6 +47,24 @@ pub(crate) enum FactError {
     },
 }
 
+/// A configuration file must be text: the first line holding bytes that
+/// were not UTF-8 or control characters (tabs aside) is malformed.
+pub(crate) fn plain_text(text: &str, path: &str) -> Result<(), FactError> {
+    for (i, line) in text.lines().enumerate() {
+        if line
+            .chars()
+            .any(|c| c == '\u{FFFD}' || (c.is_control() && c != '\t'))
+        {
+            return Err(FactError::malformed(
+                path,
+                i + 1,
+                "not text (binary or control characters)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl FactError {
     pub(crate) fn malformed(path: &str, line: usize, reason: impl Into<String>) -> Self {
         FactError::Malformed {

@@ -19,6 +19,7 @@ pub(crate) fn nss_source(host: &Host) -> Result<Option<(String, String)>, FactEr
     let Some(text) = host.read_opt(NSSWITCH)? else {
         return Ok(None);
     };
+    super::plain_text(&text, NSSWITCH)?;
     for (i, raw) in text.lines().enumerate() {
         let l = raw.split('#').next().unwrap_or("").trim();
         if let Some(v) = l.strip_prefix("subid:") {
