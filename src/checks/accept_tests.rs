@@ -25,6 +25,9 @@ struct Fake {
     probing: std::sync::atomic::AtomicBool,
     /// Ports where another cluster's API server answers the token question.
     foreign: Vec<u16>,
+    /// Probe ports whose server closes on a plain HEAD (TLS) yet answers
+    /// the token question.
+    tls_only: Vec<u16>,
     env: Option<String>,
 }
 
@@ -73,11 +76,12 @@ impl AcceptProbes for Fake {
         })
     }
     fn connect(&self, port: u16) -> Probe<PortAnswer> {
+        let probing = self.probing.load(std::sync::atomic::Ordering::SeqCst);
+        if probing && self.tls_only.contains(&port) {
+            return Probe::Answer(PortAnswer::Closed("end of stream".into()));
+        }
         Probe::Answer(
-            if self.open_ports.contains(&port)
-                || (self.probing.load(std::sync::atomic::Ordering::SeqCst)
-                    && self.probe_open.contains(&port))
-            {
+            if self.open_ports.contains(&port) || (probing && self.probe_open.contains(&port)) {
                 PortAnswer::Answered("HTTP/1.1 404 Not Found".into())
             } else {
                 PortAnswer::Refused(format!(
@@ -90,7 +94,7 @@ impl AcceptProbes for Fake {
         Probe::Answer(if self.foreign.contains(&port) {
             Ok("0b9a8c7d-other".into())
         } else if self.probing.load(std::sync::atomic::Ordering::SeqCst)
-            && self.probe_open.contains(&port)
+            && (self.probe_open.contains(&port) || self.tls_only.contains(&port))
         {
             Ok("7c1e2d3f-run".into())
         } else {
@@ -642,6 +646,13 @@ fn ports_offset_applies_the_inclusive_1024_rule() {
         "{}",
         show(&v)
     );
+    // A server that closes on a plain HEAD but returns this run's uid over
+    // TLS is the probe's forward.
+    p.accept.probe_ports = vec![1024];
+    let mut tls = fake(vec![10080, 10443], vec![]);
+    tls.tls_only = vec![11024];
+    let v = t.judge("ports.offset", tls, &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
     // A forward that answers with another token is not the probe's.
     p.accept.probe_ports = vec![81];
     let mut other = fake(vec![10080, 10443], vec![10081]);
