@@ -60,6 +60,89 @@ impl Drop for HttpStub {
     }
 }
 
+/// Relays one connection to `127.0.0.1:target` both ways.
+fn relay(c: std::net::TcpStream, target: u16) {
+    let Ok(up) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+        return;
+    };
+    let (mut a, mut b) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a, &mut b);
+        let _ = b.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut a, mut b) = (up, c);
+    let _ = std::io::copy(&mut a, &mut b);
+    let _ = b.shutdown(std::net::Shutdown::Write);
+}
+
+/// The probe's forwards as k3s adds them: the host ports start answering
+/// only once the probe Service exists (krc checks them free before), and
+/// lead to what its EndpointSlice names: the API server.
+struct ProbeForwards {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProbeForwards {
+    fn after_probe_service(api: &ApiServer, ports: &[u16]) -> ProbeForwards {
+        let requests = api.requests.clone();
+        let target = api.port;
+        let ports = ports.to_vec();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let want = "POST /api/v1/namespaces/krc-acceptance/services";
+            while !s.load(Ordering::SeqCst) {
+                if requests.lock().unwrap().iter().any(|r| r == want) {
+                    let listeners: Vec<TcpListener> = ports
+                        .iter()
+                        .map(|p| {
+                            let l = TcpListener::bind(("127.0.0.1", *p)).unwrap_or_else(|e| {
+                                panic!("this test needs host port {p} free: {e}")
+                            });
+                            l.set_nonblocking(true).unwrap();
+                            l
+                        })
+                        .collect();
+                    while !s.load(Ordering::SeqCst) {
+                        for l in &listeners {
+                            if let Ok((c, _)) = l.accept() {
+                                c.set_nonblocking(false).unwrap();
+                                std::thread::spawn(move || relay(c, target));
+                            }
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        ProbeForwards {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ProbeForwards {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 struct Cluster {
     ca: Ca,
     client: Identity,
@@ -174,16 +257,20 @@ fn every_api_check_passes_on_a_k3s_shaped_cluster() {
     let _g = ports_lock();
     let np = (HttpStub::bind(0), HttpStub::bind(0));
     let mut state = State::k3s((np.0.port, np.1.port));
-    let pool: Vec<HttpStub> = (0..3).map(|_| HttpStub::bind(0)).collect();
-    state.node_port_pool = pool.iter().map(|s| s.port).collect();
+    let pool: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    state.node_port_pool = pool.clone();
     let c = Cluster::start(state);
-    // traefik's 80/443 as rootless k3s forwards them, and the probe's 81, 1024, 8080.
-    let _fwd: Vec<HttpStub> = [10080, 10443, 10081, 11024, 8080]
-        .into_iter()
-        .map(HttpStub::bind)
-        .collect();
+    // traefik's 80/443 as rootless k3s forwards them; the probe's 81, 1024,
+    // 8080 and its nodePorts once its Service exists.
+    let _fwd: Vec<HttpStub> = [10080, 10443].into_iter().map(HttpStub::bind).collect();
+    let mut probe_ports = vec![10081, 11024, 8080];
+    probe_ports.extend(&pool);
+    let _probe = ProbeForwards::after_probe_service(&c.api, &probe_ports);
     let suite = c.suite(&[81, 1024, 8080], 30);
-    let (code, out) = c.accept(&suite, API_ONLY);
+    let json = c.dir.path().join("report.json");
+    let mut args: Vec<&str> = API_ONLY.to_vec();
+    args.extend(["--json", json.to_str().unwrap()]);
+    let (code, out) = c.accept(&suite, &args);
     for id in [
         "kubeconfig.present",
         "kubeconfig.env",
@@ -199,6 +286,15 @@ fn every_api_check_passes_on_a_k3s_shaped_cluster() {
     assert_eq!(code, 0, "{out}");
     // The active probe made its objects and deleted the namespace.
     let reqs = c.api.requests();
+    // Every probe port answered through the probe Service: with the uid
+    // of the namespace this run created.
+    let report = std::fs::read_to_string(&json).unwrap();
+    for hp in [10081, 11024, 8080] {
+        let want = format!(
+            "host 127.0.0.1:{hp}: the API server answered with this run's token (namespace uid 5f0c6a1e-0000-4000-8000-000000000001)"
+        );
+        assert!(report.contains(&want), "{want}\n{report}");
+    }
     for want in [
         "POST /api/v1/namespaces",
         "POST /api/v1/namespaces/krc-acceptance/services",
@@ -450,6 +546,38 @@ fn ports_offset_fails_naming_the_missing_host_port_and_still_cleans_up() {
 }
 
 #[test]
+fn ports_offset_refuses_a_host_port_that_answers_before_the_probe() {
+    let _g = ports_lock();
+    let np = (HttpStub::bind(0), HttpStub::bind(0));
+    let c = Cluster::start(State::k3s((np.0.port, np.1.port)));
+    // Something unrelated already serves 8080: it would answer for the probe.
+    let _fwd: Vec<HttpStub> = [10080, 10443, 8080]
+        .into_iter()
+        .map(HttpStub::bind)
+        .collect();
+    let suite = c.suite(&[8080], 5);
+    let (code, out) = c.accept(&suite, &["ports.offset", "--exact"]);
+    assert_eq!(code, 1, "{out}");
+    let b = block(&out, "ports.offset");
+    assert!(
+        b.starts_with("FAIL")
+            && b.contains("host port 8080 already answers before the probe Service exists")
+            && b.contains("before the probe: host 127.0.0.1:8080: answered \"HTTP/1.1 200 OK\"")
+            && b.contains("ss -ltnp 'sport = :8080'"),
+        "{b}"
+    );
+    // The probe did not run: nothing was created.
+    assert!(
+        !c.api
+            .requests()
+            .iter()
+            .any(|r| r == "POST /api/v1/namespaces/krc-acceptance/services"),
+        "{:?}",
+        c.api.requests()
+    );
+}
+
+#[test]
 fn ports_api_fails_when_nothing_listens() {
     let c = Cluster::start(State::k3s((30080, 30443)));
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -633,11 +761,13 @@ fn one_failing_check_among_passes_shows_evidence_and_remedy() {
         false,
         &[("https", 10250)],
     );
+    let pool: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    state.node_port_pool = pool.clone();
     let c = Cluster::start(state);
-    let _fwd: Vec<HttpStub> = [10080, 10443, 10081, 11024, 8080]
-        .into_iter()
-        .map(HttpStub::bind)
-        .collect();
+    let _fwd: Vec<HttpStub> = [10080, 10443].into_iter().map(HttpStub::bind).collect();
+    let mut probe_ports = vec![10081, 11024, 8080];
+    probe_ports.extend(&pool);
+    let _probe = ProbeForwards::after_probe_service(&c.api, &probe_ports);
     let suite = c.suite(&[81, 1024, 8080], 3);
     let (code, out) = c.accept(&suite, API_ONLY);
     eprintln!("{out}");

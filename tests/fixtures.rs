@@ -259,3 +259,44 @@ fn ready_passes_everything_and_no_probes_never_passes_a_probe() {
         );
     }
 }
+
+#[test]
+fn config_leftovers_never_show_the_token_and_no_systemd_comes_first() {
+    let root = support::repo().join("fixtures/hosts/k3s-config-leftovers");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = krc()
+        .args(["preflight", "--root"])
+        .arg(&root)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string()
+        + &String::from_utf8_lossy(&out.stderr)
+        + &std::fs::read_to_string(&json).unwrap();
+    // The token's secret part, as written in config.yaml.
+    for secret in [
+        "K10b5a4c3d2e1f0a9b8c7d6e5f4a3b2c1d0",
+        "2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c",
+    ] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    assert!(
+        text.contains("/etc/rancher/k3s/config.yaml:3: token (value not shown)"),
+        "{text}"
+    );
+    // Without systemd, session.systemd is the first verdict shown.
+    let root = support::repo().join("fixtures/hosts/container-no-systemd");
+    let out = krc()
+        .args(["preflight", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text
+        .lines()
+        .find(|l| l.starts_with("PASS") || l.starts_with("FAIL") || l.starts_with("SKIP"))
+        .unwrap_or("");
+    assert!(first.starts_with("FAIL   session.systemd"), "{text}");
+}

@@ -254,6 +254,37 @@ const CASES: &[Case] = &[
     case("/usr/bin/newuidmap", &["uidmap.binaries"], &[]),
     case("/proc/598/cmdline", &["k3s.single-instance"], &[]),
     case("/proc/sys/kernel/hostname", &[], &[]),
+    case(
+        "/proc/1/comm",
+        &[
+            "session.systemd",
+            "session.runtime-dir",
+            "session.linger",
+            "cgroup.delegation",
+        ],
+        &[Binary, Directory],
+    ),
+    // Read only where the host has them.
+    Case {
+        base: "k3s-config-leftovers",
+        ..case(
+            "/etc/rancher/k3s/config.yaml",
+            &["k3s.config"],
+            &[Binary, Directory],
+        )
+    },
+    Case {
+        base: "proxied-host-installed",
+        ..case("/etc/environment", &["net.proxy"], &[Binary, Directory])
+    },
+    Case {
+        base: "freeipa-subids-sssd",
+        ..case(
+            "/etc/nsswitch.conf",
+            &["uidmap.subids"],
+            &[Binary, Directory],
+        )
+    },
     // Read only where the host is not on cgroup v2.
     Case {
         base: "reboot-pending",

@@ -20,6 +20,14 @@ struct Fake {
     nodes: Vec<NodeFact>,
     services: Vec<ServiceFact>,
     open_ports: Vec<u16>,
+    /// Ports that answer only while the probe Service exists.
+    probe_open: Vec<u16>,
+    probing: std::sync::atomic::AtomicBool,
+    /// Ports where another cluster's API server answers the token question.
+    foreign: Vec<u16>,
+    /// Probe ports whose server closes on a plain HEAD (TLS) yet answers
+    /// the token question.
+    tls_only: Vec<u16>,
     env: Option<String>,
 }
 
@@ -51,11 +59,16 @@ impl AcceptProbes for Fake {
         _: Duration,
         visit: &mut dyn FnMut(&ProbeService),
     ) -> Probe<ProbeRun> {
+        self.probing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         visit(&ProbeService {
             ingress_ip: "127.0.0.1".into(),
             ports: ports.iter().map(|p| (*p, None)).collect(),
-            target: ("traefik-x".into(), "10.42.0.8".into(), 8000),
+            target: ("the API server".into(), "10.41.0.100".into(), 6443),
+            token: "7c1e2d3f-run".into(),
         });
+        self.probing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         Probe::Answer(ProbeRun {
             steps: vec!["namespace krc-acceptance deleted".into()],
             error: None,
@@ -63,11 +76,30 @@ impl AcceptProbes for Fake {
         })
     }
     fn connect(&self, port: u16) -> Probe<PortAnswer> {
-        Probe::Answer(if self.open_ports.contains(&port) {
-            PortAnswer::Answered("HTTP/1.1 404 Not Found".into())
+        let probing = self.probing.load(std::sync::atomic::Ordering::SeqCst);
+        if probing && self.tls_only.contains(&port) {
+            return Probe::Answer(PortAnswer::Closed("end of stream".into()));
+        }
+        Probe::Answer(
+            if self.open_ports.contains(&port) || (probing && self.probe_open.contains(&port)) {
+                PortAnswer::Answered("HTTP/1.1 404 Not Found".into())
+            } else {
+                PortAnswer::Refused(format!(
+                    "connect 127.0.0.1:{port}: Connection refused (os error 111)"
+                ))
+            },
+        )
+    }
+    fn token_via(&self, port: u16) -> Answer<String> {
+        Probe::Answer(if self.foreign.contains(&port) {
+            Ok("0b9a8c7d-other".into())
+        } else if self.probing.load(std::sync::atomic::Ordering::SeqCst)
+            && (self.probe_open.contains(&port) || self.tls_only.contains(&port))
+        {
+            Ok("7c1e2d3f-run".into())
         } else {
-            PortAnswer::Refused(format!(
-                "connect 127.0.0.1:{port}: Connection refused (os error 111)"
+            Err(format!(
+                "GET https://127.0.0.1:{port}/api/v1/namespaces/krc-acceptance: invalid peer certificate: UnknownIssuer"
             ))
         })
     }
@@ -203,7 +235,10 @@ fn install_binary_checks_path_mode_and_pin() {
     t.file(UNIT, &GOOD_UNIT.replace("/usr/local/bin/k3s", "/opt/k3s"));
     let v = t.judge("install.binary", Fake::default(), &Params::default());
     assert!(
-        v.status == Status::Fail && v.summary.contains("/opt/k3s does not exist"),
+        v.status == Status::Fail
+            && v.summary.contains(
+                "the unit starts /opt/k3s, which does not exist; k3s is installed at /usr/local/bin/k3s"
+            ),
         "{}",
         show(&v)
     );
@@ -372,32 +407,153 @@ fn rootless_userns_and_rootful_inactive() {
 }
 
 #[test]
-fn cluster_single_node_finds_join_settings_without_showing_tokens() {
+fn cluster_single_node_judges_nodes_not_flags_and_never_shows_tokens() {
     let t = Tree::new();
     t.installed();
     let p = Params::default();
-    let one = vec![NodeFact {
-        name: "h".into(),
+    let node = |n: &str| NodeFact {
+        name: n.into(),
         ready: None,
         internal_ips: vec![],
         kubelet_version: String::new(),
-    }];
-    let fake = || Fake {
-        nodes: one.clone(),
+    };
+    let fake = |names: &[&str]| Fake {
+        nodes: names.iter().map(|n| node(n)).collect(),
         ..Fake::default()
     };
     assert_eq!(
-        t.judge("cluster.single-node", fake(), &p).status,
+        t.judge("cluster.single-node", fake(&["h"]), &p).status,
         Status::Pass
     );
-    t.file(&format!("{UNIT}.d/join.conf"), "[Service]\nEnvironment=K3S_URL=https://10.0.0.1:6443 K3S_TOKEN=K10secretsecret::server:abc\n");
-    let v = t.judge("cluster.single-node", fake(), &p);
+    // A single server with a token and --cluster-init is a single node.
+    t.file(
+        &format!("{UNIT}.d/token.conf"),
+        "[Service]\nEnvironment=K3S_TOKEN=K10secretsecret::server:abc\nExecStart=\nExecStart=/usr/local/bin/k3s server --rootless --snapshotter=fuse-overlayfs --cluster-init --token=K10othersecret\n",
+    );
+    let v = t.judge("cluster.single-node", fake(&["h"]), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.contains("K3S_TOKEN is set: harmless on a single server")),
+        "{}",
+        show(&v)
+    );
+    // A second node fails, whatever the flags say.
+    let v = t.judge("cluster.single-node", fake(&["h", "w1"]), &p);
     assert_eq!(v.status, Status::Fail, "{}", show(&v));
-    assert!(v.summary.contains("K3S_URL is set") && v.summary.contains("K3S_TOKEN is set"));
+    assert!(v.summary.contains("2 nodes joined"), "{}", show(&v));
     // The record a report gets is redacted by the runner; the raw verdict
-    // names the line, and redaction hides the value.
+    // names the line, and redaction hides the values.
     let shown = crate::report::redact::redact(&v.evidence.join("\n"));
-    assert!(!shown.contains("K10secretsecret"), "{shown}");
+    assert!(
+        !shown.contains("K10secretsecret") && !shown.contains("K10othersecret"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn unit_present_accepts_delegate_lists_and_environment_in_the_unit() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    // A list naming what k3s needs is as good as yes.
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace("Delegate=yes", "Delegate=cpu cpuset io memory pids"),
+    );
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    // Lists accumulate, as systemd does.
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace("Delegate=yes", "Delegate=cpu cpuset\nDelegate=memory pids"),
+    );
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    // A list without cpuset fails, naming it.
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace("Delegate=yes", "Delegate=cpu memory pids"),
+    );
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("Delegate=cpu memory pids does not delegate cpuset"),
+        "{}",
+        show(&v)
+    );
+    // K3S_ROOTLESS_* in the unit itself, no drop-in: read from the unit.
+    std::fs::remove_file(
+        t.0.path()
+            .join(format!("{}.d/krc.conf", UNIT.trim_start_matches('/'))),
+    )
+    .unwrap();
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace(
+            "Delegate=yes\n",
+            "Delegate=yes\nEnvironment=K3S_ROOTLESS_CIDR=10.41.0.0/16 K3S_ROOTLESS_PORT_DRIVER=slirp4netns\nEnvironment=K3S_ROOTLESS_MTU=1500 K3S_ROOTLESS_DISABLE_HOST_LOOPBACK=true\n",
+        ),
+    );
+    let v = t.judge("unit.present", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+}
+
+#[test]
+fn pods_system_skips_what_config_yaml_and_flags_disable() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    // The fake lists no pods: every required component fails by name.
+    let v = t.judge("pods.system", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail);
+    assert!(
+        v.summary.contains("metrics-server has no pod"),
+        "{}",
+        show(&v)
+    );
+    t.file(
+        "/etc/rancher/k3s/config.yaml",
+        "write-kubeconfig-mode: \"0644\"\ndisable:\n  - metrics-server\n",
+    );
+    t.file(
+        "/etc/rancher/k3s/config.yaml.d/50-storage.yaml",
+        "disable+: local-storage\n",
+    );
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace(
+            "--snapshotter=fuse-overlayfs",
+            "--snapshotter=fuse-overlayfs --disable traefik --disable=coredns,servicelb",
+        ),
+    );
+    let v = t.judge("pods.system", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    for e in [
+        "metrics-server: not required, k3s is told not to deploy it: /etc/rancher/k3s/config.yaml:2: disable:",
+        "local-path-provisioner: not required, k3s is told not to deploy it: /etc/rancher/k3s/config.yaml.d/50-storage.yaml:1: disable+: local-storage",
+        "traefik: not required, k3s is told not to deploy it: /home/k3s/.config/systemd/user/k3s-rootless.service:6: ExecStart=",
+    ] {
+        assert!(
+            v.evidence.iter().any(|x| x.starts_with(e)),
+            "{e}\n{}",
+            show(&v)
+        );
+    }
+    // A string value works as a list of one.
+    t.file("/etc/rancher/k3s/config.yaml", "disable: traefik\n");
+    t.file(UNIT, GOOD_UNIT);
+    std::fs::remove_file(
+        t.0.path()
+            .join("etc/rancher/k3s/config.yaml.d/50-storage.yaml"),
+    )
+    .unwrap();
+    let v = t.judge("pods.system", Fake::default(), &p);
+    assert_eq!(v.status, Status::Fail);
+    assert!(!v.summary.contains("traefik"), "{}", show(&v));
+    assert!(v.summary.contains("coredns has no pod"), "{}", show(&v));
 }
 
 #[test]
@@ -454,20 +610,35 @@ fn ports_offset_applies_the_inclusive_1024_rule() {
             })
             .collect(),
     };
-    let fake = |open: Vec<u16>| Fake {
+    let fake = |open: Vec<u16>, probe: Vec<u16>| Fake {
         services: vec![svc.clone()],
         open_ports: open,
+        probe_open: probe,
         ..Fake::default()
     };
     let v = t.judge(
         "ports.offset",
-        fake(vec![10080, 10443, 10081, 11024, 8080]),
+        fake(vec![10080, 10443], vec![10081, 11024, 8080]),
         &p,
     );
     assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.starts_with("before the probe: host 127.0.0.1:11024: connection failed")),
+        "{}",
+        show(&v)
+    );
+    assert!(
+        v.evidence.iter().any(|e| e.contains(
+            "host 127.0.0.1:11024: the API server answered with this run's token (namespace uid 7c1e2d3f-run)"
+        )),
+        "{}",
+        show(&v)
+    );
     // 1024 forwarded at 1024 (the docs' "below 1024" reading) is a failure.
     p.accept.probe_ports = vec![1024];
-    let v = t.judge("ports.offset", fake(vec![10080, 10443, 1024]), &p);
+    let v = t.judge("ports.offset", fake(vec![10080, 10443], vec![1024]), &p);
     assert_eq!(v.status, Status::Fail, "{}", show(&v));
     assert!(
         v.summary
@@ -475,4 +646,133 @@ fn ports_offset_applies_the_inclusive_1024_rule() {
         "{}",
         show(&v)
     );
+    // A server that closes on a plain HEAD but returns this run's uid over
+    // TLS is the probe's forward.
+    p.accept.probe_ports = vec![1024];
+    let mut tls = fake(vec![10080, 10443], vec![]);
+    tls.tls_only = vec![11024];
+    let v = t.judge("ports.offset", tls, &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    // A forward that answers with another token is not the probe's.
+    p.accept.probe_ports = vec![81];
+    let mut other = fake(vec![10080, 10443], vec![10081]);
+    other.foreign = vec![10081];
+    let v = t.judge("ports.offset", other, &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("host port 10081 answers, but not through this run's probe Service"),
+        "{}",
+        show(&v)
+    );
+    // Something else already answers on 8080: the probe cannot claim it.
+    p.accept.probe_ports = vec![81, 8080];
+    let v = t.judge(
+        "ports.offset",
+        fake(vec![10080, 10443, 8080], vec![10081]),
+        &p,
+    );
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("host port 8080 already answers before the probe Service exists"),
+        "{}",
+        show(&v)
+    );
+    assert!(v.remedy.unwrap().contains("sudo ss -ltnp 'sport = :8080'"));
+    // traefik and servicelb disabled in config.yaml: traefik's service is
+    // not expected and the active probe does not run.
+    t.file(
+        "/etc/rancher/k3s/config.yaml",
+        "disable:\n  - traefik\n  - servicelb\n",
+    );
+    let mut bare = fake(vec![], vec![]);
+    bare.services.clear();
+    let v = t.judge("ports.offset", bare, &p);
+    assert_eq!(v.status, Status::Skip, "{}", show(&v));
+    assert!(
+        v.evidence.iter().any(|e| e
+            == "active probe: not run, servicelb is disabled: /etc/rancher/k3s/config.yaml:1: disable:"),
+        "{}",
+        show(&v)
+    );
+}
+
+#[test]
+fn net_proxy_wants_the_cluster_networks_in_no_proxy() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    assert_eq!(
+        t.judge("net.proxy", Fake::default(), &p).status,
+        Status::Pass
+    );
+    t.file("/etc/environment", "HTTPS_PROXY=http://proxy:3128\n");
+    let v = t.judge("net.proxy", Fake::default(), &p);
+    assert_eq!(v.status, Status::Warn, "{}", show(&v));
+    assert!(
+        v.summary.contains("does not carry HTTPS_PROXY"),
+        "{}",
+        show(&v)
+    );
+    t.file(
+        &format!("{UNIT}.d/proxy.conf"),
+        "[Service]\nEnvironment=\"HTTPS_PROXY=http://proxy:3128\"\nEnvironment=\"NO_PROXY=127.0.0.1,10.41.0.0/16,10.42.0.0/16\"\n",
+    );
+    let v = t.judge("net.proxy", Fake::default(), &p);
+    assert_eq!(v.status, Status::Warn, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("NO_PROXY of k3s's unit lacks 10.43.0.0/16"),
+        "{}",
+        show(&v)
+    );
+    assert!(v.remedy.unwrap().contains("sudo krc install --user k3s"));
+    t.file(
+        &format!("{UNIT}.d/proxy.conf"),
+        "[Service]\nEnvironment=\"HTTPS_PROXY=http://proxy:3128\"\nEnvironment=\"NO_PROXY=127.0.0.1,10.41.0.0/16,10.42.0.0/16,10.43.0.0/16\"\n",
+    );
+    let v = t.judge("net.proxy", Fake::default(), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+}
+
+#[test]
+fn k3s_in_opt_bin_is_found_by_install_binary_and_unit_present() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    // install.sh on a read-only /usr/local: the binary went to /opt/bin,
+    // the unit still names /usr/local/bin/k3s.
+    std::fs::remove_file(t.0.path().join("usr/local/bin/k3s")).unwrap();
+    t.file("/opt/bin/k3s", "#!/bin/sh\n");
+    t.file(
+        "krc-fixture.toml",
+        "[files.\"/opt/bin/k3s\"]\nmode = \"755\"\n[probes.versions]\n\"/opt/bin/k3s\" = \"k3s version v1.33.5+k3s1 (2a9c3d4b)\"\n",
+    );
+    for id in ["install.binary", "unit.present"] {
+        let v = t.judge(id, Fake::default(), &p);
+        assert_eq!(v.status, Status::Fail, "{id}: {}", show(&v));
+        assert!(
+            v.summary
+                .contains("/usr/local/bin/k3s, which does not exist")
+                && v.summary.contains("/opt/bin/k3s"),
+            "{id}: {}",
+            show(&v)
+        );
+        assert!(
+            v.remedy
+                .unwrap()
+                .contains("ExecStart=/opt/bin/k3s server --rootless"),
+            "{id}"
+        );
+    }
+    // A unit that names /opt/bin/k3s passes both.
+    t.file(
+        UNIT,
+        &GOOD_UNIT.replace("/usr/local/bin/k3s server", "/opt/bin/k3s server"),
+    );
+    for id in ["install.binary", "unit.present"] {
+        let v = t.judge(id, Fake::default(), &p);
+        assert_eq!(v.status, Status::Pass, "{id}: {}", show(&v));
+    }
 }

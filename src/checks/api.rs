@@ -183,12 +183,59 @@ pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     Ok(f.finish(format!("one node, Ready, InternalIP inside {cidr}")))
 }
 
+/// The packaged components k3s is told not to deploy (`--disable` on the
+/// unit's ExecStart, `disable:` in its config files), by `--disable` item
+/// (k3s-io/k3s:pkg/cli/cmds/server.go: coredns, servicelb, traefik,
+/// local-storage, metrics-server), each with the line that says so.
+pub(crate) fn disabled_components(
+    host: &crate::host::Host,
+) -> Result<Vec<(String, String)>, FactError> {
+    let mut out = Vec::new();
+    for e in crate::host::k3sconfig::read(host)?
+        .into_iter()
+        .filter(|e| e.name() == "disable")
+    {
+        for item in crate::host::k3sconfig::split_list(&e.values) {
+            out.push((item, super::at(&e.file, e.line, &e.raw)));
+        }
+    }
+    if let Some((main, drop)) = read_unit(host)? {
+        let all: Vec<_> = main.iter().chain(&drop).cloned().collect();
+        for (v, at) in super::unit::exec_flag_values(&all, "disable") {
+            for item in v.split(',').filter(|s| !s.is_empty()) {
+                out.push((item.trim().to_string(), at.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = ctx.host.user();
     let a = &ctx.params.accept;
-    let mut wanted = vec!["coredns", "local-path-provisioner", "metrics-server"];
-    if a.traefik {
-        wanted.push("traefik");
+    let disabled = disabled_components(ctx.host)?;
+    let mut f = Findings::default();
+    let mut wanted = Vec::new();
+    // (workload, the --disable item that removes it)
+    for (w, item) in [
+        ("coredns", "coredns"),
+        ("local-path-provisioner", "local-storage"),
+        ("metrics-server", "metrics-server"),
+        ("traefik", "traefik"),
+    ] {
+        if w == "traefik" && !a.traefik {
+            f.observe("traefik: not required (suite parameter traefik = false)".to_string());
+            continue;
+        }
+        match disabled.iter().find(|(d, _)| d == item) {
+            Some((_, at)) => f.observe(format!(
+                "{w}: not required, k3s is told not to deploy it: {at}"
+            )),
+            None => wanted.push(w),
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(f.finish("every packaged component is disabled: nothing to wait for"));
     }
     let timeout = Duration::from_secs(a.timeout_secs);
     let pods = match ctx.host.accept_probes().system_pods(&wanted, timeout) {
@@ -196,7 +243,6 @@ pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         Probe::Answer(Err(e)) => return Ok(api_failed("listing kube-system pods", &e, u)),
         Probe::Answer(Ok(p)) => p,
     };
-    let mut f = Findings::default();
     for w in &wanted {
         let mine: Vec<_> = pods.iter().filter(|p| p.is_of(w)).collect();
         if mine.is_empty() {
@@ -232,14 +278,15 @@ pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             ));
         }
     }
-    if !a.traefik {
-        f.observe("traefik: not required (suite parameter traefik = false)".to_string());
-    }
     Ok(f.finish(format!("{} are Ready", wanted.join(", "))))
 }
 
-const JOIN_VARS: &[&str] = &[
-    "K3S_URL",
+/// Join settings: a server with these joins another server's cluster.
+const JOIN_VARS: &[&str] = &["K3S_URL"];
+/// Settings that are harmless on a single server: a token only secures a
+/// cluster others could join, and `--cluster-init` only chooses embedded
+/// etcd instead of sqlite. They are shown (values redacted), never judged.
+const SINGLE_OK_VARS: &[&str] = &[
     "K3S_TOKEN",
     "K3S_TOKEN_FILE",
     "K3S_AGENT_TOKEN",
@@ -272,16 +319,18 @@ pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     }
                 }
             }
-            for (k, _, at) in env
-                .iter()
-                .filter(|(k, v, _)| JOIN_VARS.contains(&k.as_str()) && !v.is_empty())
-            {
+            for (k, _, at) in env.iter().filter(|(k, v, _)| {
+                (JOIN_VARS.contains(&k.as_str()) || SINGLE_OK_VARS.contains(&k.as_str()))
+                    && !v.is_empty()
+            }) {
                 f.observe(at.clone());
-                f.find(
-                    Status::Fail,
-                    format!("{k} is set: this k3s joins or forms a multi-node cluster"),
-                );
-                f.remedy(format!("remove {k} from the unit's environment, then: sudo systemctl --user -M {}@ daemon-reload && sudo systemctl --user -M {}@ restart k3s-rootless", u.name, u.name));
+                if JOIN_VARS.contains(&k.as_str()) {
+                    f.observe(format!("{k} is set: this server is configured to join the cluster at that URL; the node list decides"));
+                } else {
+                    f.observe(format!(
+                        "{k} is set: harmless on a single server (the node list decides)"
+                    ));
+                }
             }
             for l in all.iter().filter(|l| l.key == "ExecStart") {
                 let words: Vec<&str> = l.value.split_whitespace().collect();
@@ -292,12 +341,8 @@ pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                         || w.starts_with("--token")
                 }) {
                     f.observe(l.at());
-                    f.find(Status::Fail, "ExecStart joins or forms a multi-node cluster (agent, --server, --token or --cluster-init)");
-                    f.remedy(format!("rootless k3s is one node: run `k3s server --rootless` without join flags: sudo krc install --user {}", u.name));
+                    f.observe("ExecStart carries agent, --server, --token or --cluster-init: judged by the nodes that joined, not by the flags".to_string());
                 }
-            }
-            if !f.status().eq(&Status::Fail) {
-                f.observe("unit environment: no K3S_URL, K3S_TOKEN or join flags".to_string());
             }
         }
     }
@@ -322,11 +367,11 @@ pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                         nodes.len()
                     ),
                 );
-                f.remedy(format!("stop the agents on the other hosts and delete their nodes: {} delete node NAME", kubectl(ctx)));
+                f.remedy(format!("stop the agents on the other hosts and delete their nodes: {} delete node NAME   # and remove K3S_URL/--server from the unit if this server joined another", kubectl(ctx)));
             }
         }
     }
-    Ok(f.finish("no agent join is configured and the cluster has one node"))
+    Ok(f.finish("the cluster has one node"))
 }
 
 #[allow(non_upper_case_globals)]
@@ -346,16 +391,16 @@ Why: rootless k3s is one node only. An InternalIP outside the rootless network m
 Fix: `kubectl --kubeconfig ~/.kube/k3s.yaml describe node NAME`; stop a rootful k3s with `sudo systemctl disable --now k3s`; delete extra nodes.";
 
     pub(crate) const system_pods: &str = "\
-Verifies that coredns, local-path-provisioner, metrics-server and (unless the suite says traefik = false) traefik each have a Ready pod in kube-system, waiting up to the timeout (--timeout, default 180 s) with progress on a terminal.
+Verifies that coredns, local-path-provisioner, metrics-server and traefik each have a Ready pod in kube-system, except those k3s is told not to deploy: `--disable ITEM` (or `--disable=a,b`) on the unit's ExecStart, `disable:` (a list or a string, also `disable+:`) in /etc/rancher/k3s/config.yaml and /etc/rancher/k3s/config.yaml.d/*.yaml, which rootless k3s reads too (k3s-io/k3s:pkg/configfilearg/defaultparser.go; items from pkg/cli/cmds/server.go: coredns, local-storage, metrics-server, traefik), and traefik when the suite says traefik = false. It waits up to the timeout (--timeout, default 180 s) with progress on a terminal.
 
 Why: these are k3s's packaged components; a cluster whose DNS or storage never becomes Ready accepts pods that then fail. In rootless mode they fail for rootless reasons: fuse-overlayfs not usable (\"fuse-overlayfs not functional\"), no network (\"failed to setup network ... tap0\"), or no image pull from the rootless namespace.
 
 Fix: `kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system describe pod NAME` and `logs NAME`; the journal of k3s-rootless.";
 
     pub(crate) const single_node: &str = "\
-Verifies that the unit (and its drop-ins and EnvironmentFile) configures no agent join: no K3S_URL, K3S_TOKEN, K3S_AGENT_TOKEN, K3S_CLUSTER_INIT, no `agent`, --server, --token or --cluster-init on ExecStart; and that the API lists one node only. Token values are never shown.
+Verifies that the API lists one node only. Join settings in the unit, its drop-ins and EnvironmentFile (K3S_URL, K3S_TOKEN, K3S_AGENT_TOKEN, K3S_CLUSTER_INIT; `agent`, --server, --token, --cluster-init on ExecStart) are shown as evidence, never judged: a token or --cluster-init on a single server changes nothing about the node count (k3s-io/k3s:pkg/cli/cmds/server.go: --token secures joins, --cluster-init only picks embedded etcd over sqlite). Token values are never shown.
 
 Why: rootless k3s supports no multi-node cluster and no second rootless k3s on the same host; a join configured by mistake makes the server wait for or join another cluster, and a second k3s fails with \"another RootlessKit is running with the same state directory?\".
 
-Fix: remove the join variables or flags from the unit, `sudo systemctl --user -M USER@ daemon-reload`, restart k3s-rootless; delete nodes that joined.";
+Fix: stop the agents on the other hosts and `kubectl --kubeconfig ~/.kube/k3s.yaml delete node NAME`; if this server joined another (K3S_URL, --server), remove that from the unit, `sudo systemctl --user -M USER@ daemon-reload`, restart k3s-rootless.";
 }

@@ -212,6 +212,15 @@ pub(crate) fn delegation_config(host: &Host, uid: u32) -> Vec<DelegateSetting> {
 }
 
 pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
+    // Delegation is systemd's (user@.service): without systemd as PID 1
+    // there is nothing to judge, and its remedies could not run.
+    if let Some(v) = super::session::skip_without_systemd(ctx.host)? {
+        return Ok(v);
+    }
+    delegation_judged(ctx)
+}
+
+fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
     let l = layout(host)?;

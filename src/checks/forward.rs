@@ -72,21 +72,6 @@ pub(super) fn api(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     Ok(f.finish(format!("the host answers on the API port {port}")))
 }
 
-/// Connects until the port answers or `patience` runs out: k3s adds a
-/// forward some moments after servicelb set the ingress IP.
-fn connect_patiently(host: &Host, port: u16, patience: Duration) -> Probe<PortAnswer> {
-    let deadline = Instant::now() + patience;
-    loop {
-        let a = host.accept_probes().connect(port);
-        match &a {
-            Probe::Answer(ans) if !ans.reached() && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            _ => return a,
-        }
-    }
-}
-
 /// Judges one forwarded port: `required` false for nodePorts, which only
 /// newer k3s releases forward.
 fn judge(f: &mut Findings, who: &str, port: u16, answer: Probe<PortAnswer>, required: bool) {
@@ -125,6 +110,71 @@ fn judge(f: &mut Findings, who: &str, port: u16, answer: Probe<PortAnswer>, requ
     }
 }
 
+type TokenAnswer = Option<(Probe<Result<String, String>>, String)>;
+
+/// Connects to host port `hp` and, once something accepts there, asks the
+/// API server for the probe namespace through it; retries until the answer
+/// carries this run's token or `patience` runs out (k3s adds a forward some
+/// moments after servicelb set the ingress IP). The HTTP hello alone does
+/// not decide: the API server speaks TLS, and its answer to a plain HEAD
+/// may be a close.
+fn probe_patiently(
+    host: &Host,
+    hp: u16,
+    token: &str,
+    patience: Duration,
+) -> (Probe<PortAnswer>, TokenAnswer) {
+    let deadline = Instant::now() + patience;
+    loop {
+        let answer = host.accept_probes().connect(hp);
+        let asked = match &answer {
+            Probe::NotRun(_) => return (answer, None),
+            Probe::Answer(PortAnswer::Refused(_)) => None,
+            Probe::Answer(_) => Some((host.accept_probes().token_via(hp), token.to_string())),
+        };
+        let done = matches!(&asked, Some((Probe::Answer(Ok(uid)), want)) if uid == want)
+            || matches!(&asked, Some((Probe::NotRun(_), _)));
+        if done || Instant::now() >= deadline {
+            return (answer, asked);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The answer on a forwarded port must carry this run's token: the probe
+/// namespace's uid, over TLS verified with the kubeconfig.
+fn judge_token(
+    f: &mut Findings,
+    who: &str,
+    port: u16,
+    token: Option<(Probe<Result<String, String>>, String)>,
+    required: bool,
+) {
+    let hp = host_port(port);
+    let status = if required { Status::Fail } else { Status::Warn };
+    match token {
+        None => {}
+        Some((Probe::NotRun(why), _)) => f.observe(format!(
+            "{who} port {port} → host 127.0.0.1:{hp}: token not asked: {why}"
+        )),
+        Some((Probe::Answer(Ok(uid)), want)) if uid == want => f.observe(format!(
+            "{who} port {port} → host 127.0.0.1:{hp}: the API server answered with this run's token (namespace uid {uid})"
+        )),
+        Some((Probe::Answer(Ok(uid)), want)) => {
+            f.observe(format!(
+                "{who} port {port} → host 127.0.0.1:{hp}: namespace uid {uid}, this run's is {want}"
+            ));
+            f.find(status, format!("host port {hp} answers, but not through this run's probe Service (another cluster's API server)"));
+            f.remedy(format!("see what holds it: sudo ss -ltnp 'sport = :{hp}'"));
+        }
+        Some((Probe::Answer(Err(e)), _)) => {
+            f.observe(format!("{who} port {port} → host 127.0.0.1:{hp}: {e}"));
+            f.find(status, format!("host port {hp} answers, but not with this run's namespace uid (the answer did not come through the probe Service)"));
+            f.remedy(format!("see what holds it: sudo ss -ltnp 'sport = :{hp}'   # k3s's forward leads to the probe Service, which answers as this cluster's API server"));
+        }
+    }
+}
+
 pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
@@ -132,6 +182,17 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let mut f = Findings::default();
     let mut verified = 0;
     let mut api_down = false;
+    let disabled = super::api::disabled_components(host)?;
+    let off = |item: &str| {
+        disabled
+            .iter()
+            .find(|(d, _)| d == item)
+            .map(|(_, at)| at.clone())
+    };
+    let traefik = a.traefik && off("traefik").is_none();
+    if let Some(at) = off("traefik") {
+        f.observe(format!("traefik: not deployed, k3s is told so: {at}"));
+    }
     match host.accept_probes().services() {
         Probe::NotRun(why) => f.observe(format!("services: {why}")),
         Probe::Answer(Err(e)) => {
@@ -154,7 +215,7 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     s.namespace, s.name
                 ));
             }
-            if a.traefik
+            if traefik
                 && !forwarded
                     .iter()
                     .any(|s| s.namespace == "kube-system" && s.name == "traefik")
@@ -196,7 +257,44 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
     }
     // With the API down the probe could only repeat the same error.
-    if !a.probe_ports.is_empty() && !api_down {
+    let mut probe = !a.probe_ports.is_empty() && !api_down;
+    if probe {
+        // Only servicelb gives the probe Service the ingress IP that makes
+        // k3s forward it.
+        for item in ["servicelb"] {
+            if let Some(at) = off(item) {
+                f.observe(format!("active probe: not run, {item} is disabled: {at}"));
+                probe = false;
+            }
+        }
+    }
+    if probe {
+        // A host port that answers before the probe Service exists would
+        // be taken for the forward: the answer must be the probe's.
+        for p in &a.probe_ports {
+            let hp = host_port(*p);
+            match host.accept_probes().connect(hp) {
+                Probe::Answer(ans) if ans.reached() => {
+                    f.observe(format!(
+                        "before the probe: host 127.0.0.1:{hp}: {}",
+                        ans.describe()
+                    ));
+                    f.find(
+                        Status::Fail,
+                        format!("host port {hp} already answers before the probe Service exists: the probe's port {p} cannot be told apart from what listens there"),
+                    );
+                    f.remedy(format!("see what holds it: sudo ss -ltnp 'sport = :{hp}'   # stop it, or leave {p} out of the suite's probe_ports"));
+                    probe = false;
+                }
+                Probe::Answer(ans) => f.observe(format!(
+                    "before the probe: host 127.0.0.1:{hp}: {} (free)",
+                    ans.describe()
+                )),
+                Probe::NotRun(_) => {}
+            }
+        }
+    }
+    if probe {
         let timeout = Duration::from_secs(a.timeout_secs);
         let patience = Duration::from_secs(a.timeout_secs.min(20));
         let mut results = Vec::new();
@@ -204,18 +302,18 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .accept_probes()
             .with_probe_service(&a.probe_ports, timeout, &mut |svc| {
                 for (port, node_port) in &svc.ports {
-                    results.push((
-                        "probe service".to_string(),
-                        *port,
-                        connect_patiently(host, host_port(*port), patience),
-                        true,
-                    ));
+                    let (answer, token) =
+                        probe_patiently(host, host_port(*port), &svc.token, patience);
+                    results.push(("probe service".to_string(), *port, answer, true, token));
                     if let Some(np) = node_port {
+                        let (answer, token) =
+                            probe_patiently(host, host_port(*np), &svc.token, Duration::ZERO);
                         results.push((
                             "probe service nodePort".to_string(),
                             *np,
-                            host.accept_probes().connect(host_port(*np)),
+                            answer,
                             false,
+                            token,
                         ));
                     }
                 }
@@ -231,9 +329,27 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     f.find(Status::Fail, format!("the active probe could not run: {e}"));
                     f.remedy(super::api::api_remedy(e, u));
                 }
-                for (who, port, answer, required) in results {
+                for (who, port, answer, required, token) in results {
                     verified += usize::from(required);
-                    judge(&mut f, &who, port, answer, required);
+                    let proven =
+                        matches!(&token, Some((Probe::Answer(Ok(uid)), want)) if uid == want);
+                    let reached = matches!(&answer, Probe::Answer(a) if a.reached());
+                    if proven {
+                        // This run's token came back through the port: the
+                        // forward is the probe's, whatever a plain HEAD got.
+                        let hp = host_port(port);
+                        if let Probe::Answer(a) = &answer {
+                            f.observe(format!(
+                                "{who} port {port} → host 127.0.0.1:{hp}: {}",
+                                a.describe()
+                            ));
+                        }
+                    } else {
+                        judge(&mut f, &who, port, answer, required);
+                    }
+                    if proven || reached {
+                        judge_token(&mut f, &who, port, token, required);
+                    }
                 }
                 if let Err(e) = &run.cleanup {
                     f.find(
@@ -264,7 +380,7 @@ Why: the rootless network namespace is separate from the host: the API reaches t
 Fix: nothing listens: `sudo systemctl --user -M USER@ status k3s-rootless`; to limit exposure, a firewall rule such as `sudo iptables -A INPUT -p tcp --dport 6443 ! -i lo -j DROP`.";
 
     pub(crate) const offset: &str = "\
-Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443), and actively with a probe: in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to traefik's pod and web port, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer. The namespace is always deleted afterwards, on failure and on Ctrl-C too. A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
+Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443; not expected when traefik is disabled by --disable or config.yaml's disable:), and actively with a probe: first the probe's host ports must be free (a port that already answers fails: its answer could not be told from the forward), then in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to the API server's endpoint from default/kubernetes, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer, and answer with this run's token: through each one krc asks the API server (TLS verified with the kubeconfig's CA and client certificate; k3s's serving certificate names 127.0.0.1) for the probe namespace, whose uid is new each run. The namespace is always deleted afterwards, on failure and on Ctrl-C too. With servicelb disabled the active probe does not run (only servicelb gives a Service the ingress IP that k3s-io/k3s:pkg/rootlessports/controller.go forwards; servicelb: pkg/cloudprovider/servicelb.go). A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
 
 Why: this is the rootless limit users trip over: only LoadBalancer services (those with an ingress IP) reach the host, and low ports move. k3s's code moves ports up to and including 1024 (1024 -> 11024); its docs say \"below 1024\", so 1024 is where expectations and reality differ. nodePorts are forwarded by newer releases only (a miss warns).
 

@@ -24,8 +24,9 @@ pub(super) fn single_instance(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             format!("k3s already runs as pid {} ({who})", p.pid),
         );
         f.remedy(format!(
-            "stop it first: sudo systemctl disable --now k3s   # rootful\nor, for a rootless one: systemctl --user -M {}@ disable --now k3s-rootless\n(or /usr/local/bin/k3s-killall.sh to stop every k3s process)",
-            host.owner_name(p.uid.unwrap_or(0))
+            "stop it first: sudo systemctl disable --now k3s   # rootful\nor, for a rootless one: systemctl --user -M {}@ disable --now k3s-rootless\n(or {} to stop every k3s process)",
+            host.owner_name(p.uid.unwrap_or(0)),
+            super::rootless::killall(host)
         ));
     }
     let lock = format!("{}/.rancher/k3s/rootless/lock", u.home);
@@ -64,6 +65,11 @@ pub(super) fn single_instance(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             f.remedy(format!("sudo systemctl disable --now {unit}"));
         }
     }
+    if f.status() == Status::Fail
+        && let Some(note) = super::session::systemd_note(host)?
+    {
+        f.remedy(note);
+    }
     Ok(f.finish("no k3s process runs, no rootless lock is held, no rootful k3s unit is enabled"))
 }
 
@@ -74,5 +80,5 @@ Verifies that no k3s server or agent process runs (from /proc/*/cmdline), that n
 
 Why: rootless k3s is one node only: no multi-node rootless cluster and no second rootless k3s process on the same host. A second instance fails with \"failed to lock ..., another RootlessKit is running with the same state directory?\"; a rootful k3s beside it fights over ports 6443, 10250 and the iptables rules. The upstream install script writes the rootful /etc/systemd/system/k3s.service even for a rootless install, so it must stay disabled.
 
-Fix: `sudo systemctl disable --now k3s` (rootful), `systemctl --user disable --now k3s-rootless` (another rootless instance), or `/usr/local/bin/k3s-killall.sh`.";
+Fix: `sudo systemctl disable --now k3s` (rootful), `systemctl --user disable --now k3s-rootless` (another rootless instance), or `k3s-killall.sh` (next to the k3s binary: /usr/local/bin, or /opt/bin where install.sh put it on a read-only /usr/local).";
 }

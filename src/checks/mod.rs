@@ -13,11 +13,13 @@ mod cgroup;
 pub(crate) mod forward;
 mod fs;
 mod k3s;
+mod k3sconf;
 pub(crate) mod kernel;
 pub(crate) mod kubecfg;
 mod net;
 pub(crate) mod params;
 mod ports;
+mod proxy;
 mod rootless;
 mod session;
 mod sysctl;
@@ -116,6 +118,14 @@ macro_rules! check {
 
 /// Every check krc knows, in the order reports list them.
 pub(crate) static CATALOGUE: &[Check] = &[
+    check!(
+        session::systemd,
+        "session.systemd",
+        Preflight,
+        Required,
+        None,
+        "systemd is PID 1 and booted the host"
+    ),
     check!(
         user::unprivileged,
         "user.unprivileged",
@@ -267,6 +277,22 @@ pub(crate) static CATALOGUE: &[Check] = &[
         Required,
         Some("kernel-modules"),
         "the kernel has the features rootless k3s needs, built in or loaded"
+    ),
+    check!(
+        k3sconf::config,
+        "k3s.config",
+        Preflight,
+        Advisory,
+        None,
+        "/etc/rancher/k3s/config.yaml holds nothing that changes rootless k3s"
+    ),
+    check!(
+        proxy::proxy,
+        "net.proxy",
+        Preflight,
+        Advisory,
+        Some("user-unit"),
+        "a host HTTP proxy reaches k3s through krc's drop-in, with the cluster networks in NO_PROXY"
     ),
     check!(
         kernel::resources,

@@ -7,6 +7,21 @@ use super::{Ctx, Findings, Status, Verdict};
 use crate::host::procs::k3s_processes;
 use crate::host::{FactError, FileKind, Probe};
 
+/// When the unit's binary does not exist but k3s is installed in the other
+/// directory install.sh uses (/usr/local/bin, or /opt/bin when /usr/local
+/// is read-only): that path.
+pub(crate) fn k3s_elsewhere(host: &crate::host::Host, bin: &str) -> Option<String> {
+    let found = super::userns::k3s_binary(host);
+    (found != bin && !host.exists(bin) && host.exists(&found)).then_some(found)
+}
+
+/// `k3s-killall.sh`, which install.sh writes next to the binary.
+pub(crate) fn killall(host: &crate::host::Host) -> String {
+    let bin = super::userns::k3s_binary(host);
+    let dir = bin.rsplit_once('/').map_or("/usr/local/bin", |(d, _)| d);
+    format!("{dir}/k3s-killall.sh")
+}
+
 pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
@@ -39,6 +54,16 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     match host.stat(bin)? {
         None => {
             f.observe(format!("{bin}: does not exist"));
+            if let Some(other) = k3s_elsewhere(host, bin) {
+                f.observe(format!("{other}: exists"));
+                f.find(Status::Fail, format!("the unit starts {bin}, which does not exist; k3s is installed at {other} (install.sh uses /opt/bin when /usr/local is read-only)"));
+                f.remedy(format!(
+                    "sudo krc install --user {}   # writes ExecStart with the binary's real path
+or set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Service] of {path}, then: sudo systemctl --user -M {}@ daemon-reload",
+                    u.name, u.name
+                ));
+                return Ok(f.finish(""));
+            }
             f.find(Status::Fail, format!("{bin} does not exist"));
             f.remedy(format!(
                 "sudo krc install --user {}   # step k3s-binary",
@@ -150,7 +175,10 @@ pub(super) fn rootful_inactive(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     for p in k3s_processes(host).into_iter().filter(|p| p.uid == Some(0)) {
         f.observe(format!("/proc/{}/cmdline: {} — uid 0", p.pid, p.cmdline));
         f.find(Status::Fail, format!("a rootful k3s runs as pid {}", p.pid));
-        f.remedy("sudo systemctl disable --now k3s\nsudo /usr/local/bin/k3s-killall.sh   # if it was started by hand");
+        f.remedy(format!(
+            "sudo systemctl disable --now k3s\nsudo {}   # if it was started by hand",
+            killall(ctx.host)
+        ));
     }
     Ok(f.finish("the rootful k3s.service is neither enabled nor running"))
 }
@@ -205,11 +233,11 @@ pub(super) fn userns(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 #[allow(non_upper_case_globals)]
 pub(super) mod explain {
     pub(crate) const binary: &str = "\
-Verifies that the program in the unit's ExecStart exists, is an executable file, and that its `--version` says `k3s version ...`; when the suite pins a release (v1.33.5+k3s1) or a commit, the version line must name it.
+Verifies that the program in the unit's ExecStart exists, is an executable file, and that its `--version` says `k3s version ...`; when the suite pins a release (v1.33.5+k3s1) or a commit, the version line must name it. A missing program is looked for in both directories install.sh installs to: /usr/local/bin, or /opt/bin when /usr/local is read-only (k3s-io/k3s:install.sh, setup_env: BIN_DIR, and KILLALL_K3S_SH next to it).
 
 Why: the unit starts whatever ExecStart names; a missing binary makes systemd fail with status 203/EXEC, and a binary from another release than the unit is not what was qualified (the unit should come from the same k3s version as the binary). install.sh with INSTALL_K3S_COMMIT may have failed to download (since February 2026 commit builds need a GITHUB_TOKEN) and left an older k3s in place.
 
-Fix: `sudo krc install --user USER` reinstalls the pinned binary; check with `/usr/local/bin/k3s --version`.";
+Fix: `sudo krc install --user USER` reinstalls the pinned binary; check with `/usr/local/bin/k3s --version` (or `/opt/bin/k3s --version`); a unit that names the wrong directory needs `ExecStart=/opt/bin/k3s server --rootless --snapshotter=fuse-overlayfs` and a daemon-reload.";
 
     pub(crate) const rootful_inactive: &str = "\
 Verifies that the rootful /etc/systemd/system/k3s.service is not enabled (no multi-user.target.wants link) and that no k3s runs as root (from /proc).

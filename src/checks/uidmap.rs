@@ -2,7 +2,7 @@
 
 use super::{Ctx, Findings, Status, Verdict, at};
 use crate::host::users::parse_subids;
-use crate::host::{FactError, FileStat};
+use crate::host::{FactError, FileStat, Probe};
 
 const NEEDED_IDS: u64 = 65536;
 
@@ -51,9 +51,88 @@ fn describe(host: &crate::host::Host, path: &str, st: &FileStat) -> String {
     )
 }
 
+/// Sub-ids from an NSS source (`subid: sss` in nsswitch.conf): libsubid and
+/// with it newuidmap/newgidmap ask that source only, so does getsubids.
+fn subids_from_nss(ctx: &Ctx<'_>, source: &str, line: &str) -> Verdict {
+    use crate::host::subids::{getsubids, parse};
+    let host = ctx.host;
+    let u = host.user();
+    let mut f = Findings::default();
+    f.observe(line.to_string());
+    f.observe(format!(
+        "/etc/subuid, /etc/subgid: not consulted (nsswitch.conf names {source})"
+    ));
+    for (group, what) in [(false, "uids"), (true, "gids")] {
+        let cmd = if group {
+            format!("getsubids -g {}", u.name)
+        } else {
+            format!("getsubids {}", u.name)
+        };
+        match getsubids(host, &u.name, group) {
+            Probe::NotRun(why) => {
+                f.observe(why);
+                f.find(
+                    Status::Skip,
+                    format!("subordinate {what} come from {source} and were not verified"),
+                );
+            }
+            Probe::Answer(Err(e)) => {
+                f.observe(e.clone());
+                let missing = e.contains("No such file") || e.contains("not found");
+                f.find(
+                    Status::Fail,
+                    if missing {
+                        format!("getsubids is not installed: the {what} {source} gives {} cannot be verified", u.name)
+                    } else {
+                        format!("{source} gives {} no subordinate {what}: {cmd} failed", u.name)
+                    },
+                );
+                f.remedy(if missing {
+                    "sudo apt-get install -y uidmap   # Debian/Ubuntu ship getsubids in it; Fedora/RHEL: sudo dnf install -y shadow-utils-subid".to_string()
+                } else {
+                    format!("give {} a range of 65536 {what} in {source}'s directory (FreeIPA: ipa subid-generate --owner {})", u.name, u.name)
+                });
+            }
+            Probe::Answer(Ok(out)) => match parse(&out) {
+                Err(text) => {
+                    f.observe(format!("{cmd}: {text}"));
+                    f.find(
+                        Status::Fail,
+                        format!("{source} gives {} no subordinate {what}", u.name),
+                    );
+                    f.remedy(format!("give {} a range of 65536 {what} in {source}'s directory (FreeIPA: ipa subid-generate --owner {})", u.name, u.name));
+                }
+                Ok(ranges) => {
+                    for r in &ranges {
+                        f.observe(format!("{cmd}: {}", r.text));
+                    }
+                    let total: u64 = ranges.iter().map(|r| r.count).sum();
+                    if total < NEEDED_IDS {
+                        f.find(
+                            Status::Fail,
+                            format!(
+                                "{} has {total} subordinate {what} from {source}, fewer than {NEEDED_IDS}",
+                                u.name
+                            ),
+                        );
+                        f.remedy(format!("give {} a range of 65536 {what} in {source}'s directory (FreeIPA: ipa subid-generate --owner {})", u.name, u.name));
+                    }
+                }
+            },
+        }
+    }
+    f.finish(format!(
+        "{} has at least {NEEDED_IDS} subordinate uids and gids from {source} (getsubids)",
+        u.name
+    ))
+}
+
 pub(super) fn subids(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
+    if let Some((source, line)) = crate::host::subids::nss_source(host)? {
+        return Ok(subids_from_nss(ctx, &source, &line));
+    }
     let mut f = Findings::default();
     for (file, flag) in [
         ("/etc/subuid", "--add-subuids"),
@@ -132,9 +211,9 @@ Why: an unprivileged process cannot write a uid_map with more than its own id; R
 Fix: `sudo apt-get install -y uidmap` (Debian/Ubuntu) or `sudo dnf install -y shadow-utils` (Fedora/RHEL). If installed but stripped of privileges: `sudo chmod u+s /usr/bin/newuidmap /usr/bin/newgidmap`.";
 
     pub(crate) const subids: &str = "\
-Verifies that /etc/subuid and /etc/subgid give the user (by name or by uid) at least 65536 ids each, and that no range of theirs overlaps another user's.
+Verifies that /etc/subuid and /etc/subgid give the user (by name or by uid) at least 65536 ids each, and that no range of theirs overlaps another user's. When /etc/nsswitch.conf has a `subid:` line naming another source (sssd for FreeIPA), shadow's libsubid, and with it newuidmap/newgidmap, asks that source instead of the files: the check then runs `getsubids USER` and `getsubids -g USER` (a live probe; on a tree the fixture's answer) and judges their ranges.
 
 Why: containers in rootless k3s run with ids from these ranges; images expect the full 0-65535 range. Without them RootlessKit fails with \"failed to setup UID/GID map\"; overlapping ranges let two users' containers share file ownership.
 
-Fix: `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER` with a range nobody else has (useradd assigns one to new users). `krc install` adds a free range in its subids step.";
+Fix: with NSS, give the user 65536 ids in the directory (FreeIPA: `ipa subid-generate --owner USER`); getsubids comes with uidmap (Debian/Ubuntu) or shadow-utils-subid (Fedora/RHEL). Otherwise `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER` with a range nobody else has (useradd assigns one to new users). `krc install` adds a free range in its subids step.";
 }

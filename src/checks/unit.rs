@@ -91,6 +91,31 @@ pub(crate) fn environment(lines: &[UnitLine]) -> Vec<(String, String, &UnitLine)
     out
 }
 
+/// Values of a flag on the ExecStart lines (`--flag v`, `--flag=v`), each
+/// with its evidence line.
+pub(crate) fn exec_flag_values(lines: &[UnitLine], flag: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let long = format!("--{flag}");
+    let eq = format!("--{flag}=");
+    for l in lines.iter().filter(|l| l.key == "ExecStart") {
+        let words: Vec<String> = split_words(&l.value.replace("\\", " "));
+        let mut i = 0;
+        while i < words.len() {
+            let w = &words[i];
+            if let Some(v) = w.strip_prefix(&eq) {
+                out.push((v.to_string(), l.at()));
+            } else if *w == long
+                && let Some(v) = words.get(i + 1)
+            {
+                out.push((v.clone(), l.at()));
+                i += 1;
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Splits on blanks, keeping double-quoted words whole (quotes removed).
 fn split_words(s: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -111,6 +136,47 @@ fn split_words(s: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// The controllers k3s needs delegated to its service (k3s-io/k3s:
+/// pkg/daemons/agent/agent_linux.go checks cpu, cpuset, memory and pids).
+pub(crate) const NEEDED_CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
+
+/// Does a `Delegate=` value delegate what k3s needs? systemd takes a
+/// boolean (`yes`, `true`, `on`, `1`: every controller) or a list of
+/// controller names. Err: the missing ones, or "any controller".
+pub(crate) fn delegate_covers(value: &str) -> Result<(), String> {
+    let v = value.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "yes" | "true" | "on" | "1" => return Ok(()),
+        "no" | "false" | "off" | "0" | "" => return Err("any controller".into()),
+        _ => {}
+    }
+    let have: Vec<&str> = v.split_whitespace().collect();
+    let missing: Vec<&str> = NEEDED_CONTROLLERS
+        .into_iter()
+        .filter(|c| !have.contains(c))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing.join(", "))
+    }
+}
+
+fn is_bool(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "yes" | "true" | "on" | "1" | "no" | "false" | "off" | "0" | ""
+    )
+}
+
+/// `systemctl --user daemon-reload` for the user, as it can run here.
+fn daemon_reload(ctx: &Ctx<'_>) -> String {
+    format!(
+        "sudo systemctl --user -M {}@ daemon-reload",
+        ctx.host.user().name
+    )
 }
 
 fn install_remedy(u: &TargetUser) -> String {
@@ -135,11 +201,51 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .chain(&drop)
             .rfind(move |l| l.section == "Service" && l.key == key)
     };
-    for (key, want) in [
-        ("Delegate", "yes"),
-        ("KillMode", "mixed"),
-        ("Type", "simple"),
-    ] {
+    // systemd accumulates Delegate= lists; a boolean or an empty value resets.
+    let delegate: Vec<&UnitLine> = main
+        .iter()
+        .chain(&drop)
+        .filter(|l| l.section == "Service" && l.key == "Delegate")
+        .collect();
+    let mut effective = String::new();
+    for l in &delegate {
+        let v = l.value.trim();
+        if is_bool(v) || is_bool(&effective) {
+            effective = v.to_string();
+        } else {
+            effective = format!("{effective} {v}");
+        }
+    }
+    match delegate.last() {
+        Some(l) => {
+            for l in &delegate {
+                f.observe(l.at());
+            }
+            if let Err(missing) = delegate_covers(&effective) {
+                f.find(
+                    Status::Fail,
+                    format!(
+                        "Delegate={effective} does not delegate {missing} (k3s needs cpu, cpuset, memory, pids: \"delegated cgroup v2 controllers are required for rootless\")"
+                    ),
+                );
+                f.remedy(format!(
+                    "set Delegate=yes in [Service] of {} (line {}), then: {}",
+                    l.file,
+                    l.line,
+                    daemon_reload(ctx)
+                ));
+            }
+        }
+        None => {
+            f.observe(format!("{path}: no Delegate= in [Service]"));
+            f.find(Status::Fail, "Delegate=yes is missing");
+            f.remedy(format!(
+                "add Delegate=yes to [Service] of {path}, then: {}",
+                daemon_reload(ctx)
+            ));
+        }
+    }
+    for (key, want) in [("KillMode", "mixed"), ("Type", "simple")] {
         match service(key) {
             Some(l) if l.value == want => f.observe(l.at()),
             Some(l) => {
@@ -148,12 +254,18 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     Status::Fail,
                     format!("{key}={} (upstream: {key}={want})", l.value),
                 );
-                f.remedy(format!("set {key}={want} in [Service] of {path}, then: sudo systemctl --user -M {}@ daemon-reload", u.name));
+                f.remedy(format!(
+                    "set {key}={want} in [Service] of {path}, then: {}",
+                    daemon_reload(ctx)
+                ));
             }
             None => {
                 f.observe(format!("{path}: no {key}= in [Service]"));
                 f.find(Status::Fail, format!("{key}={want} is missing"));
-                f.remedy(format!("add {key}={want} to [Service] of {path}, then: sudo systemctl --user -M {}@ daemon-reload", u.name));
+                f.remedy(format!(
+                    "add {key}={want} to [Service] of {path}, then: {}",
+                    daemon_reload(ctx)
+                ));
             }
         }
     }
@@ -162,7 +274,24 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             if l.value.split_whitespace().any(|w| w == "server")
                 && l.value.contains("--rootless") =>
         {
-            f.observe(l.at())
+            f.observe(l.at());
+            let bin = l
+                .value
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches(['-', '@', '+', '!', ':']);
+            if let Some(other) = super::rootless::k3s_elsewhere(ctx.host, bin) {
+                f.observe(format!("{bin}: does not exist; {other}: exists"));
+                f.find(
+                    Status::Fail,
+                    format!("ExecStart starts {bin}, which does not exist; k3s is at {other}"),
+                );
+                f.remedy(format!(
+                    "set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Service] of {path}, then: {}",
+                    daemon_reload(ctx)
+                ));
+            }
         }
         Some(l) => {
             f.observe(l.at());
@@ -178,7 +307,10 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             f.remedy(install_remedy(u));
         }
     }
-    let env = environment(&drop);
+    // The unit's own Environment= lines count as much as the drop-in's;
+    // a later assignment wins, as in systemd.
+    let all: Vec<UnitLine> = main.iter().chain(&drop).cloned().collect();
+    let env = environment(&all);
     let a = &ctx.params.accept;
     let wanted = [
         (
@@ -197,6 +329,7 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     if drop.is_empty() {
         f.observe(format!("{path}.d/: no drop-in"));
     }
+    let path_d = format!("{path}.d/krc.conf");
     for (name, want, k3s_default) in wanted {
         match env.iter().rfind(|(k, _, _)| k == name) {
             Some((_, v, l)) if *v == want => f.observe(l.at()),
@@ -217,11 +350,14 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                         "{name} is not set (k3s then uses {k3s_default}; the suite expects {want})"
                     ),
                 );
-                f.remedy(format!("add Environment={name}={want} to {path}.d/krc.conf, then: sudo systemctl --user -M {}@ daemon-reload", u.name));
+                f.remedy(format!(
+                    "add Environment={name}={want} to {path_d}, then: {}",
+                    daemon_reload(ctx)
+                ));
             }
         }
     }
-    Ok(f.finish(format!("{path} carries Delegate=yes, KillMode=mixed, Type=simple, `server --rootless`, and the drop-in's K3S_ROOTLESS_* values")))
+    Ok(f.finish(format!("{path} carries a Delegate= covering cpu, cpuset, memory, pids, KillMode=mixed, Type=simple, `server --rootless`, and the drop-in's K3S_ROOTLESS_* values")))
 }
 
 pub(super) fn active(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
@@ -354,9 +490,9 @@ pub(super) fn delegation_live(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 #[allow(non_upper_case_globals)]
 pub(super) mod explain {
     pub(crate) const present: &str = "\
-Verifies ~/.config/systemd/user/k3s-rootless.service: [Service] has Delegate=yes, KillMode=mixed, Type=simple and an ExecStart that runs `k3s server --rootless` (the upstream k3s-rootless.service), and its drop-in k3s-rootless.service.d/*.conf sets K3S_ROOTLESS_CIDR, K3S_ROOTLESS_PORT_DRIVER, K3S_ROOTLESS_MTU and K3S_ROOTLESS_DISABLE_HOST_LOOPBACK to the values the suite names (a missing or different value warns).
+Verifies ~/.config/systemd/user/k3s-rootless.service: [Service] has a Delegate= that covers cpu, cpuset, memory and pids (`yes`, as the upstream k3s-io/k3s:k3s-rootless.service has, or a list naming at least those four), KillMode=mixed, Type=simple and an ExecStart that runs `k3s server --rootless`, and that the unit or its drop-ins k3s-rootless.service.d/*.conf (a later line wins, as in systemd) set K3S_ROOTLESS_CIDR, K3S_ROOTLESS_PORT_DRIVER, K3S_ROOTLESS_MTU and K3S_ROOTLESS_DISABLE_HOST_LOOPBACK to the values the suite names (a missing or different value warns).
 
-Why: without Delegate=yes k3s stops with \"delegated cgroup v2 controllers are required for rootless\"; without KillMode=mixed a stop leaves containers behind; and a unit not started by systemd gives \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\". The upstream unit ships no K3S_ROOTLESS_* lines, and k3s's code defaults (MTU 65520, the builtin port driver) differ from the reference procedure's, so an install that forgot the drop-in runs differently than it was qualified.
+Why: without those controllers delegated (k3s-io/k3s:pkg/daemons/agent/agent_linux.go) k3s stops with \"delegated cgroup v2 controllers are required for rootless\"; without KillMode=mixed a stop leaves containers behind; and a unit not started by systemd gives \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\". The upstream unit ships no K3S_ROOTLESS_* lines, and k3s's code defaults (MTU 65520, the builtin port driver) differ from the reference procedure's, so an install that forgot the drop-in runs differently than it was qualified.
 
 Fix: `sudo krc install --user USER` writes both files; after a hand edit, `sudo systemctl --user -M USER@ daemon-reload`.";
 

@@ -78,6 +78,11 @@ pub(crate) struct ProbeAnswers {
     /// First line of `PROGRAM --version`, by host path.
     #[serde(default)]
     pub(crate) versions: BTreeMap<String, String>,
+    /// What `getsubids USER` (`uid`) and `getsubids -g USER` (`gid`)
+    /// printed, or their error; asked only when nsswitch.conf names a
+    /// `subid:` source other than files.
+    #[serde(default)]
+    pub(crate) getsubids: BTreeMap<String, String>,
 }
 
 impl FixtureMeta {

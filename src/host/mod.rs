@@ -10,11 +10,13 @@ pub(crate) mod boot;
 pub(crate) mod cgroup;
 pub(crate) mod fixture;
 pub(crate) mod fsfacts;
+pub(crate) mod k3sconfig;
 pub(crate) mod kernel;
 pub(crate) mod net;
 pub(crate) mod probes;
 pub(crate) mod procs;
 pub(crate) mod rootdir;
+pub(crate) mod subids;
 pub(crate) mod sysctl;
 pub(crate) mod users;
 
@@ -43,6 +45,24 @@ pub(crate) enum FactError {
         line: usize,
         reason: String,
     },
+}
+
+/// A configuration file must be text: the first line holding bytes that
+/// were not UTF-8 or control characters (tabs aside) is malformed.
+pub(crate) fn plain_text(text: &str, path: &str) -> Result<(), FactError> {
+    for (i, line) in text.lines().enumerate() {
+        if line
+            .chars()
+            .any(|c| c == '\u{FFFD}' || (c.is_control() && c != '\t'))
+        {
+            return Err(FactError::malformed(
+                path,
+                i + 1,
+                "not text (binary or control characters)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl FactError {
@@ -193,6 +213,11 @@ impl Host {
 
     pub(crate) fn origin(&self) -> Origin {
         self.origin
+    }
+
+    /// The live-probe answers of the fixture tree (empty on a live host).
+    pub(crate) fn fixture_probes(&self) -> &fixture::ProbeAnswers {
+        &self.fixture.probes
     }
 
     /// What the fixture tree says it describes, if it is one.

@@ -1,17 +1,20 @@
 //! The active probe of `ports.offset`: a LoadBalancer Service in its own
-//! namespace that leads to traefik's pod, so k3s must forward its ports to
-//! the host. No image is pulled: the Service has no selector (a selector
-//! cannot reach another namespace) and an EndpointSlice names the traefik
-//! pod's IP and web port. The namespace is always deleted afterwards.
+//! namespace that leads to the API server, so k3s must forward its ports to
+//! the host. No image is pulled: the Service has no selector and an
+//! EndpointSlice names the API server's endpoint (default/kubernetes).
+//! Through each forwarded host port the check then asks the API server for
+//! the probe namespace: its uid, new each run, is the token that proves the
+//! answer came through this Service. The namespace is always deleted
+//! afterwards.
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 
-use super::client::{CALL_TIMEOUT, Kube, chain, pod_fact, service_fact};
+use super::client::{CALL_TIMEOUT, Kube, chain, service_fact};
 use super::facts::{ProbeRun, ProbeService};
 use super::interrupt::{self, CleanupPending};
 use super::progress::Progress;
@@ -82,28 +85,40 @@ async fn setup(
 ) -> Result<ProbeService, String> {
     let deadline = Instant::now() + timeout;
     let client = kube.client.clone();
-    // The pod the Service leads to: traefik's, on its web port.
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "kube-system");
-    let list = call(
-        "GET /api/v1/namespaces/kube-system/pods".into(),
-        pods.list(&Default::default()),
+    // What the Service leads to: the API server, from the endpoints of
+    // default/kubernetes. Through the forward it answers, over TLS verified
+    // with the kubeconfig, with this run's namespace uid: proof that the
+    // host port leads to this probe Service and nothing else.
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    let ep = call(
+        "GET /api/v1/namespaces/default/endpoints/kubernetes".into(),
+        endpoints.get("kubernetes"),
     )
     .await?;
-    let traefik = list
-        .items
-        .iter()
-        .map(pod_fact)
-        .find(|p| p.is_of("traefik") && p.phase == "Running" && p.ip.is_some())
-        .ok_or("no running traefik pod in kube-system to lead the probe Service to")?;
-    let ip = traefik.ip.clone().unwrap_or_default();
-    let web = traefik
+    let subset = ep
+        .subsets
+        .as_ref()
+        .and_then(|s| s.first())
+        .ok_or("default/kubernetes has no endpoints: the API server is not registered")?;
+    let ip = subset
+        .addresses
+        .as_ref()
+        .and_then(|a| a.first())
+        .map(|a| a.ip.clone())
+        .ok_or("default/kubernetes has no endpoint address")?;
+    let web = subset
         .ports
-        .iter()
-        .find(|(n, _)| n == "web")
-        .map_or(8000, |(_, p)| *p);
+        .as_ref()
+        .and_then(|p| {
+            p.iter()
+                .find(|p| p.name.as_deref() == Some("https"))
+                .or(p.first())
+        })
+        .map(|p| p.port)
+        .and_then(|p| u16::try_from(p).ok())
+        .ok_or("default/kubernetes has no endpoint port")?;
     steps.push(format!(
-        "target: pod kube-system/{} at {ip}:{web} (traefik's web port)",
-        traefik.name
+        "target: the API server at {ip}:{web} (endpoints default/kubernetes)"
     ));
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -122,12 +137,18 @@ async fn setup(
         "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "krc"}}
     }))
     .map_err(|e| e.to_string())?;
-    call(
+    let created = call(
         format!("create namespace {NAMESPACE}"),
         namespaces.create(&PostParams::default(), &ns),
     )
     .await?;
-    steps.push(format!("namespace {NAMESPACE} created"));
+    let token = created.metadata.uid.clone().unwrap_or_default();
+    if token.is_empty() {
+        return Err(format!("namespace {NAMESPACE} was created without a uid"));
+    }
+    steps.push(format!(
+        "namespace {NAMESPACE} created (uid {token}: this run's token)"
+    ));
 
     let names: Vec<String> = ports.iter().map(|p| format!("p{p}")).collect();
     let svc: Service = serde_json::from_value(json!({
@@ -187,7 +208,8 @@ async fn setup(
             return Ok(ProbeService {
                 ingress_ip: ingress.clone(),
                 ports: fact.ports.iter().map(|p| (p.port, p.node_port)).collect(),
-                target: (traefik.name.clone(), ip, web),
+                target: ("the API server".to_string(), ip, web),
+                token,
             });
         }
         if Instant::now() >= deadline {

@@ -25,6 +25,9 @@ pub(crate) struct Kube {
     rt: tokio::runtime::Runtime,
     pub(crate) client: Client,
     pub(crate) server: String,
+    /// The configuration the client was made from: the active probe makes a
+    /// second client to a forwarded host port with the same CA and identity.
+    cfg: Config,
 }
 
 /// Why a client could not be made: the kubeconfig or the runtime.
@@ -83,13 +86,50 @@ impl Kube {
             .build()
             .map_err(KubeError::Runtime)?;
         // The client must be made inside the runtime it will run on.
+        let kept = cfg.clone();
         let client = rt.block_on(async {
             Client::try_from(cfg).map_err(|_| {
                 bad("its client certificate and key do not form a usable TLS identity (a key that does not match the certificate, or a key type rustls does not support)")
             })
         })?;
         super::interrupt::install(&rt);
-        Ok(Kube { rt, client, server })
+        Ok(Kube {
+            rt,
+            client,
+            server,
+            cfg: kept,
+        })
+    }
+
+    /// `GET /api/v1/namespaces/NS` through `https://127.0.0.1:PORT`, TLS
+    /// verified against the kubeconfig's CA with its client certificate:
+    /// the namespace's `metadata.uid`. Only this cluster's API server can
+    /// answer it, and only with this run's namespace uid.
+    pub(crate) fn namespace_uid_via(&self, port: u16, ns: &str) -> Result<String, String> {
+        let mut cfg = self.cfg.clone();
+        cfg.cluster_url = format!("https://127.0.0.1:{port}/")
+            .parse()
+            .map_err(|_| format!("https://127.0.0.1:{port}/ is not a URL"))?;
+        let client = self
+            .rt
+            .block_on(async { Client::try_from(cfg) })
+            .map_err(|e| format!("client for 127.0.0.1:{port}: {}", chain(&e)))?;
+        let path = format!("/api/v1/namespaces/{ns}");
+        let req = http::Request::get(&path)
+            .body(Vec::new())
+            .map_err(|e| e.to_string())?;
+        let text = self.block(CALL_TIMEOUT, async move {
+            client
+                .request_text(req)
+                .await
+                .map_err(|e| format!("GET https://127.0.0.1:{port}{path}: {}", chain(&e)))
+        })?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|_| format!("127.0.0.1:{port}: the answer is not a Kubernetes object"))?;
+        v["metadata"]["uid"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("127.0.0.1:{port}: the namespace has no metadata.uid"))
     }
 
     /// Runs `fut` to completion with a deadline.

@@ -111,8 +111,12 @@ pub(crate) struct ProbeService {
     pub(crate) ingress_ip: String,
     /// (service port, nodePort).
     pub(crate) ports: Vec<(u16, Option<u16>)>,
-    /// The traefik pod the Service leads to: (pod, ip, port).
+    /// What the Service leads to: (what, ip, port): the API server, from
+    /// the endpoints of default/kubernetes.
     pub(crate) target: (String, String, u16),
+    /// This run's token: the `metadata.uid` of the probe namespace, which
+    /// only this cluster's API server can answer with.
+    pub(crate) token: String,
 }
 
 /// How the active probe went: what it did (verbatim, for evidence), whether

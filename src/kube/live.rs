@@ -104,6 +104,15 @@ impl AcceptProbes for LiveAccept {
         Probe::Answer(hello(port))
     }
 
+    fn token_via(&self, port: u16) -> Answer<String> {
+        if !self.live_host {
+            return Probe::NotRun(
+                "live probe not run: --root reads a directory tree, not this host's ports".into(),
+            );
+        }
+        self.api(|k| k.namespace_uid_via(port, super::active::NAMESPACE))
+    }
+
     fn user_unit(&self, user: &TargetUser, unit: &str) -> Answer<UnitState> {
         if !self.live_host {
             return Probe::NotRun(

@@ -35,6 +35,9 @@ pub(crate) trait AcceptProbes: Send + Sync {
     ) -> Probe<ProbeRun>;
     /// Connects to `127.0.0.1:port` and says hello in HTTP.
     fn connect(&self, port: u16) -> Probe<PortAnswer>;
+    /// The probe namespace's uid as the API server answers it through
+    /// `https://127.0.0.1:port` (the kubeconfig's CA and identity).
+    fn token_via(&self, port: u16) -> Answer<String>;
     /// `systemctl --user` state of `unit` for `user`.
     fn user_unit(&self, user: &TargetUser, unit: &str) -> Answer<UnitState>;
     /// `KUBECONFIG` as krc's environment has it: None when unset.
@@ -79,6 +82,9 @@ impl AcceptProbes for NoProbes {
         not_run("the Kubernetes API")
     }
     fn connect(&self, _: u16) -> Probe<PortAnswer> {
+        not_run("the host's network")
+    }
+    fn token_via(&self, _: u16) -> Answer<String> {
         not_run("the host's network")
     }
     fn user_unit(&self, _: &TargetUser, _: &str) -> Answer<UnitState> {

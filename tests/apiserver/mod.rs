@@ -242,8 +242,35 @@ fn route(st: &mut State, method: &str, path: &str, body: Value) -> (u16, &'stati
                 None => not_found("namespaces", ns),
             }
         }
+        (
+            "GET",
+            [
+                "api",
+                "v1",
+                "namespaces",
+                "default",
+                "endpoints",
+                "kubernetes",
+            ],
+        ) => {
+            // k3s registers its API server at the node's address.
+            json_resp(
+                200,
+                json!({
+                    "apiVersion": "v1", "kind": "Endpoints",
+                    "metadata": {"name": "kubernetes", "namespace": "default"},
+                    "subsets": [{
+                        "addresses": [{"ip": "10.41.0.100"}],
+                        "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]
+                    }]
+                }),
+            )
+        }
         ("POST", ["api", "v1", "namespaces"]) => {
             let mut n = body;
+            // A new uid per namespace, as the API server gives.
+            st.uid_seq += 1;
+            n["metadata"]["uid"] = json!(format!("5f0c6a1e-0000-4000-8000-{:012}", st.uid_seq));
             n["apiVersion"] = json!("v1");
             n["kind"] = json!("Namespace");
             n["status"] = json!({"phase": "Active"});

@@ -15,6 +15,8 @@ pub struct State {
     pub servicelb: bool,
     /// nodePorts handed to new service ports (taken from the end).
     pub node_port_pool: Vec<u16>,
+    /// The last namespace uid handed out.
+    pub uid_seq: u64,
 }
 
 impl State {
@@ -63,6 +65,7 @@ impl State {
                 .collect(),
             endpoint_slices: Vec::new(),
             servicelb: true,
+            uid_seq: 0,
             node_port_pool: Vec::new(),
         }
     }
