@@ -63,9 +63,7 @@ pub(crate) enum Command {
     UsernsProbe,
 }
 
-/// The longest wait any flag or suite may ask for: one day. Longer values
-/// are typos, and `u64::MAX` seconds overflow `Instant` arithmetic.
-pub(crate) const MAX_WAIT_SECS: u64 = 24 * 60 * 60;
+pub(crate) use crate::suite::config::MAX_WAIT_SECS;
 
 /// The most worker threads a suite may run on: more only adds contention
 /// (a suite has a few dozen checks; the runner also caps at their number).

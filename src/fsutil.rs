@@ -3,6 +3,9 @@
 //! name (`O_CREAT|O_EXCL`, so a planted symlink or FIFO at that name makes
 //! the create fail instead of being followed), flushed to disk, then renamed
 //! over the target (rename replaces a planted link, it does not follow it).
+//!
+//! Also the lowest-layer text helpers every layer shares: where in a
+//! TOML text an error points (`line N: ...`).
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -61,6 +64,19 @@ pub(crate) fn utc_timestamp(t: std::time::SystemTime) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// `line 7: unknown field `sevrity`, expected ...` from a toml error.
+pub(crate) fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim();
+    match e.span() {
+        Some(span) => format!("line {}: {msg}", line_of(text, span.start)),
+        None => msg.to_string(),
+    }
 }
 
 #[cfg(test)]

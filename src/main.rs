@@ -11,6 +11,7 @@ mod host;
 mod install;
 mod kube;
 mod report;
+mod stop;
 mod suite;
 
 use std::process::ExitCode;

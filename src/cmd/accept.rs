@@ -149,5 +149,5 @@ pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
         .first()
         .and_then(|e| e.params.accept.k3s_version.clone());
     let code = output::finish(printer.as_ref(), &report, &files, &output::meta(&host, pin))?;
-    Ok(crate::suite::stop::requested().map_or(code, crate::suite::stop::exit_status))
+    Ok(crate::stop::requested().map_or(code, crate::stop::exit_status))
 }

@@ -21,13 +21,7 @@ use crate::report::{PhaseReport, RunMeta, html, json, junit};
 /// the terminal report then goes to stderr so the two never mix.
 static STDOUT_TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// What `--color auto` means: stdout is a terminal that can show colour
-/// (`TERM` is not `dumb`) and `NO_COLOR` is not set (no-color.org).
-pub(crate) fn colour_auto() -> bool {
-    std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
-}
+pub(crate) use crate::report::terminal::colour_auto;
 
 /// krc's printer, unless `--format` asked for libtest's own output.
 pub(crate) fn printer(args: &Arguments, id_width: usize) -> Option<Arc<Mutex<Printer>>> {

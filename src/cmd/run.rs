@@ -107,8 +107,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let pin = req.opts.pin.to_string();
     let phases = [preflight, install, acceptance];
     files.write(&output::meta(&host, Some(pin)), &phases)?;
-    if let Some(sig) = crate::suite::stop::requested() {
-        return Ok(crate::suite::stop::exit_status(sig));
+    if let Some(sig) = crate::stop::requested() {
+        return Ok(crate::stop::exit_status(sig));
     }
     Ok(if install_code != exit::OK {
         install_code

@@ -107,7 +107,7 @@ impl FixtureMeta {
             format!(
                 "{}: {}",
                 path.display(),
-                crate::suite::config::toml_error_line(&text, &e)
+                crate::fsutil::toml_error_line(&text, &e)
             )
         })
     }

@@ -6,9 +6,9 @@
 //! job's SIGTERM). Killing krc halfway would leave a host half-configured,
 //! which is the one thing the installer promises never to do.
 
-use crate::suite::stop;
+use crate::stop;
 
-pub(crate) use crate::suite::stop::{exit_status, name};
+pub(crate) use crate::stop::{exit_status, name};
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
@@ -67,6 +67,6 @@ mod tests {
         assert_eq!(super::received(), Some(libc::SIGTERM));
         assert_eq!(super::exit_status(libc::SIGTERM), 143);
         drop(d);
-        crate::suite::stop::reset();
+        crate::stop::reset();
     }
 }

@@ -1,5 +1,5 @@
 //! Ctrl-C or SIGTERM during acceptance. The first asks the run to stop
-//! ([`crate::suite::stop`]): the running check finishes — a probe with
+//! ([`crate::stop`]): the running check finishes — a probe with
 //! objects in the cluster deletes its namespace first — the checks not yet
 //! started are reported as skipped "interrupted", and the reports are
 //! written, so a CI job's timeout still leaves a report. A second signal
@@ -41,9 +41,9 @@ pub(crate) fn install(rt: &tokio::runtime::Runtime) {
 /// (a probe deletes its namespace first), the rest are reported skipped,
 /// the reports are written. The second one exits at once.
 fn on_signal(sig: i32) {
-    let name = crate::suite::stop::name(sig);
-    let status = i32::from(crate::suite::stop::exit_status(sig));
-    let again = crate::suite::stop::request(sig);
+    let name = crate::stop::name(sig);
+    let status = i32::from(crate::stop::exit_status(sig));
+    let again = crate::stop::request(sig);
     if PENDING.load(Ordering::SeqCst) == 0 {
         if again {
             eprintln!("\nkrc: {name} again: stopping now; no report is written");

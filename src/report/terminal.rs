@@ -366,3 +366,12 @@ mod tests {
         );
     }
 }
+
+/// What `--color auto` means: stdout is a terminal that can show colour
+/// (`TERM` is not `dumb`) and `NO_COLOR` is not set (no-color.org).
+pub(crate) fn colour_auto() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}

@@ -3,6 +3,10 @@
 
 use std::path::Path;
 
+/// The longest wait any flag or suite may ask for: one day. Longer values
+/// are typos, and `u64::MAX` seconds overflow `Instant` arithmetic.
+pub(crate) const MAX_WAIT_SECS: u64 = 24 * 60 * 60;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -118,8 +122,12 @@ impl Suite {
     }
 
     pub(crate) fn parse(text: &str, file: &str) -> Result<Suite, SuiteError> {
-        let raw: SuiteFile = toml::from_str(text)
-            .map_err(|e| SuiteError(format!("{file}: {}", toml_error_line(text, &e))))?;
+        let raw: SuiteFile = toml::from_str(text).map_err(|e| {
+            SuiteError(format!(
+                "{file}: {}",
+                crate::fsutil::toml_error_line(text, &e)
+            ))
+        })?;
         if let Some(t) = raw.params.timeout_secs {
             check_timeout(t).map_err(|e| SuiteError(format!("{file}: [params] {e}")))?;
         }
@@ -129,7 +137,7 @@ impl Suite {
             .map_err(|e| SuiteError(format!("{file}: [params] {e}")))?;
         let mut entries = Vec::new();
         for c in &raw.check {
-            let line = line_of(text, c.id.span().start);
+            let line = crate::fsutil::line_of(text, c.id.span().start);
             let id = c.id.get_ref();
             let check = checks::find(id).ok_or_else(|| {
                 SuiteError(format!(
@@ -176,26 +184,13 @@ impl Suite {
 /// A wait from a suite file: 1 s to one day, as `--timeout` (a larger one
 /// overflows the clock arithmetic of the checks that wait).
 fn check_timeout(secs: u64) -> Result<(), String> {
-    if (1..=crate::cli::MAX_WAIT_SECS).contains(&secs) {
+    if (1..=MAX_WAIT_SECS).contains(&secs) {
         Ok(())
     } else {
         Err(format!(
             "timeout_secs = {secs}: give 1 to {} seconds",
-            crate::cli::MAX_WAIT_SECS
+            MAX_WAIT_SECS
         ))
-    }
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-/// `line 7: unknown field `sevrity`, expected ...` from a toml error.
-pub(crate) fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim();
-    match e.span() {
-        Some(span) => format!("line {}: {msg}", line_of(text, span.start)),
-        None => msg.to_string(),
     }
 }
 

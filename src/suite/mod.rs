@@ -4,6 +4,5 @@
 
 pub(crate) mod config;
 pub(crate) mod runner;
-pub(crate) mod stop;
 
 pub(crate) use config::Suite;

@@ -204,7 +204,7 @@ impl StdoutRelay {
         }
         // libtest-mimic colours a logfile only when told to: keep `auto`
         // meaning what it means for stdout.
-        if harness.color.is_none() && crate::cmd::output::colour_auto() {
+        if harness.color.is_none() && crate::report::terminal::colour_auto() {
             harness.color = Some(libtest_mimic::ColorSetting::Always);
         }
         harness.logfile = Some(path);
@@ -248,9 +248,9 @@ fn execute(task: Task) -> CheckRecord {
         run,
     } = task;
     // Asked to stop: a check not yet started is not started.
-    let run: Box<dyn FnOnce() -> Verdict + Send> = match super::stop::requested() {
+    let run: Box<dyn FnOnce() -> Verdict + Send> = match crate::stop::requested() {
         Some(sig) => {
-            let why = format!("not run: interrupted by {}", super::stop::name(sig));
+            let why = format!("not run: interrupted by {}", crate::stop::name(sig));
             Box::new(move || Verdict::skip(why))
         }
         None => run,
