@@ -255,6 +255,15 @@ impl Printer {
     }
 }
 
+/// What `--color auto` means: stdout is a terminal that can show colour
+/// (`TERM` is not `dumb`) and `NO_COLOR` is not set (no-color.org).
+pub(crate) fn colour_auto() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,13 +374,4 @@ mod tests {
             "FAIL   cgroup.unified  the host runs pure cgroup v2\n       hybrid\n         observed: line one\n                   line two\n         remedy:   sudo a\n                   sudo b\n\n1 passed, 1 failed, 0 warned, 2 skipped\n"
         );
     }
-}
-
-/// What `--color auto` means: stdout is a terminal that can show colour
-/// (`TERM` is not `dumb`) and `NO_COLOR` is not set (no-color.org).
-pub(crate) fn colour_auto() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
