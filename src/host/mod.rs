@@ -18,6 +18,7 @@ pub(crate) mod procs;
 pub(crate) mod rootdir;
 pub(crate) mod subids;
 pub(crate) mod sysctl;
+pub(crate) mod systemd;
 pub(crate) mod users;
 
 use std::fmt;

@@ -57,11 +57,25 @@ impl Probes for LiveProbes {
         }
         let mut cmd = Command::new("systemctl");
         clean_env(&mut cmd);
-        if remote {
+        if remote && super::systemd::live_machine_transport() {
             cmd.args([
                 "--user",
                 "-M",
                 &format!("{}@", user.name),
+                "is-system-running",
+            ]);
+        } else if remote {
+            // systemd < 248 has no user@ machine transport: ask as the user,
+            // through the user's runtime directory.
+            cmd = Command::new("runuser");
+            clean_env(&mut cmd);
+            user_env(&mut cmd, user);
+            cmd.args([
+                "-u",
+                &user.name,
+                "--",
+                "systemctl",
+                "--user",
                 "is-system-running",
             ]);
         } else if me == user.uid {

@@ -296,6 +296,7 @@ pub(crate) fn install(req: &Request) -> Result<Run, InstallError> {
     let runner: Box<dyn CommandRunner> = if live {
         Box::new(LiveRunner {
             user: u.name.clone(),
+            machine: crate::host::systemd::machine_transport(&host),
         })
     } else {
         Box::new(TreeRunner)

@@ -71,7 +71,10 @@ impl Cmd {
     /// target `user`: root steps through `sudo -n` when krc is the user,
     /// user steps through `runuser` (or `systemctl --machine=USER@`) when
     /// krc is root.
-    pub(crate) fn wrapped(&self, me: u32, user: &str) -> Vec<String> {
+    /// `machine`: the host's systemd can reach a user's manager through
+    /// `--machine=USER@` (systemd >= 248); otherwise `systemctl --user`
+    /// runs as the user through runuser, with the user's runtime directory.
+    pub(crate) fn wrapped(&self, me: u32, user: &str, machine: bool) -> Vec<String> {
         let mut env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         match (self.who, me == 0) {
             (Who::Root, true) | (Who::User, false) => {
@@ -91,7 +94,8 @@ impl Cmd {
                 v
             }
             (Who::User, true) => {
-                if self.argv.first().map(String::as_str) == Some("systemctl")
+                if machine
+                    && self.argv.first().map(String::as_str) == Some("systemctl")
                     && self.argv.get(1).map(String::as_str) == Some("--user")
                 {
                     // runuser gives no user bus; systemd's own machine
@@ -161,12 +165,14 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(900);
 /// Runs commands on this machine, as root or as the target user.
 pub(crate) struct LiveRunner {
     pub(crate) user: String,
+    /// `systemctl --machine=USER@` works here (systemd >= 248).
+    pub(crate) machine: bool,
 }
 
 impl CommandRunner for LiveRunner {
     fn run(&self, cmd: &Cmd) -> Result<Ran, RunError> {
         let me = nix::unistd::geteuid().as_raw();
-        let argv = cmd.wrapped(me, &self.user);
+        let argv = cmd.wrapped(me, &self.user, self.machine);
         log(cmd, &argv, true);
         let shown = cmd.shown();
         let mut child = Command::new(&argv[0]);
@@ -273,22 +279,35 @@ mod tests {
     fn privileges_are_switched_the_documented_way() {
         let c = Cmd::root(&["systemctl", "daemon-reload"]);
         assert_eq!(
-            c.wrapped(1000, "alice"),
+            c.wrapped(1000, "alice", true),
             ["sudo", "-n", "env", "systemctl", "daemon-reload"]
         );
-        assert_eq!(c.wrapped(0, "alice"), ["systemctl", "daemon-reload"]);
+        assert_eq!(c.wrapped(0, "alice", true), ["systemctl", "daemon-reload"]);
         let u = Cmd::user(&["systemctl", "--user", "daemon-reload"]);
         assert_eq!(
-            u.wrapped(0, "alice"),
+            u.wrapped(0, "alice", true),
             ["systemctl", "--user", "--machine=alice@", "daemon-reload"]
         );
         assert_eq!(
-            u.wrapped(1000, "alice"),
+            u.wrapped(1000, "alice", true),
             ["systemctl", "--user", "daemon-reload"]
+        );
+        // systemd < 248 (Debian 11, RHEL 8): no --machine=USER@ transport.
+        assert_eq!(
+            u.wrapped(0, "alice", false),
+            [
+                "runuser",
+                "-u",
+                "alice",
+                "--",
+                "systemctl",
+                "--user",
+                "daemon-reload"
+            ]
         );
         let e = Cmd::user(&["true"]).env("A", "b c");
         assert_eq!(
-            e.wrapped(0, "alice"),
+            e.wrapped(0, "alice", true),
             ["runuser", "-u", "alice", "--", "env", "A=b c", "true"]
         );
         assert_eq!(e.shown(), "A='b c' true");

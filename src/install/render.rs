@@ -8,7 +8,7 @@ use super::fsops::TreeFs;
 impl Action {
     /// The dry-run description: full content for a new file, a diff for an
     /// edited one, argv and environment for a command.
-    pub(crate) fn describe(&self, fs: &TreeFs, user: &str, me: u32) -> String {
+    pub(crate) fn describe(&self, fs: &TreeFs, user: &str, me: u32, machine: bool) -> String {
         match self {
             Action::Write {
                 path,
@@ -56,7 +56,7 @@ impl Action {
                     watch: Vec::new(),
                     optional: false,
                 }
-                .describe(fs, user, me);
+                .describe(fs, user, me, machine);
                 format!(
                     "{run}\n    undone by: apt-get purge -y -q <every package this run added, dependencies included>"
                 )
@@ -78,7 +78,7 @@ impl Action {
                     watch: watch.clone(),
                     optional: false,
                 }
-                .describe(fs, user, me);
+                .describe(fs, user, me, machine);
                 format!(
                     "{}
     INSTALL_SH: artifact {artifact}, sha256 {sha256}, from {source} (a private temporary copy)",
@@ -102,7 +102,7 @@ impl Action {
                 let mut s = format!(
                     "run ({how}): {}\n    argv: {:?}",
                     cmd.shown(),
-                    cmd.wrapped(me, user)
+                    cmd.wrapped(me, user, machine)
                 );
                 if !cmd.env.is_empty() {
                     let env: Vec<String> =

@@ -48,6 +48,7 @@ pub(crate) fn plan(ctx: &Ctx<'_>, states: &[State], me: u32, pins_err: Option<&s
             "  (--root: files are written in the tree; host commands are listed but would not be run)",
         );
     }
+    let machine = crate::host::systemd::machine_transport(ctx.host);
     let total = PLAN.len();
     let mut todo = 0;
     for (k, (step, state)) in PLAN.iter().zip(states).enumerate() {
@@ -67,7 +68,9 @@ pub(crate) fn plan(ctx: &Ctx<'_>, states: &[State], me: u32, pins_err: Option<&s
                     Ok(actions) => {
                         say("  would:");
                         for a in actions {
-                            for (i, line) in a.describe(ctx.fs, &u.name, me).lines().enumerate() {
+                            for (i, line) in
+                                a.describe(ctx.fs, &u.name, me, machine).lines().enumerate()
+                            {
                                 say(&format!("  {} {line}", if i == 0 { "-" } else { " " }));
                             }
                         }

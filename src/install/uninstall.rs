@@ -117,6 +117,7 @@ pub(crate) fn uninstall(req: &Request) -> Result<u8, String> {
     let runner: Box<dyn CommandRunner> = if live {
         Box::new(LiveRunner {
             user: u.name.clone(),
+            machine: crate::host::systemd::machine_transport(&host),
         })
     } else {
         Box::new(TreeRunner)

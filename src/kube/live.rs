@@ -121,10 +121,15 @@ impl AcceptProbes for LiveAccept {
         }
         let me = nix::unistd::geteuid().as_raw();
         let machine = format!("{}@", user.name);
+        // systemd < 248 has no user@ machine transport: root then runs
+        // systemctl as the user, through the user's runtime directory.
+        let as_user = me == user.uid || !crate::host::systemd::live_machine_transport();
         let base: Vec<&str> = if me == user.uid {
             vec!["--user"]
-        } else if me == 0 {
+        } else if me == 0 && !as_user {
             vec!["--user", "-M", &machine]
+        } else if me == 0 {
+            vec!["-u", &user.name, "--", "systemctl", "--user"]
         } else {
             return Probe::NotRun(format!(
                 "krc runs as uid {me}, not as {} (uid {}) or root",
@@ -132,12 +137,16 @@ impl AcceptProbes for LiveAccept {
             ));
         };
         let run = |args: &[&str]| -> Result<String, String> {
-            let mut cmd = Command::new("systemctl");
+            let mut cmd = Command::new(if me != user.uid && as_user {
+                "runuser"
+            } else {
+                "systemctl"
+            });
             cmd.args(&base).args(args);
             // Root's environment is not the child's business; the user's
             // own systemctl finds its manager through XDG_RUNTIME_DIR.
             crate::host::probes::clean_env(&mut cmd);
-            if me == user.uid {
+            if as_user {
                 crate::host::probes::user_env(&mut cmd, user);
             }
             let out = run_with_timeout(&mut cmd, SYSTEMCTL_TIMEOUT)?;
