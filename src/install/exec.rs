@@ -300,6 +300,7 @@ mod tests {
                 "-u",
                 "alice",
                 "--",
+                "env",
                 "systemctl",
                 "--user",
                 "daemon-reload"
