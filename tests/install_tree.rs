@@ -1017,3 +1017,48 @@ fn install_report_paths_are_checked_first() {
     assert_eq!(tree_diff(&before, &tree(&root)), "");
     assert!(seen.lock().unwrap().is_empty(), "nothing was downloaded");
 }
+
+/// A read-only /usr/local with an /opt/bin (Flatcar, some immutable
+/// images): k3s goes to /opt/bin, as upstream's install.sh does there, and
+/// the unit starts it from there.
+#[test]
+fn a_read_only_usr_local_puts_k3s_in_opt_bin() {
+    if !support::is_root() || !support::have("unshare") {
+        lab_skip!("needs root and unshare(1) for a read-only bind mount");
+    }
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    std::fs::create_dir_all(root.join("opt/bin")).unwrap();
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let local = root.join("usr/local");
+    let script = format!(
+        "mount --bind '{0}' '{0}' && mount -o remount,bind,ro '{0}' && exec \"$@\"",
+        local.display()
+    );
+    let krc = install_command(&root, &url, &pins, &["--yes"]);
+    let o = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ])
+        .arg(krc.get_program())
+        .args(krc.get_args())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(root.join("opt/bin/k3s").is_file());
+    assert!(!root.join("usr/local/bin/k3s").exists());
+    let unit =
+        std::fs::read_to_string(root.join("home/alice/.config/systemd/user/k3s-rootless.service"))
+            .unwrap();
+    assert!(
+        unit.contains("ExecStart=/opt/bin/k3s server --rootless"),
+        "{unit}"
+    );
+}

@@ -7,7 +7,26 @@ use super::options::Rootless;
 use crate::host::UNIT_PATH;
 
 pub(crate) const UNIT_NAME: &str = "k3s-rootless.service";
-pub(crate) const K3S_BIN: &str = "/usr/local/bin/k3s";
+/// Where k3s goes: `/usr/local/bin`, as upstream's install.sh puts it,
+/// unless that is read-only and `/opt/bin` exists (install.sh's own
+/// fallback, k3s-io/k3s:install.sh `setup_env`), or k3s is already in
+/// `/opt/bin` only.
+pub(crate) fn k3s_bin_dir(fs: &crate::install::fsops::TreeFs) -> &'static str {
+    const USUAL: &str = "/usr/local/bin";
+    const FALLBACK: &str = "/opt/bin";
+    if fs.exists(&format!("{USUAL}/k3s")) {
+        return USUAL;
+    }
+    let read_only = nix::sys::statvfs::statvfs(&fs.path("/usr/local"))
+        .is_ok_and(|v| v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+    if fs.exists(&format!("{FALLBACK}/k3s"))
+        || (read_only && fs.meta(FALLBACK).is_some_and(|(k, _)| k.is_dir()))
+    {
+        FALLBACK
+    } else {
+        USUAL
+    }
+}
 
 /// `~/.config/systemd/user/k3s-rootless.service`, as a host path.
 pub(crate) fn unit_path(home: &str) -> String {
@@ -22,7 +41,7 @@ pub(crate) fn wants_path(home: &str) -> String {
     format!("{home}/.config/systemd/user/default.target.wants/{UNIT_NAME}")
 }
 
-pub(crate) fn unit() -> String {
+pub(crate) fn unit(k3s_bin: &str) -> String {
     format!(
         "# Rootless k3s, written by krc install (directives of upstream's k3s-rootless.service).
 # krc uninstall removes it; settings live in {UNIT_NAME}.d/krc.conf.
@@ -31,7 +50,7 @@ Description=k3s (Rootless)
 
 [Service]
 Environment=PATH={UNIT_PATH}
-ExecStart={K3S_BIN} server --rootless --snapshotter=fuse-overlayfs
+ExecStart={k3s_bin} server --rootless --snapshotter=fuse-overlayfs
 ExecReload=/bin/kill -s HUP $MAINPID
 TimeoutSec=0
 RestartSec=2

@@ -9,20 +9,31 @@ use crate::install::fetch::{arch, source};
 use crate::install::fsops::Meta;
 use crate::install::journal::Undo;
 use crate::install::unit::{
-    K3S_BIN, UNIT_NAME, drop_in, drop_in_path, host_proxy, unit, unit_path, wants_path,
+    UNIT_NAME, drop_in, drop_in_path, host_proxy, k3s_bin_dir, unit, unit_path, wants_path,
 };
 
 /// What upstream's install script may create besides the binary: saved
 /// before it runs and restored (or removed) on undo.
-const SCRIPT_OUTPUTS: &[&str] = &[
-    "/usr/local/bin/kubectl",
-    "/usr/local/bin/crictl",
-    "/usr/local/bin/ctr",
-    "/usr/local/bin/k3s-killall.sh",
-    "/usr/local/bin/k3s-uninstall.sh",
-    "/etc/systemd/system/k3s.service",
-    "/etc/systemd/system/k3s.service.env",
-];
+fn script_outputs(bin_dir: &str) -> Vec<String> {
+    let mut out: Vec<String> = [
+        "kubectl",
+        "crictl",
+        "ctr",
+        "k3s-killall.sh",
+        "k3s-uninstall.sh",
+    ]
+    .iter()
+    .map(|f| format!("{bin_dir}/{f}"))
+    .collect();
+    out.push("/etc/systemd/system/k3s.service".into());
+    out.push("/etc/systemd/system/k3s.service.env".into());
+    out
+}
+
+/// The k3s binary this install places and the unit starts.
+fn k3s_bin(ctx: &Ctx<'_>) -> String {
+    format!("{}/k3s", k3s_bin_dir(ctx.fs))
+}
 
 const ROOTFUL_WANTS: &str = "/etc/systemd/system/multi-user.target.wants/k3s.service";
 
@@ -40,18 +51,19 @@ pub(super) const BINARY: Step = Step {
         let Ok(want) = pins.sum(bin) else {
             return State::Needed(format!("no pinned sha256 for {bin}"));
         };
-        match ctx.fs.sha256(K3S_BIN) {
+        let k3s = k3s_bin(ctx);
+        match ctx.fs.sha256(&k3s) {
             Some(s) if s == want => State::Satisfied(format!(
-                "{K3S_BIN} is k3s {} (sha256 {})",
+                "{k3s} is k3s {} (sha256 {})",
                 ctx.opts.pin,
                 &s[..12]
             )),
             Some(s) => State::Needed(format!(
-                "{K3S_BIN} has sha256 {}, not the pinned {}",
+                "{k3s} has sha256 {}, not the pinned {}",
                 &s[..12],
                 &want[..12]
             )),
-            None => State::Needed(format!("{K3S_BIN} does not exist")),
+            None => State::Needed(format!("{k3s} does not exist")),
         }
     },
     plan: |ctx| {
@@ -71,11 +83,11 @@ pub(super) const BINARY: Step = Step {
             .env("INSTALL_K3S_SKIP_DOWNLOAD", "true")
             .env("INSTALL_K3S_SKIP_ENABLE", "true")
             .env("INSTALL_K3S_SKIP_START", "true")
-            .env("INSTALL_K3S_BIN_DIR", "/usr/local/bin");
+            .env("INSTALL_K3S_BIN_DIR", k3s_bin_dir(ctx.fs));
         Ok(vec![
             Action::OnUndo(Undo::DaemonReload),
             Action::Write {
-                path: K3S_BIN.into(),
+                path: k3s_bin(ctx),
                 content: Content::Artifact {
                     name: bin.into(),
                     sha256: sum(bin),
@@ -88,7 +100,7 @@ pub(super) const BINARY: Step = Step {
                 sha256: sum("install.sh"),
                 source: source(ctx.opts, "install.sh"),
                 cmd: script,
-                watch: SCRIPT_OUTPUTS.iter().map(|s| s.to_string()).collect(),
+                watch: script_outputs(k3s_bin_dir(ctx.fs)),
             },
         ])
     },
@@ -138,7 +150,7 @@ pub(super) const USER_UNIT: Step = Step {
         let home = &ctx.host.user().home;
         let same = |p: &str, want: &str| ctx.fs.read(p).ok().as_deref() == Some(want.as_bytes());
         match (
-            same(&unit_path(home), &unit()),
+            same(&unit_path(home), &unit(&k3s_bin(ctx))),
             same(&drop_in_path(home), &krc_drop_in(ctx)),
         ) {
             (true, true) => State::Satisfied(format!(
@@ -157,7 +169,7 @@ pub(super) const USER_UNIT: Step = Step {
         let mut actions = vec![
             Action::Write {
                 path: unit_path(home),
-                content: Content::Bytes(unit().into_bytes()),
+                content: Content::Bytes(unit(&k3s_bin(ctx)).into_bytes()),
                 meta: user_meta(ctx),
             },
             Action::Write {
