@@ -98,8 +98,45 @@ pub(crate) struct Check {
 impl Check {
     /// Runs the check; a fact that could not be read becomes an error verdict.
     pub(crate) fn judge(&self, ctx: &Ctx<'_>) -> Verdict {
-        (self.run)(ctx).unwrap_or_else(|e| Verdict::error(&e))
+        let mut v = (self.run)(ctx).unwrap_or_else(|e| Verdict::error(&e));
+        if let Some(r) = &v.remedy
+            && r.contains(" --user -M ")
+            && !crate::host::systemd::machine_transport(ctx.host)
+        {
+            v.remedy = Some(without_machine_transport(r, ctx.host.user()));
+        }
+        v
     }
+}
+
+/// Remedies reach a user's manager with `systemctl --user -M USER@`, which
+/// needs systemd 248 or newer. On an older host (Debian 11, RHEL 8) the
+/// same command runs as the user, with the user's runtime directory.
+fn without_machine_transport(remedy: &str, u: &crate::host::TargetUser) -> String {
+    let machine = format!(" --user -M {}@", u.name);
+    let as_user = format!(
+        "runuser -u {} -- env XDG_RUNTIME_DIR=/run/user/{} ",
+        u.name, u.uid
+    );
+    remedy
+        .lines()
+        .map(|line| {
+            let mut out = line.to_string();
+            for tool in ["systemctl", "journalctl"] {
+                let from = format!("{tool}{machine}");
+                if out.contains(&from) {
+                    let sudo = if out.contains(&format!("sudo {from}")) {
+                        ""
+                    } else {
+                        "sudo "
+                    };
+                    out = out.replace(&from, &format!("{sudo}{as_user}{tool} --user"));
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 macro_rules! check {
@@ -424,6 +461,25 @@ pub(crate) fn find(id: &str) -> Option<&'static Check> {
 /// Evidence line for a file read: `PATH:LINE: TEXT`.
 pub(crate) fn at(path: &str, line: usize, text: &str) -> String {
     format!("{path}:{line}: {text}")
+}
+
+#[cfg(test)]
+mod transport_tests {
+    #[test]
+    fn remedies_on_old_systemd_run_systemctl_as_the_user() {
+        let u = crate::host::TargetUser {
+            name: "bob".into(),
+            uid: 1001,
+            gid: 1001,
+            home: "/home/bob".into(),
+            groups: vec![1001],
+        };
+        let r = "sudo systemctl --user -M bob@ restart k3s-rootless\nsystemctl --user -M bob@ stop k3s-rootless\nsudo journalctl --user -M bob@ -u k3s-rootless -n 50";
+        assert_eq!(
+            super::without_machine_transport(r, &u),
+            "sudo runuser -u bob -- env XDG_RUNTIME_DIR=/run/user/1001 systemctl --user restart k3s-rootless\nsudo runuser -u bob -- env XDG_RUNTIME_DIR=/run/user/1001 systemctl --user stop k3s-rootless\nsudo runuser -u bob -- env XDG_RUNTIME_DIR=/run/user/1001 journalctl --user -u k3s-rootless -n 50"
+        );
+    }
 }
 
 #[cfg(test)]
