@@ -24,6 +24,31 @@ fn install(root: &Path, url: &str, pins: &Path, extra: &[&str], env: &[(&str, &s
     c.output().unwrap()
 }
 
+/// `krc install --yes` with `dir` (inside the tree) bind-mounted read-only
+/// in a private mount namespace of its own, so the host's mounts are
+/// untouched.
+fn install_with_read_only(root: &Path, dir: &Path, url: &str, pins: &Path) -> Output {
+    let script = format!(
+        "mount --bind '{0}' '{0}' && mount -o remount,bind,ro '{0}' && exec \"$@\"",
+        dir.display()
+    );
+    let krc = install_command(root, url, pins, &["--yes"]);
+    std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ])
+        .arg(krc.get_program())
+        .args(krc.get_args())
+        .output()
+        .unwrap()
+}
+
 /// `krc install --user alice` for the seed tree, the loopback mirror and
 /// the stand-in pins.
 fn install_command(root: &Path, url: &str, pins: &Path, extra: &[&str]) -> std::process::Command {
@@ -906,25 +931,7 @@ fn a_failed_write_leaves_no_entry_and_no_backup() {
     let (url, _) = serve_artifacts();
     let before = tree(&root);
     let etc = root.join("etc");
-    let script = format!(
-        "mount --bind '{0}' '{0}' && mount -o remount,bind,ro '{0}' && exec \"$@\"",
-        etc.display()
-    );
-    let krc = install_command(&root, &url, &pins, &["--yes"]);
-    let o = std::process::Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-            "sh",
-        ])
-        .arg(krc.get_program())
-        .args(krc.get_args())
-        .output()
-        .unwrap();
+    let o = install_with_read_only(&root, &etc, &url, &pins);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("Read-only file system"), "{out}");
@@ -1032,25 +1039,7 @@ fn a_read_only_usr_local_puts_k3s_in_opt_bin() {
     let pins = write_pins(d.path(), None);
     let (url, _) = serve_artifacts();
     let local = root.join("usr/local");
-    let script = format!(
-        "mount --bind '{0}' '{0}' && mount -o remount,bind,ro '{0}' && exec \"$@\"",
-        local.display()
-    );
-    let krc = install_command(&root, &url, &pins, &["--yes"]);
-    let o = std::process::Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-            "sh",
-        ])
-        .arg(krc.get_program())
-        .args(krc.get_args())
-        .output()
-        .unwrap();
+    let o = install_with_read_only(&root, &local, &url, &pins);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(root.join("opt/bin/k3s").is_file());
     assert!(!root.join("usr/local/bin/k3s").exists());
