@@ -178,10 +178,45 @@ pub(crate) struct SuiteArgs {
     pub(crate) html: Option<PathBuf>,
 }
 
+const ROOTLESS_HEADING: &str = "Rootless settings (K3S_ROOTLESS_*; install and run set them, preflight and accept judge by them)";
+
+/// The install's `K3S_ROOTLESS_*` settings. `krc install` and `krc run`
+/// install with them; `krc preflight` and `krc accept` judge by them (over
+/// the suite's `[params]`), so every phase sees the same install.
+#[derive(Debug, Args, Default)]
+pub(crate) struct RootlessArgs {
+    /// K3S_ROOTLESS_PORT_DRIVER: builtin or slirp4netns [default: slirp4netns]
+    #[arg(long, help_heading = ROOTLESS_HEADING, value_name = "DRIVER")]
+    pub(crate) port_driver: Option<String>,
+    /// K3S_ROOTLESS_CIDR, a private network clear of 10.42/16 and 10.43/16 [default: 10.41.0.0/16]
+    #[arg(long, help_heading = ROOTLESS_HEADING, value_name = "CIDR")]
+    pub(crate) cidr: Option<String>,
+    /// K3S_ROOTLESS_MTU, 576 to 65520 [default: 1500]
+    #[arg(long, help_heading = ROOTLESS_HEADING, value_name = "N")]
+    pub(crate) mtu: Option<String>,
+    /// K3S_ROOTLESS_DISABLE_HOST_LOOPBACK: true or false [default: true]
+    #[arg(long, help_heading = ROOTLESS_HEADING, value_name = "BOOL")]
+    pub(crate) disable_host_loopback: Option<String>,
+}
+
+impl RootlessArgs {
+    pub(crate) fn flags(&self) -> crate::settings::RootlessFlags {
+        crate::settings::RootlessFlags {
+            port_driver: self.port_driver.clone(),
+            cidr: self.cidr.clone(),
+            mtu: self.mtu.clone(),
+            disable_host_loopback: self.disable_host_loopback.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct PreflightArgs {
     #[command(flatten)]
     pub(crate) suite: SuiteArgs,
+
+    #[command(flatten)]
+    pub(crate) rootless: RootlessArgs,
 
     /// Read the host from a directory tree instead of / (live probes are then skipped)
     #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
@@ -205,18 +240,8 @@ pub(crate) struct InstallArgs {
     /// Pin a k3s commit (INSTALL_K3S_COMMIT; needs GITHUB_TOKEN since Feb 2026)
     #[arg(long, value_name = "SHA")]
     pub(crate) k3s_commit: Option<String>,
-    /// K3S_ROOTLESS_PORT_DRIVER: builtin or slirp4netns [default: slirp4netns]
-    #[arg(long, value_name = "DRIVER")]
-    pub(crate) port_driver: Option<String>,
-    /// K3S_ROOTLESS_CIDR, a network address [default: 10.41.0.0/16]
-    #[arg(long, value_name = "CIDR")]
-    pub(crate) cidr: Option<String>,
-    /// K3S_ROOTLESS_MTU, 576 to 65520 [default: 1500]
-    #[arg(long, value_name = "N")]
-    pub(crate) mtu: Option<String>,
-    /// K3S_ROOTLESS_DISABLE_HOST_LOOPBACK: true or false [default: true]
-    #[arg(long, value_name = "BOOL")]
-    pub(crate) disable_host_loopback: Option<String>,
+    #[command(flatten)]
+    pub(crate) rootless: RootlessArgs,
     /// Also set net.ipv6.conf.all.forwarding=1 (off by default: k3s does not need it, and host-wide it stops IPv6 router-advertisement autoconfiguration)
     #[arg(long)]
     pub(crate) ipv6_forwarding: bool,
@@ -283,6 +308,9 @@ pub(crate) struct AcceptArgs {
     #[command(flatten)]
     pub(crate) accept: AcceptOptions,
 
+    #[command(flatten)]
+    pub(crate) rootless: RootlessArgs,
+
     /// Read host files from a directory tree instead of / (the API is still reached through the kubeconfig; systemctl and port probes are skipped)
     #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
@@ -324,6 +352,40 @@ impl From<PhaseArg> for Phase {
         match p {
             PhaseArg::Preflight => Phase::Preflight,
             PhaseArg::Acceptance => Phase::Acceptance,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use crate::settings::RootlessSettings;
+
+    /// The help states the defaults in words; they must be the defaults
+    /// the code uses (stated once, in `RootlessSettings::default`).
+    #[test]
+    fn rootless_help_states_the_real_defaults() {
+        let d = RootlessSettings::default();
+        let mut cmd = super::Cli::command();
+        for sub in ["install", "run", "preflight", "accept"] {
+            let c = cmd.find_subcommand_mut(sub).unwrap();
+            for (flag, want) in [
+                ("port_driver", d.port_driver.to_string()),
+                ("cidr", d.cidr.to_string()),
+                ("mtu", d.mtu.to_string()),
+                ("disable_host_loopback", d.disable_host_loopback.to_string()),
+            ] {
+                let arg = c
+                    .get_arguments()
+                    .find(|a| a.get_id() == flag)
+                    .unwrap_or_else(|| panic!("krc {sub} has no --{flag}"));
+                let help = arg.get_help().unwrap().to_string();
+                assert!(
+                    help.ends_with(&format!("[default: {want}]")),
+                    "krc {sub} --{flag}: {help}"
+                );
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ mod host;
 mod install;
 mod kube;
 mod report;
+mod settings;
 mod stop;
 mod suite;
 

@@ -1051,3 +1051,89 @@ fn a_read_only_usr_local_puts_k3s_in_opt_bin() {
         "{unit}"
     );
 }
+
+/// A VPN on 10.41.0.0/16, the default rootless network. Without flags the
+/// install refuses on `net.cidr` and names a network this host does not
+/// route; with that `--cidr`, the gate judges the network the install will
+/// use (not the default one) and preflight agrees when given the same flag.
+#[test]
+fn the_gate_judges_the_network_the_install_will_use() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let route = |dest_hex: &str| {
+        let f = root.join("proc/net/route");
+        let mut t = std::fs::read_to_string(&f).unwrap();
+        t.push_str(&format!(
+            "wg0\t{dest_hex}\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+        ));
+        std::fs::write(f, t).unwrap();
+    };
+    route("0000290A"); // 10.41.0.0/16
+    let o = install(&root, &url, &pins, &["--dry-run"], &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        out.contains("net.cidr") && out.contains("krc install --cidr 10.141.0.0/16"),
+        "{out}"
+    );
+
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &["--dry-run", "--cidr", "10.141.0.0/16"],
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!out.contains("net.cidr"), "{out}");
+    assert!(out.contains("K3S_ROOTLESS_CIDR=10.141.0.0/16"), "{out}");
+
+    // The same flag, the same verdict, in preflight.
+    let json = d.path().join("pre.json");
+    let preflight = |extra: &[&str]| {
+        let o = support::krc()
+            .args(["preflight", "-q", "--user", "alice", "--root"])
+            .arg(&root)
+            .arg("--json")
+            .arg(&json)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.code().is_some(), "{}", text(&o));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        v["phases"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "net.cidr")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(preflight(&[])["status"], "fail");
+    assert_eq!(preflight(&["--cidr", "10.141.0.0/16"])["status"], "pass");
+
+    // When the usual alternative is taken too, the remedy names a free one.
+    route("00008D0A"); // 10.141.0.0/16
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &["--dry-run", "--cidr", "10.141.0.0/16"],
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(out.contains("krc install --cidr 10.241.0.0/16"), "{out}");
+    let o = install(
+        &root,
+        &url,
+        &pins,
+        &["--dry-run", "--cidr", "10.241.0.0/16"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

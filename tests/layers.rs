@@ -10,6 +10,8 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["fsutil", "stop"],
     &["host"],
+    // The install's rootless settings, which every phase reads.
+    &["settings"],
     &["kube"],
     &["checks"],
     &["report"],

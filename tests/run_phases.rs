@@ -36,6 +36,10 @@ fn run_writes_one_report_with_three_testsuites() {
             &url,
             "--timeout",
             "1",
+            "--mtu",
+            "9000",
+            "--cidr",
+            "10.141.0.0/16",
         ])
         .arg("--pins")
         .arg(&pins)
@@ -85,6 +89,31 @@ fn run_writes_one_report_with_three_testsuites() {
         doc["meta"]["k3s"].as_str().unwrap().contains(VERSION),
         "{}",
         doc["meta"]
+    );
+    // Acceptance judges the install that ran: its --mtu and --cidr, its pin.
+    let check = |id: &str| {
+        doc["phases"][2]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {doc}"))
+            .clone()
+    };
+    let unit = check("unit.present");
+    assert_eq!(unit["status"], "pass", "{unit}");
+    let evidence = unit["evidence"].to_string();
+    assert!(
+        evidence.contains("K3S_ROOTLESS_MTU=9000")
+            && evidence.contains("K3S_ROOTLESS_CIDR=10.141.0.0/16"),
+        "{unit}"
+    );
+    let binary = check("install.binary");
+    assert!(
+        binary
+            .to_string()
+            .contains("the pinned version was not verified"),
+        "{binary}"
     );
     if !support::have("xmllint") {
         lab_skip!("xmllint is not installed (Debian: libxml2-utils)");

@@ -129,7 +129,7 @@ pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 
 pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = ctx.host.user();
-    let cidr = ctx.params.accept.rootless_cidr;
+    let cidr = ctx.params.rootless.cidr.cidr();
     let nodes = match ctx.host.accept_probes().nodes() {
         Probe::NotRun(why) => return Ok(Verdict::skip(why)),
         Probe::Answer(Err(e)) => return Ok(api_failed("listing nodes", &e, u)),

@@ -1,7 +1,9 @@
 //! Rootless networking: `net.tun`, `net.slirp4netns`, `net.cidr`.
 
 use super::{Ctx, Findings, Status, Verdict, at};
-use crate::host::net::{parse_local_addrs, parse_routes};
+use std::net::Ipv4Addr;
+
+use crate::host::net::{Cidr, Route, parse_local_addrs, parse_routes};
 use crate::host::{FactError, Probe};
 
 pub(super) fn tun(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
@@ -86,7 +88,8 @@ pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // are k3s's pod and service networks, which live inside the rootless
     // namespace: a host route there only shadows those host addresses from
     // pods, so it warns.
-    for (i, net) in ctx.params.cidrs.iter().enumerate() {
+    let networks = ctx.params.networks();
+    for (i, net) in networks.iter().enumerate() {
         let (level, whose) = if i == 0 {
             (Status::Fail, "the rootless network")
         } else {
@@ -119,7 +122,10 @@ pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
     }
     match f.status() {
-        Status::Fail => f.remedy("give k3s another rootless network: krc install --cidr 10.141.0.0/16 (K3S_ROOTLESS_CIDR); or move the host network off it"),
+        Status::Fail => f.remedy(format!(
+            "give k3s another rootless network: krc install --cidr {} (K3S_ROOTLESS_CIDR); or move the host network off it",
+            free_network(&routes, &addrs, &networks)
+        )),
         Status::Warn => f.remedy("pods cannot reach these host addresses: if they must, give k3s other pod and service networks (k3s server --cluster-cidr 10.142.0.0/16 --service-cidr 10.143.0.0/16, e.g. in /etc/rancher/k3s/config.yaml)"),
         _ => {}
     }
@@ -127,14 +133,41 @@ pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         "checked {} routes and {} local addresses against {}",
         routes.len(),
         addrs.len(),
-        ctx.params
-            .cidrs
+        networks
             .iter()
             .map(|c| c.to_string())
             .collect::<Vec<_>>()
             .join(", ")
     ));
     Ok(f.finish("no host route or address falls inside the k3s networks"))
+}
+
+/// A rootless network to suggest: the first of a few private /16s that
+/// no host route or address falls inside and that is none of `taken`, so
+/// that following the remedy passes this check.
+fn free_network(routes: &[Route], addrs: &[Ipv4Addr], taken: &[Cidr]) -> Cidr {
+    let candidates = [141u8, 241, 44, 45, 46, 47, 48, 49]
+        .into_iter()
+        .map(|b| Cidr {
+            addr: Ipv4Addr::new(10, b, 0, 0),
+            prefix: 16,
+        })
+        .chain((16u8..32).rev().map(|b| Cidr {
+            addr: Ipv4Addr::new(172, b, 0, 0),
+            prefix: 16,
+        }));
+    let mut first = None;
+    for c in candidates {
+        first.get_or_insert(c);
+        let routed = routes
+            .iter()
+            .any(|r| r.dest.prefix >= c.prefix && c.contains(r.dest.addr));
+        let local = addrs.iter().any(|a| c.contains(*a));
+        if !routed && !local && !taken.contains(&c) {
+            return c;
+        }
+    }
+    first.expect("candidates are not empty")
 }
 
 #[allow(non_upper_case_globals)]

@@ -1,36 +1,36 @@
 //! Check parameters a suite can set: globally in `[params]`, or for one
-//! check in its `[[check]]` entry.
+//! check in its `[[check]]` entry. The rootless settings among them are
+//! the install's own ([`RootlessSettings`]): `krc run` and `krc install`
+//! set them from their flags, so every phase judges the same install.
 
 use serde::Deserialize;
 
 use crate::host::net::Cidr;
+use crate::settings::{self, Mtu, NetworkCidr, PortDriver, RootlessPatch, RootlessSettings};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Params {
     /// TCP ports that must be free before install (`ports.free`).
     pub(crate) ports: Vec<u16>,
-    /// Networks k3s will use: rootless, pod and service CIDRs (`net.cidr`).
-    pub(crate) cidrs: Vec<Cidr>,
+    /// `K3S_ROOTLESS_*`: preflight keeps the rootless network clear of
+    /// host routes, acceptance judges the unit and the node by them.
+    pub(crate) rootless: RootlessSettings,
+    /// k3s's pod and service networks, which host routes should not
+    /// shadow (`net.cidr`).
+    pub(crate) cluster_cidrs: Vec<Cidr>,
     pub(crate) min_memory_mib: u64,
     pub(crate) min_cpus: u32,
     /// Acceptance: what the installed cluster must look like.
     pub(crate) accept: AcceptParams,
 }
 
-/// Acceptance parameters: the install's settings the cluster is judged by.
+/// Acceptance parameters beyond the rootless settings.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AcceptParams {
     /// The kubeconfig as a host path; None: `~USER/.kube/k3s.yaml`.
     pub(crate) kubeconfig: Option<String>,
     /// The API port k3s listens on (`--https-listen-port`).
     pub(crate) api_port: u16,
-    /// `K3S_ROOTLESS_CIDR`: the node's InternalIP must be inside it.
-    pub(crate) rootless_cidr: Cidr,
-    /// `K3S_ROOTLESS_PORT_DRIVER`, `K3S_ROOTLESS_MTU`,
-    /// `K3S_ROOTLESS_DISABLE_HOST_LOOPBACK` as the install set them.
-    pub(crate) port_driver: String,
-    pub(crate) mtu: u32,
-    pub(crate) disable_host_loopback: bool,
     /// Is traefik enabled (k3s without `--disable traefik`)?
     pub(crate) traefik: bool,
     /// Service ports of the active `ports.offset` probe; empty: passive only.
@@ -46,13 +46,6 @@ impl Default for AcceptParams {
         AcceptParams {
             kubeconfig: None,
             api_port: 6443,
-            rootless_cidr: Cidr {
-                addr: std::net::Ipv4Addr::new(10, 41, 0, 0),
-                prefix: 16,
-            },
-            port_driver: "slirp4netns".into(),
-            mtu: 1500,
-            disable_host_loopback: true,
             traefik: true,
             probe_ports: vec![81, 1024, 8080],
             k3s_version: None,
@@ -65,14 +58,28 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             ports: vec![6443, 10080, 10443],
-            cidrs: ["10.41.0.0/16", "10.42.0.0/16", "10.43.0.0/16"]
-                .iter()
-                .filter_map(|c| c.parse().ok())
-                .collect(),
+            rootless: RootlessSettings::default(),
+            cluster_cidrs: settings::K3S_NETWORKS.iter().map(|(c, _)| *c).collect(),
             min_memory_mib: 512,
             min_cpus: 1,
             accept: AcceptParams::default(),
         }
+    }
+}
+
+impl Params {
+    /// Every network `net.cidr` keeps clear: the rootless one first (a
+    /// host route there fails), then the cluster's (a route there warns).
+    pub(crate) fn networks(&self) -> Vec<Cidr> {
+        let rootless = self.rootless.cidr.cidr();
+        std::iter::once(rootless)
+            .chain(
+                self.cluster_cidrs
+                    .iter()
+                    .copied()
+                    .filter(|c| *c != rootless),
+            )
+            .collect()
     }
 }
 
@@ -82,16 +89,20 @@ impl Default for Params {
 pub(crate) struct ParamsPatch {
     pub(crate) user: Option<String>,
     pub(crate) ports: Option<Vec<u16>>,
+    /// Before the rootless settings were shared, one list held the rootless
+    /// network and the cluster's; kept to say where its values went.
     pub(crate) cidrs: Option<Vec<String>>,
+    pub(crate) cluster_cidrs: Option<Vec<String>>,
     pub(crate) min_memory_mib: Option<u64>,
     pub(crate) min_cpus: Option<u32>,
-    // Acceptance parameters (see `AcceptParams`).
-    pub(crate) kubeconfig: Option<String>,
-    pub(crate) api_port: Option<u16>,
+    // The rootless settings (see `RootlessSettings`), in every phase.
     pub(crate) rootless_cidr: Option<String>,
     pub(crate) port_driver: Option<String>,
     pub(crate) mtu: Option<u32>,
     pub(crate) disable_host_loopback: Option<bool>,
+    // Acceptance parameters (see `AcceptParams`).
+    pub(crate) kubeconfig: Option<String>,
+    pub(crate) api_port: Option<u16>,
     pub(crate) traefik: Option<bool>,
     pub(crate) probe_ports: Option<Vec<u16>>,
     pub(crate) k3s_version: Option<String>,
@@ -99,21 +110,27 @@ pub(crate) struct ParamsPatch {
 }
 
 impl ParamsPatch {
-    /// Applies the keys this patch sets; a malformed CIDR is an error.
+    /// Applies the keys this patch sets; a malformed value is an error
+    /// naming its key.
     pub(crate) fn apply(&self, p: &mut Params) -> Result<(), String> {
+        if self.cidrs.is_some() {
+            return Err(
+                "cidrs is now two keys: rootless_cidr = \"10.41.0.0/16\" (K3S_ROOTLESS_CIDR, the first of the old list) and cluster_cidrs = [\"10.42.0.0/16\", \"10.43.0.0/16\"] (k3s's pod and service networks)"
+                    .to_string(),
+            );
+        }
         if let Some(v) = &self.ports {
             p.ports = v.clone();
         }
-        if let Some(v) = &self.cidrs {
-            p.cidrs = v
+        if let Some(v) = &self.cluster_cidrs {
+            p.cluster_cidrs = v
                 .iter()
                 .map(|c| {
-                    let cidr: Cidr = c.parse().map_err(|e| format!("cidrs: {e}"))?;
+                    let cidr: Cidr = c.parse().map_err(|e| format!("cluster_cidrs: {e}"))?;
                     if cidr.has_host_bits() {
                         return Err(format!(
-                            "cidrs: {c} has host bits set (did you mean {}/{}?)",
-                            mask(cidr),
-                            cidr.prefix
+                            "cluster_cidrs: {c} has host bits set (did you mean {}?)",
+                            cidr.network()
                         ));
                     }
                     Ok(cidr)
@@ -126,40 +143,42 @@ impl ParamsPatch {
         if let Some(v) = self.min_cpus {
             p.min_cpus = v;
         }
-        self.apply_accept(&mut p.accept)
+        p.rootless = self.rootless()?.over(p.rootless);
+        self.apply_accept(&mut p.accept);
+        Ok(())
     }
 
-    fn apply_accept(&self, a: &mut AcceptParams) -> Result<(), String> {
+    /// The rootless settings this patch names, validated as the flags are.
+    fn rootless(&self) -> Result<RootlessPatch, String> {
+        fn key<T>(
+            name: &str,
+            v: Option<&str>,
+            parse: impl Fn(&str) -> Result<T, settings::SettingError>,
+        ) -> Result<Option<T>, String> {
+            v.map(|s| parse(s).map_err(|e| format!("{name} = {s:?}: {e}")))
+                .transpose()
+        }
+        Ok(RootlessPatch {
+            cidr: key("rootless_cidr", self.rootless_cidr.as_deref(), |s| {
+                s.parse::<NetworkCidr>()
+            })?,
+            port_driver: key("port_driver", self.port_driver.as_deref(), |s| {
+                s.parse::<PortDriver>()
+            })?,
+            mtu: self
+                .mtu
+                .map(|n| Mtu::new(n).map_err(|e| format!("mtu = {n}: {e}")))
+                .transpose()?,
+            disable_host_loopback: self.disable_host_loopback,
+        })
+    }
+
+    fn apply_accept(&self, a: &mut AcceptParams) {
         if let Some(v) = &self.kubeconfig {
             a.kubeconfig = Some(v.clone());
         }
         if let Some(v) = self.api_port {
             a.api_port = v;
-        }
-        if let Some(c) = &self.rootless_cidr {
-            let cidr: Cidr = c.parse().map_err(|e| format!("rootless_cidr: {e}"))?;
-            if cidr.has_host_bits() {
-                return Err(format!(
-                    "rootless_cidr: {c} has host bits set (did you mean {}/{}?)",
-                    mask(cidr),
-                    cidr.prefix
-                ));
-            }
-            a.rootless_cidr = cidr;
-        }
-        if let Some(v) = &self.port_driver {
-            if v != "builtin" && v != "slirp4netns" {
-                return Err(format!(
-                    "port_driver: {v:?} is not \"builtin\" or \"slirp4netns\""
-                ));
-            }
-            a.port_driver = v.clone();
-        }
-        if let Some(v) = self.mtu {
-            a.mtu = v;
-        }
-        if let Some(v) = self.disable_host_loopback {
-            a.disable_host_loopback = v;
         }
         if let Some(v) = self.traefik {
             a.traefik = v;
@@ -173,15 +192,70 @@ impl ParamsPatch {
         if let Some(v) = self.timeout_secs {
             a.timeout_secs = v;
         }
-        Ok(())
     }
 }
 
-fn mask(c: Cidr) -> std::net::Ipv4Addr {
-    let m = if c.prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(c.prefix))
-    };
-    std::net::Ipv4Addr::from(u32::from(c.addr) & m)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(toml_text: &str) -> Result<Params, String> {
+        let patch: ParamsPatch = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        let mut p = Params::default();
+        patch.apply(&mut p)?;
+        Ok(p)
+    }
+
+    #[test]
+    fn suite_keys_are_validated_as_the_flags_are() {
+        for (text, want) in [
+            (
+                "rootless_cidr = \"10.42.0.0/16\"",
+                "rootless_cidr = \"10.42.0.0/16\": overlaps k3s's pod network",
+            ),
+            (
+                "rootless_cidr = \"10.41.0.1/16\"",
+                "did you mean 10.41.0.0/16?",
+            ),
+            (
+                "mtu = 70000",
+                "mtu = 70000: expected a number from 576 to 65520",
+            ),
+            (
+                "port_driver = \"pasta\"",
+                "port_driver = \"pasta\": expected builtin or slirp4netns",
+            ),
+            (
+                "cluster_cidrs = [\"10.42.0.1/16\"]",
+                "host bits set (did you mean 10.42.0.0/16?)",
+            ),
+            (
+                "cidrs = [\"10.41.0.0/16\"]",
+                "cidrs is now two keys: rootless_cidr",
+            ),
+        ] {
+            let e = patch(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        let p = patch("rootless_cidr = \"10.141.0.0/16\"\nmtu = 9000").unwrap();
+        assert_eq!(p.rootless.cidr.to_string(), "10.141.0.0/16");
+        assert_eq!(p.rootless.mtu.to_string(), "9000");
+    }
+
+    #[test]
+    fn net_cidr_judges_the_rootless_network_first_and_once() {
+        let show = |p: &Params| {
+            p.networks()
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut p = Params::default();
+        assert_eq!(show(&p), "10.41.0.0/16, 10.42.0.0/16, 10.43.0.0/16");
+        p.rootless.cidr = "10.141.0.0/16".parse().unwrap();
+        assert_eq!(show(&p), "10.141.0.0/16, 10.42.0.0/16, 10.43.0.0/16");
+        p.cluster_cidrs.push("10.141.0.0/16".parse().unwrap());
+        assert_eq!(show(&p), "10.141.0.0/16, 10.42.0.0/16, 10.43.0.0/16");
+    }
 }

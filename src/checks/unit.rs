@@ -311,17 +311,25 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // a later assignment wins, as in systemd.
     let all: Vec<UnitLine> = main.iter().chain(&drop).cloned().collect();
     let env = environment(&all);
-    let a = &ctx.params.accept;
+    let a = &ctx.params.rootless;
+    // (variable, the flag that sets it, the value judged by, k3s's default)
     let wanted = [
         (
             "K3S_ROOTLESS_CIDR",
-            a.rootless_cidr.to_string(),
+            "cidr",
+            a.cidr.to_string(),
             "10.41.0.0/16",
         ),
-        ("K3S_ROOTLESS_PORT_DRIVER", a.port_driver.clone(), "builtin"),
-        ("K3S_ROOTLESS_MTU", a.mtu.to_string(), "65520"),
+        (
+            "K3S_ROOTLESS_PORT_DRIVER",
+            "port-driver",
+            a.port_driver.to_string(),
+            "builtin",
+        ),
+        ("K3S_ROOTLESS_MTU", "mtu", a.mtu.to_string(), "65520"),
         (
             "K3S_ROOTLESS_DISABLE_HOST_LOOPBACK",
+            "disable-host-loopback",
             a.disable_host_loopback.to_string(),
             "true",
         ),
@@ -330,7 +338,7 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         f.observe(format!("{path}.d/: no drop-in"));
     }
     let path_d = format!("{path}.d/krc.conf");
-    for (name, want, k3s_default) in wanted {
+    for (name, flag, want, k3s_default) in wanted {
         match env.iter().rfind(|(k, _, _)| k == name) {
             Some((_, v, l)) if *v == want => f.observe(l.at()),
             Some((_, v, l)) => {
@@ -340,7 +348,8 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                     format!("{name}={v}, the suite expects {want}"),
                 );
                 f.remedy(format!(
-                    "set Environment={name}={want} in the drop-in (or the suite's parameter to {v})"
+                    "if {v} is what was installed, judge by it: krc accept --{flag} {v} (or the suite's parameter); else reinstall with {want}: sudo krc install --user {} --{flag} {want}",
+                    u.name
                 ));
             }
             None => {

@@ -35,8 +35,10 @@ pub(crate) struct AcceptPlan {
 impl AcceptPlan {
     pub(crate) fn from_args(args: &AcceptArgs) -> Result<AcceptPlan, CmdError> {
         let sa = &args.suite;
-        let suite =
-            Suite::for_phase(sa.suite.as_deref(), Phase::Acceptance).map_err(CmdError::new)?;
+        let rootless = args.rootless.flags().parse().map_err(CmdError::new)?;
+        let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Acceptance)
+            .map_err(CmdError::new)?
+            .with_rootless(&rootless);
         AcceptPlan::new(&args.root, sa.user.as_deref(), suite, &args.accept)
     }
 

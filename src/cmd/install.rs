@@ -12,10 +12,7 @@ pub(crate) fn request(args: &InstallArgs) -> Result<apply::Request, CmdError> {
     let raw = options::RawOptions {
         k3s_version: args.k3s_version.clone(),
         k3s_commit: args.k3s_commit.clone(),
-        port_driver: args.port_driver.clone(),
-        cidr: args.cidr.clone(),
-        mtu: args.mtu.clone(),
-        disable_host_loopback: args.disable_host_loopback.clone(),
+        rootless: args.rootless.flags(),
         offline: args.offline.clone(),
         mirror: args.mirror.clone(),
         pins: args.pins.clone(),

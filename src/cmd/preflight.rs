@@ -56,8 +56,11 @@ pub(crate) fn run_phase(
 
 pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
     let sa = &args.suite;
+    let rootless = args.rootless.flags().parse().map_err(CmdError::new)?;
     let (harness, files) = output::prepare(sa)?;
-    let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Preflight).map_err(CmdError::new)?;
+    let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Preflight)
+        .map_err(CmdError::new)?
+        .with_rootless(&rootless);
     let ids: Vec<&str> = suite.entries.iter().map(|e| e.check.id).collect();
     if let Some(code) = output::no_match("preflight", &ids, &harness, "preflight") {
         return Ok(code);

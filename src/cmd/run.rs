@@ -16,6 +16,7 @@ use crate::host::{Host, Origin};
 use crate::install::{apply, report as install_report, sudo};
 use crate::report::terminal::Printer;
 use crate::report::{Counts, PhaseReport};
+use crate::settings::RootlessPatch;
 use crate::suite::Suite;
 use crate::suite::runner::{self, Task};
 
@@ -24,10 +25,15 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     // Flags first: a bad one is exit 2 before anything is read or touched.
     let req = request(ia)?;
     let files = super::install::report_files(&ia.junit, &ia.json, &args.html)?;
+    // Every phase judges this install: its settings and its pin.
+    let rootless = RootlessPatch::all(req.opts.rootless);
+    let pin = req.opts.pin.reference();
     let accept_plan = AcceptPlan::new(
         &ia.root,
         ia.user.as_deref(),
-        Suite::builtin(Phase::Acceptance),
+        Suite::builtin(Phase::Acceptance)
+            .with_rootless(&rootless)
+            .with_pin(pin),
         &args.accept,
     )?;
     let host = Arc::new(Host::open(&ia.root, ia.user.as_deref()).map_err(CmdError::new)?);
@@ -41,7 +47,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         );
         return sudo::reexec(&user).map_err(CmdError::new);
     }
-    let pre_suite = Suite::builtin(Phase::Preflight);
+    let pre_suite = Suite::builtin(Phase::Preflight).with_rootless(&rootless);
     let harness = libtest_mimic::Arguments::default();
     let width = pre_suite.id_width().max(accept_plan.suite.id_width());
     let printer = output::printer(&harness, width);

@@ -129,6 +129,14 @@ impl Cidr {
     pub(crate) fn has_host_bits(&self) -> bool {
         u32::from(self.addr) & !Self::mask(self.prefix) != 0
     }
+
+    /// The network address: this CIDR with its host bits cleared.
+    pub(crate) fn network(&self) -> Cidr {
+        Cidr {
+            addr: Ipv4Addr::from(u32::from(self.addr) & Self::mask(self.prefix)),
+            prefix: self.prefix,
+        }
+    }
 }
 
 impl std::str::FromStr for Cidr {

@@ -85,7 +85,7 @@ impl Refusal {
             blockers: if needed.is_empty() {
                 Vec::new()
             } else {
-                super::gate::blockers(ctx.host, &fixing)
+                super::gate::blockers(ctx.host, &fixing, &ctx.opts.rootless)
             },
             pins: pins_err
                 .filter(|_| needed.contains(&"k3s-binary"))

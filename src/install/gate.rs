@@ -6,6 +6,7 @@
 
 use crate::checks::{Ctx, Phase, Severity, Status};
 use crate::host::Host;
+use crate::settings::{RootlessPatch, RootlessSettings};
 use crate::suite::Suite;
 
 /// A required check that fails and that no planned step fixes.
@@ -29,8 +30,10 @@ impl std::fmt::Display for Blocker {
 }
 
 /// Every blocking check.
-pub(crate) fn blockers(host: &Host, planned: &[&str]) -> Vec<Blocker> {
-    let suite = Suite::builtin(Phase::Preflight);
+/// The preflight suite judges by the install's own settings (its `--cidr`
+/// is the network that must be free, not the default one).
+pub(crate) fn blockers(host: &Host, planned: &[&str], rootless: &RootlessSettings) -> Vec<Blocker> {
+    let suite = Suite::builtin(Phase::Preflight).with_rootless(&RootlessPatch::all(*rootless));
     let mut out = Vec::new();
     // Changing the settings of an install krc made: its own k3s holds the
     // API port and runs; that is not "another k3s".

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::host::net::Cidr;
+use crate::settings::{RootlessFlags, RootlessSettings};
 
 /// The k3s release krc installs when neither `--k3s-version` nor
 /// `--k3s-commit` is given.
@@ -42,25 +42,13 @@ impl std::fmt::Display for K3sPin {
     }
 }
 
-/// The `K3S_ROOTLESS_*` settings krc writes into the unit's drop-in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Rootless {
-    pub(crate) port_driver: String,
-    pub(crate) cidr: String,
-    pub(crate) mtu: u32,
-    pub(crate) disable_host_loopback: bool,
-}
-
 /// The options as typed (strings), so that every bad value gets the same
 /// one-line message rather than clap's multi-line one.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawOptions {
     pub(crate) k3s_version: Option<String>,
     pub(crate) k3s_commit: Option<String>,
-    pub(crate) port_driver: Option<String>,
-    pub(crate) cidr: Option<String>,
-    pub(crate) mtu: Option<String>,
-    pub(crate) disable_host_loopback: Option<String>,
+    pub(crate) rootless: RootlessFlags,
     pub(crate) offline: Option<PathBuf>,
     pub(crate) mirror: Option<String>,
     pub(crate) pins: Option<PathBuf>,
@@ -71,7 +59,7 @@ pub(crate) struct RawOptions {
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) pin: K3sPin,
-    pub(crate) rootless: Rootless,
+    pub(crate) rootless: RootlessSettings,
     pub(crate) offline: Option<PathBuf>,
     pub(crate) mirror: Option<String>,
     pub(crate) pins: Option<PathBuf>,
@@ -88,46 +76,6 @@ pub(crate) struct OptionError(pub(crate) String);
 
 fn bad(msg: impl Into<String>) -> OptionError {
     OptionError(msg.into())
-}
-
-/// k3s's own pod and service networks (its defaults), which the rootless
-/// network must not overlap.
-const K3S_NETS: &[(&str, &str)] = &[("10.42.0.0/16", "pod"), ("10.43.0.0/16", "service")];
-
-/// A rootless CIDR slirp4netns and k3s can use: a private-range network
-/// with room for the addresses k3s puts at .2 (gateway), .3 (DNS) and .100
-/// (the node), clear of k3s's pod and service networks.
-fn check_cidr(shown: &str, c: &Cidr) -> Result<(), OptionError> {
-    let ip = u32::from(c.addr);
-    let overlaps = |other: &Cidr| {
-        let p = c.prefix.min(other.prefix);
-        let m = if p == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(p))
-        };
-        ip & m == u32::from(other.addr) & m
-    };
-    if !(1..=25).contains(&c.prefix) {
-        return Err(bad(format!(
-            "--cidr {shown}: the prefix must be 1 to 25, so the network holds k3s's gateway (.2), DNS (.3) and node address (.100); for example 10.41.0.0/16"
-        )));
-    }
-    let first = c.addr.octets()[0];
-    if c.addr.is_loopback() || first == 0 || first >= 224 || c.addr.is_link_local() {
-        return Err(bad(format!(
-            "--cidr {shown}: not a usable network (loopback, link-local, multicast or reserved); use a private range such as 10.41.0.0/16"
-        )));
-    }
-    for (net, what) in K3S_NETS {
-        let other: Cidr = net.parse().expect("a valid built-in network");
-        if overlaps(&other) {
-            return Err(bad(format!(
-                "--cidr {shown}: overlaps k3s's {what} network {net}; pick another range, such as 10.41.0.0/16"
-            )));
-        }
-    }
-    Ok(())
 }
 
 pub(crate) fn validate(
@@ -164,52 +112,11 @@ pub(crate) fn validate(
             "--k3s-commit needs GITHUB_TOKEN: since February 2026 (k3s PR #13559) commit builds are CI artifacts that need a token with k3s-io permissions; export GITHUB_TOKEN=..., or pin a release with --k3s-version",
         ));
     }
-    let port_driver = raw
-        .port_driver
-        .clone()
-        .unwrap_or_else(|| "slirp4netns".into());
-    if !["builtin", "slirp4netns"].contains(&port_driver.as_str()) {
-        return Err(bad(format!(
-            "--port-driver {port_driver:?}: expected builtin or slirp4netns (k3s would silently fall back to builtin)"
-        )));
-    }
-    let cidr = raw.cidr.clone().unwrap_or_else(|| "10.41.0.0/16".into());
-    let parsed: Cidr = cidr
+    let rootless = raw
+        .rootless
         .parse()
-        .map_err(|e| bad(format!("--cidr {cidr:?}: {e}")))?;
-    check_cidr(&cidr, &parsed)?;
-    if parsed.has_host_bits() {
-        let m = if parsed.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(parsed.prefix))
-        };
-        return Err(bad(format!(
-            "--cidr {cidr}: host bits are set; k3s needs a network address (did you mean {}/{}?)",
-            std::net::Ipv4Addr::from(u32::from(parsed.addr) & m),
-            parsed.prefix
-        )));
-    }
-    let mtu = match &raw.mtu {
-        None => 1500,
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) if (576..=65520).contains(&n) => n,
-            _ => {
-                return Err(bad(format!(
-                    "--mtu {s:?}: expected a number from 576 to 65520"
-                )));
-            }
-        },
-    };
-    let disable_host_loopback = match raw.disable_host_loopback.as_deref() {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(s) => {
-            return Err(bad(format!(
-                "--disable-host-loopback {s:?}: expected true or false"
-            )));
-        }
-    };
+        .map_err(|e| bad(e.0))?
+        .over(RootlessSettings::default());
     if let Some(dir) = &raw.offline
         && !dir.is_dir()
     {
@@ -229,12 +136,7 @@ pub(crate) fn validate(
     }
     Ok(Options {
         pin,
-        rootless: Rootless {
-            port_driver,
-            cidr,
-            mtu,
-            disable_host_loopback,
-        },
+        rootless,
         offline: raw.offline.clone(),
         mirror: raw.mirror.clone(),
         pins: raw.pins.clone(),
@@ -257,22 +159,22 @@ mod tests {
     #[test]
     fn defaults_follow_the_reference_procedure() {
         let o = with(|_| {}).unwrap();
-        assert_eq!(o.rootless.port_driver, "slirp4netns");
-        assert_eq!(o.rootless.cidr, "10.41.0.0/16");
-        assert_eq!(o.rootless.mtu, 1500);
+        assert_eq!(o.rootless.port_driver.as_str(), "slirp4netns");
+        assert_eq!(o.rootless.cidr.to_string(), "10.41.0.0/16");
+        assert_eq!(o.rootless.mtu.to_string(), "1500");
         assert!(o.rootless.disable_host_loopback);
         assert_eq!(o.pin, K3sPin::Version(DEFAULT_K3S_VERSION.into()));
     }
 
     #[test]
     fn bad_values_are_one_line() {
-        let e = with(|r| r.cidr = Some("10.41.0.1/16".into())).unwrap_err();
+        let e = with(|r| r.rootless.cidr = Some("10.41.0.1/16".into())).unwrap_err();
         assert!(e.0.contains("did you mean 10.41.0.0/16"), "{e}");
         for m in ["575", "65521", "x"] {
-            assert!(with(|r| r.mtu = Some(m.into())).is_err());
+            assert!(with(|r| r.rootless.mtu = Some(m.into())).is_err());
         }
-        assert!(with(|r| r.mtu = Some("576".into())).is_ok());
-        assert!(with(|r| r.port_driver = Some("pasta".into())).is_err());
+        assert!(with(|r| r.rootless.mtu = Some("576".into())).is_ok());
+        assert!(with(|r| r.rootless.port_driver = Some("pasta".into())).is_err());
         for c in [
             "0.0.0.0/0",
             "10.41.0.0/30",
@@ -284,7 +186,7 @@ mod tests {
             "169.254.0.0/16",
             "224.0.0.0/4",
         ] {
-            let e = with(|r| r.cidr = Some(c.into())).unwrap_err();
+            let e = with(|r| r.rootless.cidr = Some(c.into())).unwrap_err();
             assert!(!e.0.contains('\n') && e.0.contains(c), "{c}: {e}");
         }
         for c in [
@@ -293,7 +195,7 @@ mod tests {
             "192.168.100.0/24",
             "172.16.0.0/25",
         ] {
-            assert!(with(|r| r.cidr = Some(c.into())).is_ok(), "{c}");
+            assert!(with(|r| r.rootless.cidr = Some(c.into())).is_ok(), "{c}");
         }
         let e = with(|r| r.k3s_commit = Some("a".repeat(40))).unwrap_err();
         assert!(e.0.contains("GITHUB_TOKEN"), "{e}");
@@ -306,8 +208,8 @@ mod tests {
         );
         assert!(ok.is_ok());
         for e in [
-            with(|r| r.cidr = Some("10.41.0.1/16".into())).unwrap_err(),
-            with(|r| r.mtu = Some("1".into())).unwrap_err(),
+            with(|r| r.rootless.cidr = Some("10.41.0.1/16".into())).unwrap_err(),
+            with(|r| r.rootless.mtu = Some("1".into())).unwrap_err(),
         ] {
             assert!(!e.0.contains('\n'));
         }

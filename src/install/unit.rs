@@ -3,8 +3,8 @@
 //! upstream ships no `K3S_ROOTLESS_*` lines, so krc puts them, and the PATH
 //! k3s needs, in a drop-in of its own.
 
-use super::options::Rootless;
 use crate::host::UNIT_PATH;
+use crate::settings::{K3S_NETWORKS, RootlessSettings};
 
 pub(crate) const UNIT_NAME: &str = "k3s-rootless.service";
 /// Where k3s goes: `/usr/local/bin`, as upstream's install.sh puts it,
@@ -71,7 +71,7 @@ WantedBy=default.target
     )
 }
 
-pub(crate) fn drop_in(r: &Rootless, proxy: &[(String, String)]) -> String {
+pub(crate) fn drop_in(r: &RootlessSettings, proxy: &[(String, String)]) -> String {
     let mut text = format!(
         "# Written by krc install; krc uninstall removes it. Change with
 # `krc install --port-driver/--cidr/--mtu/--disable-host-loopback`.
@@ -110,7 +110,7 @@ const PROXY_KEYS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
 /// krc's own environment; none when no proxy is set. `NO_PROXY` gains the
 /// addresses that must never go through a proxy: loopback, the rootless
 /// CIDR and k3s's pod and service networks.
-pub(crate) fn host_proxy(host: &crate::host::Host, r: &Rootless) -> Vec<(String, String)> {
+pub(crate) fn host_proxy(host: &crate::host::Host, r: &RootlessSettings) -> Vec<(String, String)> {
     let text = host
         .read_opt("/etc/environment")
         .ok()
@@ -144,18 +144,13 @@ pub(crate) fn host_proxy(host: &crate::host::Host, r: &Rootless) -> Vec<(String,
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    for must in [
-        "127.0.0.1",
-        "localhost",
-        "::1",
-        r.cidr.as_str(),
-        "10.42.0.0/16",
-        "10.43.0.0/16",
-        ".svc",
-        ".cluster.local",
-    ] {
-        if !no.iter().any(|n| n == must) {
-            no.push(must.to_string());
+    let mut must: Vec<String> = ["127.0.0.1", "localhost", "::1"].map(String::from).to_vec();
+    must.push(r.cidr.to_string());
+    must.extend(K3S_NETWORKS.iter().map(|(c, _)| c.to_string()));
+    must.extend([".svc", ".cluster.local"].map(String::from));
+    for m in must {
+        if !no.contains(&m) {
+            no.push(m);
         }
     }
     out.push((PROXY_KEYS[2].to_string(), no.join(",")));

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use crate::checks::params::ParamsPatch;
 use crate::checks::{self, Check, Params, Phase, Severity};
+use crate::settings::RootlessPatch;
 
 /// The default suites, embedded in the binary.
 pub(crate) const PREFLIGHT: &str = include_str!("../../suites/preflight.toml");
@@ -39,6 +40,7 @@ struct CheckEntry {
     severity: Option<Severity>,
     ports: Option<Vec<u16>>,
     cidrs: Option<Vec<String>>,
+    cluster_cidrs: Option<Vec<String>>,
     min_memory_mib: Option<u64>,
     min_cpus: Option<u32>,
     probe_ports: Option<Vec<u16>>,
@@ -51,6 +53,7 @@ impl CheckEntry {
             user: None,
             ports: self.ports.clone(),
             cidrs: self.cidrs.clone(),
+            cluster_cidrs: self.cluster_cidrs.clone(),
             min_memory_mib: self.min_memory_mib,
             min_cpus: self.min_cpus,
             probe_ports: self.probe_ports.clone(),
@@ -104,6 +107,24 @@ impl Suite {
             )));
         }
         Ok(suite)
+    }
+
+    /// The same suite judging by these rootless settings over its own
+    /// `[params]`: flags (or the install's settings) win over the file,
+    /// as `--user` does.
+    pub(crate) fn with_rootless(mut self, rootless: &RootlessPatch) -> Suite {
+        for e in &mut self.entries {
+            e.params.rootless = rootless.over(e.params.rootless);
+        }
+        self
+    }
+
+    /// The same suite expecting this k3s release or commit (`install.binary`).
+    pub(crate) fn with_pin(mut self, pin: &str) -> Suite {
+        for e in &mut self.entries {
+            e.params.accept.k3s_version = Some(pin.to_string());
+        }
+        self
     }
 
     /// The width of the longest check id, for aligned output.
@@ -198,6 +219,54 @@ fn check_timeout(secs: u64) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// Each default is stated once, in code; the built-in suites spell out
+    /// their `[params]` for readers, so they must say the same.
+    #[test]
+    fn builtin_suites_params_are_the_defaults() {
+        for (phase, text) in [
+            (Phase::Preflight, PREFLIGHT),
+            (Phase::Acceptance, ACCEPTANCE),
+        ] {
+            let raw: SuiteFile = toml::from_str(text).unwrap();
+            let mut p = Params::default();
+            raw.params.apply(&mut p).unwrap();
+            assert_eq!(p, Params::default(), "{}", phase.name());
+            for e in Suite::builtin(phase).entries {
+                assert_eq!(e.params, Params::default(), "{}", e.check.id);
+            }
+        }
+        // And they spell them out: a key left out could drift unseen.
+        for key in ["rootless_cidr", "cluster_cidrs", "ports", "min_memory_mib"] {
+            assert!(PREFLIGHT.contains(&format!("\n{key} = ")), "{key}");
+        }
+        for key in [
+            "rootless_cidr",
+            "port_driver",
+            "mtu",
+            "disable_host_loopback",
+            "api_port",
+        ] {
+            assert!(ACCEPTANCE.contains(&format!("\n{key} = ")), "{key}");
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_suite_file() {
+        let s = Suite::parse(
+            "phase = \"acceptance\"\n[params]\nrootless_cidr = \"10.141.0.0/16\"\nmtu = 9000\n[[check]]\nid = \"unit.present\"\n",
+            "s.toml",
+        )
+        .unwrap();
+        let flags = RootlessPatch {
+            cidr: Some("10.241.0.0/16".parse().unwrap()),
+            ..Default::default()
+        };
+        let p = &s.with_rootless(&flags).with_pin("v1.33.5+k3s1").entries[0].params;
+        assert_eq!(p.rootless.cidr.to_string(), "10.241.0.0/16");
+        assert_eq!(p.rootless.mtu.to_string(), "9000");
+        assert_eq!(p.accept.k3s_version.as_deref(), Some("v1.33.5+k3s1"));
+    }
+
     #[test]
     fn builtin_preflight_lists_every_preflight_check() {
         let s = Suite::builtin(Phase::Preflight);
@@ -243,7 +312,7 @@ mod tests {
             e.0.starts_with("s.toml:4: unknown check id \"cgroup.unifed\""),
             "{e}"
         );
-        let e = Suite::parse("phase = \"preflight\"\n[params]\ncidrs = [\"10.41.0.1/16\"]\n[[check]]\nid = \"net.cidr\"\n", "s.toml").unwrap_err();
+        let e = Suite::parse("phase = \"preflight\"\n[params]\ncluster_cidrs = [\"10.41.0.1/16\"]\n[[check]]\nid = \"net.cidr\"\n", "s.toml").unwrap_err();
         assert!(e.0.contains("host bits"), "{e}");
     }
 

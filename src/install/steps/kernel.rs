@@ -18,7 +18,7 @@ fn verdict(ctx: &Ctx<'_>, id: &str) -> checks::Verdict {
     match checks::find(id) {
         Some(c) => c.judge(&checks::Ctx {
             host: ctx.host,
-            params: &checks::Params::default(),
+            params: &ctx.params(),
         }),
         None => checks::Verdict::fail(format!("unknown check {id}")),
     }

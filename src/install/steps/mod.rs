@@ -24,6 +24,18 @@ pub(crate) struct Ctx<'a> {
     pub(crate) pins: Option<&'a Pins>,
 }
 
+impl Ctx<'_> {
+    /// The check parameters of this install: its rootless settings, its pin.
+    pub(crate) fn params(&self) -> checks::Params {
+        let mut p = checks::Params {
+            rootless: self.opts.rootless,
+            ..checks::Params::default()
+        };
+        p.accept.k3s_version = Some(self.opts.pin.reference().to_string());
+        p
+    }
+}
+
 /// Where the host stands with respect to a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum State {
@@ -75,10 +87,9 @@ pub(crate) fn check(ctx: &Ctx<'_>, id: &str) -> (bool, String) {
     let Some(c) = checks::find(id) else {
         return (false, format!("unknown check {id}"));
     };
-    let params = checks::Params::default();
     let v = c.judge(&checks::Ctx {
         host: ctx.host,
-        params: &params,
+        params: &ctx.params(),
     });
     (v.status == Status::Pass, v.summary)
 }
