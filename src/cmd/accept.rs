@@ -109,7 +109,13 @@ pub(crate) fn run_phase(
     }
     let tasks = host_tasks(&suite, &host);
     Ok((
-        runner::run(suite.phase, &suite.name, tasks, harness, printer),
+        runner::run(
+            suite.phase,
+            &suite.name,
+            tasks,
+            harness,
+            output::feed(&printer),
+        ),
         host,
     ))
 }

@@ -24,6 +24,13 @@ static STDOUT_TAKEN: AtomicBool = AtomicBool::new(false);
 pub(crate) use crate::report::terminal::colour_auto;
 
 /// krc's printer, unless `--format` asked for libtest's own output.
+/// The runner's feed: the printer, when there is one.
+pub(crate) fn feed(printer: &Option<Arc<Mutex<Printer>>>) -> crate::suite::runner::Feed {
+    printer
+        .clone()
+        .map(|p| p as Arc<Mutex<dyn crate::report::RecordSink>>)
+}
+
 pub(crate) fn printer(args: &Arguments, id_width: usize) -> Option<Arc<Mutex<Printer>>> {
     if args.format.is_some() {
         return None;

@@ -50,7 +50,7 @@ pub(crate) fn run_phase(
         &suite.name,
         host_tasks(suite, host),
         harness,
-        printer,
+        output::feed(&printer),
     )
 }
 

@@ -4,6 +4,7 @@
 //! install and the acceptance.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::accept::{AcceptPlan, run_phase as accept_phase};
 use super::install::request;
@@ -14,11 +15,9 @@ use crate::checks::{Phase, Severity, Verdict};
 use crate::cli::RunArgs;
 use crate::host::{Host, Origin};
 use crate::install::{apply, report as install_report, sudo};
-use crate::report::terminal::Printer;
-use crate::report::{Counts, PhaseReport};
+use crate::report::{CheckRecord, Counts, PhaseReport, Subject};
 use crate::settings::RootlessPatch;
 use crate::suite::Suite;
-use crate::suite::runner::{self, Task};
 
 pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let ia = &args.install;
@@ -72,14 +71,19 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         }
         Err(e) => {
             eprintln!("krc run: install: {e}");
-            let failed = single(
-                "install",
-                "the installer ran",
+            let failed = CheckRecord::judged(
+                Subject {
+                    id: "install".into(),
+                    title: "the installer ran".into(),
+                    phase: Phase::Install,
+                    severity: Severity::Required,
+                },
                 Verdict::fail(e.to_string())
                     .remedy("see the message above; fix it and run krc run again"),
+                Duration::ZERO,
             );
             (
-                runner::run(Phase::Install, "install", vec![failed], &harness, quiet()),
+                PhaseReport::of_records(Phase::Install, "install", vec![failed]),
                 exit::FAILED,
             )
         }
@@ -125,45 +129,24 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     })
 }
 
-fn quiet() -> Option<Arc<std::sync::Mutex<Printer>>> {
-    Some(Arc::new(std::sync::Mutex::new(Printer::to_writer(
-        Box::new(std::io::sink()),
-        0,
-    ))))
-}
-
-fn single(id: &str, title: &str, v: Verdict) -> Task {
-    Task {
-        id: id.to_string(),
-        title: title.to_string(),
-        phase: Phase::Install,
-        severity: Severity::Required,
-        run: Box::new(move || v),
-    }
-}
-
 /// The acceptance testsuite when acceptance cannot run: every check
 /// reported skipped with the reason, so the report still has three suites.
 fn skipped(suite: &Suite, reason: &str) -> PhaseReport {
-    let tasks = suite
+    let records = suite
         .entries
         .iter()
         .map(|e| {
-            let v = Verdict::skip(reason.to_string());
-            Task {
-                id: e.check.id.to_string(),
-                title: e.check.title.to_string(),
-                phase: Phase::Acceptance,
-                severity: e.severity,
-                run: Box::new(move || v),
-            }
+            CheckRecord::judged(
+                Subject {
+                    id: e.check.id.to_string(),
+                    title: e.check.title.to_string(),
+                    phase: Phase::Acceptance,
+                    severity: e.severity,
+                },
+                Verdict::skip(reason.to_string()),
+                Duration::ZERO,
+            )
         })
         .collect();
-    runner::run(
-        Phase::Acceptance,
-        &suite.name,
-        tasks,
-        &libtest_mimic::Arguments::default(),
-        quiet(),
-    )
+    PhaseReport::of_records(Phase::Acceptance, &suite.name, records)
 }

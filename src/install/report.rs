@@ -2,7 +2,7 @@
 //! testsuite, through the same records and writers as the check suites.
 
 use crate::checks::{Phase, Severity, Verdict};
-use crate::report::{CheckRecord, PhaseReport};
+use crate::report::{CheckRecord, PhaseReport, Subject};
 
 /// How a step ended in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,34 +53,23 @@ impl Outcome {
 /// The install testsuite, built from the step results directly: the
 /// durations are the steps' own, and the same redaction as every record.
 pub(crate) fn phase_report(steps: &[super::apply::StepResult]) -> PhaseReport {
-    use crate::report::redact::{redact, redact_all};
     let records = steps
         .iter()
         .map(|r| {
-            let v = r.outcome.verdict();
-            CheckRecord {
-                group: r.id.split('.').next().unwrap_or(&r.id).to_string(),
-                id: r.id.clone(),
-                phase: Phase::Install,
-                title: r.title.clone(),
-                severity: Severity::Required,
-                status: v.status,
-                summary: redact(&v.summary),
-                evidence: redact_all(&r.evidence),
-                remedy: r.remedy.as_deref().map(redact),
-                duration: r.duration,
-            }
+            let mut v = r.outcome.verdict();
+            v.evidence = r.evidence.clone();
+            v.remedy = r.remedy.clone();
+            CheckRecord::judged(
+                Subject {
+                    id: r.id.clone(),
+                    title: r.title.clone(),
+                    phase: Phase::Install,
+                    severity: Severity::Required,
+                },
+                v,
+                r.duration,
+            )
         })
         .collect();
-    PhaseReport {
-        phase: Phase::Install,
-        suite: "install".into(),
-        started: std::time::SystemTime::now()
-            - steps
-                .iter()
-                .map(|r| r.duration)
-                .sum::<std::time::Duration>(),
-        duration: steps.iter().map(|r| r.duration).sum(),
-        records,
-    }
+    PhaseReport::of_records(Phase::Install, "install", records)
 }

@@ -8,4 +8,4 @@ pub(crate) mod record;
 pub(crate) mod redact;
 pub(crate) mod terminal;
 
-pub(crate) use record::{CheckRecord, Counts, PhaseReport, RunMeta};
+pub(crate) use record::{CheckRecord, Counts, PhaseReport, RecordSink, RunMeta, Subject};

@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::checks::{Phase, Severity, Status};
+use super::redact::{redact, redact_all};
+
+use crate::checks::{Phase, Severity, Status, Verdict};
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct CheckRecord {
@@ -44,7 +46,56 @@ pub(crate) fn warnings_as_failures() -> bool {
 /// `--warnings-as-failures` (JUnit gives it the type `krc.warn`).
 pub(crate) const WARNING_FAILED: &str = "(a warning, failed by --warnings-as-failures)";
 
+/// What a record is about: a check, an install step, or an acceptance
+/// check reported without running.
+#[derive(Debug, Clone)]
+pub(crate) struct Subject {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) phase: Phase,
+    pub(crate) severity: Severity,
+}
+
+/// Where records go as soon as they are known, in suite order: the
+/// terminal printer, or nowhere.
+pub(crate) trait RecordSink: Send {
+    fn record(&mut self, r: &CheckRecord);
+}
+
 impl CheckRecord {
+    /// The record of a verdict that took `duration`: the severity applied
+    /// (an advisory failure warns; `--warnings-as-failures` fails a
+    /// warning) and every text redacted, whoever made the verdict.
+    pub(crate) fn judged(subject: Subject, mut v: Verdict, duration: Duration) -> CheckRecord {
+        let Subject {
+            id,
+            title,
+            phase,
+            severity,
+        } = subject;
+        if severity == Severity::Advisory && v.status == Status::Fail {
+            v.status = Status::Warn;
+            v.summary = format!("{} (advisory)", v.summary);
+        }
+        if v.status == Status::Warn && warnings_as_failures() {
+            v.status = Status::Fail;
+            v.summary = format!("{} {WARNING_FAILED}", v.summary);
+        }
+        let group = id.split('.').next().unwrap_or(&id).to_string();
+        CheckRecord {
+            group,
+            id,
+            phase,
+            title,
+            severity,
+            status: v.status,
+            summary: redact(&v.summary),
+            evidence: redact_all(&v.evidence),
+            remedy: v.remedy.as_deref().map(redact),
+            duration,
+        }
+    }
+
     /// Does this record make the run fail (exit status 1)?
     pub(crate) fn blocks(&self) -> bool {
         matches!(self.status, Status::Fail | Status::Error)
@@ -67,6 +118,19 @@ pub(crate) struct PhaseReport {
 }
 
 impl PhaseReport {
+    /// A testsuite of records made without the runner (install steps,
+    /// acceptance that could not run), timed by their own durations.
+    pub(crate) fn of_records(phase: Phase, suite: &str, records: Vec<CheckRecord>) -> PhaseReport {
+        let duration = records.iter().map(|r| r.duration).sum();
+        PhaseReport {
+            phase,
+            suite: suite.to_string(),
+            started: SystemTime::now() - duration,
+            duration,
+            records,
+        }
+    }
+
     pub(crate) fn counts(&self) -> Counts {
         Counts::of(&self.records)
     }
@@ -135,4 +199,41 @@ pub(crate) struct RunMeta {
     pub(crate) krc_version: String,
     /// The k3s release or commit the run pins, when it knows one.
     pub(crate) k3s: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(severity: Severity) -> Subject {
+        Subject {
+            id: "net.cidr".into(),
+            title: "t".into(),
+            phase: Phase::Preflight,
+            severity,
+        }
+    }
+
+    /// A record made without the runner gets the runner's rules: the
+    /// severity, the redaction, the duration it is given.
+    #[test]
+    fn a_verdict_becomes_a_record_by_one_rule() {
+        let v =
+            Verdict::fail("token: s3cr3t-value").evidence("client-key-data: QUJDRA==".to_string());
+        let r = CheckRecord::judged(
+            subject(Severity::Advisory),
+            v.clone(),
+            Duration::from_millis(7),
+        );
+        assert_eq!(r.status, Status::Warn);
+        assert!(r.summary.ends_with("(advisory)"), "{}", r.summary);
+        assert!(!format!("{r:?}").contains("s3cr3t") && !format!("{r:?}").contains("QUJDRA"));
+        assert_eq!(
+            (r.group.as_str(), r.duration),
+            ("net", Duration::from_millis(7))
+        );
+        let r = CheckRecord::judged(subject(Severity::Required), v, Duration::ZERO);
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.blocks());
+    }
 }

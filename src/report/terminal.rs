@@ -92,6 +92,12 @@ pub(crate) fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<Str
     lines
 }
 
+impl super::RecordSink for Printer {
+    fn record(&mut self, r: &CheckRecord) {
+        Printer::record(self, r);
+    }
+}
+
 impl Printer {
     pub(crate) fn stdout(color: bool, quiet: bool, id_width: usize) -> Printer {
         use std::io::IsTerminal;

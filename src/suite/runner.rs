@@ -13,10 +13,8 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use super::Suite;
 use crate::checks::{Ctx, Phase, Severity, Status, Verdict};
 use crate::host::Host;
-use crate::report::record::{WARNING_FAILED, warnings_as_failures};
-use crate::report::redact::redact;
 use crate::report::terminal::Printer;
-use crate::report::{CheckRecord, PhaseReport};
+use crate::report::{CheckRecord, PhaseReport, RecordSink, Subject};
 
 /// One unit of work for the runner: a check bound to its facts, or an
 /// installer step, or an acceptance check.
@@ -52,21 +50,25 @@ pub(crate) fn host_tasks(suite: &Suite, host: &Arc<Host>) -> Vec<Task> {
         .collect()
 }
 
-/// Records in suite order, printing each as soon as all before it are known.
+/// The records a sink is fed as they are known (the terminal printer).
+pub(crate) type Feed = Option<Arc<Mutex<dyn RecordSink>>>;
+
+/// Records in suite order, feeding each to `feed` as soon as all before it
+/// are known.
 struct Sink {
     slots: Vec<Option<CheckRecord>>,
     next: usize,
-    printer: Option<Arc<Mutex<Printer>>>,
+    feed: Feed,
 }
 
 impl Sink {
     fn put(&mut self, index: usize, record: CheckRecord) {
         self.slots[index] = Some(record);
         while let Some(Some(r)) = self.slots.get(self.next) {
-            if let Some(p) = &self.printer
-                && let Ok(mut p) = p.lock()
+            if let Some(f) = &self.feed
+                && let Ok(mut f) = f.lock()
             {
-                p.record(r);
+                f.record(r);
             }
             self.next += 1;
         }
@@ -94,7 +96,7 @@ pub(crate) fn run(
     suite_name: &str,
     tasks: Vec<Task>,
     args: &Arguments,
-    printer: Option<Arc<Mutex<Printer>>>,
+    feed: Feed,
 ) -> PhaseReport {
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -105,7 +107,7 @@ pub(crate) fn run(
     let sink = Arc::new(Mutex::new(Sink {
         slots: vec![None; selected.len()],
         next: 0,
-        printer: printer.clone(),
+        feed: feed.clone(),
     }));
     let trials: Vec<Trial> = selected
         .into_iter()
@@ -132,7 +134,7 @@ pub(crate) fn run(
     // command line, and extra threads would only wait.
     harness.test_threads = workers(phase, harness.test_threads, trials.len());
     harness.list = false;
-    let relay = if printer.is_some() {
+    let relay = if feed.is_some() {
         // krc prints its own report; libtest-mimic's printer goes nowhere
         // unless the user asked for its format with --format or --logfile.
         harness
@@ -255,7 +257,7 @@ fn execute(task: Task) -> CheckRecord {
         }
         None => run,
     };
-    let mut v = catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+    let v = catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|panic| {
         let msg = panic
             .downcast_ref::<String>()
             .map(String::as_str)
@@ -268,27 +270,16 @@ fn execute(task: Task) -> CheckRecord {
             remedy: Some("this is a bug in krc: please report it with this output".into()),
         }
     });
-    if severity == Severity::Advisory && v.status == Status::Fail {
-        v.status = Status::Warn;
-        v.summary = format!("{} (advisory)", v.summary);
-    }
-    if v.status == Status::Warn && warnings_as_failures() {
-        v.status = Status::Fail;
-        v.summary = format!("{} {WARNING_FAILED}", v.summary);
-    }
-    let group = id.split('.').next().unwrap_or(&id).to_string();
-    CheckRecord {
-        group,
-        id,
-        phase,
-        title,
-        severity,
-        status: v.status,
-        summary: redact(&v.summary),
-        evidence: crate::report::redact::redact_all(&v.evidence),
-        remedy: v.remedy.as_deref().map(redact),
-        duration: clock.elapsed(),
-    }
+    CheckRecord::judged(
+        Subject {
+            id,
+            title,
+            phase,
+            severity,
+        },
+        v,
+        clock.elapsed(),
+    )
 }
 
 #[cfg(test)]
