@@ -2,8 +2,10 @@
 //! an edited one, argv and environment for a command.
 
 use super::action::{Action, Content};
-use super::exec::Who;
-use super::fsops::TreeFs;
+use super::exec::{Cmd, Who};
+use super::fsops::{Meta, TreeFs};
+use super::journal::Undo;
+use crate::report::redact::redact;
 
 impl Action {
     /// The dry-run description: full content for a new file, a diff for an
@@ -14,53 +16,12 @@ impl Action {
                 path,
                 content,
                 meta,
-            } => {
-                let head = format!("{:04o} {}:{}", meta.mode, meta.uid, meta.gid);
-                match content {
-                    Content::Artifact {
-                        name,
-                        sha256,
-                        source,
-                    } => format!(
-                        "{} file {path} ({head}): artifact {name}, sha256 {sha256}, from {source}",
-                        if fs.exists(path) { "replace" } else { "create" }
-                    ),
-                    // Shown through redaction: a drop-in may carry a
-                    // proxy URL with credentials.
-                    Content::Bytes(new) => match fs.read(path) {
-                        Ok(old) if old == *new => {
-                            format!("keep file {path}: already has this content")
-                        }
-                        Ok(old) => format!(
-                            "edit file {path} ({head}), a backup is kept:\n{}",
-                            crate::report::redact::redact(&diff(
-                                &String::from_utf8_lossy(&old),
-                                &String::from_utf8_lossy(new)
-                            ))
-                        ),
-                        Err(_) => format!(
-                            "create file {path} ({head}):\n{}",
-                            crate::report::redact::redact(&super::render::indent(
-                                &String::from_utf8_lossy(new),
-                                "    | "
-                            ))
-                        ),
-                    },
-                }
-            }
+            } => describe_write(fs, path, content, meta),
             Action::Symlink { path, target, .. } => format!("create symlink {path} -> {target}"),
-            Action::AptInstall { cmd } => {
-                let run = Action::Run {
-                    cmd: cmd.clone(),
-                    undo: None,
-                    watch: Vec::new(),
-                    optional: false,
-                }
-                .describe(fs, user, me, machine);
-                format!(
-                    "{run}\n    undone by: apt-get purge -y -q <every package this run added, dependencies included>"
-                )
-            }
+            Action::AptInstall { cmd } => format!(
+                "{}\n    undone by: apt-get purge -y -q <every package this run added, dependencies included>",
+                describe_run(cmd, None, &[], false, user, me, machine)
+            ),
             Action::OnUndo(undo) => format!(
                 "on undo, after the changes below are reverted: run {}",
                 undo.shown()
@@ -71,60 +32,90 @@ impl Action {
                 source,
                 cmd,
                 watch,
-            } => {
-                let run = Action::Run {
-                    cmd: cmd.clone(),
-                    undo: None,
-                    watch: watch.clone(),
-                    optional: false,
-                }
-                .describe(fs, user, me, machine);
-                format!(
-                    "{}
-    INSTALL_SH: artifact {artifact}, sha256 {sha256}, from {source} (a private temporary copy)",
-                    run
-                )
-            }
+            } => format!(
+                "{}\n    INSTALL_SH: artifact {artifact}, sha256 {sha256}, from {source} (a private temporary copy)",
+                describe_run(cmd, None, watch, false, user, me, machine)
+            ),
             Action::Run {
                 cmd,
                 undo,
                 watch,
                 optional,
-            } => {
-                let how = match (cmd.who, me == 0) {
-                    (Who::Root, true) => "as root".to_string(),
-                    (Who::Root, false) => "as root, through sudo -n".to_string(),
-                    (Who::User, true) => {
-                        format!("as {user}, through runuser / systemctl --machine={user}@")
-                    }
-                    (Who::User, false) => format!("as {user}"),
-                };
-                let mut s = format!(
-                    "run ({how}): {}\n    argv: {:?}",
-                    cmd.shown(),
-                    cmd.wrapped(me, user, machine)
-                );
-                if !cmd.env.is_empty() {
-                    let env: Vec<String> =
-                        cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    s.push_str(&format!("\n    environment: {}", env.join(" ")));
-                }
-                if !watch.is_empty() {
-                    s.push_str(&format!(
-                        "\n    may write (saved first, restored on undo): {}",
-                        watch.join(" ")
-                    ));
-                }
-                if let Some(u) = undo {
-                    s.push_str(&format!("\n    undone by: {}", u.shown()));
-                }
-                if *optional {
-                    s.push_str("\n    advisory: a failure is reported, not fatal");
-                }
-                s
-            }
+            } => describe_run(cmd, undo.as_ref(), watch, *optional, user, me, machine),
         }
     }
+}
+
+/// A file to write: an artifact by its checksum, or bytes in full (new) or
+/// as a diff (edited), shown through redaction: a drop-in may carry a
+/// proxy URL with credentials.
+fn describe_write(fs: &TreeFs, path: &str, content: &Content, meta: &Meta) -> String {
+    let head = format!("{:04o} {}:{}", meta.mode, meta.uid, meta.gid);
+    match content {
+        Content::Artifact {
+            name,
+            sha256,
+            source,
+        } => format!(
+            "{} file {path} ({head}): artifact {name}, sha256 {sha256}, from {source}",
+            if fs.exists(path) { "replace" } else { "create" }
+        ),
+        Content::Bytes(new) => match fs.read(path) {
+            Ok(old) if old == *new => format!("keep file {path}: already has this content"),
+            Ok(old) => format!(
+                "edit file {path} ({head}), a backup is kept:\n{}",
+                redact(&diff(
+                    &String::from_utf8_lossy(&old),
+                    &String::from_utf8_lossy(new)
+                ))
+            ),
+            Err(_) => format!(
+                "create file {path} ({head}):\n{}",
+                redact(&indent(&String::from_utf8_lossy(new), "    | "))
+            ),
+        },
+    }
+}
+
+/// A command: who runs it and how, its argv and environment, what it may
+/// write, how it is undone.
+fn describe_run(
+    cmd: &Cmd,
+    undo: Option<&Undo>,
+    watch: &[String],
+    optional: bool,
+    user: &str,
+    me: u32,
+    machine: bool,
+) -> String {
+    let how = match (cmd.who, me == 0) {
+        (Who::Root, true) => "as root".to_string(),
+        (Who::Root, false) => "as root, through sudo -n".to_string(),
+        (Who::User, true) => format!("as {user}, through runuser / systemctl --machine={user}@"),
+        (Who::User, false) => format!("as {user}"),
+    };
+    let mut s = format!(
+        "run ({how}): {}\n    argv: {:?}",
+        cmd.shown(),
+        cmd.wrapped(me, user, machine)
+    );
+    if !cmd.env.is_empty() {
+        let env: Vec<String> = cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        s.push_str(&format!("\n    environment: {}", env.join(" ")));
+    }
+    if !watch.is_empty() {
+        s.push_str(&format!(
+            "\n    may write (saved first, restored on undo): {}",
+            watch.join(" ")
+        ));
+    }
+    if let Some(u) = undo {
+        s.push_str(&format!("\n    undone by: {}", u.shown()));
+    }
+    if optional {
+        s.push_str("\n    advisory: a failure is reported, not fatal");
+    }
+    s
 }
 
 pub(crate) fn indent(text: &str, prefix: &str) -> String {
