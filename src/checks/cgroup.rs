@@ -1,6 +1,6 @@
 //! cgroup v2: `cgroup.unified`, `cgroup.controllers`, `cgroup.delegation`.
 
-use super::{Ctx, Findings, Status, Verdict, at};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
 use crate::host::boot::{
     GRUB_DEFAULTS, NextBoot, UNIFIED_FLAG, cmdline_unified, grub_drop_in, next_boot,
 };
@@ -41,6 +41,21 @@ fn layout(host: &Host) -> Result<CgroupLayout, FactError> {
     };
     Ok(CgroupLayout::from_facts(&mounts, &controllers))
 }
+
+pub(crate) const UNIFIED: Check = Check {
+    id: "cgroup.unified",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the host runs pure cgroup v2",
+    fixed_by: Some("cgroup-v2"),
+    run: unified,
+    explain: "\
+Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If the next boot already asks for systemd.unified_cgroup_hierarchy=1 (the first kernel line of /boot/grub/grub.cfg, Boot Loader Specification entries, or else the GRUB defaults: /etc/default/grub and /etc/default/grub.d/*.cfg, where the last occurrence wins) but the running kernel was booted without it, it says a reboot is pending.
+
+Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user. On a hybrid host k3s warns \"Enabling cgroup2 is highly recommended\" (k3s-io/k3s:pkg/rootless/rootless.go), logs \"Cannot set cgroup2 evacuation\" and then fails with \"delegated cgroup v2 controllers are required for rootless\" (k3s-io/k3s:pkg/daemons/agent/agent_linux.go); the per-controller messages such as \"failed to find cpuset cgroup (v2)\" belong to a pure v2 host without delegation (see cgroup.delegation), not to this one.
+
+Fix: add systemd.unified_cgroup_hierarchy=1 to the kernel command line: on Debian and Ubuntu a drop-in /etc/default/grub.d/99-krc-cgroup2.cfg that appends it to GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT (so it comes last and wins over a =0), then `sudo update-grub`; on Fedora/RHEL `sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1`; then reboot. `krc install` writes that drop-in (it never edits /etc/default/grub) or runs grubby, and stops with exit status 3, \"reboot required\"; run it again after the reboot. Uninstall removes the drop-in and regenerates the boot configuration rather than restoring an old copy.",
+};
 
 pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -111,6 +126,21 @@ pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     }
     Ok(f.finish(""))
 }
+
+pub(crate) const CONTROLLERS: Check = Check {
+    id: "cgroup.controllers",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the cgroup v2 root offers cpu, cpuset, memory, pids",
+    fixed_by: Some("cgroup-v2"),
+    run: controllers,
+    explain: "\
+Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, memory and pids controllers (its cgroup.controllers file). io is shown but not required: nothing upstream requires it.
+
+Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset, memory and pids in the user's delegated subtree (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: \"pids cgroup controller not found\", \"failed to find cpuset cgroup (v2)\"); it does not check io, which only lets pods' I/O be limited. On a hybrid host the v2 root is typically empty because every controller is bound to v1.
+
+Fix: on a hybrid or v1 host, move to pure cgroup v2 (`krc explain cgroup.unified`). On a pure v2 host a missing controller means a kernel built without it or disabled with cgroup_disable= on the command line: boot a kernel that has it.",
+};
 
 pub(super) fn controllers(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -210,6 +240,21 @@ pub(crate) fn delegation_config(host: &Host, uid: u32) -> Vec<DelegateSetting> {
     }
     out
 }
+
+pub(crate) const DELEGATION: Check = Check {
+    id: "cgroup.delegation",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "systemd delegates cpu, cpuset, memory, pids to the user",
+    fixed_by: Some("delegation"),
+    run: delegation,
+    explain: "\
+Verifies that systemd delegates cpu, cpuset, memory and pids (required) and io (advisory) to the user's manager: /sys/fs/cgroup/user.slice/user-UID.slice/user@UID.service/cgroup.controllers. It also reads the Delegate= settings of user@.service and its drop-ins: when they delegate the controllers but the live set lacks them, a daemon-reload and re-login (or reboot) is pending; when no user manager runs, it judges from those files and says the live state was not readable.
+
+Why: since v1.22 rootless k3s requires delegated controllers (pkg/daemons/agent: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like. systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
+
+Fix: create /etc/systemd/system/user@.service.d/delegate.conf with\n  [Service]\n  Delegate=cpu cpuset io memory pids\nrun `sudo systemctl daemon-reload`, then log out and back in as the user (or reboot) so user@UID.service restarts. `krc install` writes this drop-in in its delegation step.",
+};
 
 pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // Delegation is systemd's (user@.service): without systemd as PID 1
@@ -366,30 +411,6 @@ fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         u.uid,
         live.join(" ")
     )))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const unified: &str = "\
-Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If the next boot already asks for systemd.unified_cgroup_hierarchy=1 (the first kernel line of /boot/grub/grub.cfg, Boot Loader Specification entries, or else the GRUB defaults: /etc/default/grub and /etc/default/grub.d/*.cfg, where the last occurrence wins) but the running kernel was booted without it, it says a reboot is pending.
-
-Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user. On a hybrid host k3s warns \"Enabling cgroup2 is highly recommended\" (k3s-io/k3s:pkg/rootless/rootless.go), logs \"Cannot set cgroup2 evacuation\" and then fails with \"delegated cgroup v2 controllers are required for rootless\" (k3s-io/k3s:pkg/daemons/agent/agent_linux.go); the per-controller messages such as \"failed to find cpuset cgroup (v2)\" belong to a pure v2 host without delegation (see cgroup.delegation), not to this one.
-
-Fix: add systemd.unified_cgroup_hierarchy=1 to the kernel command line: on Debian and Ubuntu a drop-in /etc/default/grub.d/99-krc-cgroup2.cfg that appends it to GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT (so it comes last and wins over a =0), then `sudo update-grub`; on Fedora/RHEL `sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1`; then reboot. `krc install` writes that drop-in (it never edits /etc/default/grub) or runs grubby, and stops with exit status 3, \"reboot required\"; run it again after the reboot. Uninstall removes the drop-in and regenerates the boot configuration rather than restoring an old copy.";
-
-    pub(crate) const controllers: &str = "\
-Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, memory and pids controllers (its cgroup.controllers file). io is shown but not required: nothing upstream requires it.
-
-Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset, memory and pids in the user's delegated subtree (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: \"pids cgroup controller not found\", \"failed to find cpuset cgroup (v2)\"); it does not check io, which only lets pods' I/O be limited. On a hybrid host the v2 root is typically empty because every controller is bound to v1.
-
-Fix: on a hybrid or v1 host, move to pure cgroup v2 (`krc explain cgroup.unified`). On a pure v2 host a missing controller means a kernel built without it or disabled with cgroup_disable= on the command line: boot a kernel that has it.";
-
-    pub(crate) const delegation: &str = "\
-Verifies that systemd delegates cpu, cpuset, memory and pids (required) and io (advisory) to the user's manager: /sys/fs/cgroup/user.slice/user-UID.slice/user@UID.service/cgroup.controllers. It also reads the Delegate= settings of user@.service and its drop-ins: when they delegate the controllers but the live set lacks them, a daemon-reload and re-login (or reboot) is pending; when no user manager runs, it judges from those files and says the live state was not readable.
-
-Why: since v1.22 rootless k3s requires delegated controllers (pkg/daemons/agent: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like. systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
-
-Fix: create /etc/systemd/system/user@.service.d/delegate.conf with\n  [Service]\n  Delegate=cpu cpuset io memory pids\nrun `sudo systemctl daemon-reload`, then log out and back in as the user (or reboot) so user@UID.service restarts. `krc install` writes this drop-in in its delegation step.";
 }
 
 #[cfg(test)]
