@@ -8,7 +8,7 @@ use crate::host::cgroup::{
     CgroupLayout, CgroupMode, DelegateSetting, delegate_settings, effective_delegation,
     parse_mountinfo, parse_proc_cgroups,
 };
-use crate::host::{FactError, Host};
+use crate::host::{FactError, Host, TargetUser};
 
 /// The fix for a GRUB host: a drop-in of krc's own, which `update-grub`
 /// sources after `/etc/default/grub` (that file is never edited).
@@ -262,65 +262,87 @@ pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     if let Some(v) = super::session::skip_without_systemd(ctx.host)? {
         return Ok(v);
     }
-    delegation_judged(ctx)
-}
-
-fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
     let l = layout(host)?;
-    let root = l.v2_root().unwrap_or("/sys/fs/cgroup").to_string();
-    // On a hybrid or v1 host the controllers sit in v1 hierarchies: no
-    // Delegate= setting, daemon-reload or re-login can hand them to the
-    // user until the host boots into pure cgroup v2. Say so, instead of
-    // promising that a re-login (or the unit files alone) will do.
-    let on_v1 = l.mode != CgroupMode::Unified;
-    let v1_finding = |f: &mut Findings| {
-        f.find(
-            Status::Fail,
-            "the controllers are bound to cgroup v1 on this host and cannot be delegated before it boots into pure cgroup v2",
-        );
-        f.remedy("switch the host to pure cgroup v2 first (see `krc explain cgroup.unified`); delegation takes effect after that reboot");
-    };
-    let path = format!(
-        "{root}/user.slice/user-{0}.slice/user@{0}.service/cgroup.controllers",
-        u.uid
-    );
     let settings = delegation_config(host, u.uid);
-    let configured = effective_delegation(&settings);
+    let d = Delegation {
+        host,
+        user: u,
+        root: l.v2_root().unwrap_or("/sys/fs/cgroup").to_string(),
+        // On a hybrid or v1 host the controllers sit in v1 hierarchies: no
+        // Delegate= setting, daemon-reload or re-login can hand them to the
+        // user until the host boots into pure cgroup v2. Say so, instead of
+        // promising that a re-login (or the unit files alone) will do.
+        on_v1: l.mode != CgroupMode::Unified,
+        configured: effective_delegation(&settings),
+    };
     let mut f = Findings::default();
     for s in &settings {
         f.observe(at(&s.file, s.line, &format!("Delegate={}", s.value)));
     }
-    let configured_ok = DELEGATED_REQUIRED
-        .iter()
-        .all(|c| configured.iter().any(|x| x == c));
-    let drop_in_remedy = format!(
-        "sudo mkdir -p /etc/systemd/system/user@.service.d\nprintf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' | sudo tee {DROP_IN}\nsudo systemctl daemon-reload\nthen log out and back in as {} (or reboot) so user@{}.service starts with the new set",
-        u.name, u.uid
+    let root = &d.root;
+    let path = format!(
+        "{root}/user.slice/user-{0}.slice/user@{0}.service/cgroup.controllers",
+        u.uid
     );
-    let live_text = host.read_opt(&path)?;
-    let Some(live_text) = live_text else {
+    Ok(match host.read_opt(&path)? {
+        Some(live_text) => d.judge_live(f, &path, &live_text),
+        None => d.judge_unit_files(f, &path),
+    })
+}
+
+/// What `cgroup.delegation` judges the user's manager against.
+struct Delegation<'a> {
+    host: &'a Host,
+    user: &'a TargetUser,
+    /// The cgroup v2 root (where the host mounts it).
+    root: String,
+    /// The controllers are bound to cgroup v1 on this host.
+    on_v1: bool,
+    /// What `user@.service` and its drop-ins delegate.
+    configured: Vec<String>,
+}
+
+impl Delegation<'_> {
+    fn configures(&self, controller: &str) -> bool {
+        self.configured.iter().any(|x| x == controller)
+    }
+
+    fn configured_ok(&self) -> bool {
+        DELEGATED_REQUIRED.iter().all(|c| self.configures(c))
+    }
+
+    fn drop_in_remedy(&self) -> String {
+        format!(
+            "sudo mkdir -p /etc/systemd/system/user@.service.d\nprintf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' | sudo tee {DROP_IN}\nsudo systemctl daemon-reload\nthen log out and back in as {} (or reboot) so user@{}.service starts with the new set",
+            self.user.name, self.user.uid
+        )
+    }
+
+    /// No user manager runs: judged from the unit files alone.
+    fn judge_unit_files(&self, mut f: Findings, path: &str) -> Verdict {
+        let u = self.user;
         f.observe(format!("{path}: does not exist (no systemd user manager runs for uid {}): live state not readable", u.uid));
         let missing: Vec<&str> = DELEGATED_REQUIRED
             .iter()
             .copied()
-            .filter(|c| !configured.iter().any(|x| x == c))
+            .filter(|c| !self.configures(c))
             .collect();
         if missing.is_empty() {
-            if on_v1 {
+            if self.on_v1 {
                 v1_finding(&mut f);
             }
-            if !configured.iter().any(|c| c == "io") {
+            if !self.configures("io") {
                 f.find(
                     Status::Warn,
                     "io is not delegated (advisory); live state not readable",
                 );
             }
-            return Ok(f.finish(format!(
+            return f.finish(format!(
                 "systemd is configured to delegate {} (judged from the unit files: live state not readable)",
-                configured.join(" ")
-            )));
+                self.configured.join(" ")
+            ));
         }
         f.find(
             Status::Fail,
@@ -329,27 +351,49 @@ fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 missing.join(", ")
             ),
         );
-        if on_v1 {
+        if self.on_v1 {
             v1_finding(&mut f);
         }
-        f.remedy(drop_in_remedy);
-        return Ok(f.finish(""));
-    };
-    let live: Vec<&str> = live_text.split_whitespace().collect();
-    f.observe(format!(
-        "{path}: {}",
-        if live.is_empty() {
-            "(empty)"
-        } else {
-            live_text.trim()
+        f.remedy(self.drop_in_remedy());
+        f.finish("")
+    }
+
+    /// The running user manager's controllers, read from its cgroup.
+    fn judge_live(&self, mut f: Findings, path: &str, live_text: &str) -> Verdict {
+        let live: Vec<&str> = live_text.split_whitespace().collect();
+        f.observe(format!(
+            "{path}: {}",
+            if live.is_empty() {
+                "(empty)"
+            } else {
+                live_text.trim()
+            }
+        ));
+        let missing: Vec<&str> = DELEGATED_REQUIRED
+            .iter()
+            .copied()
+            .filter(|c| !live.contains(c))
+            .collect();
+        if !missing.is_empty() {
+            self.not_delegated(&mut f, &missing);
+        } else if !live.contains(&"io") {
+            f.find(
+                Status::Warn,
+                "io is not delegated (advisory: k3s runs without it, but cannot limit pod I/O)",
+            );
+            f.remedy(self.drop_in_remedy());
         }
-    ));
-    let missing: Vec<&str> = DELEGATED_REQUIRED
-        .iter()
-        .copied()
-        .filter(|c| !live.contains(c))
-        .collect();
-    if !missing.is_empty() {
+        f.finish(format!(
+            "user@{}.service is delegated {}",
+            self.user.uid,
+            live.join(" ")
+        ))
+    }
+
+    /// Required controllers the running manager lacks: why, and what
+    /// would give them to it.
+    fn not_delegated(&self, f: &mut Findings, missing: &[&str]) {
+        let u = self.user;
         f.find(
             Status::Fail,
             format!(
@@ -358,22 +402,8 @@ fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 missing.join(", ")
             ),
         );
-        // systemd can only delegate what the v2 root offers: a controller
-        // the kernel keeps disabled (Raspberry Pi's memory without
-        // cgroup_enable=memory) is not a pending re-login. An unreadable
-        // root list is cgroup.controllers' to report.
-        let root_list = host
-            .read_opt(&format!("{root}/cgroup.controllers"))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let offered: Vec<&str> = root_list.split_whitespace().collect();
-        let unoffered: Vec<&str> = missing
-            .iter()
-            .copied()
-            .filter(|c| !offered.is_empty() && !offered.contains(c))
-            .collect();
-        if !on_v1 && !unoffered.is_empty() {
+        let unoffered = self.unoffered(missing);
+        if !self.on_v1 && !unoffered.is_empty() {
             f.find(
                 Status::Fail,
                 format!(
@@ -383,34 +413,53 @@ fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             );
             f.remedy("make the kernel offer it first: see `krc explain cgroup.controllers`");
         }
-        if on_v1 {
-            v1_finding(&mut f);
-            if !configured_ok {
-                f.remedy(drop_in_remedy);
+        if self.on_v1 {
+            v1_finding(f);
+            if !self.configured_ok() {
+                f.remedy(self.drop_in_remedy());
             }
         } else if unoffered.len() == missing.len() {
             // Nothing more a unit file or a re-login could change.
-        } else if configured_ok {
+        } else if self.configured_ok() {
             f.find(Status::Fail, "a daemon-reload and re-login (or reboot) is pending: the configuration delegates them but the running user manager does not have them");
             f.remedy(format!(
                 "sudo systemctl daemon-reload\nthen log out every session of {0} and log in again (or: sudo systemctl restart user@{1}.service, which stops the user's processes; or reboot)",
                 u.name, u.uid
             ));
         } else {
-            f.remedy(drop_in_remedy);
+            f.remedy(self.drop_in_remedy());
         }
-    } else if !live.contains(&"io") {
-        f.find(
-            Status::Warn,
-            "io is not delegated (advisory: k3s runs without it, but cannot limit pod I/O)",
-        );
-        f.remedy(drop_in_remedy);
     }
-    Ok(f.finish(format!(
-        "user@{}.service is delegated {}",
-        u.uid,
-        live.join(" ")
-    )))
+
+    /// Of `missing`, the controllers the v2 root does not offer at all.
+    /// systemd can only delegate what the v2 root offers: a controller
+    /// the kernel keeps disabled (Raspberry Pi's memory without
+    /// cgroup_enable=memory) is not a pending re-login. An unreadable
+    /// root list is cgroup.controllers' to report.
+    fn unoffered<'m>(&self, missing: &[&'m str]) -> Vec<&'m str> {
+        let root_list = self
+            .host
+            .read_opt(&format!("{}/cgroup.controllers", self.root))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let offered: Vec<&str> = root_list.split_whitespace().collect();
+        missing
+            .iter()
+            .copied()
+            .filter(|c| !offered.is_empty() && !offered.contains(c))
+            .collect()
+    }
+}
+
+/// The controllers sit in v1 hierarchies: nothing but a boot into pure
+/// cgroup v2 can delegate them.
+fn v1_finding(f: &mut Findings) {
+    f.find(
+        Status::Fail,
+        "the controllers are bound to cgroup v1 on this host and cannot be delegated before it boots into pure cgroup v2",
+    );
+    f.remedy("switch the host to pure cgroup v2 first (see `krc explain cgroup.unified`); delegation takes effect after that reboot");
 }
 
 #[cfg(test)]
