@@ -6,8 +6,10 @@
 //! Adding a check is one `pub(crate) const NAME: Check` written beside its
 //! function, in the file its id names (`ports.free` in `ports.rs`; the few
 //! exceptions are in the test `each_check_lives_in_the_file_its_id_names`),
-//! its line in [`CATALOGUE`] and its verdict in every fixture's
-//! `expected.toml`.
+//! its line in [`CATALOGUE`], its verdict in every fixture's `expected.toml`
+//! (`KRC_BLESS=1 cargo test --test fixtures` writes what krc says, to be
+//! reviewed) and its row in the README's table
+//! (`KRC_BLESS=1 cargo test --test readme`).
 
 #[cfg(test)]
 mod accept_tests;
