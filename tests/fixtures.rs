@@ -6,12 +6,23 @@
 //! the expected substring, when one is given), and the exit status must be
 //! 1 exactly when a required check fails. All mismatches of all fixtures are
 //! collected into one failure message.
+//!
+//! `KRC_BLESS=1 cargo test --test fixtures` first rewrites each
+//! `expected.toml` from the verdicts krc reaches now, then checks as
+//! usual. Only the lines whose verdict changed are rewritten (a new status;
+//! a summary substring the summary no longer contains becomes the whole
+//! summary), a check the suite no longer runs loses its line and a new one
+//! gets `"ID" = "STATUS"` after its predecessor; comments and every other
+//! byte stay, and an unchanged file is not touched. Bless writes what krc
+//! says, not what the host should get: read `git diff fixtures/` and
+//! decide which side is wrong before committing.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use support::{krc, repo};
 
@@ -90,6 +101,18 @@ fn fixture_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// `krc preflight` on one fixture, with its JSON report to `json_path`.
+fn preflight(dir: &Path, json_path: &Path) -> Command {
+    let mut cmd = krc();
+    cmd.args(["preflight", "--root"])
+        .arg(dir)
+        .arg("--json")
+        .arg(json_path)
+        .env_remove("SUDO_USER")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// Runs krc on one fixture; returns the problems found (empty: all good)
 /// and adds the non-pass verdicts it reached to `reached` as (id, status).
 fn judge_fixture(dir: &Path, out_dir: &Path, reached: &mut Vec<(String, String)>) -> Vec<String> {
@@ -100,13 +123,7 @@ fn judge_fixture(dir: &Path, out_dir: &Path, reached: &mut Vec<(String, String)>
         Err(e) => return vec![format!("{name}: {e}")],
     };
     let json_path = out_dir.join(format!("{name}.json"));
-    let out = krc()
-        .args(["preflight", "--root"])
-        .arg(dir)
-        .arg("--json")
-        .arg(&json_path)
-        .env_remove("SUDO_USER")
-        .env("NO_COLOR", "1")
+    let out = preflight(dir, &json_path)
         .output()
         .expect("failed to run krc");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -195,6 +212,141 @@ fn judge_fixture(dir: &Path, out_dir: &Path, reached: &mut Vec<(String, String)>
     problems
 }
 
+/// One verdict of the report: (id, status, summary).
+type Reached = (String, String, String);
+
+/// `KRC_BLESS=1`: rewrites `dir/expected.toml` so that it expects the
+/// verdicts krc reaches now, keeping every line that already does.
+fn bless_fixture(dir: &Path, out_dir: &Path) {
+    let path = dir.join("expected.toml");
+    let json_path = out_dir.join("bless.json");
+    let out = preflight(dir, &json_path)
+        .output()
+        .expect("failed to run krc");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}: cannot bless: krc exited with {:?}: {}",
+        dir.display(),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let reached: Vec<Reached> = report["phases"][0]["checks"]
+        .as_array()
+        .expect("the report lists checks")
+        .iter()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (field("id"), field("status"), field("summary"))
+        })
+        .collect();
+    let text = std::fs::read_to_string(&path).unwrap();
+    support::write_blessed(&path, &blessed(&text, &reached));
+}
+
+/// `text` (an expected.toml) with its verdict lines made to expect `reached`.
+fn blessed(text: &str, reached: &[Reached]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut in_checks = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_checks = line.trim() == "[checks]";
+        }
+        let Some((id, value)) = in_checks.then(|| verdict_line(line)).flatten() else {
+            lines.push(line.to_string());
+            continue;
+        };
+        // A check the suite no longer runs loses its line.
+        let Some((_, status, summary)) = reached.iter().find(|(r, _, _)| *r == id) else {
+            continue;
+        };
+        let (old_status, old_summary) = match &value {
+            toml::Value::Table(t) => (
+                t.get("status").and_then(|v| v.as_str()),
+                t.get("summary").and_then(|v| v.as_str()),
+            ),
+            v => (v.as_str(), None),
+        };
+        if old_status == Some(status.as_str())
+            && old_summary.is_none_or(|want| summary.contains(want))
+        {
+            lines.push(line.to_string());
+            continue;
+        }
+        let new = match old_summary {
+            Some(_) => format!(
+                "{{ status = {}, summary = {} }}",
+                toml::Value::from(status.as_str()),
+                toml::Value::from(summary.as_str())
+            ),
+            None => toml::Value::from(status.as_str()).to_string(),
+        };
+        let key = line.split_once('=').map_or("", |(k, _)| k);
+        let code_end = comment_start(line).unwrap_or(line.len());
+        let code = line[..code_end].trim_end();
+        lines.push(format!("{key}= {new}{}", &line[code.len()..]));
+    }
+    // A check the file does not name yet goes after its predecessor in
+    // report order (or first under [checks]).
+    for (i, (id, status, _)) in reached.iter().enumerate() {
+        let named = |l: &String| verdict_line(l).is_some_and(|(k, _)| k == *id);
+        if lines.iter().any(named) {
+            continue;
+        }
+        let after = reached[..i]
+            .iter()
+            .rev()
+            .find_map(|(prev, _, _)| {
+                lines
+                    .iter()
+                    .position(|l| verdict_line(l).is_some_and(|(k, _)| k == *prev))
+            })
+            .or_else(|| lines.iter().position(|l| l.trim() == "[checks]"))
+            .expect("expected.toml has a [checks] table");
+        lines.insert(
+            after + 1,
+            format!("\"{id}\" = {}", toml::Value::from(status.as_str())),
+        );
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// A `"ID" = VERDICT  # comment` line: the id and the verdict.
+fn verdict_line(line: &str) -> Option<(String, toml::Value)> {
+    if !line.starts_with('"') {
+        return None;
+    }
+    let table: toml::Table = line.parse().ok()?;
+    let mut entries = table.into_iter();
+    let entry = entries.next()?;
+    entries.next().is_none().then_some(entry)
+}
+
+/// Where a line's `#` comment starts, outside any string.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut quote = None;
+    let mut escaped = false;
+    for (i, ch) in line.char_indices() {
+        match (quote, ch) {
+            (Some('"'), '\\') if !escaped => {
+                escaped = true;
+                continue;
+            }
+            (Some(q), c) if c == q && !escaped => quote = None,
+            (None, '"' | '\'') => quote = Some(ch),
+            (None, '#') => return Some(i),
+            _ => {}
+        }
+        escaped = false;
+    }
+    None
+}
+
 #[test]
 fn every_check_on_every_fixture_host() {
     let dirs = fixture_dirs();
@@ -204,6 +356,11 @@ fn every_check_on_every_fixture_host() {
         dirs.len()
     );
     let tmp = tempfile::tempdir().unwrap();
+    if support::bless() {
+        for dir in &dirs {
+            bless_fixture(dir, tmp.path());
+        }
+    }
     let mut problems = Vec::new();
     let mut reached = Vec::new();
     let mut all_ids = std::collections::BTreeSet::new();
@@ -299,4 +456,34 @@ fn config_leftovers_never_show_the_token_and_no_systemd_comes_first() {
         .find(|l| l.starts_with("PASS") || l.starts_with("FAIL") || l.starts_with("SKIP"))
         .unwrap_or("");
     assert!(first.starts_with("FAIL   session.systemd"), "{text}");
+}
+
+/// Bless rewrites only what changed, keeps comments (a `#` inside a
+/// summary is not one), drops a check krc no longer runs and adds a new
+/// one after its predecessor.
+#[test]
+fn bless_rewrites_only_the_verdicts_that_changed() {
+    let text = "# header\n\n[checks]\n\"a.one\" = \"pass\"  # kept\n\"a.two\" = { status = \"fail\", summary = \"issue #2\" }  # why\n\"a.gone\" = \"warn\"\n\"a.three\" = \"fail\" # was failing\n";
+    let reached = |v: &[(&str, &str, &str)]| -> Vec<Reached> {
+        v.iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect()
+    };
+    let same = reached(&[
+        ("a.one", "pass", "ok"),
+        ("a.two", "fail", "see issue #2 here"),
+        ("a.gone", "warn", ""),
+        ("a.three", "fail", "x"),
+    ]);
+    assert_eq!(blessed(text, &same), text);
+    let now = reached(&[
+        ("a.one", "pass", "ok"),
+        ("a.new", "skip", "no probe"),
+        ("a.two", "warn", "only \"advisory\" now"),
+        ("a.three", "pass", "x"),
+    ]);
+    assert_eq!(
+        blessed(text, &now),
+        "# header\n\n[checks]\n\"a.one\" = \"pass\"  # kept\n\"a.new\" = \"skip\"\n\"a.two\" = { status = \"warn\", summary = 'only \"advisory\" now' }  # why\n\"a.three\" = \"pass\" # was failing\n"
+    );
 }

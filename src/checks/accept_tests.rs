@@ -586,10 +586,10 @@ fn kubeconfig_env_reads_the_profiles() {
 
 #[test]
 fn ports_offset_applies_the_inclusive_1024_rule() {
-    assert_eq!(super::forward::host_port(80), 10080);
-    assert_eq!(super::forward::host_port(1024), 11024);
-    assert_eq!(super::forward::host_port(1025), 1025);
-    assert_eq!(super::forward::host_port(8080), 8080);
+    assert_eq!(super::ports::host_port(80), 10080);
+    assert_eq!(super::ports::host_port(1024), 11024);
+    assert_eq!(super::ports::host_port(1025), 1025);
+    assert_eq!(super::ports::host_port(8080), 8080);
     let t = Tree::new();
     t.file("/proc/net/tcp", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n");
     let mut p = Params::default();

@@ -5,12 +5,14 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::unit::{environment, read_unit};
-use super::{Ctx, Findings, Status, Verdict};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict};
 
 /// `kubectl --kubeconfig PATH` with the kubeconfig this run uses.
 pub(crate) fn kubectl(ctx: &Ctx<'_>) -> String {
-    let path =
-        super::kubecfg::kubeconfig_path(ctx.host.user(), ctx.params.accept.kubeconfig.as_deref());
+    let path = super::kubeconfig::kubeconfig_path(
+        ctx.host.user(),
+        ctx.params.accept.kubeconfig.as_deref(),
+    );
     format!("kubectl --kubeconfig {path}")
 }
 use crate::host::{FactError, Probe, TargetUser};
@@ -73,6 +75,21 @@ fn api_failed(what: &str, err: &str, u: &TargetUser) -> Verdict {
         .remedy(api_remedy(err, u))
 }
 
+pub(crate) const READY: Check = Check {
+    id: "api.ready",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "the API answers over verified TLS and is a ready k3s",
+    fixed_by: None,
+    run: ready,
+    explain: "\
+Verifies the API server through the kubeconfig: TLS verified against the kubeconfig's certificate authority, authenticated with its client certificate (k3s uses ECDSA P-256 keys and an IP-address SAN 127.0.0.1), GET /readyz answers `ok`, and GET /version names a k3s build (gitVersion ends in +k3sN).
+
+Why: this is what every kubectl call does. \"invalid peer certificate: UnknownIssuer\" means the kubeconfig's CA is not the server's (a stale copy from an earlier install); a rejected client certificate means the credentials belong to another cluster; \"connection refused\" means no server runs on the port; a gitVersion without +k3s means another Kubernetes holds the port.
+
+Fix: `sudo systemctl --user -M USER@ restart k3s-rootless` (k3s rewrites ~/.kube/k3s.yaml on start); `sudo systemctl --user -M USER@ status k3s-rootless` for a server that does not run.",
+};
+
 pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let api = ctx.host.accept_probes();
     let u = ctx.host.user();
@@ -126,6 +143,21 @@ pub(super) fn ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     }
     Ok(f.finish("the API answers over verified TLS, /readyz is ok, /version names a k3s build"))
 }
+
+pub(crate) const NODE_SINGLE_READY: Check = Check {
+    id: "node.single-ready",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "one node, Ready, inside the rootless network",
+    fixed_by: None,
+    run: single_ready,
+    explain: "\
+Verifies that the cluster has exactly one node, that it is Ready, and that its InternalIP lies inside the rootless network K3S_ROOTLESS_CIDR (10.41.0.100 with the default 10.41.0.0/16).
+
+Why: rootless k3s is one node only. An InternalIP outside the rootless network means the node is not the rootless server (a rootful k3s, or the host's address); a node that stays NotReady usually failed its network or cgroup setup (\"failed to setup network\", \"delegated cgroup v2 controllers are required for rootless\").
+
+Fix: `kubectl --kubeconfig ~/.kube/k3s.yaml describe node NAME`; stop a rootful k3s with `sudo systemctl disable --now k3s`; delete extra nodes.",
+};
 
 pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = ctx.host.user();
@@ -210,6 +242,21 @@ pub(crate) fn disabled_components(
     Ok(out)
 }
 
+pub(crate) const PODS_SYSTEM: Check = Check {
+    id: "pods.system",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "coredns, local-path-provisioner, metrics-server, traefik are Ready",
+    fixed_by: None,
+    run: system_pods,
+    explain: "\
+Verifies that coredns, local-path-provisioner, metrics-server and traefik each have a Ready pod in kube-system, except those k3s is told not to deploy: `--disable ITEM` (or `--disable=a,b`) on the unit's ExecStart, `disable:` (a list or a string, also `disable+:`) in /etc/rancher/k3s/config.yaml and /etc/rancher/k3s/config.yaml.d/*.yaml, which rootless k3s reads too (k3s-io/k3s:pkg/configfilearg/defaultparser.go; items from pkg/cli/cmds/server.go: coredns, local-storage, metrics-server, traefik), and traefik when the suite says traefik = false. It waits up to the timeout (--timeout, default 180 s) with progress on a terminal.
+
+Why: these are k3s's packaged components; a cluster whose DNS or storage never becomes Ready accepts pods that then fail. In rootless mode they fail for rootless reasons: fuse-overlayfs not usable (\"fuse-overlayfs not functional\"), no network (\"failed to setup network ... tap0\"), or no image pull from the rootless namespace.
+
+Fix: `kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system describe pod NAME` and `logs NAME`; the journal of k3s-rootless.",
+};
+
 pub(super) fn system_pods(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = ctx.host.user();
     let a = &ctx.params.accept;
@@ -293,6 +340,21 @@ const SINGLE_OK_VARS: &[&str] = &[
     "K3S_CLUSTER_INIT",
 ];
 
+pub(crate) const CLUSTER_SINGLE_NODE: Check = Check {
+    id: "cluster.single-node",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "no agent join is configured and only one node exists",
+    fixed_by: None,
+    run: single_node,
+    explain: "\
+Verifies that the API lists one node only. Join settings in the unit, its drop-ins and EnvironmentFile (K3S_URL, K3S_TOKEN, K3S_AGENT_TOKEN, K3S_CLUSTER_INIT; `agent`, --server, --token, --cluster-init on ExecStart) are shown as evidence, never judged: a token or --cluster-init on a single server changes nothing about the node count (k3s-io/k3s:pkg/cli/cmds/server.go: --token secures joins, --cluster-init only picks embedded etcd over sqlite). Token values are never shown.
+
+Why: rootless k3s supports no multi-node cluster and no second rootless k3s on the same host; a join configured by mistake makes the server wait for or join another cluster, and a second k3s fails with \"another RootlessKit is running with the same state directory?\".
+
+Fix: stop the agents on the other hosts and `kubectl --kubeconfig ~/.kube/k3s.yaml delete node NAME`; if this server joined another (K3S_URL, --server), remove that from the unit, `sudo systemctl --user -M USER@ daemon-reload`, restart k3s-rootless.",
+};
+
 pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
@@ -372,35 +434,4 @@ pub(super) fn single_node(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
     }
     Ok(f.finish("the cluster has one node"))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const ready: &str = "\
-Verifies the API server through the kubeconfig: TLS verified against the kubeconfig's certificate authority, authenticated with its client certificate (k3s uses ECDSA P-256 keys and an IP-address SAN 127.0.0.1), GET /readyz answers `ok`, and GET /version names a k3s build (gitVersion ends in +k3sN).
-
-Why: this is what every kubectl call does. \"invalid peer certificate: UnknownIssuer\" means the kubeconfig's CA is not the server's (a stale copy from an earlier install); a rejected client certificate means the credentials belong to another cluster; \"connection refused\" means no server runs on the port; a gitVersion without +k3s means another Kubernetes holds the port.
-
-Fix: `sudo systemctl --user -M USER@ restart k3s-rootless` (k3s rewrites ~/.kube/k3s.yaml on start); `sudo systemctl --user -M USER@ status k3s-rootless` for a server that does not run.";
-
-    pub(crate) const single_ready: &str = "\
-Verifies that the cluster has exactly one node, that it is Ready, and that its InternalIP lies inside the rootless network K3S_ROOTLESS_CIDR (10.41.0.100 with the default 10.41.0.0/16).
-
-Why: rootless k3s is one node only. An InternalIP outside the rootless network means the node is not the rootless server (a rootful k3s, or the host's address); a node that stays NotReady usually failed its network or cgroup setup (\"failed to setup network\", \"delegated cgroup v2 controllers are required for rootless\").
-
-Fix: `kubectl --kubeconfig ~/.kube/k3s.yaml describe node NAME`; stop a rootful k3s with `sudo systemctl disable --now k3s`; delete extra nodes.";
-
-    pub(crate) const system_pods: &str = "\
-Verifies that coredns, local-path-provisioner, metrics-server and traefik each have a Ready pod in kube-system, except those k3s is told not to deploy: `--disable ITEM` (or `--disable=a,b`) on the unit's ExecStart, `disable:` (a list or a string, also `disable+:`) in /etc/rancher/k3s/config.yaml and /etc/rancher/k3s/config.yaml.d/*.yaml, which rootless k3s reads too (k3s-io/k3s:pkg/configfilearg/defaultparser.go; items from pkg/cli/cmds/server.go: coredns, local-storage, metrics-server, traefik), and traefik when the suite says traefik = false. It waits up to the timeout (--timeout, default 180 s) with progress on a terminal.
-
-Why: these are k3s's packaged components; a cluster whose DNS or storage never becomes Ready accepts pods that then fail. In rootless mode they fail for rootless reasons: fuse-overlayfs not usable (\"fuse-overlayfs not functional\"), no network (\"failed to setup network ... tap0\"), or no image pull from the rootless namespace.
-
-Fix: `kubectl --kubeconfig ~/.kube/k3s.yaml -n kube-system describe pod NAME` and `logs NAME`; the journal of k3s-rootless.";
-
-    pub(crate) const single_node: &str = "\
-Verifies that the API lists one node only. Join settings in the unit, its drop-ins and EnvironmentFile (K3S_URL, K3S_TOKEN, K3S_AGENT_TOKEN, K3S_CLUSTER_INIT; `agent`, --server, --token, --cluster-init on ExecStart) are shown as evidence, never judged: a token or --cluster-init on a single server changes nothing about the node count (k3s-io/k3s:pkg/cli/cmds/server.go: --token secures joins, --cluster-init only picks embedded etcd over sqlite). Token values are never shown.
-
-Why: rootless k3s supports no multi-node cluster and no second rootless k3s on the same host; a join configured by mistake makes the server wait for or join another cluster, and a second k3s fails with \"another RootlessKit is running with the same state directory?\".
-
-Fix: stop the agents on the other hosts and `kubectl --kubeconfig ~/.kube/k3s.yaml delete node NAME`; if this server joined another (K3S_URL, --server), remove that from the unit, `sudo systemctl --user -M USER@ daemon-reload`, restart k3s-rootless.";
 }

@@ -1,6 +1,6 @@
 //! cgroup v2: `cgroup.unified`, `cgroup.controllers`, `cgroup.delegation`.
 
-use super::{Ctx, Findings, Status, Verdict, at};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
 use crate::host::boot::{
     GRUB_DEFAULTS, NextBoot, UNIFIED_FLAG, cmdline_unified, grub_drop_in, next_boot,
 };
@@ -8,7 +8,7 @@ use crate::host::cgroup::{
     CgroupLayout, CgroupMode, DelegateSetting, delegate_settings, effective_delegation,
     parse_mountinfo, parse_proc_cgroups,
 };
-use crate::host::{FactError, Host};
+use crate::host::{FactError, Host, TargetUser};
 
 /// The fix for a GRUB host: a drop-in of krc's own, which `update-grub`
 /// sources after `/etc/default/grub` (that file is never edited).
@@ -41,6 +41,21 @@ fn layout(host: &Host) -> Result<CgroupLayout, FactError> {
     };
     Ok(CgroupLayout::from_facts(&mounts, &controllers))
 }
+
+pub(crate) const UNIFIED: Check = Check {
+    id: "cgroup.unified",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the host runs pure cgroup v2",
+    fixed_by: Some("cgroup-v2"),
+    run: unified,
+    explain: "\
+Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If the next boot already asks for systemd.unified_cgroup_hierarchy=1 (the first kernel line of /boot/grub/grub.cfg, Boot Loader Specification entries, or else the GRUB defaults: /etc/default/grub and /etc/default/grub.d/*.cfg, where the last occurrence wins) but the running kernel was booted without it, it says a reboot is pending.
+
+Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user. On a hybrid host k3s warns \"Enabling cgroup2 is highly recommended\" (k3s-io/k3s:pkg/rootless/rootless.go), logs \"Cannot set cgroup2 evacuation\" and then fails with \"delegated cgroup v2 controllers are required for rootless\" (k3s-io/k3s:pkg/daemons/agent/agent_linux.go); the per-controller messages such as \"failed to find cpuset cgroup (v2)\" belong to a pure v2 host without delegation (see cgroup.delegation), not to this one.
+
+Fix: add systemd.unified_cgroup_hierarchy=1 to the kernel command line: on Debian and Ubuntu a drop-in /etc/default/grub.d/99-krc-cgroup2.cfg that appends it to GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT (so it comes last and wins over a =0), then `sudo update-grub`; on Fedora/RHEL `sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1`; then reboot. `krc install` writes that drop-in (it never edits /etc/default/grub) or runs grubby, and stops with exit status 3, \"reboot required\"; run it again after the reboot. Uninstall removes the drop-in and regenerates the boot configuration rather than restoring an old copy.",
+};
 
 pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -111,6 +126,21 @@ pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     }
     Ok(f.finish(""))
 }
+
+pub(crate) const CONTROLLERS: Check = Check {
+    id: "cgroup.controllers",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the cgroup v2 root offers cpu, cpuset, memory, pids",
+    fixed_by: Some("cgroup-v2"),
+    run: controllers,
+    explain: "\
+Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, memory and pids controllers (its cgroup.controllers file). io is shown but not required: nothing upstream requires it.
+
+Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset, memory and pids in the user's delegated subtree (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: \"pids cgroup controller not found\", \"failed to find cpuset cgroup (v2)\"); it does not check io, which only lets pods' I/O be limited. On a hybrid host the v2 root is typically empty because every controller is bound to v1.
+
+Fix: on a hybrid or v1 host, move to pure cgroup v2 (`krc explain cgroup.unified`). On a pure v2 host a missing controller means a kernel built without it or disabled with cgroup_disable= on the command line: boot a kernel that has it.",
+};
 
 pub(super) fn controllers(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -211,71 +241,108 @@ pub(crate) fn delegation_config(host: &Host, uid: u32) -> Vec<DelegateSetting> {
     out
 }
 
+pub(crate) const DELEGATION: Check = Check {
+    id: "cgroup.delegation",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "systemd delegates cpu, cpuset, memory, pids to the user",
+    fixed_by: Some("delegation"),
+    run: delegation,
+    explain: "\
+Verifies that systemd delegates cpu, cpuset, memory and pids (required) and io (advisory) to the user's manager: /sys/fs/cgroup/user.slice/user-UID.slice/user@UID.service/cgroup.controllers. It also reads the Delegate= settings of user@.service and its drop-ins: when they delegate the controllers but the live set lacks them, a daemon-reload and re-login (or reboot) is pending; when no user manager runs, it judges from those files and says the live state was not readable.
+
+Why: since v1.22 rootless k3s requires delegated controllers (pkg/daemons/agent: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like. systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
+
+Fix: create /etc/systemd/system/user@.service.d/delegate.conf with\n  [Service]\n  Delegate=cpu cpuset io memory pids\nrun `sudo systemctl daemon-reload`, then log out and back in as the user (or reboot) so user@UID.service restarts. `krc install` writes this drop-in in its delegation step.",
+};
+
 pub(super) fn delegation(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // Delegation is systemd's (user@.service): without systemd as PID 1
     // there is nothing to judge, and its remedies could not run.
     if let Some(v) = super::session::skip_without_systemd(ctx.host)? {
         return Ok(v);
     }
-    delegation_judged(ctx)
-}
-
-fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
     let l = layout(host)?;
-    let root = l.v2_root().unwrap_or("/sys/fs/cgroup").to_string();
-    // On a hybrid or v1 host the controllers sit in v1 hierarchies: no
-    // Delegate= setting, daemon-reload or re-login can hand them to the
-    // user until the host boots into pure cgroup v2. Say so, instead of
-    // promising that a re-login (or the unit files alone) will do.
-    let on_v1 = l.mode != CgroupMode::Unified;
-    let v1_finding = |f: &mut Findings| {
-        f.find(
-            Status::Fail,
-            "the controllers are bound to cgroup v1 on this host and cannot be delegated before it boots into pure cgroup v2",
-        );
-        f.remedy("switch the host to pure cgroup v2 first (see `krc explain cgroup.unified`); delegation takes effect after that reboot");
-    };
-    let path = format!(
-        "{root}/user.slice/user-{0}.slice/user@{0}.service/cgroup.controllers",
-        u.uid
-    );
     let settings = delegation_config(host, u.uid);
-    let configured = effective_delegation(&settings);
+    let d = Delegation {
+        host,
+        user: u,
+        root: l.v2_root().unwrap_or("/sys/fs/cgroup").to_string(),
+        // On a hybrid or v1 host the controllers sit in v1 hierarchies: no
+        // Delegate= setting, daemon-reload or re-login can hand them to the
+        // user until the host boots into pure cgroup v2. Say so, instead of
+        // promising that a re-login (or the unit files alone) will do.
+        on_v1: l.mode != CgroupMode::Unified,
+        configured: effective_delegation(&settings),
+    };
     let mut f = Findings::default();
     for s in &settings {
         f.observe(at(&s.file, s.line, &format!("Delegate={}", s.value)));
     }
-    let configured_ok = DELEGATED_REQUIRED
-        .iter()
-        .all(|c| configured.iter().any(|x| x == c));
-    let drop_in_remedy = format!(
-        "sudo mkdir -p /etc/systemd/system/user@.service.d\nprintf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' | sudo tee {DROP_IN}\nsudo systemctl daemon-reload\nthen log out and back in as {} (or reboot) so user@{}.service starts with the new set",
-        u.name, u.uid
+    let root = &d.root;
+    let path = format!(
+        "{root}/user.slice/user-{0}.slice/user@{0}.service/cgroup.controllers",
+        u.uid
     );
-    let live_text = host.read_opt(&path)?;
-    let Some(live_text) = live_text else {
+    Ok(match host.read_opt(&path)? {
+        Some(live_text) => d.judge_live(f, &path, &live_text),
+        None => d.judge_unit_files(f, &path),
+    })
+}
+
+/// What `cgroup.delegation` judges the user's manager against.
+struct Delegation<'a> {
+    host: &'a Host,
+    user: &'a TargetUser,
+    /// The cgroup v2 root (where the host mounts it).
+    root: String,
+    /// The controllers are bound to cgroup v1 on this host.
+    on_v1: bool,
+    /// What `user@.service` and its drop-ins delegate.
+    configured: Vec<String>,
+}
+
+impl Delegation<'_> {
+    fn configures(&self, controller: &str) -> bool {
+        self.configured.iter().any(|x| x == controller)
+    }
+
+    fn configured_ok(&self) -> bool {
+        DELEGATED_REQUIRED.iter().all(|c| self.configures(c))
+    }
+
+    fn drop_in_remedy(&self) -> String {
+        format!(
+            "sudo mkdir -p /etc/systemd/system/user@.service.d\nprintf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' | sudo tee {DROP_IN}\nsudo systemctl daemon-reload\nthen log out and back in as {} (or reboot) so user@{}.service starts with the new set",
+            self.user.name, self.user.uid
+        )
+    }
+
+    /// No user manager runs: judged from the unit files alone.
+    fn judge_unit_files(&self, mut f: Findings, path: &str) -> Verdict {
+        let u = self.user;
         f.observe(format!("{path}: does not exist (no systemd user manager runs for uid {}): live state not readable", u.uid));
         let missing: Vec<&str> = DELEGATED_REQUIRED
             .iter()
             .copied()
-            .filter(|c| !configured.iter().any(|x| x == c))
+            .filter(|c| !self.configures(c))
             .collect();
         if missing.is_empty() {
-            if on_v1 {
+            if self.on_v1 {
                 v1_finding(&mut f);
             }
-            if !configured.iter().any(|c| c == "io") {
+            if !self.configures("io") {
                 f.find(
                     Status::Warn,
                     "io is not delegated (advisory); live state not readable",
                 );
             }
-            return Ok(f.finish(format!(
+            return f.finish(format!(
                 "systemd is configured to delegate {} (judged from the unit files: live state not readable)",
-                configured.join(" ")
-            )));
+                self.configured.join(" ")
+            ));
         }
         f.find(
             Status::Fail,
@@ -284,27 +351,49 @@ fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 missing.join(", ")
             ),
         );
-        if on_v1 {
+        if self.on_v1 {
             v1_finding(&mut f);
         }
-        f.remedy(drop_in_remedy);
-        return Ok(f.finish(""));
-    };
-    let live: Vec<&str> = live_text.split_whitespace().collect();
-    f.observe(format!(
-        "{path}: {}",
-        if live.is_empty() {
-            "(empty)"
-        } else {
-            live_text.trim()
+        f.remedy(self.drop_in_remedy());
+        f.finish("")
+    }
+
+    /// The running user manager's controllers, read from its cgroup.
+    fn judge_live(&self, mut f: Findings, path: &str, live_text: &str) -> Verdict {
+        let live: Vec<&str> = live_text.split_whitespace().collect();
+        f.observe(format!(
+            "{path}: {}",
+            if live.is_empty() {
+                "(empty)"
+            } else {
+                live_text.trim()
+            }
+        ));
+        let missing: Vec<&str> = DELEGATED_REQUIRED
+            .iter()
+            .copied()
+            .filter(|c| !live.contains(c))
+            .collect();
+        if !missing.is_empty() {
+            self.not_delegated(&mut f, &missing);
+        } else if !live.contains(&"io") {
+            f.find(
+                Status::Warn,
+                "io is not delegated (advisory: k3s runs without it, but cannot limit pod I/O)",
+            );
+            f.remedy(self.drop_in_remedy());
         }
-    ));
-    let missing: Vec<&str> = DELEGATED_REQUIRED
-        .iter()
-        .copied()
-        .filter(|c| !live.contains(c))
-        .collect();
-    if !missing.is_empty() {
+        f.finish(format!(
+            "user@{}.service is delegated {}",
+            self.user.uid,
+            live.join(" ")
+        ))
+    }
+
+    /// Required controllers the running manager lacks: why, and what
+    /// would give them to it.
+    fn not_delegated(&self, f: &mut Findings, missing: &[&str]) {
+        let u = self.user;
         f.find(
             Status::Fail,
             format!(
@@ -313,22 +402,8 @@ fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 missing.join(", ")
             ),
         );
-        // systemd can only delegate what the v2 root offers: a controller
-        // the kernel keeps disabled (Raspberry Pi's memory without
-        // cgroup_enable=memory) is not a pending re-login. An unreadable
-        // root list is cgroup.controllers' to report.
-        let root_list = host
-            .read_opt(&format!("{root}/cgroup.controllers"))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let offered: Vec<&str> = root_list.split_whitespace().collect();
-        let unoffered: Vec<&str> = missing
-            .iter()
-            .copied()
-            .filter(|c| !offered.is_empty() && !offered.contains(c))
-            .collect();
-        if !on_v1 && !unoffered.is_empty() {
+        let unoffered = self.unoffered(missing);
+        if !self.on_v1 && !unoffered.is_empty() {
             f.find(
                 Status::Fail,
                 format!(
@@ -338,58 +413,53 @@ fn delegation_judged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             );
             f.remedy("make the kernel offer it first: see `krc explain cgroup.controllers`");
         }
-        if on_v1 {
-            v1_finding(&mut f);
-            if !configured_ok {
-                f.remedy(drop_in_remedy);
+        if self.on_v1 {
+            v1_finding(f);
+            if !self.configured_ok() {
+                f.remedy(self.drop_in_remedy());
             }
         } else if unoffered.len() == missing.len() {
             // Nothing more a unit file or a re-login could change.
-        } else if configured_ok {
+        } else if self.configured_ok() {
             f.find(Status::Fail, "a daemon-reload and re-login (or reboot) is pending: the configuration delegates them but the running user manager does not have them");
             f.remedy(format!(
                 "sudo systemctl daemon-reload\nthen log out every session of {0} and log in again (or: sudo systemctl restart user@{1}.service, which stops the user's processes; or reboot)",
                 u.name, u.uid
             ));
         } else {
-            f.remedy(drop_in_remedy);
+            f.remedy(self.drop_in_remedy());
         }
-    } else if !live.contains(&"io") {
-        f.find(
-            Status::Warn,
-            "io is not delegated (advisory: k3s runs without it, but cannot limit pod I/O)",
-        );
-        f.remedy(drop_in_remedy);
     }
-    Ok(f.finish(format!(
-        "user@{}.service is delegated {}",
-        u.uid,
-        live.join(" ")
-    )))
+
+    /// Of `missing`, the controllers the v2 root does not offer at all.
+    /// systemd can only delegate what the v2 root offers: a controller
+    /// the kernel keeps disabled (Raspberry Pi's memory without
+    /// cgroup_enable=memory) is not a pending re-login. An unreadable
+    /// root list is cgroup.controllers' to report.
+    fn unoffered<'m>(&self, missing: &[&'m str]) -> Vec<&'m str> {
+        let root_list = self
+            .host
+            .read_opt(&format!("{}/cgroup.controllers", self.root))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let offered: Vec<&str> = root_list.split_whitespace().collect();
+        missing
+            .iter()
+            .copied()
+            .filter(|c| !offered.is_empty() && !offered.contains(c))
+            .collect()
+    }
 }
 
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const unified: &str = "\
-Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If the next boot already asks for systemd.unified_cgroup_hierarchy=1 (the first kernel line of /boot/grub/grub.cfg, Boot Loader Specification entries, or else the GRUB defaults: /etc/default/grub and /etc/default/grub.d/*.cfg, where the last occurrence wins) but the running kernel was booted without it, it says a reboot is pending.
-
-Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user. On a hybrid host k3s warns \"Enabling cgroup2 is highly recommended\" (k3s-io/k3s:pkg/rootless/rootless.go), logs \"Cannot set cgroup2 evacuation\" and then fails with \"delegated cgroup v2 controllers are required for rootless\" (k3s-io/k3s:pkg/daemons/agent/agent_linux.go); the per-controller messages such as \"failed to find cpuset cgroup (v2)\" belong to a pure v2 host without delegation (see cgroup.delegation), not to this one.
-
-Fix: add systemd.unified_cgroup_hierarchy=1 to the kernel command line: on Debian and Ubuntu a drop-in /etc/default/grub.d/99-krc-cgroup2.cfg that appends it to GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT (so it comes last and wins over a =0), then `sudo update-grub`; on Fedora/RHEL `sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1`; then reboot. `krc install` writes that drop-in (it never edits /etc/default/grub) or runs grubby, and stops with exit status 3, \"reboot required\"; run it again after the reboot. Uninstall removes the drop-in and regenerates the boot configuration rather than restoring an old copy.";
-
-    pub(crate) const controllers: &str = "\
-Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, memory and pids controllers (its cgroup.controllers file). io is shown but not required: nothing upstream requires it.
-
-Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset, memory and pids in the user's delegated subtree (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: \"pids cgroup controller not found\", \"failed to find cpuset cgroup (v2)\"); it does not check io, which only lets pods' I/O be limited. On a hybrid host the v2 root is typically empty because every controller is bound to v1.
-
-Fix: on a hybrid or v1 host, move to pure cgroup v2 (`krc explain cgroup.unified`). On a pure v2 host a missing controller means a kernel built without it or disabled with cgroup_disable= on the command line: boot a kernel that has it.";
-
-    pub(crate) const delegation: &str = "\
-Verifies that systemd delegates cpu, cpuset, memory and pids (required) and io (advisory) to the user's manager: /sys/fs/cgroup/user.slice/user-UID.slice/user@UID.service/cgroup.controllers. It also reads the Delegate= settings of user@.service and its drop-ins: when they delegate the controllers but the live set lacks them, a daemon-reload and re-login (or reboot) is pending; when no user manager runs, it judges from those files and says the live state was not readable.
-
-Why: since v1.22 rootless k3s requires delegated controllers (pkg/daemons/agent: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like. systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
-
-Fix: create /etc/systemd/system/user@.service.d/delegate.conf with\n  [Service]\n  Delegate=cpu cpuset io memory pids\nrun `sudo systemctl daemon-reload`, then log out and back in as the user (or reboot) so user@UID.service restarts. `krc install` writes this drop-in in its delegation step.";
+/// The controllers sit in v1 hierarchies: nothing but a boot into pure
+/// cgroup v2 can delegate them.
+fn v1_finding(f: &mut Findings) {
+    f.find(
+        Status::Fail,
+        "the controllers are bound to cgroup v1 on this host and cannot be delegated before it boots into pure cgroup v2",
+    );
+    f.remedy("switch the host to pure cgroup v2 first (see `krc explain cgroup.unified`); delegation takes effect after that reboot");
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Devices and the snapshotter: `fs.fuse`, and the device access test that
 //! `net.tun` shares.
 
-use super::{Ctx, Findings, Status, Verdict};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict};
 use crate::host::{FactError, FileKind, Host};
 
 /// Judges whether the target user can open a character device read-write.
@@ -57,6 +57,21 @@ pub(super) fn device(
 /// containerd's mount helper for `fuse3.fuse-overlayfs` mounts.
 const MOUNT_HELPER: &str = "mount.fuse3";
 
+pub(crate) const FUSE: Check = Check {
+    id: "fs.fuse",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "/dev/fuse and the mount.fuse3 helper are usable",
+    fixed_by: Some("packages"),
+    run: fuse,
+    explain: "\
+Verifies that /dev/fuse is the character device 10:229 and the user may open it read-write, and that the FUSE mount helper mount.fuse3 (package fuse3) is on the unit's PATH. fuse-overlayfs itself is not required on the host: k3s bundles it.
+
+Why: the upstream k3s-rootless.service (k3s-io/k3s:k3s-rootless.service) starts `k3s server --rootless --snapshotter=fuse-overlayfs`. k3s runs the fuse-overlayfs binary from its own bundle (k3s-root's bin directory comes first on its PATH), but containerd's fuse-overlayfs snapshotter mounts `fuse3.fuse-overlayfs` through the host's mount helper, and containerd only execs the helpers mount.fuse and mount.fuse3, which k3s does not bundle. Without it, or without a usable /dev/fuse, k3s fails with \"fuse-overlayfs not functional, make sure running with kernel >= 4.18\", the wrapped error naming `exec: \"mount.fuse3\": executable file not found in $PATH`.
+
+Fix: `sudo apt-get install -y fuse3` (Fedora/RHEL: `sudo dnf install -y fuse3`); if /dev/fuse is not 0666, `sudo chmod 0666 /dev/fuse` and a udev rule to keep it (`KERNEL==\"fuse\", MODE=\"0666\"`).",
+};
+
 pub(super) fn fuse(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let mut f = Findings::default();
@@ -86,14 +101,4 @@ pub(super) fn fuse(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         "{} can use /dev/fuse and the {MOUNT_HELPER} mount helper is installed",
         host.user().name
     )))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const fuse: &str = "\
-Verifies that /dev/fuse is the character device 10:229 and the user may open it read-write, and that the FUSE mount helper mount.fuse3 (package fuse3) is on the unit's PATH. fuse-overlayfs itself is not required on the host: k3s bundles it.
-
-Why: the upstream k3s-rootless.service (k3s-io/k3s:k3s-rootless.service) starts `k3s server --rootless --snapshotter=fuse-overlayfs`. k3s runs the fuse-overlayfs binary from its own bundle (k3s-root's bin directory comes first on its PATH), but containerd's fuse-overlayfs snapshotter mounts `fuse3.fuse-overlayfs` through the host's mount helper, and containerd only execs the helpers mount.fuse and mount.fuse3, which k3s does not bundle. Without it, or without a usable /dev/fuse, k3s fails with \"fuse-overlayfs not functional, make sure running with kernel >= 4.18\", the wrapped error naming `exec: \"mount.fuse3\": executable file not found in $PATH`.
-
-Fix: `sudo apt-get install -y fuse3` (Fedora/RHEL: `sudo dnf install -y fuse3`); if /dev/fuse is not 0666, `sudo chmod 0666 /dev/fuse` and a udev rule to keep it (`KERNEL==\"fuse\", MODE=\"0666\"`).";
 }

@@ -1,7 +1,7 @@
 //! The kernel and the machine: `kernel.version`, `kernel.modules`,
 //! `host.resources`.
 
-use super::{Ctx, Findings, Status, Verdict};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict};
 use crate::host::kernel::KernelFacts;
 use crate::host::{FactError, Host};
 
@@ -11,6 +11,21 @@ fn parse_release(text: &str) -> Option<(u32, u32)> {
     let mut it = text.trim().split(['.', '-']);
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
+
+pub(crate) const VERSION: Check = Check {
+    id: "kernel.version",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the kernel is new enough",
+    fixed_by: None,
+    run: version,
+    explain: "\
+Verifies that the running kernel (/proc/sys/kernel/osrelease) is 4.18 or newer (required) and 5.2 or newer (recommended).
+
+Why: fuse-overlayfs needs FUSE in user namespaces (4.18): k3s otherwise fails with \"fuse-overlayfs not functional, make sure running with kernel >= 4.18\". Newer kernels (5.2+) bring the cgroup v2 freezer and the delegation support that rootless k3s relies on in practice. Kernel modules cannot be loaded from inside the rootless namespace either (\"modprobe: ERROR: could not insert 'ip_tables': Operation not permitted\"), so an old kernel cannot be patched up at run time.
+
+Fix: install a newer kernel from the distribution (Debian: `sudo apt-get install -y linux-image-amd64`) and reboot.",
+};
 
 pub(super) fn version(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let text = ctx.host.read(OSRELEASE)?;
@@ -243,6 +258,21 @@ pub(crate) fn modules_to_load(host: &Host) -> Result<Vec<String>, FactError> {
     Ok(out)
 }
 
+pub(crate) const MODULES: Check = Check {
+    id: "kernel.modules",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the kernel has the features rootless k3s needs, built in or loaded",
+    fixed_by: Some("kernel-modules"),
+    run: modules,
+    explain: "\
+Verifies that the kernel has what rootless k3s uses, and says for each feature whether it is built in, loaded, available as module, or missing: iptables or nftables NAT and filter (ip_tables, iptable_nat, iptable_filter, or nf_tables and nft_chain_nat), br_netfilter, vxlan, overlay, tun, fuse, veth, bridge, and user and network namespaces. It reads /proc/modules (loaded), /lib/modules/RELEASE/modules.builtin (built in), /lib/modules/RELEASE/modules.dep (installed modules) and the kernel config (/proc/config.gz, else /boot/config-RELEASE), with RELEASE from /proc/sys/kernel/osrelease.
+
+Why: k3s tries to load the modules it needs itself (k3s-io/k3s:pkg/agent/syssetup/setup.go: loadKernelModule runs `modprobe` for overlay, nf_conntrack, br_netfilter, iptable_nat, iptable_filter and the nftables NAT chain unless /sys/module/NAME exists, and only warns \"Failed to load kernel module\" when that fails). Inside the rootless namespace modprobe always fails, and the packet filter is then missing: \"modprobe: ERROR: could not insert 'ip_tables': Operation not permitted\" (k3s-io/k3s issue 2942). A filter module that is available but not loaded is therefore a failure; br_netfilter and overlay not loaded are warnings (k3s starts; services between pods on one node and the native overlay snapshotter suffer). tun, fuse, veth, bridge and vxlan modules the kernel loads by itself on first use (device node and link-type aliases), so available is enough for them. A feature the kernel was built without cannot be loaded at all.
+
+Fix: `printf '%s\\n' MODULE... | sudo tee /etc/modules-load.d/krc-rootless.conf && sudo modprobe -a MODULE...` for the modules listed as available (krc install does this in its kernel-modules step, which systemd-modules-load repeats at every boot); for a missing feature, boot a kernel built with it (on Debian/Ubuntu cloud images also install linux-modules-extra-$(uname -r)).",
+};
+
 pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let k = KernelFacts::load(ctx.host)?;
     if k.is_blind() {
@@ -396,6 +426,21 @@ fn count_cpus(list: &str) -> Option<u64> {
     })
 }
 
+pub(crate) const HOST_RESOURCES: Check = Check {
+    id: "host.resources",
+    phase: Phase::Preflight,
+    severity: Severity::Advisory,
+    title: "the host has the memory and CPUs k3s needs",
+    fixed_by: None,
+    run: resources,
+    explain: "\
+Verifies that the host has at least 512 MiB of memory (/proc/meminfo MemTotal) and 1 online CPU (/sys/devices/system/cpu/online). Advisory; a suite can raise the minimums (min_memory_mib, min_cpus).
+
+Why: the k3s server (API server, controller manager, scheduler, kine/SQLite, containerd, coredns, traefik, metrics-server) needs about 512 MiB before any workload; with less, pods are evicted or the API server is OOM-killed and the acceptance suite times out.
+
+Fix: give the machine more memory or CPUs.",
+};
+
 pub(super) fn resources(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let mut f = Findings::default();
@@ -442,30 +487,6 @@ pub(super) fn resources(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         f.remedy("give the machine more CPUs");
     }
     Ok(f.finish(format!("{mib} MiB of memory, {cpus} CPUs")))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const modules: &str = "\
-Verifies that the kernel has what rootless k3s uses, and says for each feature whether it is built in, loaded, available as module, or missing: iptables or nftables NAT and filter (ip_tables, iptable_nat, iptable_filter, or nf_tables and nft_chain_nat), br_netfilter, vxlan, overlay, tun, fuse, veth, bridge, and user and network namespaces. It reads /proc/modules (loaded), /lib/modules/RELEASE/modules.builtin (built in), /lib/modules/RELEASE/modules.dep (installed modules) and the kernel config (/proc/config.gz, else /boot/config-RELEASE), with RELEASE from /proc/sys/kernel/osrelease.
-
-Why: k3s tries to load the modules it needs itself (k3s-io/k3s:pkg/agent/syssetup/setup.go: loadKernelModule runs `modprobe` for overlay, nf_conntrack, br_netfilter, iptable_nat, iptable_filter and the nftables NAT chain unless /sys/module/NAME exists, and only warns \"Failed to load kernel module\" when that fails). Inside the rootless namespace modprobe always fails, and the packet filter is then missing: \"modprobe: ERROR: could not insert 'ip_tables': Operation not permitted\" (k3s-io/k3s issue 2942). A filter module that is available but not loaded is therefore a failure; br_netfilter and overlay not loaded are warnings (k3s starts; services between pods on one node and the native overlay snapshotter suffer). tun, fuse, veth, bridge and vxlan modules the kernel loads by itself on first use (device node and link-type aliases), so available is enough for them. A feature the kernel was built without cannot be loaded at all.
-
-Fix: `printf '%s\\n' MODULE... | sudo tee /etc/modules-load.d/krc-rootless.conf && sudo modprobe -a MODULE...` for the modules listed as available (krc install does this in its kernel-modules step, which systemd-modules-load repeats at every boot); for a missing feature, boot a kernel built with it (on Debian/Ubuntu cloud images also install linux-modules-extra-$(uname -r)).";
-
-    pub(crate) const version: &str = "\
-Verifies that the running kernel (/proc/sys/kernel/osrelease) is 4.18 or newer (required) and 5.2 or newer (recommended).
-
-Why: fuse-overlayfs needs FUSE in user namespaces (4.18): k3s otherwise fails with \"fuse-overlayfs not functional, make sure running with kernel >= 4.18\". Newer kernels (5.2+) bring the cgroup v2 freezer and the delegation support that rootless k3s relies on in practice. Kernel modules cannot be loaded from inside the rootless namespace either (\"modprobe: ERROR: could not insert 'ip_tables': Operation not permitted\"), so an old kernel cannot be patched up at run time.
-
-Fix: install a newer kernel from the distribution (Debian: `sudo apt-get install -y linux-image-amd64`) and reboot.";
-
-    pub(crate) const resources: &str = "\
-Verifies that the host has at least 512 MiB of memory (/proc/meminfo MemTotal) and 1 online CPU (/sys/devices/system/cpu/online). Advisory; a suite can raise the minimums (min_memory_mib, min_cpus).
-
-Why: the k3s server (API server, controller manager, scheduler, kine/SQLite, containerd, coredns, traefik, metrics-server) needs about 512 MiB before any workload; with less, pods are evicted or the API server is OOM-killed and the acceptance suite times out.
-
-Fix: give the machine more memory or CPUs.";
 }
 
 #[cfg(test)]

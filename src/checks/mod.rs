@@ -3,23 +3,25 @@
 //! function from facts to a [`Verdict`]. Checks never print, never exit and
 //! reach the machine only through [`Host`] and its probes.
 //!
-//! Adding a check is one function, one line in [`CATALOGUE`] and its
-//! verdict in every fixture's `expected.toml`.
+//! Adding a check is one `pub(crate) const NAME: Check` written beside its
+//! function, in the file its id names (`ports.free` in `ports.rs`; the few
+//! exceptions are in the test `each_check_lives_in_the_file_its_id_names`),
+//! its line in [`CATALOGUE`], its verdict in every fixture's `expected.toml`
+//! (`KRC_BLESS=1 cargo test --test fixtures` writes what krc says, to be
+//! reviewed) and its row in the README's table
+//! (`KRC_BLESS=1 cargo test --test readme`).
 
 #[cfg(test)]
 mod accept_tests;
 pub(crate) mod api;
 mod cgroup;
-pub(crate) mod forward;
 mod fs;
 mod k3s;
-mod k3sconf;
 pub(crate) mod kernel;
-pub(crate) mod kubecfg;
+pub(crate) mod kubeconfig;
 mod net;
 pub(crate) mod params;
 mod ports;
-mod proxy;
 mod rootless;
 mod session;
 mod sysctl;
@@ -139,319 +141,46 @@ fn without_machine_transport(remedy: &str, u: &crate::host::TargetUser) -> Strin
         .join("\n")
 }
 
-macro_rules! check {
-    ($module:ident :: $f:ident, $id:literal, $phase:ident, $sev:ident, $fix:expr, $title:literal) => {
-        Check {
-            id: $id,
-            phase: Phase::$phase,
-            severity: Severity::$sev,
-            title: $title,
-            explain: $module::explain::$f,
-            fixed_by: $fix,
-            run: $module::$f,
-        }
-    };
-}
-
 /// Every check krc knows, in the order reports list them.
 pub(crate) static CATALOGUE: &[Check] = &[
-    check!(
-        session::systemd,
-        "session.systemd",
-        Preflight,
-        Required,
-        None,
-        "systemd is PID 1 and booted the host"
-    ),
-    check!(
-        user::unprivileged,
-        "user.unprivileged",
-        Preflight,
-        Required,
-        None,
-        "the target user is not root"
-    ),
-    check!(
-        session::runtime_dir,
-        "session.runtime-dir",
-        Preflight,
-        Required,
-        Some("linger"),
-        "the user's runtime directory and systemd manager exist"
-    ),
-    check!(
-        session::linger,
-        "session.linger",
-        Preflight,
-        Advisory,
-        Some("linger"),
-        "lingering is enabled for the user"
-    ),
-    check!(
-        cgroup::unified,
-        "cgroup.unified",
-        Preflight,
-        Required,
-        Some("cgroup-v2"),
-        "the host runs pure cgroup v2"
-    ),
-    check!(
-        cgroup::controllers,
-        "cgroup.controllers",
-        Preflight,
-        Required,
-        Some("cgroup-v2"),
-        "the cgroup v2 root offers cpu, cpuset, memory, pids"
-    ),
-    check!(
-        cgroup::delegation,
-        "cgroup.delegation",
-        Preflight,
-        Required,
-        Some("delegation"),
-        "systemd delegates cpu, cpuset, memory, pids to the user"
-    ),
-    check!(
-        userns::enabled,
-        "userns.enabled",
-        Preflight,
-        Required,
-        None,
-        "unprivileged user namespaces work"
-    ),
-    check!(
-        userns::apparmor,
-        "userns.apparmor",
-        Preflight,
-        Required,
-        Some("apparmor-profile"),
-        "AppArmor lets the k3s binary use user namespaces"
-    ),
-    check!(
-        uidmap::binaries,
-        "uidmap.binaries",
-        Preflight,
-        Required,
-        Some("packages"),
-        "newuidmap and newgidmap are installed with privileges"
-    ),
-    check!(
-        uidmap::subids,
-        "uidmap.subids",
-        Preflight,
-        Required,
-        Some("subids"),
-        "the user owns 65536 subordinate uids and gids"
-    ),
-    check!(
-        net::tun,
-        "net.tun",
-        Preflight,
-        Required,
-        None,
-        "/dev/net/tun is usable by the user"
-    ),
-    check!(
-        net::slirp4netns,
-        "net.slirp4netns",
-        Preflight,
-        Advisory,
-        Some("packages"),
-        "slirp4netns >= 0.4.0 is on PATH"
-    ),
-    check!(
-        sysctl::ip_forward,
-        "sysctl.ip-forward",
-        Preflight,
-        Required,
-        Some("sysctl"),
-        "IP forwarding is enabled and persisted"
-    ),
-    check!(
-        fs::fuse,
-        "fs.fuse",
-        Preflight,
-        Required,
-        Some("packages"),
-        "/dev/fuse and the mount.fuse3 helper are usable"
-    ),
-    check!(
-        ports::free,
-        "ports.free",
-        Preflight,
-        Required,
-        None,
-        "the API and ingress ports are free"
-    ),
-    check!(
-        k3s::single_instance,
-        "k3s.single-instance",
-        Preflight,
-        Required,
-        None,
-        "no other k3s runs or is enabled on this host"
-    ),
-    check!(
-        net::cidr,
-        "net.cidr",
-        Preflight,
-        Required,
-        None,
-        "the k3s networks do not collide with host routes"
-    ),
-    check!(
-        kernel::version,
-        "kernel.version",
-        Preflight,
-        Required,
-        None,
-        "the kernel is new enough"
-    ),
-    check!(
-        kernel::modules,
-        "kernel.modules",
-        Preflight,
-        Required,
-        Some("kernel-modules"),
-        "the kernel has the features rootless k3s needs, built in or loaded"
-    ),
-    check!(
-        k3sconf::config,
-        "k3s.config",
-        Preflight,
-        Advisory,
-        None,
-        "/etc/rancher/k3s/config.yaml holds nothing that changes rootless k3s"
-    ),
-    check!(
-        proxy::proxy,
-        "net.proxy",
-        Preflight,
-        Advisory,
-        Some("user-unit"),
-        "a host HTTP proxy reaches k3s through krc's drop-in, with the cluster networks in NO_PROXY"
-    ),
-    check!(
-        kernel::resources,
-        "host.resources",
-        Preflight,
-        Advisory,
-        None,
-        "the host has the memory and CPUs k3s needs"
-    ),
+    session::SYSTEMD,
+    user::UNPRIVILEGED,
+    session::RUNTIME_DIR,
+    session::LINGER,
+    cgroup::UNIFIED,
+    cgroup::CONTROLLERS,
+    cgroup::DELEGATION,
+    userns::ENABLED,
+    userns::APPARMOR,
+    uidmap::BINARIES,
+    uidmap::SUBIDS,
+    net::TUN,
+    net::SLIRP4NETNS,
+    sysctl::IP_FORWARD,
+    fs::FUSE,
+    ports::FREE,
+    k3s::SINGLE_INSTANCE,
+    net::CIDR,
+    kernel::VERSION,
+    kernel::MODULES,
+    k3s::CONFIG,
+    net::PROXY,
+    kernel::HOST_RESOURCES,
     // Acceptance: after an install, against the live cluster.
-    check!(
-        rootless::binary,
-        "install.binary",
-        Acceptance,
-        Required,
-        Some("k3s-binary"),
-        "the k3s binary the unit starts is executable and the pinned release"
-    ),
-    check!(
-        unit::present,
-        "unit.present",
-        Acceptance,
-        Required,
-        Some("user-unit"),
-        "the k3s-rootless user unit and its drop-in are as upstream and krc wrote them"
-    ),
-    check!(
-        unit::active,
-        "unit.active",
-        Acceptance,
-        Required,
-        Some("start"),
-        "k3s-rootless.service is enabled and active for the user"
-    ),
-    check!(
-        unit::delegation_live,
-        "unit.delegation-live",
-        Acceptance,
-        Required,
-        Some("delegation"),
-        "the running k3s service has cpu, cpuset, memory, pids delegated"
-    ),
-    check!(
-        rootless::rootful_inactive,
-        "rootful.inactive",
-        Acceptance,
-        Required,
-        Some("rootful-disabled"),
-        "the rootful k3s.service is neither enabled nor active"
-    ),
-    check!(
-        rootless::userns,
-        "rootless.userns",
-        Acceptance,
-        Required,
-        None,
-        "k3s runs as the user inside a user namespace"
-    ),
-    check!(
-        kubecfg::present,
-        "kubeconfig.present",
-        Acceptance,
-        Required,
-        None,
-        "~/.kube/k3s.yaml exists, is the user's, mode 0600, and usable"
-    ),
-    check!(
-        kubecfg::env,
-        "kubeconfig.env",
-        Acceptance,
-        Advisory,
-        None,
-        "KUBECONFIG does not point kubectl away from k3s.yaml"
-    ),
-    check!(
-        api::ready,
-        "api.ready",
-        Acceptance,
-        Required,
-        None,
-        "the API answers over verified TLS and is a ready k3s"
-    ),
-    check!(
-        api::single_ready,
-        "node.single-ready",
-        Acceptance,
-        Required,
-        None,
-        "one node, Ready, inside the rootless network"
-    ),
-    check!(
-        api::system_pods,
-        "pods.system",
-        Acceptance,
-        Required,
-        None,
-        "coredns, local-path-provisioner, metrics-server, traefik are Ready"
-    ),
-    check!(
-        forward::api,
-        "ports.api",
-        Acceptance,
-        Required,
-        None,
-        "the host answers on the API port"
-    ),
-    check!(
-        forward::offset,
-        "ports.offset",
-        Acceptance,
-        Required,
-        None,
-        "LoadBalancer ports reach the host at p + 10000 (p <= 1024) or p"
-    ),
-    check!(
-        api::single_node,
-        "cluster.single-node",
-        Acceptance,
-        Required,
-        None,
-        "no agent join is configured and only one node exists"
-    ),
+    rootless::INSTALL_BINARY,
+    unit::PRESENT,
+    unit::ACTIVE,
+    unit::DELEGATION_LIVE,
+    rootless::ROOTFUL_INACTIVE,
+    rootless::USERNS,
+    kubeconfig::PRESENT,
+    kubeconfig::ENV,
+    api::READY,
+    api::NODE_SINGLE_READY,
+    api::PODS_SYSTEM,
+    ports::API,
+    ports::OFFSET,
+    api::CLUSTER_SINGLE_NODE,
 ];
 
 pub(crate) fn find(id: &str) -> Option<&'static Check> {
@@ -485,6 +214,54 @@ mod transport_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Id prefixes with too few checks for a file of their own, and the
+    /// file that holds them instead.
+    const GROUPED: &[(&str, &str)] = &[
+        // Memory and CPUs sit with the other kernel facts; a `checks::host`
+        // would read as `crate::host`.
+        ("host", "kernel"),
+        // The installed binary and the rootful unit are judged with the
+        // rootless service they belong to; a `checks::install` would read
+        // as the installer.
+        ("install", "rootless"),
+        ("rootful", "rootless"),
+        // Asked of the live API server through one client and its remedies.
+        ("node", "api"),
+        ("pods", "api"),
+        ("cluster", "api"),
+    ];
+
+    #[test]
+    fn each_check_lives_in_the_file_its_id_names() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/checks");
+        for c in CATALOGUE {
+            let prefix = c.id.split('.').next().unwrap_or(c.id);
+            let file = GROUPED
+                .iter()
+                .find(|(p, _)| *p == prefix)
+                .map_or(prefix, |(_, f)| f);
+            let path = dir.join(format!("{file}.rs"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: cannot read {}: {e}", c.id, path.display()));
+            assert!(
+                text.contains(&format!("\n    id: \"{}\",\n", c.id)),
+                "the Check const of {} belongs in src/checks/{file}.rs, beside its function",
+                c.id
+            );
+        }
+        for (prefix, file) in GROUPED {
+            let n = CATALOGUE
+                .iter()
+                .filter(|c| c.id.starts_with(&format!("{prefix}.")))
+                .count();
+            assert!(n > 0, "GROUPED names {prefix}, which no check uses");
+            assert!(
+                !dir.join(format!("{prefix}.rs")).exists(),
+                "src/checks/{prefix}.rs exists: move the {prefix}.* checks there from {file}.rs"
+            );
+        }
+    }
 
     #[test]
     fn ids_are_unique_dotted_and_explained() {

@@ -3,7 +3,7 @@
 //! (k3s really runs as the user inside a user namespace).
 
 use super::unit::{UNIT, read_unit, unit_path};
-use super::{Ctx, Findings, Status, Verdict};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict};
 use crate::host::procs::k3s_processes;
 use crate::host::{FactError, FileKind, Probe};
 
@@ -21,6 +21,21 @@ pub(crate) fn killall(host: &crate::host::Host) -> String {
     let dir = bin.rsplit_once('/').map_or("/usr/local/bin", |(d, _)| d);
     format!("{dir}/k3s-killall.sh")
 }
+
+pub(crate) const INSTALL_BINARY: Check = Check {
+    id: "install.binary",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "the k3s binary the unit starts is executable and the pinned release",
+    fixed_by: Some("k3s-binary"),
+    run: binary,
+    explain: "\
+Verifies that the program in the unit's ExecStart exists, is an executable file, and that its `--version` says `k3s version ...`; when the suite pins a release (v1.33.5+k3s1) or a commit, the version line must name it. A missing program is looked for in both directories install.sh installs to: /usr/local/bin, or /opt/bin when /usr/local is read-only (k3s-io/k3s:install.sh, setup_env: BIN_DIR, and KILLALL_K3S_SH next to it).
+
+Why: the unit starts whatever ExecStart names; a missing binary makes systemd fail with status 203/EXEC, and a binary from another release than the unit is not what was qualified (the unit should come from the same k3s version as the binary). install.sh with INSTALL_K3S_COMMIT may have failed to download (since February 2026 commit builds need a GITHUB_TOKEN) and left an older k3s in place.
+
+Fix: `sudo krc install --user USER` reinstalls the pinned binary; check with `/usr/local/bin/k3s --version` (or `/opt/bin/k3s --version`); a unit that names the wrong directory needs `ExecStart=/opt/bin/k3s server --rootless --snapshotter=fuse-overlayfs` and a daemon-reload.",
+};
 
 pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -155,6 +170,21 @@ pub(crate) fn version_matches(line: &str, pin: &str) -> bool {
 const ROOTFUL_UNIT: &str = "/etc/systemd/system/k3s.service";
 const ROOTFUL_WANTS: &str = "/etc/systemd/system/multi-user.target.wants/k3s.service";
 
+pub(crate) const ROOTFUL_INACTIVE: Check = Check {
+    id: "rootful.inactive",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "the rootful k3s.service is neither enabled nor active",
+    fixed_by: Some("rootful-disabled"),
+    run: rootful_inactive,
+    explain: "\
+Verifies that the rootful /etc/systemd/system/k3s.service is not enabled (no multi-user.target.wants link) and that no k3s runs as root (from /proc).
+
+Why: the upstream install.sh has no rootless mode: even with INSTALL_K3S_SKIP_ENABLE=true it writes the rootful k3s.service. Enabled by mistake, a rootful k3s starts at boot beside the rootless one, takes port 6443 and iptables, and the rootless server fails or kubectl talks to the wrong cluster.
+
+Fix: `sudo systemctl disable --now k3s` (and `sudo /usr/local/bin/k3s-killall.sh` for a k3s started by hand).",
+};
+
 pub(super) fn rootful_inactive(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let mut f = Findings::default();
@@ -182,6 +212,21 @@ pub(super) fn rootful_inactive(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     }
     Ok(f.finish("the rootful k3s.service is neither enabled nor running"))
 }
+
+pub(crate) const USERNS: Check = Check {
+    id: "rootless.userns",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "k3s runs as the user inside a user namespace",
+    fixed_by: None,
+    run: userns,
+    explain: "\
+Verifies that a k3s process runs as the target user and that at least one of them (the server RootlessKit started) is inside a user namespace: its /proc/PID/uid_map is not the identity map `0 0 4294967295`.
+
+Why: rootless means the server runs as the user, with root only inside its own user namespace. A k3s of the user in the host namespace was started without --rootless and fails on the first privileged step (\"modprobe: ERROR: could not insert 'ip_tables': Operation not permitted\"); a missing map is what \"failed to setup UID/GID map\" leaves.
+
+Fix: start k3s only through the unit: `sudo systemctl --user -M USER@ restart k3s-rootless`; check subordinate ids with `krc preflight uidmap`.",
+};
 
 pub(super) fn userns(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -228,28 +273,4 @@ pub(super) fn userns(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         "k3s runs as {} (uid {}) inside a user namespace",
         u.name, u.uid
     )))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const binary: &str = "\
-Verifies that the program in the unit's ExecStart exists, is an executable file, and that its `--version` says `k3s version ...`; when the suite pins a release (v1.33.5+k3s1) or a commit, the version line must name it. A missing program is looked for in both directories install.sh installs to: /usr/local/bin, or /opt/bin when /usr/local is read-only (k3s-io/k3s:install.sh, setup_env: BIN_DIR, and KILLALL_K3S_SH next to it).
-
-Why: the unit starts whatever ExecStart names; a missing binary makes systemd fail with status 203/EXEC, and a binary from another release than the unit is not what was qualified (the unit should come from the same k3s version as the binary). install.sh with INSTALL_K3S_COMMIT may have failed to download (since February 2026 commit builds need a GITHUB_TOKEN) and left an older k3s in place.
-
-Fix: `sudo krc install --user USER` reinstalls the pinned binary; check with `/usr/local/bin/k3s --version` (or `/opt/bin/k3s --version`); a unit that names the wrong directory needs `ExecStart=/opt/bin/k3s server --rootless --snapshotter=fuse-overlayfs` and a daemon-reload.";
-
-    pub(crate) const rootful_inactive: &str = "\
-Verifies that the rootful /etc/systemd/system/k3s.service is not enabled (no multi-user.target.wants link) and that no k3s runs as root (from /proc).
-
-Why: the upstream install.sh has no rootless mode: even with INSTALL_K3S_SKIP_ENABLE=true it writes the rootful k3s.service. Enabled by mistake, a rootful k3s starts at boot beside the rootless one, takes port 6443 and iptables, and the rootless server fails or kubectl talks to the wrong cluster.
-
-Fix: `sudo systemctl disable --now k3s` (and `sudo /usr/local/bin/k3s-killall.sh` for a k3s started by hand).";
-
-    pub(crate) const userns: &str = "\
-Verifies that a k3s process runs as the target user and that at least one of them (the server RootlessKit started) is inside a user namespace: its /proc/PID/uid_map is not the identity map `0 0 4294967295`.
-
-Why: rootless means the server runs as the user, with root only inside its own user namespace. A k3s of the user in the host namespace was started without --rootless and fails on the first privileged step (\"modprobe: ERROR: could not insert 'ip_tables': Operation not permitted\"); a missing map is what \"failed to setup UID/GID map\" leaves.
-
-Fix: start k3s only through the unit: `sudo systemctl --user -M USER@ restart k3s-rootless`; check subordinate ids with `krc preflight uidmap`.";
 }

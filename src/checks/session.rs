@@ -1,7 +1,7 @@
 //! systemd and the user's session: `session.systemd` (systemd is PID 1),
 //! `session.runtime-dir`, `session.linger`.
 
-use super::{Ctx, Findings, Status, Verdict};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict};
 use crate::host::{FactError, FileKind, Host, Probe};
 
 /// What PID 1 is: its name (from /proc/1/comm) and whether /run/systemd/system exists (the directory
@@ -85,6 +85,21 @@ pub(crate) fn systemd_note(host: &Host) -> Result<Option<String>, FactError> {
     }))
 }
 
+pub(crate) const SYSTEMD: Check = Check {
+    id: "session.systemd",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "systemd is PID 1 and booted the host",
+    fixed_by: None,
+    run: systemd,
+    explain: "\
+Verifies that systemd is PID 1 and booted the host: /proc/1/comm says `systemd` and /run/systemd/system exists (the directory systemd creates at boot, which sd_booted() and systemctl test). Checked first: without it, the other checks' loginctl/systemctl remedies cannot work, and session.runtime-dir and session.linger say \"skip: no systemd as PID 1\".
+
+Why: rootless k3s is a systemd user unit (k3s-io/k3s:k3s-rootless.service, installed under ~/.config/systemd/user) run by the user's systemd manager, which gives it a delegated cgroup; k3s itself warns \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\" when its cgroup is not writable (k3s-io/k3s:pkg/rootless/rootless.go) and then fails on delegation (pkg/daemons/agent/agent_linux.go). Containers and WSL without systemd have no user manager: systemctl says \"System has not been booted with systemd as init system (PID 1). Can't operate.\"
+
+Fix: boot with systemd as init. WSL: add `[boot]` `systemd=true` to /etc/wsl.conf and run `wsl --shutdown`; in a container, run k3s rootless on the host or a VM instead.",
+};
+
 pub(super) fn systemd(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let p = pid1(ctx.host)?;
     let mut f = Findings::default();
@@ -113,6 +128,21 @@ pub(super) fn systemd(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     }
     Ok(f.finish("systemd is PID 1 and booted the host (/run/systemd/system exists)"))
 }
+
+pub(crate) const RUNTIME_DIR: Check = Check {
+    id: "session.runtime-dir",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the user's runtime directory and systemd manager exist",
+    fixed_by: Some("linger"),
+    run: runtime_dir,
+    explain: "\
+Verifies that /run/user/UID (the user's XDG_RUNTIME_DIR) exists and belongs to the user, and, on a live host, that the user's systemd manager answers `systemctl --user is-system-running`.
+
+Why: rootless k3s runs as the user unit k3s-rootless.service under the user's own systemd manager, keeps its containerd socket under $XDG_RUNTIME_DIR/k3s/, and k3s refuses to run rootless outside a systemd unit (\"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\"). Without a user manager, `systemctl --user` fails with \"Failed to connect to bus: No such file or directory\" — the usual state in CI, under su, or under sudo -u.
+
+Fix: `sudo loginctl enable-linger USER` starts user@UID.service (and with it /run/user/UID) now and at every boot; install dbus-user-session (Debian/Ubuntu) so the user bus exists; then work as the user through a real login (ssh, or `sudo machinectl shell USER@`). Under --root the live probe is not run and the check says skipped.",
+};
 
 pub(super) fn runtime_dir(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     if let Some(v) = skip_without_systemd(ctx.host)? {
@@ -208,6 +238,21 @@ pub(super) fn runtime_dir(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     )))
 }
 
+pub(crate) const LINGER: Check = Check {
+    id: "session.linger",
+    phase: Phase::Preflight,
+    severity: Severity::Advisory,
+    title: "lingering is enabled for the user",
+    fixed_by: Some("linger"),
+    run: linger,
+    explain: "\
+Verifies that lingering is enabled for the user (/var/lib/systemd/linger/USER exists). Advisory.
+
+Why: without lingering, systemd stops the user's manager — and with it k3s-rootless.service and every pod — when the user's last login session ends, and does not start it at boot. The cluster then disappears when the operator logs out of ssh.
+
+Fix: `sudo loginctl enable-linger USER` (krc install does this in its linger step).",
+};
+
 pub(super) fn linger(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     if let Some(v) = skip_without_systemd(ctx.host)? {
         return Ok(v);
@@ -226,28 +271,4 @@ pub(super) fn linger(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     ))
     .evidence(format!("{path}: does not exist"))
     .remedy(format!("sudo loginctl enable-linger {}", u.name)))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const systemd: &str = "\
-Verifies that systemd is PID 1 and booted the host: /proc/1/comm says `systemd` and /run/systemd/system exists (the directory systemd creates at boot, which sd_booted() and systemctl test). Checked first: without it, the other checks' loginctl/systemctl remedies cannot work, and session.runtime-dir and session.linger say \"skip: no systemd as PID 1\".
-
-Why: rootless k3s is a systemd user unit (k3s-io/k3s:k3s-rootless.service, installed under ~/.config/systemd/user) run by the user's systemd manager, which gives it a delegated cgroup; k3s itself warns \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\" when its cgroup is not writable (k3s-io/k3s:pkg/rootless/rootless.go) and then fails on delegation (pkg/daemons/agent/agent_linux.go). Containers and WSL without systemd have no user manager: systemctl says \"System has not been booted with systemd as init system (PID 1). Can't operate.\"
-
-Fix: boot with systemd as init. WSL: add `[boot]` `systemd=true` to /etc/wsl.conf and run `wsl --shutdown`; in a container, run k3s rootless on the host or a VM instead.";
-
-    pub(crate) const runtime_dir: &str = "\
-Verifies that /run/user/UID (the user's XDG_RUNTIME_DIR) exists and belongs to the user, and, on a live host, that the user's systemd manager answers `systemctl --user is-system-running`.
-
-Why: rootless k3s runs as the user unit k3s-rootless.service under the user's own systemd manager, keeps its containerd socket under $XDG_RUNTIME_DIR/k3s/, and k3s refuses to run rootless outside a systemd unit (\"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\"). Without a user manager, `systemctl --user` fails with \"Failed to connect to bus: No such file or directory\" — the usual state in CI, under su, or under sudo -u.
-
-Fix: `sudo loginctl enable-linger USER` starts user@UID.service (and with it /run/user/UID) now and at every boot; install dbus-user-session (Debian/Ubuntu) so the user bus exists; then work as the user through a real login (ssh, or `sudo machinectl shell USER@`). Under --root the live probe is not run and the check says skipped.";
-
-    pub(crate) const linger: &str = "\
-Verifies that lingering is enabled for the user (/var/lib/systemd/linger/USER exists). Advisory.
-
-Why: without lingering, systemd stops the user's manager — and with it k3s-rootless.service and every pod — when the user's last login session ends, and does not start it at boot. The cluster then disappears when the operator logs out of ssh.
-
-Fix: `sudo loginctl enable-linger USER` (krc install does this in its linger step).";
 }

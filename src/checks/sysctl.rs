@@ -1,6 +1,6 @@
 //! Forwarding: `sysctl.ip-forward`.
 
-use super::{Ctx, Findings, Status, Verdict};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict};
 use crate::host::FactError;
 use crate::host::sysctl::{live_int, persisted, proc_path};
 
@@ -8,6 +8,21 @@ const V4: &str = "net.ipv4.ip_forward";
 const V6: &str = "net.ipv6.conf.all.forwarding";
 /// The file krc's installer writes; the remedy names the same one.
 pub(crate) const KRC_SYSCTL_FILE: &str = "/etc/sysctl.d/90-krc-rootless.conf";
+
+pub(crate) const IP_FORWARD: Check = Check {
+    id: "sysctl.ip-forward",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "IP forwarding is enabled and persisted",
+    fixed_by: Some("sysctl"),
+    run: ip_forward,
+    explain: "\
+Verifies that net.ipv4.ip_forward is 1, shows the live value, and says whether /etc/sysctl.conf or a file under /etc/sysctl.d (also /run, /usr/lib) sets it again at boot. net.ipv6.conf.all.forwarding is shown for information only.
+
+Why: k3s checks IPv4 forwarding at startup (k3s-io/k3s:pkg/rootless/rootless.go) and stops with: expected sysctl value \"net.ipv4.ip_forward\" to be \"1\", got \"0\"; try adding \"net.ipv4.ip_forward=1\" to /etc/sysctl.conf and running `sudo sysctl --system`. A rootless user cannot set it. A value set by hand and not persisted is lost at the next reboot. IPv6 forwarding is different: k3s does not check it, and the host's value does not reach the rootless namespace (a new network namespace does not inherit the host's IPv6 devconf unless net.core.devconf_inherit_init_net is set; k3s sets forwarding inside its own namespace, k3s-io/k3s:pkg/agent/syssetup/setup.go). Setting it host-wide brings rootless k3s nothing and turns off router-advertisement autoconfiguration on interfaces with accept_ra=1, which can cut the host's IPv6; krc install sets it only with --ipv6-forwarding.
+
+Fix: `echo 'net.ipv4.ip_forward=1' | sudo tee /etc/sysctl.d/90-krc-rootless.conf && sudo sysctl --system`. `krc install` writes that file in its sysctl step.",
+};
 
 pub(super) fn ip_forward(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -56,16 +71,6 @@ pub(super) fn ip_forward(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         ));
     }
     Ok(f.finish("IPv4 forwarding is on and persisted"))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const ip_forward: &str = "\
-Verifies that net.ipv4.ip_forward is 1, shows the live value, and says whether /etc/sysctl.conf or a file under /etc/sysctl.d (also /run, /usr/lib) sets it again at boot. net.ipv6.conf.all.forwarding is shown for information only.
-
-Why: k3s checks IPv4 forwarding at startup (k3s-io/k3s:pkg/rootless/rootless.go) and stops with: expected sysctl value \"net.ipv4.ip_forward\" to be \"1\", got \"0\"; try adding \"net.ipv4.ip_forward=1\" to /etc/sysctl.conf and running `sudo sysctl --system`. A rootless user cannot set it. A value set by hand and not persisted is lost at the next reboot. IPv6 forwarding is different: k3s does not check it, and the host's value does not reach the rootless namespace (a new network namespace does not inherit the host's IPv6 devconf unless net.core.devconf_inherit_init_net is set; k3s sets forwarding inside its own namespace, k3s-io/k3s:pkg/agent/syssetup/setup.go). Setting it host-wide brings rootless k3s nothing and turns off router-advertisement autoconfiguration on interfaces with accept_ra=1, which can cut the host's IPv6; krc install sets it only with --ipv6-forwarding.
-
-Fix: `echo 'net.ipv4.ip_forward=1' | sudo tee /etc/sysctl.d/90-krc-rootless.conf && sudo sysctl --system`. `krc install` writes that file in its sysctl step.";
 }
 
 #[cfg(test)]

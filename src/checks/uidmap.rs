@@ -1,10 +1,25 @@
 //! Subordinate ids: `uidmap.binaries`, `uidmap.subids`.
 
-use super::{Ctx, Findings, Status, Verdict, at};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
 use crate::host::users::parse_subids;
 use crate::host::{FactError, FileStat, Probe};
 
 const NEEDED_IDS: u64 = 65536;
+
+pub(crate) const BINARIES: Check = Check {
+    id: "uidmap.binaries",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "newuidmap and newgidmap are installed with privileges",
+    fixed_by: Some("packages"),
+    run: binaries,
+    explain: "\
+Verifies that newuidmap and newgidmap are on the PATH the k3s unit uses and are setuid root or carry cap_setuid / cap_setgid.
+
+Why: an unprivileged process cannot write a uid_map with more than its own id; RootlessKit calls these two helpers (from shadow's uidmap package) to map the user's subordinate ranges into k3s's namespace. Without them k3s fails with \"failed to setup UID/GID map: failed to compute uid/gid map\" or \"newuidmap ... failed\".
+
+Fix: `sudo apt-get install -y uidmap` (Debian/Ubuntu) or `sudo dnf install -y shadow-utils` (Fedora/RHEL). If installed but stripped of privileges: `sudo chmod u+s /usr/bin/newuidmap /usr/bin/newgidmap`.",
+};
 
 pub(super) fn binaries(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -127,6 +142,21 @@ fn subids_from_nss(ctx: &Ctx<'_>, source: &str, line: &str) -> Verdict {
     ))
 }
 
+pub(crate) const SUBIDS: Check = Check {
+    id: "uidmap.subids",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the user owns 65536 subordinate uids and gids",
+    fixed_by: Some("subids"),
+    run: subids,
+    explain: "\
+Verifies that /etc/subuid and /etc/subgid give the user (by name or by uid) at least 65536 ids each, and that no range of theirs overlaps another user's. When /etc/nsswitch.conf has a `subid:` line naming another source (sssd for FreeIPA), shadow's libsubid, and with it newuidmap/newgidmap, asks that source instead of the files: the check then runs `getsubids USER` and `getsubids -g USER` (a live probe; on a tree the fixture's answer) and judges their ranges.
+
+Why: containers in rootless k3s run with ids from these ranges; images expect the full 0-65535 range. Without them RootlessKit fails with \"failed to setup UID/GID map\"; overlapping ranges let two users' containers share file ownership.
+
+Fix: with NSS, give the user 65536 ids in the directory (FreeIPA: `ipa subid-generate --owner USER`); getsubids comes with uidmap (Debian/Ubuntu) or shadow-utils-subid (Fedora/RHEL). Otherwise `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER` with a range nobody else has (useradd assigns one to new users). `krc install` adds a free range in its subids step.",
+};
+
 pub(super) fn subids(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
@@ -199,21 +229,4 @@ pub(super) fn subids(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         "{} has at least {NEEDED_IDS} subordinate uids and gids of their own",
         u.name
     )))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const binaries: &str = "\
-Verifies that newuidmap and newgidmap are on the PATH the k3s unit uses and are setuid root or carry cap_setuid / cap_setgid.
-
-Why: an unprivileged process cannot write a uid_map with more than its own id; RootlessKit calls these two helpers (from shadow's uidmap package) to map the user's subordinate ranges into k3s's namespace. Without them k3s fails with \"failed to setup UID/GID map: failed to compute uid/gid map\" or \"newuidmap ... failed\".
-
-Fix: `sudo apt-get install -y uidmap` (Debian/Ubuntu) or `sudo dnf install -y shadow-utils` (Fedora/RHEL). If installed but stripped of privileges: `sudo chmod u+s /usr/bin/newuidmap /usr/bin/newgidmap`.";
-
-    pub(crate) const subids: &str = "\
-Verifies that /etc/subuid and /etc/subgid give the user (by name or by uid) at least 65536 ids each, and that no range of theirs overlaps another user's. When /etc/nsswitch.conf has a `subid:` line naming another source (sssd for FreeIPA), shadow's libsubid, and with it newuidmap/newgidmap, asks that source instead of the files: the check then runs `getsubids USER` and `getsubids -g USER` (a live probe; on a tree the fixture's answer) and judges their ranges.
-
-Why: containers in rootless k3s run with ids from these ranges; images expect the full 0-65535 range. Without them RootlessKit fails with \"failed to setup UID/GID map\"; overlapping ranges let two users' containers share file ownership.
-
-Fix: with NSS, give the user 65536 ids in the directory (FreeIPA: `ipa subid-generate --owner USER`); getsubids comes with uidmap (Debian/Ubuntu) or shadow-utils-subid (Fedora/RHEL). Otherwise `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER` with a range nobody else has (useradd assigns one to new users). `krc install` adds a free range in its subids step.";
 }

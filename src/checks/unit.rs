@@ -2,7 +2,7 @@
 //! drop-in), `unit.active` (enabled and running) and `unit.delegation-live`
 //! (the running service got the cgroup controllers k3s needs).
 
-use super::{Ctx, Findings, Status, Verdict, at};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
 use crate::host::procs::k3s_processes;
 use crate::host::{FactError, Host, Probe, TargetUser};
 
@@ -185,6 +185,21 @@ fn install_remedy(u: &TargetUser) -> String {
         u.name
     )
 }
+
+pub(crate) const PRESENT: Check = Check {
+    id: "unit.present",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "the k3s-rootless user unit and its drop-in are as upstream and krc wrote them",
+    fixed_by: Some("user-unit"),
+    run: present,
+    explain: "\
+Verifies ~/.config/systemd/user/k3s-rootless.service: [Service] has a Delegate= that covers cpu, cpuset, memory and pids (`yes`, as the upstream k3s-io/k3s:k3s-rootless.service has, or a list naming at least those four), KillMode=mixed, Type=simple and an ExecStart that runs `k3s server --rootless`, and that the unit or its drop-ins k3s-rootless.service.d/*.conf (a later line wins, as in systemd) set K3S_ROOTLESS_CIDR, K3S_ROOTLESS_PORT_DRIVER, K3S_ROOTLESS_MTU and K3S_ROOTLESS_DISABLE_HOST_LOOPBACK to the values the suite names (a missing or different value warns).
+
+Why: without those controllers delegated (k3s-io/k3s:pkg/daemons/agent/agent_linux.go) k3s stops with \"delegated cgroup v2 controllers are required for rootless\"; without KillMode=mixed a stop leaves containers behind; and a unit not started by systemd gives \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\". The upstream unit ships no K3S_ROOTLESS_* lines, and k3s's code defaults (MTU 65520, the builtin port driver) differ from the reference procedure's, so an install that forgot the drop-in runs differently than it was qualified.
+
+Fix: `sudo krc install --user USER` writes both files; after a hand edit, `sudo systemctl --user -M USER@ daemon-reload`.",
+};
 
 pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -369,6 +384,21 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     Ok(f.finish(format!("{path} carries a Delegate= covering cpu, cpuset, memory, pids, KillMode=mixed, Type=simple, `server --rootless`, and the drop-in's K3S_ROOTLESS_* values")))
 }
 
+pub(crate) const ACTIVE: Check = Check {
+    id: "unit.active",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "k3s-rootless.service is enabled and active for the user",
+    fixed_by: Some("start"),
+    run: active,
+    explain: "\
+Verifies with `systemctl --user is-enabled` and `is-active` (for the user, through `-M USER@` when krc runs as root) that k3s-rootless.service is enabled and running.
+
+Why: a unit that is only started does not survive a reboot, and one that crash-loops (Restart=always, StartLimitBurst=3) shows as activating or failed: the journal then holds k3s's own error (e.g. \"failed to setup UID/GID map\", \"expected sysctl value \\\"net.ipv4.ip_forward\\\" to be \\\"1\\\"\"). Without a user manager, systemctl says \"Failed to connect to bus: No such file or directory\".
+
+Fix: `sudo systemctl --user -M USER@ enable --now k3s-rootless`; read `sudo journalctl --user -M USER@ -u k3s-rootless -n 50`; for the bus error `sudo loginctl enable-linger USER` and a real login.",
+};
+
 pub(super) fn active(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = ctx.host.user();
     let state = match ctx.host.accept_probes().user_unit(u, UNIT) {
@@ -450,6 +480,21 @@ pub(crate) fn main_pid(host: &Host) -> Result<(u32, String), String> {
     }
 }
 
+pub(crate) const DELEGATION_LIVE: Check = Check {
+    id: "unit.delegation-live",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "the running k3s service has cpu, cpuset, memory, pids delegated",
+    fixed_by: Some("delegation"),
+    run: delegation_live,
+    explain: "\
+Verifies that the running k3s service (its MainPID's cgroup from /proc/PID/cgroup) offers cpu, cpuset, memory and pids in its cgroup.controllers: the delegation preflight checked in the configuration, observed on the live process.
+
+Why: k3s needs these controllers delegated to run pods rootless; without them it fails with \"delegated cgroup v2 controllers are required for rootless\", \"pids cgroup controller not found\" or \"failed to find cpuset cgroup (v2)\". A delegate.conf written after the user manager started takes effect only after that manager restarts, which this check catches.
+
+Fix: `sudo krc install --user USER` (step delegation), then restart the user manager or reboot, and `sudo systemctl --user -M USER@ restart k3s-rootless`.",
+};
+
 pub(super) fn delegation_live(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
@@ -494,28 +539,4 @@ pub(super) fn delegation_live(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         f.remedy(format!("sudo krc install --user {}   # step delegation: Delegate=cpu cpuset io memory pids for user@.service\nthen: sudo systemctl --user -M {}@ restart {UNIT}", u.name, u.name));
     }
     Ok(f.finish("the running k3s service has cpu, cpuset, memory and pids delegated"))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const present: &str = "\
-Verifies ~/.config/systemd/user/k3s-rootless.service: [Service] has a Delegate= that covers cpu, cpuset, memory and pids (`yes`, as the upstream k3s-io/k3s:k3s-rootless.service has, or a list naming at least those four), KillMode=mixed, Type=simple and an ExecStart that runs `k3s server --rootless`, and that the unit or its drop-ins k3s-rootless.service.d/*.conf (a later line wins, as in systemd) set K3S_ROOTLESS_CIDR, K3S_ROOTLESS_PORT_DRIVER, K3S_ROOTLESS_MTU and K3S_ROOTLESS_DISABLE_HOST_LOOPBACK to the values the suite names (a missing or different value warns).
-
-Why: without those controllers delegated (k3s-io/k3s:pkg/daemons/agent/agent_linux.go) k3s stops with \"delegated cgroup v2 controllers are required for rootless\"; without KillMode=mixed a stop leaves containers behind; and a unit not started by systemd gives \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\". The upstream unit ships no K3S_ROOTLESS_* lines, and k3s's code defaults (MTU 65520, the builtin port driver) differ from the reference procedure's, so an install that forgot the drop-in runs differently than it was qualified.
-
-Fix: `sudo krc install --user USER` writes both files; after a hand edit, `sudo systemctl --user -M USER@ daemon-reload`.";
-
-    pub(crate) const active: &str = "\
-Verifies with `systemctl --user is-enabled` and `is-active` (for the user, through `-M USER@` when krc runs as root) that k3s-rootless.service is enabled and running.
-
-Why: a unit that is only started does not survive a reboot, and one that crash-loops (Restart=always, StartLimitBurst=3) shows as activating or failed: the journal then holds k3s's own error (e.g. \"failed to setup UID/GID map\", \"expected sysctl value \\\"net.ipv4.ip_forward\\\" to be \\\"1\\\"\"). Without a user manager, systemctl says \"Failed to connect to bus: No such file or directory\".
-
-Fix: `sudo systemctl --user -M USER@ enable --now k3s-rootless`; read `sudo journalctl --user -M USER@ -u k3s-rootless -n 50`; for the bus error `sudo loginctl enable-linger USER` and a real login.";
-
-    pub(crate) const delegation_live: &str = "\
-Verifies that the running k3s service (its MainPID's cgroup from /proc/PID/cgroup) offers cpu, cpuset, memory and pids in its cgroup.controllers: the delegation preflight checked in the configuration, observed on the live process.
-
-Why: k3s needs these controllers delegated to run pods rootless; without them it fails with \"delegated cgroup v2 controllers are required for rootless\", \"pids cgroup controller not found\" or \"failed to find cpuset cgroup (v2)\". A delegate.conf written after the user manager started takes effect only after that manager restarts, which this check catches.
-
-Fix: `sudo krc install --user USER` (step delegation), then restart the user manager or reboot, and `sudo systemctl --user -M USER@ restart k3s-rootless`.";
 }

@@ -1,7 +1,22 @@
 //! `user.unprivileged`: rootless k3s is for a user who is not root.
 
-use super::{Ctx, Verdict};
+use super::{Check, Ctx, Phase, Severity, Verdict};
 use crate::host::FactError;
+
+pub(crate) const UNPRIVILEGED: Check = Check {
+    id: "user.unprivileged",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "the target user is not root",
+    fixed_by: None,
+    run: unprivileged,
+    explain: "\
+Verifies that the user krc qualifies (--user, else SUDO_USER, else the invoking user) is not root.
+
+Why: rootless k3s exists so that a container escape lands in an unprivileged user's account, not on the host's real root. Running the rootless unit as root gives no isolation, and k3s's rootless mode refuses to act as a rootless child when already root. Every other preflight check is judged for this user: their subordinate ids, their runtime directory, their delegated cgroup.
+
+Fix: run krc as that user (`krc preflight`), or as root name them with `sudo krc preflight --user NAME`. Create a dedicated user with `sudo useradd -m k3s-user` if there is none.",
+};
 
 pub(super) fn unprivileged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let u = ctx.host.user();
@@ -15,14 +30,4 @@ pub(super) fn unprivileged(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .remedy("run krc as the user who will run k3s, or name them: sudo krc preflight --user NAME\n(create one if needed: sudo useradd -m k3s-user)"));
     }
     Ok(Verdict::pass(format!("{} (uid {}) is not root", u.name, u.uid)).evidence(seen))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const unprivileged: &str = "\
-Verifies that the user krc qualifies (--user, else SUDO_USER, else the invoking user) is not root.
-
-Why: rootless k3s exists so that a container escape lands in an unprivileged user's account, not on the host's real root. Running the rootless unit as root gives no isolation, and k3s's rootless mode refuses to act as a rootless child when already root. Every other preflight check is judged for this user: their subordinate ids, their runtime directory, their delegated cgroup.
-
-Fix: run krc as that user (`krc preflight`), or as root name them with `sudo krc preflight --user NAME`. Create a dedicated user with `sudo useradd -m k3s-user` if there is none.";
 }

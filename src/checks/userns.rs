@@ -1,12 +1,27 @@
 //! User namespaces: `userns.enabled`, `userns.apparmor`.
 
-use super::{Ctx, Findings, Status, Verdict, at};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
 use crate::host::sysctl::{live, live_int, proc_path};
 use crate::host::{FactError, Probe};
 
 const MAX_USERNS: &str = "user.max_user_namespaces";
 const USERNS_CLONE: &str = "kernel.unprivileged_userns_clone";
 const APPARMOR_RESTRICT: &str = "kernel.apparmor_restrict_unprivileged_userns";
+
+pub(crate) const ENABLED: Check = Check {
+    id: "userns.enabled",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "unprivileged user namespaces work",
+    fixed_by: None,
+    run: enabled,
+    explain: "\
+Verifies that user.max_user_namespaces is above 0 (warning below 1024), that kernel.unprivileged_userns_clone is 1 where the kernel has it (Debian's older kernels), and, on a live host, that a child process of the user can create a user namespace, map itself to root inside and use a capability there (sethostname in a new UTS namespace). The probe is a fresh exec of krc's own hidden helper (`krc __userns-probe`), started with an empty environment after dropping to the user's uid, gids and groups, so nothing of root's process or environment is visible to the user; it is single-threaded, as unshare(CLONE_NEWUSER) fails with EINVAL in a multi-threaded process.
+
+Why: rootless k3s runs inside a user namespace created by its embedded RootlessKit. k3s checks kernel.unprivileged_userns_clone at startup and stops when it is not 1; with namespaces disabled RootlessKit fails before anything else starts.
+
+Fix: `echo 'kernel.unprivileged_userns_clone=1' | sudo tee /etc/sysctl.d/90-userns.conf && sudo sysctl --system` (and likewise user.max_user_namespaces=28633 when it is 0 or low). If the probe fails on unshare with EPERM or on sethostname, see `krc explain userns.apparmor`.",
+};
 
 pub(super) fn enabled(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -198,6 +213,23 @@ fn loaded_names(text: &str) -> Vec<String> {
         .collect()
 }
 
+pub(crate) const APPARMOR: Check = Check {
+    id: "userns.apparmor",
+    phase: Phase::Preflight,
+    severity: Severity::Required,
+    title: "AppArmor lets the k3s binary use user namespaces",
+    fixed_by: Some("apparmor-profile"),
+    run: apparmor,
+    explain: "\
+Verifies that kernel.apparmor_restrict_unprivileged_userns is absent or 0, or else that a loaded AppArmor profile attached to the k3s binary grants `userns`: a profile in /etc/apparmor.d/ whose attachment is the binary's path (/usr/local/bin/k3s, or /opt/bin/k3s where install.sh put it because /usr/local was read-only: k3s-io/k3s:install.sh, setup_env) with a `userns,` rule, and its name listed in /sys/kernel/security/apparmor/profiles.
+
+Why: Ubuntu 24.04 and later set the sysctl to 1: a process may then create a user namespace with capabilities only under a profile that allows `userns`. rootless k3s creates its namespace through the RootlessKit it embeds (the parent clones the child with CLONE_NEWUSER and execs /proc/self/exe), so the profile must attach to the k3s binary itself; without one k3s fails with \"failed to start the child: fork/exec /proc/self/exe: operation not permitted\" (k3s-io/k3s issues 11900 and 12711). A profile written for a separate rootlesskit binary (rootlesscontaine.rs) does not cover k3s (k3s-io/docs issue 459: a profile for the k3s binary's own path is what worked).
+
+Profile shape: krc writes `profile k3s PATH flags=(unconfined) { userns, }` (abi 4.0), the shape Ubuntu's apparmor package ships for rootlesskit and RootlessKit's maintainer recommends (containerd/nerdctl issue 3063): `unconfined` keeps k3s and everything it starts exactly as unconfined as before and only adds the userns permission. `flags=(default_allow)` (reported working in k3s-io/docs issue 459) also grants userns, and krc accepts either: what decides is the attachment path and a loaded profile, not the flag.
+
+Fix: write /etc/apparmor.d/krc-k3s with that profile for the binary's real path and load it with `sudo apparmor_parser -r /etc/apparmor.d/krc-k3s` (krc install's apparmor-profile step). Setting the sysctl to 0 also works but lifts the restriction for every program.",
+};
+
 pub(super) fn apparmor(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let path = proc_path(APPARMOR_RESTRICT);
@@ -283,25 +315,6 @@ pub(super) fn apparmor(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             Ok(f.finish(""))
         }
     }
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const enabled: &str = "\
-Verifies that user.max_user_namespaces is above 0 (warning below 1024), that kernel.unprivileged_userns_clone is 1 where the kernel has it (Debian's older kernels), and, on a live host, that a child process of the user can create a user namespace, map itself to root inside and use a capability there (sethostname in a new UTS namespace). The probe is a fresh exec of krc's own hidden helper (`krc __userns-probe`), started with an empty environment after dropping to the user's uid, gids and groups, so nothing of root's process or environment is visible to the user; it is single-threaded, as unshare(CLONE_NEWUSER) fails with EINVAL in a multi-threaded process.
-
-Why: rootless k3s runs inside a user namespace created by its embedded RootlessKit. k3s checks kernel.unprivileged_userns_clone at startup and stops when it is not 1; with namespaces disabled RootlessKit fails before anything else starts.
-
-Fix: `echo 'kernel.unprivileged_userns_clone=1' | sudo tee /etc/sysctl.d/90-userns.conf && sudo sysctl --system` (and likewise user.max_user_namespaces=28633 when it is 0 or low). If the probe fails on unshare with EPERM or on sethostname, see `krc explain userns.apparmor`.";
-
-    pub(crate) const apparmor: &str = "\
-Verifies that kernel.apparmor_restrict_unprivileged_userns is absent or 0, or else that a loaded AppArmor profile attached to the k3s binary grants `userns`: a profile in /etc/apparmor.d/ whose attachment is the binary's path (/usr/local/bin/k3s, or /opt/bin/k3s where install.sh put it because /usr/local was read-only: k3s-io/k3s:install.sh, setup_env) with a `userns,` rule, and its name listed in /sys/kernel/security/apparmor/profiles.
-
-Why: Ubuntu 24.04 and later set the sysctl to 1: a process may then create a user namespace with capabilities only under a profile that allows `userns`. rootless k3s creates its namespace through the RootlessKit it embeds (the parent clones the child with CLONE_NEWUSER and execs /proc/self/exe), so the profile must attach to the k3s binary itself; without one k3s fails with \"failed to start the child: fork/exec /proc/self/exe: operation not permitted\" (k3s-io/k3s issues 11900 and 12711). A profile written for a separate rootlesskit binary (rootlesscontaine.rs) does not cover k3s (k3s-io/docs issue 459: a profile for the k3s binary's own path is what worked).
-
-Profile shape: krc writes `profile k3s PATH flags=(unconfined) { userns, }` (abi 4.0), the shape Ubuntu's apparmor package ships for rootlesskit and RootlessKit's maintainer recommends (containerd/nerdctl issue 3063): `unconfined` keeps k3s and everything it starts exactly as unconfined as before and only adds the userns permission. `flags=(default_allow)` (reported working in k3s-io/docs issue 459) also grants userns, and krc accepts either: what decides is the attachment path and a loaded profile, not the flag.
-
-Fix: write /etc/apparmor.d/krc-k3s with that profile for the binary's real path and load it with `sudo apparmor_parser -r /etc/apparmor.d/krc-k3s` (krc install's apparmor-profile step). Setting the sysctl to 0 also works but lifts the restriction for every program.";
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use libtest_mimic::Arguments;
 use super::output;
 use super::{CmdError, exit};
 use crate::checks::Phase;
-use crate::checks::kubecfg::kubeconfig_path;
+use crate::checks::kubeconfig::kubeconfig_path;
 use crate::cli::{AcceptArgs, AcceptOptions};
 use crate::host::{Host, Origin};
 use crate::kube::client::Kube;

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: the krc binary, the lab
-//! switch, unprivileged test users and schema validation.
+//! switch, bless mode, unprivileged test users and schema validation.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -23,6 +23,33 @@ macro_rules! lab_skip {
         eprintln!("SKIP {}: {reason}", module_path!());
         return;
     }};
+}
+
+/// `KRC_BLESS=1`: a test that compares a checked-in file with what krc
+/// does now rewrites the file instead of failing (review with `git diff`).
+pub fn bless() -> bool {
+    std::env::var("KRC_BLESS").is_ok_and(|v| v == "1")
+}
+
+/// Replaces `path` with `text` atomically (a temporary file beside it,
+/// renamed into place) and keeps its permissions; an unchanged file is
+/// not touched.
+pub fn write_blessed(path: &Path, text: &str) {
+    let old = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    if old == text.as_bytes() {
+        return;
+    }
+    let dir = path.parent().expect("a file has a directory");
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .unwrap_or_else(|e| panic!("cannot create a file in {}: {e}", dir.display()));
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .and_then(|()| std::fs::metadata(path))
+        .and_then(|m| std::fs::set_permissions(tmp.path(), m.permissions()))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp.path().display()));
+    tmp.persist(path)
+        .unwrap_or_else(|e| panic!("cannot replace {}: {e}", path.display()));
+    eprintln!("KRC_BLESS=1: rewrote {}", path.display());
 }
 
 pub fn krc() -> Command {

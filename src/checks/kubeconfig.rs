@@ -2,7 +2,7 @@
 //! mode and contents) and `kubeconfig.env` (what `KUBECONFIG` points at).
 //! No secret value ever reaches the evidence: only whether it is there.
 
-use super::{Ctx, Findings, Status, Verdict};
+use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict};
 use crate::host::{FactError, FileKind, FileStat, Origin, TargetUser};
 use crate::kube::kubeconfig;
 use crate::kube::kubefile::{self, Refused};
@@ -11,6 +11,23 @@ use crate::kube::kubefile::{self, Refused};
 pub(crate) fn kubeconfig_path(user: &TargetUser, configured: Option<&str>) -> String {
     configured.map_or_else(|| format!("{}/.kube/k3s.yaml", user.home), str::to_string)
 }
+
+pub(crate) const PRESENT: Check = Check {
+    id: "kubeconfig.present",
+    phase: Phase::Acceptance,
+    severity: Severity::Required,
+    title: "~/.kube/k3s.yaml exists, is the user's, mode 0600, and usable",
+    fixed_by: None,
+    run: present,
+    explain: "\
+Verifies ~/.kube/k3s.yaml: it exists as a regular file (not a symbolic link: krc never follows links in the user's home, since as root that would let the user point it at a root-only file), belongs to the user, has mode 0600 (wider warns, world-readable fails), parses as a kubeconfig, names https://127.0.0.1:6443 (or the suite's api_port) and holds a certificate authority and client credentials inline (no file names, no exec or auth-provider commands: krc may run as root). Values are never shown, only whether they are there; a parse error is reported as FILE:LINE:COLUMN and a fixed sentence, never the offending text.
+
+Why: k3s writes this file when the server starts (journal \"Wrote kubeconfig ...\"), mode 0600, because it holds cluster-admin credentials: world-readable, it gives every local user the cluster. A missing file means the server never got that far; a wrong server URL means kubectl talks to another port or cluster.
+
+Beware: `k3s server --write-kubeconfig PATH` (K3S_KUBECONFIG_OUTPUT) can leave ~/.kube/k3s.yaml a symbolic link to PATH; krc refuses that link as it refuses any other. Drop the flag, or give it ~/.kube/k3s.yaml itself, remove the link and restart.
+
+Fix: `chmod 600 ~/.kube/k3s.yaml`, `sudo chown USER: ~/.kube/k3s.yaml`; a link, a missing or a broken file: remove it and let `sudo systemctl --user -M USER@ restart k3s-rootless` rewrite it.",
+};
 
 pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
@@ -152,6 +169,21 @@ fn said(b: bool) -> &'static str {
 
 const PROFILES: &[&str] = &[".profile", ".bashrc", ".bash_profile", ".zshrc"];
 
+pub(crate) const ENV: Check = Check {
+    id: "kubeconfig.env",
+    phase: Phase::Acceptance,
+    severity: Severity::Advisory,
+    title: "KUBECONFIG does not point kubectl away from k3s.yaml",
+    fixed_by: None,
+    run: env,
+    explain: "\
+Warns when KUBECONFIG (in krc's environment) is set but empty or names another file than ~/.kube/k3s.yaml, and when the user's ~/.profile, ~/.bashrc, ~/.bash_profile or ~/.zshrc sets it empty with `KUBECONFIG= ` (a space after `=`).
+
+Why: the reference procedure's line `export KUBECONFIG= ~/.kube/k3s.yaml` has a space after `=`: the shell sets KUBECONFIG empty and runs ~/.kube/k3s.yaml as a command. What kubectl reads then depends on which kubectl it is. k3s's own (the kubectl symlink to the k3s binary, k3s-io/k3s:pkg/kubectl/main.go) treats an empty KUBECONFIG as unset and reads /etc/rancher/k3s/k3s.yaml when that file exists (a rootful k3s's, root-only: \"Unable to read /etc/rancher/k3s/k3s.yaml\"), else ~/.kube/k3s.yaml (pkg/server: HomeKubeConfig). A standalone kubectl reads ~/.kube/config and answers \"The connection to the server localhost:8080 was refused\", which looks like a broken cluster.
+
+Fix: `export KUBECONFIG=~/.kube/k3s.yaml` (no space), in the profile file the warning names.",
+};
+
 pub(super) fn env(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
@@ -206,23 +238,4 @@ pub(super) fn env(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
     }
     Ok(f.finish(format!("KUBECONFIG does not lead kubectl away from {path}")))
-}
-
-#[allow(non_upper_case_globals)]
-pub(super) mod explain {
-    pub(crate) const present: &str = "\
-Verifies ~/.kube/k3s.yaml: it exists as a regular file (not a symbolic link: krc never follows links in the user's home, since as root that would let the user point it at a root-only file), belongs to the user, has mode 0600 (wider warns, world-readable fails), parses as a kubeconfig, names https://127.0.0.1:6443 (or the suite's api_port) and holds a certificate authority and client credentials inline (no file names, no exec or auth-provider commands: krc may run as root). Values are never shown, only whether they are there; a parse error is reported as FILE:LINE:COLUMN and a fixed sentence, never the offending text.
-
-Why: k3s writes this file when the server starts (journal \"Wrote kubeconfig ...\"), mode 0600, because it holds cluster-admin credentials: world-readable, it gives every local user the cluster. A missing file means the server never got that far; a wrong server URL means kubectl talks to another port or cluster.
-
-Beware: `k3s server --write-kubeconfig PATH` (K3S_KUBECONFIG_OUTPUT) can leave ~/.kube/k3s.yaml a symbolic link to PATH; krc refuses that link as it refuses any other. Drop the flag, or give it ~/.kube/k3s.yaml itself, remove the link and restart.
-
-Fix: `chmod 600 ~/.kube/k3s.yaml`, `sudo chown USER: ~/.kube/k3s.yaml`; a link, a missing or a broken file: remove it and let `sudo systemctl --user -M USER@ restart k3s-rootless` rewrite it.";
-
-    pub(crate) const env: &str = "\
-Warns when KUBECONFIG (in krc's environment) is set but empty or names another file than ~/.kube/k3s.yaml, and when the user's ~/.profile, ~/.bashrc, ~/.bash_profile or ~/.zshrc sets it empty with `KUBECONFIG= ` (a space after `=`).
-
-Why: the reference procedure's line `export KUBECONFIG= ~/.kube/k3s.yaml` has a space after `=`: the shell sets KUBECONFIG empty and runs ~/.kube/k3s.yaml as a command. What kubectl reads then depends on which kubectl it is. k3s's own (the kubectl symlink to the k3s binary, k3s-io/k3s:pkg/kubectl/main.go) treats an empty KUBECONFIG as unset and reads /etc/rancher/k3s/k3s.yaml when that file exists (a rootful k3s's, root-only: \"Unable to read /etc/rancher/k3s/k3s.yaml\"), else ~/.kube/k3s.yaml (pkg/server: HomeKubeConfig). A standalone kubectl reads ~/.kube/config and answers \"The connection to the server localhost:8080 was refused\", which looks like a broken cluster.
-
-Fix: `export KUBECONFIG=~/.kube/k3s.yaml` (no space), in the profile file the warning names.";
 }
