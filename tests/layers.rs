@@ -24,11 +24,6 @@ const LAYERS: &[&[&str]] = &[
 /// Upward edges that remain, each with the reason it is still there.
 const KNOWN: &[(&str, &str, &str)] = &[
     (
-        "host",
-        "kube",
-        "Host carries the acceptance probes (kube::AcceptProbes); the trait and its facts should move into host",
-    ),
-    (
         "install",
         "cmd",
         "the installer returns cmd::exit codes; an outcome type mapped in cmd/ should replace them",

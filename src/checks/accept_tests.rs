@@ -5,13 +5,11 @@
 use std::time::Duration;
 
 use super::{Ctx, Params, Status, Verdict, find};
-use crate::host::{Host, Probe, TargetUser};
-use crate::kube::AcceptProbes;
-use crate::kube::facts::{
-    NodeFact, PodFact, PortAnswer, ProbeRun, ProbeService, ServiceFact, ServicePortFact, UnitState,
-    VersionFact,
+use crate::host::accept::{
+    AcceptProbes, Answer, NodeFact, PodFact, PortAnswer, ProbeRun, ProbeService, ServiceFact,
+    ServicePortFact, UnitState, VersionFact,
 };
-use crate::kube::probes::Answer;
+use crate::host::{Host, Probe, TargetUser};
 
 /// Answers the live probes from fields.
 #[derive(Default)]

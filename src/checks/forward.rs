@@ -9,9 +9,9 @@
 use std::time::{Duration, Instant};
 
 use super::{Ctx, Findings, Status, Verdict};
+use crate::host::accept::PortAnswer;
 use crate::host::net::parse_tcp_listeners;
 use crate::host::{FactError, Host, Probe};
-use crate::kube::facts::PortAnswer;
 
 /// The host port rootless k3s forwards a service port to.
 pub(crate) fn host_port(port: u16) -> u16 {
