@@ -24,11 +24,6 @@ const LAYERS: &[&[&str]] = &[
 /// Upward edges that remain, each with the reason it is still there.
 const KNOWN: &[(&str, &str, &str)] = &[
     (
-        "install",
-        "cmd",
-        "the installer returns cmd::exit codes; an outcome type mapped in cmd/ should replace them",
-    ),
-    (
         "checks",
         "report",
         "accept_tests.rs (a test module) redacts evidence the way reports do",

@@ -13,7 +13,7 @@ use super::{CmdError, exit};
 use crate::checks::{Phase, Severity, Verdict};
 use crate::cli::RunArgs;
 use crate::host::{Host, Origin};
-use crate::install::{apply, report as install_report, sudo};
+use crate::install::{apply, report as install_report};
 use crate::report::terminal::Printer;
 use crate::report::{Counts, PhaseReport};
 use crate::suite::Suite;
@@ -39,7 +39,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         println!(
             "krc run: the install needs root for some steps: re-running under sudo -n for {user}"
         );
-        return sudo::reexec(&user).map_err(CmdError::new);
+        return super::as_root(&user).map_err(CmdError::new);
     }
     let pre_suite = Suite::builtin(Phase::Preflight);
     let harness = libtest_mimic::Arguments::default();
@@ -57,8 +57,11 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let preflight = preflight_phase(&pre_suite, &host, &harness, printer.clone());
     summary(&preflight);
 
-    let (install, install_code) = match apply::install(&req) {
-        Ok(run) => (install_report::phase_report(&run.steps), run.code),
+    let (install, install_code) = match apply::install(&req, &mut super::install_show::Terminal) {
+        Ok(run) => (
+            install_report::phase_report(&run.steps),
+            super::exit_code(run.outcome),
+        ),
         Err(apply::InstallError::NeedsRoot) => {
             return Err(CmdError::new(
                 "the install needs root: run krc run as root with --user NAME",
