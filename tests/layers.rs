@@ -22,13 +22,11 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Upward edges that remain, each with the reason it is still there.
-const KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "checks",
-        "report",
-        "accept_tests.rs (a test module) redacts evidence the way reports do",
-    ),
-];
+const KNOWN: &[(&str, &str, &str)] = &[(
+    "checks",
+    "report",
+    "accept_tests.rs (a test module) redacts evidence the way reports do",
+)];
 
 fn rank(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))

@@ -20,27 +20,11 @@ impl Sink for Terminal {
     fn event(&mut self, e: &Event) {
         match e {
             Event::Planned(plan) => planned(plan),
-            Event::Started(t) => say(&format!(
-                "krc install: rootless k3s ({}) for {} (uid {}){}",
-                t.pin,
-                t.user,
-                t.uid,
-                where_(t.tree.as_deref())
-            )),
+            Event::Started(t) => heading(t),
             Event::Refused {
                 lines,
                 force_passes,
-            } => {
-                say("krc install: refusing before any change:");
-                for l in lines {
-                    say(&format!("  {l}"));
-                }
-                if *force_passes {
-                    say(
-                        "Fix them (see `krc explain ID`) and run krc install again, or pass --force to install anyway.",
-                    );
-                }
-            }
+            } => refused(lines, *force_passes),
             Event::Forced(lines) => {
                 for l in lines {
                     say(&format!("krc install: {l}"));
@@ -82,10 +66,10 @@ impl Sink for Terminal {
                 if problems.is_empty() {
                     say("every change this run made was undone; the host is as it was before.");
                 } else {
-                    say("these changes could not be undone; fix them by hand:");
-                    for p in problems {
-                        say(&format!("  {p}"));
-                    }
+                    not_undone(
+                        "these changes could not be undone; fix them by hand:",
+                        problems,
+                    );
                 }
             }
             Event::RebootRequired => reboot_required(),
@@ -93,31 +77,18 @@ impl Sink for Terminal {
             Event::NothingRecorded { user } => say(&format!(
                 "krc uninstall: krc recorded no changes for {user} on this host; nothing to undo."
             )),
-            Event::UndoPlan { user, changes } => {
-                say(&format!(
-                    "krc uninstall --dry-run: {} change(s) krc recorded for {user} would be undone, in this order; nothing is changed:",
-                    changes.len()
-                ));
-                for c in changes {
-                    say(c);
-                }
-            }
+            Event::UndoPlan { user, changes } => undo_plan(user, changes),
             Event::Uninstalled {
                 user,
                 count,
                 problems,
-            } => {
-                if problems.is_empty() {
-                    say(&format!(
-                        "krc uninstall: undid {count} change(s); krc's changes for {user} are gone."
-                    ));
-                } else {
-                    say("krc uninstall: these changes could not be undone; fix them by hand:");
-                    for p in problems {
-                        say(&format!("  {p}"));
-                    }
-                }
-            }
+            } if problems.is_empty() => say(&format!(
+                "krc uninstall: undid {count} change(s); krc's changes for {user} are gone."
+            )),
+            Event::Uninstalled { problems, .. } => not_undone(
+                "krc uninstall: these changes could not be undone; fix them by hand:",
+                problems,
+            ),
         }
     }
 
@@ -159,6 +130,45 @@ impl Sink for Terminal {
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
+}
+
+fn heading(t: &Target) {
+    say(&format!(
+        "krc install: rootless k3s ({}) for {} (uid {}){}",
+        t.pin,
+        t.user,
+        t.uid,
+        where_(t.tree.as_deref())
+    ));
+}
+
+fn undo_plan(user: &str, changes: &[String]) {
+    say(&format!(
+        "krc uninstall --dry-run: {} change(s) krc recorded for {user} would be undone, in this order; nothing is changed:",
+        changes.len()
+    ));
+    for c in changes {
+        say(c);
+    }
+}
+
+fn refused(lines: &[String], force_passes: bool) {
+    say("krc install: refusing before any change:");
+    for l in lines {
+        say(&format!("  {l}"));
+    }
+    if force_passes {
+        say(
+            "Fix them (see `krc explain ID`) and run krc install again, or pass --force to install anyway.",
+        );
+    }
+}
+
+fn not_undone(heading: &str, problems: &[String]) {
+    say(heading);
+    for p in problems {
+        say(&format!("  {p}"));
+    }
 }
 
 fn where_(tree: Option<&Path>) -> String {
