@@ -10,9 +10,9 @@
 use std::time::{Duration, Instant};
 
 use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
+use crate::host::accept::PortAnswer;
 use crate::host::net::{SOCK_DIAG, live_tcp_listeners, parse_tcp_listeners};
 use crate::host::{FactError, Host, Origin, Probe};
-use crate::kube::facts::PortAnswer;
 
 pub(crate) const FREE: Check = Check {
     id: "ports.free",

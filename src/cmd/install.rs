@@ -1,10 +1,11 @@
 //! `krc install` and `krc uninstall`: flags to a validated request, the
 //! installer core, the reports.
 
+use super::install_show::Terminal;
 use super::output::{self, ReportFiles};
 use super::{CmdError, exit};
 use crate::cli::{InstallArgs, UninstallArgs};
-use crate::install::{apply, options, sudo, uninstall as un};
+use crate::install::{apply, options, uninstall as un};
 
 /// The installer's request from the flags; every flag is checked before
 /// anything is read or touched.
@@ -60,19 +61,11 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
     let req = request(args)?;
     let files = report_files(&args.junit, &args.json, &None)?;
     let opts = &req.opts;
-    let run = match apply::install(&req) {
+    let run = match apply::install(&req, &mut Terminal) {
         Ok(run) => run,
         Err(apply::InstallError::NeedsRoot) => {
-            let user = args
-                .user
-                .clone()
-                .or_else(|| {
-                    crate::host::Host::open(&args.root, None)
-                        .ok()
-                        .map(|h| h.user().name.clone())
-                })
-                .unwrap_or_default();
-            return Ok(sudo::reexec(&user).unwrap_or_else(|e| {
+            let user = root_user(args.user.as_ref(), &args.root);
+            return Ok(super::as_root(&user).unwrap_or_else(|e| {
                 eprintln!("krc install: {e}");
                 exit::FAILED
             }));
@@ -91,7 +84,7 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
             std::slice::from_ref(&report),
         )?;
     }
-    Ok(run.code)
+    Ok(super::exit_code(run.outcome))
 }
 
 pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
@@ -101,11 +94,29 @@ pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
         dry_run: args.dry_run,
         yes: args.yes,
     };
-    match un::uninstall(&req) {
-        Ok(code) => Ok(code),
+    match un::uninstall(&req, &mut Terminal) {
+        Ok(outcome) => Ok(super::uninstall_exit_code(outcome)),
+        Err(apply::InstallError::NeedsRoot) => {
+            let user = root_user(args.user.as_ref(), &args.root);
+            Ok(super::as_root(&user).unwrap_or_else(|e| {
+                eprintln!("krc uninstall: {e}");
+                exit::FAILED
+            }))
+        }
         Err(e) => {
             eprintln!("krc uninstall: {e}");
             Ok(exit::FAILED)
         }
     }
+}
+
+/// The user the root run works for: `--user`, or the one krc would pick.
+fn root_user(user: Option<&String>, root: &std::path::Path) -> String {
+    user.cloned()
+        .or_else(|| {
+            crate::host::Host::open(root, None)
+                .ok()
+                .map(|h| h.user().name.clone())
+        })
+        .unwrap_or_default()
 }

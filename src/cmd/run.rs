@@ -14,7 +14,8 @@ use super::{CmdError, exit};
 use crate::checks::{Phase, Severity, Verdict};
 use crate::cli::RunArgs;
 use crate::host::{Host, Origin};
-use crate::install::{apply, report as install_report, sudo};
+use crate::install::event::InstallOutcome;
+use crate::install::{apply, report as install_report};
 use crate::report::{CheckRecord, Counts, PhaseReport, Subject};
 use crate::settings::RootlessPatch;
 use crate::suite::Suite;
@@ -44,7 +45,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         println!(
             "krc run: the install needs root for some steps: re-running under sudo -n for {user}"
         );
-        return sudo::reexec(&user).map_err(CmdError::new);
+        return super::as_root(&user).map_err(CmdError::new);
     }
     let pre_suite = Suite::builtin(Phase::Preflight).with_rootless(&rootless);
     let harness = libtest_mimic::Arguments::default();
@@ -62,42 +63,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let preflight = preflight_phase(&pre_suite, &host, &harness, printer.clone());
     summary(&preflight);
 
-    let (install, install_code) = match apply::install(&req) {
-        Ok(run) => (install_report::phase_report(&run.steps), run.code),
-        Err(apply::InstallError::NeedsRoot) => {
-            return Err(CmdError::new(
-                "the install needs root: run krc run as root with --user NAME",
-            ));
-        }
-        Err(e) => {
-            eprintln!("krc run: install: {e}");
-            let failed = CheckRecord::judged(
-                Subject {
-                    id: "install".into(),
-                    title: "the installer ran".into(),
-                    phase: Phase::Install,
-                    severity: Severity::Required,
-                },
-                Verdict::fail(e.to_string())
-                    .remedy("see the message above; fix it and run krc run again"),
-                Duration::ZERO,
-            );
-            (
-                PhaseReport::of_records(Phase::Install, "install", vec![failed]),
-                exit::FAILED,
-            )
-        }
-    };
-
-    let skip_reason = if ia.dry_run {
-        Some("dry run: nothing was installed, and acceptance would create a namespace".to_string())
-    } else if install_code == exit::REBOOT_REQUIRED {
-        Some("the install stopped for a reboot: run krc run again after it".to_string())
-    } else if install_code != exit::OK {
-        Some("the install did not complete: see the install testsuite".to_string())
-    } else {
-        None
-    };
+    let (install, outcome) = install_phase(&req)?;
+    let install_code = outcome.map_or(exit::FAILED, super::exit_code);
+    let skip_reason = acceptance_skipped(ia.dry_run, outcome);
     let acceptance = match &skip_reason {
         Some(reason) => {
             if let Some(p) = &printer
@@ -129,6 +97,49 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     })
 }
 
+/// Runs the installer: its testsuite and how it ended (None: the
+/// installer itself failed, which the testsuite then says).
+fn install_phase(req: &apply::Request) -> Result<(PhaseReport, Option<InstallOutcome>), CmdError> {
+    match apply::install(req, &mut super::install_show::Terminal) {
+        Ok(run) => Ok((install_report::phase_report(&run.steps), Some(run.outcome))),
+        Err(apply::InstallError::NeedsRoot) => Err(CmdError::new(
+            "the install needs root: run krc run as root with --user NAME",
+        )),
+        Err(e) => {
+            eprintln!("krc run: install: {e}");
+            let failed = CheckRecord::judged(
+                Subject {
+                    id: "install".into(),
+                    title: "the installer ran".into(),
+                    phase: Phase::Install,
+                    severity: Severity::Required,
+                },
+                Verdict::fail(e.to_string())
+                    .remedy("see the message above; fix it and run krc run again"),
+                Duration::ZERO,
+            );
+            Ok((
+                PhaseReport::of_records(Phase::Install, "install", vec![failed]),
+                None,
+            ))
+        }
+    }
+}
+
+/// Why acceptance does not run after this install, if it does not.
+fn acceptance_skipped(dry_run: bool, outcome: Option<InstallOutcome>) -> Option<String> {
+    let why = match outcome {
+        _ if dry_run => "dry run: nothing was installed, and acceptance would create a namespace",
+        Some(InstallOutcome::Completed) => return None,
+        Some(InstallOutcome::RebootRequired) => {
+            "the install stopped for a reboot: run krc run again after it"
+        }
+        Some(InstallOutcome::Declined) => "the install was declined: nothing was installed",
+        _ => "the install did not complete: see the install testsuite",
+    };
+    Some(why.to_string())
+}
+
 /// The acceptance testsuite when acceptance cannot run: every check
 /// reported skipped with the reason, so the report still has three suites.
 fn skipped(suite: &Suite, reason: &str) -> PhaseReport {
@@ -149,4 +160,34 @@ fn skipped(suite: &Suite, reason: &str) -> PhaseReport {
         })
         .collect();
     PhaseReport::of_records(Phase::Acceptance, &suite.name, records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Acceptance runs only after an install that completed; otherwise
+    /// every acceptance check is reported skipped with the reason.
+    #[test]
+    fn acceptance_follows_only_a_completed_install() {
+        assert_eq!(
+            acceptance_skipped(false, Some(InstallOutcome::Completed)),
+            None
+        );
+        for (dry, o, why) in [
+            (true, Some(InstallOutcome::Planned), "dry run"),
+            (false, Some(InstallOutcome::RebootRequired), "reboot"),
+            (false, Some(InstallOutcome::Declined), "declined"),
+            (false, Some(InstallOutcome::Refused), "did not complete"),
+            (
+                false,
+                Some(InstallOutcome::Interrupted(15)),
+                "did not complete",
+            ),
+            (false, None, "did not complete"),
+        ] {
+            let r = acceptance_skipped(dry, o).unwrap();
+            assert!(r.contains(why), "{o:?}: {r}");
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! tree's `krc-fixture.toml` (see `fixtures/README.md`). Parsers live in the
 //! submodules and are pure functions of text, so checks stay pure judgments.
 
+pub(crate) mod accept;
 pub(crate) mod boot;
 pub(crate) mod cgroup;
 pub(crate) mod fixture;
@@ -109,7 +110,7 @@ pub(crate) struct Host {
     probes: Box<dyn Probes>,
     /// Live facts acceptance needs (the cluster, host ports, the user's
     /// unit); none unless a command attaches them.
-    accept: Box<dyn crate::kube::AcceptProbes>,
+    accept: Box<dyn accept::AcceptProbes>,
 }
 
 impl fmt::Debug for Host {
@@ -198,17 +199,17 @@ impl Host {
             users,
             user,
             probes,
-            accept: Box::new(crate::kube::NoProbes),
+            accept: Box::new(accept::NoProbes),
         })
     }
 
     /// Attaches the live acceptance facts (`krc accept`).
-    pub(crate) fn with_accept_probes(mut self, p: Box<dyn crate::kube::AcceptProbes>) -> Host {
+    pub(crate) fn with_accept_probes(mut self, p: Box<dyn accept::AcceptProbes>) -> Host {
         self.accept = p;
         self
     }
 
-    pub(crate) fn accept_probes(&self) -> &dyn crate::kube::AcceptProbes {
+    pub(crate) fn accept_probes(&self) -> &dyn accept::AcceptProbes {
         self.accept.as_ref()
     }
 

@@ -75,7 +75,8 @@ impl Action {
         }
     }
 
-    /// Applies the action, journaling each change before moving on.
+    /// Applies the action, journaling each change before moving on: the
+    /// notes it leaves for the step's evidence.
     pub(crate) fn apply(
         &self,
         step: &str,
@@ -83,7 +84,6 @@ impl Action {
         runner: &dyn CommandRunner,
         store: &dyn ArtifactStore,
     ) -> Result<Vec<String>, String> {
-        let mut notes = Vec::new();
         match self {
             Action::Write {
                 path,
@@ -94,201 +94,264 @@ impl Action {
                     Content::Bytes(b) => b.clone(),
                     Content::Artifact { name, .. } => store.bytes(name)?.to_vec(),
                 };
-                let fs = journal.fs().clone();
-                if fs.read(path).ok().as_deref() == Some(&bytes[..])
-                    && fs.meta(path).is_some_and(|(_, m)| m == *meta)
-                {
-                    return Ok(notes);
-                }
-                make_parents(step, path, *meta, journal)?;
-                let sha256 = sha256_hex(&bytes);
-                match fs.meta(path) {
-                    Some(_) => {
-                        let (seq, old_meta) = back_up(journal, path)?;
-                        journal.record_at(
-                            seq,
-                            step,
-                            Change::ReplacedFile {
-                                path: path.clone(),
-                                sha256,
-                                meta: old_meta,
-                            },
-                        )?;
-                    }
-                    None => {
-                        journal.record(
-                            step,
-                            Change::CreatedFile {
-                                path: path.clone(),
-                                sha256,
-                            },
-                        )?;
-                    }
-                }
-                // Journaled first: a crash between the two leaves an entry
-                // whose undo finds the old content and does no harm. A write
-                // that failed changed nothing: its entry and backup go.
-                if let Err(e) = fs.write(path, &bytes, *meta) {
-                    forget_last(journal);
-                    return Err(e.to_string());
-                }
+                write(step, path, &bytes, *meta, journal)?;
+                Ok(Vec::new())
             }
             Action::Symlink { path, target, meta } => {
-                let fs = journal.fs().clone();
-                if fs.read_link(path).as_deref() == Some(target.as_str()) {
-                    return Ok(notes);
-                }
-                make_parents(
-                    step,
-                    path,
-                    Meta {
-                        mode: 0o755,
-                        ..*meta
-                    },
-                    journal,
-                )?;
-                journal.record(
-                    step,
-                    Change::CreatedSymlink {
-                        path: path.clone(),
-                        target: target.clone(),
-                    },
-                )?;
-                if let Err(e) = fs.symlink(path, target, *meta) {
-                    forget_last(journal);
-                    return Err(format!("failed to create {path}: {e}"));
-                }
+                symlink(step, path, target, *meta, journal)?;
+                Ok(Vec::new())
             }
-            Action::AptInstall { cmd } => {
-                let fs = journal.fs().clone();
-                let before = super::dpkg::installed_packages(&fs);
-                let seq = journal.record(
-                    step,
-                    Change::Ran {
-                        shown: cmd.shown(),
-                        undo: None,
-                    },
-                )?;
-                let ran = runner.run(cmd);
-                // Whatever dpkg now lists that it did not before is this
-                // run's, even when apt failed halfway.
-                let added: Vec<String> = super::dpkg::installed_packages(&fs)
-                    .into_iter()
-                    .filter(|p| !before.contains(p))
-                    .collect();
-                journal.forget(seq)?;
-                if !added.is_empty() {
-                    journal.record(
-                        step,
-                        Change::Ran {
-                            shown: cmd.shown(),
-                            undo: Some(Undo::AptPurge {
-                                packages: added.clone(),
-                            }),
-                        },
-                    )?;
-                }
-                match ran.map_err(|e| e.to_string())? {
-                    Ran::Ok(_) => notes.push(format!("packages added: {}", added.join(" "))),
-                    Ran::NotRun(why) => notes.push(format!("not run ({why}): {}", cmd.shown())),
-                }
-            }
+            Action::AptInstall { cmd } => apt_install(step, cmd, journal, runner),
             Action::OnUndo(undo) => {
                 journal.record(step, Change::OnUndo { undo: undo.clone() })?;
+                Ok(Vec::new())
             }
             Action::RunScript {
                 artifact,
                 cmd,
                 watch,
                 ..
-            } => {
-                let dir = tempdir()?;
-                let file = dir.join("install.sh");
-                let result = (|| {
-                    std::fs::write(&file, store.bytes(artifact)?)
-                        .map_err(|e| format!("failed to write {}: {e}", file.display()))?;
-                    let mut cmd = cmd.clone();
-                    for a in &mut cmd.argv {
-                        if a == "INSTALL_SH" {
-                            *a = file.display().to_string();
-                        }
-                    }
-                    Action::Run {
-                        cmd,
-                        undo: None,
-                        watch: watch.clone(),
-                        optional: false,
-                    }
-                    .apply(step, journal, runner, store)
-                })();
-                let _ = std::fs::remove_dir_all(&dir);
-                return result;
-            }
+            } => run_script(step, artifact, cmd, watch, journal, runner, store),
             Action::Run {
                 cmd,
                 undo,
                 watch,
                 optional,
-            } => {
-                let fs = journal.fs().clone();
-                let mut watched = Vec::new();
-                for w in watch {
-                    let change = match fs.meta(w) {
-                        Some((t, _)) if t.is_file() => {
-                            let (seq, meta) = back_up(journal, w)?;
-                            let change = Change::Watched {
-                                path: w.clone(),
-                                meta: Some(meta),
-                                after: None,
-                            };
-                            journal.record_at(seq, step, change.clone())?;
-                            watched.push((seq, change));
-                            continue;
-                        }
-                        Some(_) => continue, // a link or directory it will not replace
-                        None => Change::Watched {
-                            path: w.clone(),
-                            meta: None,
-                            after: None,
-                        },
-                    };
-                    let seq = journal.record(step, change.clone())?;
-                    watched.push((seq, change));
-                }
-                let seq = journal.record(
-                    step,
-                    Change::Ran {
-                        shown: cmd.shown(),
-                        undo: undo.clone(),
-                    },
-                )?;
-                let ran = runner.run(cmd);
-                // What the command left at each watched path: undo restores
-                // only a path that still holds exactly that.
-                for (wseq, change) in watched {
-                    if let Change::Watched { path, meta, .. } = change {
-                        let after = fs.sha256(&path);
-                        journal.update(wseq, Change::Watched { path, meta, after })?;
-                    }
-                }
-                match ran {
-                    Ok(Ran::Ok(_)) => {}
-                    Ok(Ran::NotRun(why)) => notes.push(format!("not run ({why}): {}", cmd.shown())),
-                    // A command that failed is not undone by its inverse;
-                    // only the paths it watched are restored.
-                    Err(e) if *optional => {
-                        journal.forget(seq)?;
-                        notes.push(format!("advisory, not applied: {e}"));
-                    }
-                    Err(e) => {
-                        journal.forget(seq)?;
-                        return Err(e.to_string());
-                    }
-                }
+            } => run(step, cmd, undo, watch, *optional, journal, runner),
+        }
+    }
+}
+
+/// Writes `bytes` at `path` unless it already holds them with `meta`,
+/// backing up what it replaces.
+fn write(
+    step: &str,
+    path: &str,
+    bytes: &[u8],
+    meta: Meta,
+    journal: &mut Journal,
+) -> Result<(), String> {
+    let fs = journal.fs().clone();
+    if fs.read(path).ok().as_deref() == Some(bytes) && fs.meta(path).is_some_and(|(_, m)| m == meta)
+    {
+        return Ok(());
+    }
+    make_parents(step, path, meta, journal)?;
+    let sha256 = sha256_hex(bytes);
+    match fs.meta(path) {
+        Some(_) => {
+            let (seq, old_meta) = back_up(journal, path)?;
+            journal.record_at(
+                seq,
+                step,
+                Change::ReplacedFile {
+                    path: path.to_string(),
+                    sha256,
+                    meta: old_meta,
+                },
+            )?;
+        }
+        None => {
+            journal.record(
+                step,
+                Change::CreatedFile {
+                    path: path.to_string(),
+                    sha256,
+                },
+            )?;
+        }
+    }
+    // Journaled first: a crash between the two leaves an entry whose undo
+    // finds the old content and does no harm. A write that failed changed
+    // nothing: its entry and backup go.
+    if let Err(e) = fs.write(path, bytes, meta) {
+        forget_last(journal);
+        return Err(e.to_string());
+    }
+    Ok(())
+}
+
+/// Makes the link `path -> target` unless it is there already.
+fn symlink(
+    step: &str,
+    path: &str,
+    target: &str,
+    meta: Meta,
+    journal: &mut Journal,
+) -> Result<(), String> {
+    let fs = journal.fs().clone();
+    if fs.read_link(path).as_deref() == Some(target) {
+        return Ok(());
+    }
+    make_parents(
+        step,
+        path,
+        Meta {
+            mode: 0o755,
+            ..meta
+        },
+        journal,
+    )?;
+    journal.record(
+        step,
+        Change::CreatedSymlink {
+            path: path.to_string(),
+            target: target.to_string(),
+        },
+    )?;
+    if let Err(e) = fs.symlink(path, target, meta) {
+        forget_last(journal);
+        return Err(format!("failed to create {path}: {e}"));
+    }
+    Ok(())
+}
+
+/// Runs `apt-get install` and journals the packages it added.
+fn apt_install(
+    step: &str,
+    cmd: &Cmd,
+    journal: &mut Journal,
+    runner: &dyn CommandRunner,
+) -> Result<Vec<String>, String> {
+    let fs = journal.fs().clone();
+    let before = super::dpkg::installed_packages(&fs);
+    let seq = journal.record(
+        step,
+        Change::Ran {
+            shown: cmd.shown(),
+            undo: None,
+        },
+    )?;
+    let ran = runner.run(cmd);
+    // Whatever dpkg now lists that it did not before is this run's, even
+    // when apt failed halfway.
+    let added: Vec<String> = super::dpkg::installed_packages(&fs)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    journal.forget(seq)?;
+    if !added.is_empty() {
+        journal.record(
+            step,
+            Change::Ran {
+                shown: cmd.shown(),
+                undo: Some(Undo::AptPurge {
+                    packages: added.clone(),
+                }),
+            },
+        )?;
+    }
+    Ok(match ran.map_err(|e| e.to_string())? {
+        Ran::Ok(_) => vec![format!("packages added: {}", added.join(" "))],
+        Ran::NotRun(why) => vec![format!("not run ({why}): {}", cmd.shown())],
+    })
+}
+
+/// Runs the verified script `artifact` from a private copy.
+fn run_script(
+    step: &str,
+    artifact: &str,
+    cmd: &Cmd,
+    watch: &[String],
+    journal: &mut Journal,
+    runner: &dyn CommandRunner,
+    store: &dyn ArtifactStore,
+) -> Result<Vec<String>, String> {
+    let dir = tempdir()?;
+    let file = dir.join("install.sh");
+    let result = (|| {
+        std::fs::write(&file, store.bytes(artifact)?)
+            .map_err(|e| format!("failed to write {}: {e}", file.display()))?;
+        let mut cmd = cmd.clone();
+        for a in &mut cmd.argv {
+            if a == "INSTALL_SH" {
+                *a = file.display().to_string();
             }
         }
-        Ok(notes)
+        run(step, &cmd, &None, watch, false, journal, runner)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Runs a command, journaled with its undo, and the paths it may change
+/// backed up first.
+fn run(
+    step: &str,
+    cmd: &Cmd,
+    undo: &Option<Undo>,
+    watch: &[String],
+    optional: bool,
+    journal: &mut Journal,
+    runner: &dyn CommandRunner,
+) -> Result<Vec<String>, String> {
+    let watched = watch_paths(step, watch, journal)?;
+    let seq = journal.record(
+        step,
+        Change::Ran {
+            shown: cmd.shown(),
+            undo: undo.clone(),
+        },
+    )?;
+    let ran = runner.run(cmd);
+    // What the command left at each watched path: undo restores only a
+    // path that still holds exactly that.
+    let fs = journal.fs().clone();
+    for (wseq, change) in watched {
+        if let Change::Watched { path, meta, .. } = change {
+            let after = fs.sha256(&path);
+            journal.update(wseq, Change::Watched { path, meta, after })?;
+        }
     }
+    match ran {
+        Ok(Ran::Ok(_)) => Ok(Vec::new()),
+        Ok(Ran::NotRun(why)) => Ok(vec![format!("not run ({why}): {}", cmd.shown())]),
+        // A command that failed is not undone by its inverse; only the
+        // paths it watched are restored.
+        Err(e) if optional => {
+            journal.forget(seq)?;
+            Ok(vec![format!("advisory, not applied: {e}")])
+        }
+        Err(e) => {
+            journal.forget(seq)?;
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Journals the state of each path a command may create or change (a
+/// file is backed up): the entries, to complete once the command ran.
+fn watch_paths(
+    step: &str,
+    watch: &[String],
+    journal: &mut Journal,
+) -> Result<Vec<(u64, Change)>, String> {
+    let fs = journal.fs().clone();
+    let mut watched = Vec::new();
+    for w in watch {
+        let change = match fs.meta(w) {
+            Some((t, _)) if t.is_file() => {
+                let (seq, meta) = back_up(journal, w)?;
+                let change = Change::Watched {
+                    path: w.clone(),
+                    meta: Some(meta),
+                    after: None,
+                };
+                journal.record_at(seq, step, change.clone())?;
+                watched.push((seq, change));
+                continue;
+            }
+            Some(_) => continue, // a link or directory it will not replace
+            None => Change::Watched {
+                path: w.clone(),
+                meta: None,
+                after: None,
+            },
+        };
+        let seq = journal.record(step, change.clone())?;
+        watched.push((seq, change));
+    }
+    Ok(watched)
 }
 
 /// A private directory (0700, a name no one can guess; mkdir never

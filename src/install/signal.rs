@@ -8,7 +8,7 @@
 
 use crate::stop;
 
-pub(crate) use crate::stop::{exit_status, name};
+pub(crate) use crate::stop::name;
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
@@ -65,7 +65,7 @@ mod tests {
         // SAFETY: raising a signal at ourselves; the handler only stores.
         unsafe { libc::raise(libc::SIGTERM) };
         assert_eq!(super::received(), Some(libc::SIGTERM));
-        assert_eq!(super::exit_status(libc::SIGTERM), 143);
+        assert_eq!(crate::stop::exit_status(libc::SIGTERM), 143);
         drop(d);
         crate::stop::reset();
     }

@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
 use crate::host::probes::clean_env;
 
@@ -15,7 +15,9 @@ use crate::host::probes::clean_env;
 /// stay behind: a user must not steer root's run through them.
 const KEEP_ENV: &str = "GITHUB_TOKEN";
 
-pub(crate) fn reexec(user: &str) -> Result<u8, String> {
+/// Runs krc again as root for `user`: the root run's exit status (its
+/// caller passes it on).
+pub(crate) fn reexec(user: &str) -> Result<ExitStatus, String> {
     let mut probe = Command::new("sudo");
     clean_env(&mut probe).args(["-n", "true"]);
     let probe = probe.output();
@@ -36,11 +38,10 @@ pub(crate) fn reexec(user: &str) -> Result<u8, String> {
     let exe = std::env::current_exe().map_err(|e| format!("failed to find krc's own path: {e}"))?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let argv = sudo_argv(&exe, &args, user);
-    let status = Command::new(&argv[0])
+    Command::new(&argv[0])
         .args(&argv[1..])
         .status()
-        .map_err(|e| format!("failed to run sudo: {e}"))?;
-    Ok(status.code().map_or(crate::cmd::exit::FAILED, |c| c as u8))
+        .map_err(|e| format!("failed to run sudo: {e}"))
 }
 
 /// `sudo -n --preserve-env=GITHUB_TOKEN KRC ARGS... [--user USER]`.

@@ -1,9 +1,40 @@
-//! Undoing one journaled change: the inverse of each kind of [`Change`].
-//! Something changed since krc made it is left in place with a warning:
-//! krc never removes or overwrites what it did not write.
+//! Undoing one journaled change: the inverse of each kind of [`Change`],
+//! and a run of them newest first ([`rollback`]). Something changed since
+//! krc made it is left in place with a warning: krc never removes or
+//! overwrites what it did not write.
 
 use super::exec::CommandRunner;
 use super::journal::{Change, Entry, Journal};
+
+/// Undoes every journal entry numbered `from` or later, newest first.
+/// Returns what could not be undone.
+pub(crate) fn rollback(
+    journal: &mut Journal,
+    from: u64,
+    runner: &dyn CommandRunner,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut entries: Vec<_> = journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.seq >= from)
+        .collect();
+    entries.reverse();
+    for e in entries {
+        match undo(&e, journal, runner) {
+            Ok(None) => {}
+            Ok(Some(warning)) => problems.push(format!("{}: {warning}", e.step)),
+            Err(err) => {
+                problems.push(format!("{}: {err}", e.step));
+                continue; // keep it journaled: `krc uninstall` can retry
+            }
+        }
+        if let Err(err) = journal.forget(e.seq) {
+            problems.push(format!("journal: {err}"));
+        }
+    }
+    problems
+}
 
 /// Undoes one journaled change; `Ok(Some(warning))` when something was
 /// deliberately left in place.

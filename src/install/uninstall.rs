@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::apply::rollback;
-use super::exec::{CommandRunner, LiveRunner, TreeRunner};
+use super::apply::InstallError;
 use super::journal::{Change, Entry, Journal, Lock};
-use super::show::say;
-use crate::cmd::exit;
+use super::undo::rollback;
+use super::{Event, Question, Sink, UninstallOutcome};
 use crate::host::{Host, Origin};
 
 pub(crate) struct Request {
@@ -54,14 +53,16 @@ fn describe(e: &Entry, journal: &Journal) -> String {
     }
 }
 
-pub(crate) fn uninstall(req: &Request) -> Result<u8, String> {
+pub(crate) fn uninstall(
+    req: &Request,
+    sink: &mut dyn Sink,
+) -> Result<UninstallOutcome, InstallError> {
     let host = Host::open(&req.root, req.user.as_deref()).map_err(|e| e.to_string())?;
     let live = host.origin() == Origin::Live;
     let u = host.user().clone();
-    let me = nix::unistd::geteuid().as_raw();
     // The journal is root's (0700): even a dry run reads it as root.
-    if live && me != 0 {
-        return super::sudo::reexec(&u.name);
+    if live && !nix::unistd::geteuid().is_root() {
+        return Err(InstallError::NeedsRoot);
     }
     let fs = super::apply::target_fs(&host, live)?;
     // The lock comes before the journal is read: a concurrent install
@@ -71,71 +72,40 @@ pub(crate) fn uninstall(req: &Request) -> Result<u8, String> {
     } else {
         Some(Lock::take(host.root(), live)?)
     };
-    let journal = Journal::load(&fs, u.uid)?;
+    let mut journal = Journal::load(&fs, u.uid)?;
     let entries = journal.entries();
     if entries.is_empty() {
-        say(&format!(
-            "krc uninstall: krc recorded no changes for {} on this host; nothing to undo.",
-            u.name
-        ));
-        return Ok(exit::OK);
+        sink.event(&Event::NothingRecorded { user: u.name });
+        return Ok(UninstallOutcome::NothingRecorded);
     }
-    let shown: Vec<String> = entries
+    let changes: Vec<String> = entries
         .iter()
         .rev()
         .filter(|e| !matches!(e.change, Change::Ran { undo: None, .. }))
         .map(|e| format!("  [{}] {}", e.step, describe(e, &journal)))
         .collect();
     if req.dry_run {
-        say(&format!(
-            "krc uninstall --dry-run: {} change(s) krc recorded for {} would be undone, in this order; nothing is changed:",
-            shown.len(),
-            u.name
-        ));
-        for s in &shown {
-            say(s);
-        }
-        return Ok(exit::OK);
+        sink.event(&Event::UndoPlan {
+            user: u.name,
+            changes,
+        });
+        return Ok(UninstallOutcome::Planned);
     }
-    if !req.yes {
-        use std::io::IsTerminal;
-        if !std::io::stdin().is_terminal() {
-            return Err("krc uninstall would change this host and stdin is not a terminal: pass --yes, or look first with --dry-run".into());
-        }
-        for s in &shown {
-            say(s);
-        }
-        print!("undo these {} change(s)? [y/N] ", shown.len());
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-        let mut line = String::new();
-        let _ = std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line);
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            say("nothing changed.");
-            return Ok(exit::OK);
-        }
+    if !req.yes && !sink.confirm(&Question::Undo(changes.clone()))? {
+        sink.event(&Event::Declined);
+        return Ok(UninstallOutcome::Declined);
     }
-    let runner: Box<dyn CommandRunner> = if live {
-        Box::new(LiveRunner {
-            user: u.name.clone(),
-            machine: crate::host::systemd::machine_transport(&host),
-        })
-    } else {
-        Box::new(TreeRunner)
-    };
-    let mut journal = journal;
+    let runner = super::apply::runner(&host, live);
     let problems = rollback(&mut journal, 0, runner.as_ref());
-    if problems.is_empty() {
-        say(&format!(
-            "krc uninstall: undid {} change(s); krc's changes for {} are gone.",
-            shown.len(),
-            u.name
-        ));
-        Ok(exit::OK)
+    let outcome = if problems.is_empty() {
+        UninstallOutcome::Undone
     } else {
-        say("krc uninstall: these changes could not be undone; fix them by hand:");
-        for p in problems {
-            say(&format!("  {p}"));
-        }
-        Ok(exit::FAILED)
-    }
+        UninstallOutcome::Incomplete
+    };
+    sink.event(&Event::Uninstalled {
+        user: u.name,
+        count: changes.len(),
+        problems,
+    });
+    Ok(outcome)
 }

@@ -1,12 +1,18 @@
 //! Waiting for the API server after start: `~/.kube/k3s.yaml` exists and
 //! https://127.0.0.1:6443 answers (any HTTP status: 401 means it is up).
-//! A progress line is drawn only on a terminal.
+//! Each second of waiting is an [`Event::Waiting`] (the terminal draws a
+//! progress line from it).
 
-use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub(crate) fn wait_for_api(kubeconfig: &Path, timeout: Duration) -> Result<String, String> {
+use super::{Event, Sink};
+
+pub(crate) fn wait_for_api(
+    kubeconfig: &Path,
+    timeout: Duration,
+    sink: &mut dyn Sink,
+) -> Result<String, String> {
     super::fetch::ensure_tls_provider();
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -21,18 +27,14 @@ pub(crate) fn wait_for_api(kubeconfig: &Path, timeout: Duration) -> Result<Strin
                 super::fetch::chain(&e)
             )
         })?;
-    let tty = std::io::stdout().is_terminal();
     let start = Instant::now();
-    let spin = ['|', '/', '-', '\\'];
     let mut last = String::from("not tried yet");
     let mut i = 0;
     while start.elapsed() < timeout {
         if kubeconfig.exists() {
             match client.get("https://127.0.0.1:6443/readyz").send() {
                 Ok(r) => {
-                    if tty {
-                        print!("\r\x1b[K");
-                    }
+                    sink.event(&Event::WaitEnded);
                     return Ok(format!(
                         "the API answered HTTP {} after {}s; {} exists",
                         r.status().as_u16(),
@@ -45,21 +47,16 @@ pub(crate) fn wait_for_api(kubeconfig: &Path, timeout: Duration) -> Result<Strin
         } else {
             last = format!("{} does not exist yet", kubeconfig.display());
         }
-        if tty {
-            print!(
-                "\r  {} waiting for k3s: {}s of {}s ({last})\x1b[K",
-                spin[i % 4],
-                start.elapsed().as_secs(),
-                timeout.as_secs()
-            );
-            let _ = std::io::stdout().flush();
-        }
+        sink.event(&Event::Waiting {
+            attempt: i,
+            elapsed: start.elapsed(),
+            timeout,
+            last: last.clone(),
+        });
         i += 1;
         std::thread::sleep(Duration::from_secs(1));
     }
-    if tty {
-        print!("\r\x1b[K");
-    }
+    sink.event(&Event::WaitEnded);
     Err(format!(
         "k3s did not come up within {}s: {last}",
         timeout.as_secs()
@@ -72,10 +69,17 @@ mod tests {
     fn gives_up_after_the_timeout_and_says_what_it_saw() {
         let d = tempfile::tempdir().unwrap();
         let kc = d.path().join("k3s.yaml");
-        let e = super::wait_for_api(&kc, std::time::Duration::from_secs(1)).unwrap_err();
+        let mut events: Vec<super::Event> = Vec::new();
+        let e =
+            super::wait_for_api(&kc, std::time::Duration::from_secs(1), &mut events).unwrap_err();
         assert!(
             e.contains("did not come up within 1s") && e.contains("does not exist yet"),
             "{e}"
+        );
+        // One progress event while it waited, with what it saw, then the end.
+        assert!(
+            matches!(&events[..], [super::Event::Waiting { attempt: 0, last, .. }, super::Event::WaitEnded] if last.contains("does not exist yet")),
+            "{events:?}"
         );
     }
 }

@@ -15,9 +15,9 @@ use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 
 use super::client::{CALL_TIMEOUT, Kube, chain, service_fact};
-use super::facts::{ProbeRun, ProbeService};
 use super::interrupt::{self, CleanupPending};
 use super::progress::Progress;
+use crate::host::accept::{ProbeRun, ProbeService};
 
 pub(crate) const NAMESPACE: &str = "krc-acceptance";
 const SERVICE: &str = "krc-probe";

@@ -14,8 +14,8 @@ use kube::api::{Api, ListParams};
 use kube::config::AuthInfo;
 use kube::{Client, Config};
 
-use super::facts::{NodeFact, PodFact, ServiceFact, ServicePortFact, VersionFact};
 use super::kubeconfig::Credentials;
+use crate::host::accept::{NodeFact, PodFact, ServiceFact, ServicePortFact, VersionFact};
 
 /// One API call may take this long (connect, TLS, request, response).
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);

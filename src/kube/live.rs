@@ -7,11 +7,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::client::Kube;
-use super::facts::{
-    NodeFact, PodFact, PortAnswer, ProbeRun, ProbeService, ServiceFact, UnitState, VersionFact,
-};
-use super::probes::{AcceptProbes, Answer};
 use super::progress::Progress;
+use crate::host::accept::{
+    AcceptProbes, Answer, NodeFact, PodFact, PortAnswer, ProbeRun, ProbeService, ServiceFact,
+    UnitState, VersionFact,
+};
 use crate::host::probes::run_with_timeout;
 use crate::host::{Probe, TargetUser};
 

@@ -461,6 +461,25 @@ mod tests {
         assert_eq!(redact("tokens_total: 5"), "tokens_total: 5");
     }
 
+    /// The lines `cluster.single-node` quotes from a unit drop-in that
+    /// carries a token (checks::accept_tests asserts it quotes them so).
+    #[test]
+    fn tokens_in_quoted_unit_lines_go() {
+        let unit = "/home/k3s/.config/systemd/user/k3s-rootless.service.d/";
+        let lines = [
+            format!("{unit}token.conf:2: Environment=K3S_TOKEN=K10secretsecret::server:abc"),
+            format!(
+                "{unit}token.conf:4: ExecStart=/usr/local/bin/k3s server --rootless --snapshotter=fuse-overlayfs --cluster-init --token=K10othersecret"
+            ),
+        ];
+        let shown = redact_all(&lines).join("\n");
+        assert!(
+            !shown.contains("K10secretsecret") && !shown.contains("K10othersecret"),
+            "{shown}"
+        );
+        assert!(shown.contains("K3S_TOKEN=[redacted]"), "{shown}");
+    }
+
     #[test]
     fn every_occurrence_on_a_line_goes() {
         assert_eq!(

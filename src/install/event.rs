@@ -1,0 +1,181 @@
+//! What the installer has to say, as typed events: the core emits them and
+//! decides nothing about how they look; `cmd/` renders them on the
+//! terminal and answers the one question the installer asks. A run ends
+//! with an [`InstallOutcome`] (or an [`UninstallOutcome`]), which `cmd/`
+//! maps to an exit status.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::report::Outcome;
+use super::steps::State;
+
+/// How `krc install` ended, as the core distinguishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InstallOutcome {
+    /// Every step is satisfied now (or was already).
+    Completed,
+    /// `--dry-run`: the plan was shown; the real run would go ahead.
+    Planned,
+    /// The user answered no to the question: nothing changed.
+    Declined,
+    /// Stopped before changing anything (an unsafe path, a failing required
+    /// check no step fixes, unverifiable pins); under `--dry-run`, the real
+    /// run would.
+    Refused,
+    /// A step needs a reboot: the next run continues after it.
+    RebootRequired,
+    /// A step failed and this run's changes were undone.
+    Failed,
+    /// A signal stopped the run between two actions; its changes were
+    /// undone.
+    Interrupted(i32),
+}
+
+/// How `krc uninstall` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UninstallOutcome {
+    /// The journal holds nothing for the user.
+    NothingRecorded,
+    /// `--dry-run`: the changes that would be undone were shown.
+    Planned,
+    Declined,
+    /// Every recorded change is undone.
+    Undone,
+    /// Some changes could not be undone (named in the event).
+    Incomplete,
+}
+
+/// One step of the `--dry-run` plan.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedStep {
+    pub(crate) id: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) state: State,
+    /// For a needed step: each action as the dry run describes it (lines),
+    /// or why the step cannot apply here.
+    pub(crate) actions: Result<Vec<String>, String>,
+    /// The step stops the run for a reboot once applied.
+    pub(crate) then_reboot: bool,
+}
+
+/// Who the install is for, and where.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) user: String,
+    pub(crate) uid: u32,
+    /// The tree under `--root`; None on the live host.
+    pub(crate) tree: Option<PathBuf>,
+    /// The k3s release the run installs.
+    pub(crate) pin: String,
+}
+
+/// The `--dry-run` report: the plan, and whether the real run would refuse.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) target: Target,
+    /// Acting on the live host (not a `--root` tree).
+    pub(crate) live: bool,
+    pub(crate) steps: Vec<PlannedStep>,
+    /// Why the pins could not be loaded, if so.
+    pub(crate) pins_note: Option<String>,
+    /// Why the real run would stop before changing anything.
+    pub(crate) refusal: Option<Vec<String>>,
+    /// Failing required checks that `--force` installs past.
+    pub(crate) forced: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Event {
+    /// `--dry-run`: everything it has to say.
+    Planned(Plan),
+    /// The real run begins.
+    Started(Target),
+    /// The run stops before any change; `force_passes`: `--force` would
+    /// take it past (only failing checks stand in the way).
+    Refused {
+        lines: Vec<String>,
+        force_passes: bool,
+    },
+    /// `--force` installs past failing required checks.
+    Forced(Vec<String>),
+    /// The user said no.
+    Declined,
+    /// A step ended (`n` of `total`): how, and what its actions noted.
+    StepFinished {
+        n: usize,
+        total: usize,
+        id: &'static str,
+        outcome: Outcome,
+        notes: Vec<String>,
+    },
+    /// A test hook holds the run after step `n`.
+    Paused(usize),
+    /// Still waiting for the API server (once a second).
+    Waiting {
+        attempt: usize,
+        elapsed: Duration,
+        timeout: Duration,
+        last: String,
+    },
+    /// The wait is over, either way.
+    WaitEnded,
+    /// Step `n` failed and this run's changes were undone (`undone`: the
+    /// steps whose changes went; `problems`: what could not be undone).
+    RolledBack {
+        n: usize,
+        id: &'static str,
+        error: String,
+        undone: Vec<String>,
+        problems: Vec<String>,
+    },
+    RebootRequired,
+    /// The run is done: `applied` steps changed the host.
+    Completed {
+        applied: usize,
+    },
+    /// `krc uninstall` found nothing recorded for `user`.
+    NothingRecorded {
+        user: String,
+    },
+    /// `krc uninstall --dry-run`: the changes, in the order they would be
+    /// undone.
+    UndoPlan {
+        user: String,
+        changes: Vec<String>,
+    },
+    /// `krc uninstall` is done.
+    Uninstalled {
+        user: String,
+        count: usize,
+        problems: Vec<String>,
+    },
+}
+
+/// Where the installer's events go, and who answers its question.
+pub(crate) trait Sink {
+    fn event(&mut self, e: &Event);
+    /// Asks before changing the host (`what`: the step ids, or the changes
+    /// to undo); Ok(false) leaves it as it is, an error stops the run.
+    fn confirm(&mut self, q: &Question) -> Result<bool, String>;
+}
+
+/// What the installer asks before it changes the host.
+#[derive(Debug, Clone)]
+pub(crate) enum Question {
+    /// Apply these steps?
+    Apply(Vec<&'static str>),
+    /// Undo these changes (as `krc uninstall` lists them)?
+    Undo(Vec<String>),
+}
+
+/// Collects the events; asks nobody (a question is an error).
+#[cfg(test)]
+impl Sink for Vec<Event> {
+    fn event(&mut self, e: &Event) {
+        self.push(e.clone());
+    }
+    fn confirm(&mut self, _: &Question) -> Result<bool, String> {
+        Err("no one to ask in a test".into())
+    }
+}

@@ -1,0 +1,254 @@
+//! Applying the plan: every step in order, each journaled as it goes; on a
+//! failure at step k (or a signal between two actions) this run's changes
+//! are undone in reverse, and a step that needs a reboot stops the run so
+//! the next one continues after it.
+
+use std::time::{Duration, Instant};
+
+use super::apply::StepResult;
+use super::exec::CommandRunner;
+use super::fetch::Artifacts;
+use super::journal::Journal;
+use super::report::Outcome;
+use super::steps::{After, Ctx, PLAN, State, Step};
+use super::undo::rollback;
+use super::{Event, InstallOutcome, Sink};
+use crate::host::Host;
+
+/// Applies every step the host needs, and undoes the run if one fails:
+/// how the run ended, and one result per step of the plan.
+pub(crate) fn apply_all(
+    ctx: &Ctx<'_>,
+    runner: &dyn CommandRunner,
+    artifacts: &Artifacts,
+    wait_timeout: Duration,
+    sink: &mut dyn Sink,
+) -> Result<(InstallOutcome, Vec<StepResult>), String> {
+    let mut journal = Journal::load(ctx.fs, ctx.host.user().uid)?;
+    let start_seq = journal.next_seq();
+    // From here on a signal is noted and acted on between actions: the
+    // run stops, undoes itself and writes its reports.
+    let _deferred = super::signal::Deferred::new();
+    let mut steps = Steps {
+        ctx,
+        journal: &mut journal,
+        runner,
+        artifacts,
+        wait_timeout,
+        sink: &mut *sink,
+        results: Vec::new(),
+        reboot: false,
+    };
+    let failed = steps.all();
+    let Steps {
+        mut results,
+        reboot,
+        ..
+    } = steps;
+    let stopped = if reboot {
+        "waiting for the reboot"
+    } else {
+        "an earlier step failed"
+    };
+    for step in PLAN.iter().skip(results.len()) {
+        results.push(StepResult::new(
+            step.id,
+            step.title,
+            Outcome::NotRun(stopped.into()),
+        ));
+    }
+    if let Some((n, error)) = failed {
+        let problems = rollback(&mut journal, start_seq, runner);
+        let mut undone = Vec::new();
+        for r in results.iter_mut() {
+            if let Outcome::Applied(s) = &r.outcome {
+                r.outcome = Outcome::Undone(format!("{s} (undone: step {n} failed)"));
+                undone.push(r.id.clone());
+            }
+        }
+        sink.event(&Event::RolledBack {
+            n,
+            id: PLAN[n - 1].id,
+            error,
+            undone,
+            problems,
+        });
+        let outcome = match super::signal::received() {
+            Some(sig) => InstallOutcome::Interrupted(sig),
+            None => InstallOutcome::Failed,
+        };
+        return Ok((outcome, results));
+    }
+    if reboot {
+        sink.event(&Event::RebootRequired);
+        return Ok((InstallOutcome::RebootRequired, results));
+    }
+    let applied = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Applied(_)))
+        .count();
+    sink.event(&Event::Completed { applied });
+    Ok((InstallOutcome::Completed, results))
+}
+
+/// `KRC_FAULT_STEP=k` (a test hook, compiled into debug builds only): make
+/// step k (1-based) fail after its actions are applied, to prove that
+/// every earlier change is undone.
+#[cfg(debug_assertions)]
+fn fault_step() -> Option<usize> {
+    std::env::var("KRC_FAULT_STEP").ok()?.parse().ok()
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_step() -> Option<usize> {
+    None
+}
+
+/// `KRC_PAUSE_AT_STEP=k` (a test hook, debug builds only): after step k,
+/// say so and wait (up to 30 s) for a signal, so a test can deliver a real
+/// one mid-install.
+fn pause_after(n: usize, sink: &mut dyn Sink) {
+    #[cfg(debug_assertions)]
+    if std::env::var("KRC_PAUSE_AT_STEP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        == Some(n)
+    {
+        sink.event(&Event::Paused(n));
+        let until = Instant::now() + Duration::from_secs(30);
+        while super::signal::received().is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (n, sink);
+}
+
+/// The steps of one run, applied in order.
+struct Steps<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    journal: &'a mut Journal,
+    runner: &'a dyn CommandRunner,
+    artifacts: &'a Artifacts,
+    wait_timeout: Duration,
+    sink: &'a mut dyn Sink,
+    results: Vec<StepResult>,
+    reboot: bool,
+}
+
+impl Steps<'_, '_> {
+    /// Applies every step until one fails (its number and why), a reboot
+    /// is needed, or a signal arrives (a failure too: the run is undone).
+    fn all(&mut self) -> Option<(usize, String)> {
+        let fault = fault_step();
+        for (k, step) in PLAN.iter().enumerate() {
+            let n = k + 1;
+            let clock = Instant::now();
+            let mut notes = Vec::new();
+            let result = self.one(step, &mut notes).and_then(|o| {
+                if fault == Some(n) {
+                    Err(format!(
+                        "injected fault at step {n} (KRC_FAULT_STEP={n}, a test hook)"
+                    ))
+                } else {
+                    Ok(o)
+                }
+            });
+            let outcome = match &result {
+                Ok(o) => o.clone(),
+                Err(e) => Outcome::Failed(e.clone()),
+            };
+            let mut r = StepResult::new(step.id, step.title, outcome);
+            r.duration = clock.elapsed();
+            self.sink.event(&Event::StepFinished {
+                n,
+                total: PLAN.len(),
+                id: step.id,
+                outcome: r.outcome.clone(),
+                notes: notes.clone(),
+            });
+            r.evidence = notes;
+            if result.is_err() {
+                r.remedy = Some("see the evidence; krc undid this run's changes, fix the cause and run krc install again".into());
+            }
+            self.results.push(r);
+            if let Err(e) = result {
+                return Some((n, e));
+            }
+            if self.reboot {
+                return None;
+            }
+            pause_after(n, self.sink);
+        }
+        None
+    }
+
+    fn interrupted() -> Result<(), String> {
+        match super::signal::received() {
+            Some(sig) => Err(format!(
+                "interrupted by {}: krc stopped between two actions and undoes this run",
+                super::signal::name(sig)
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies one step if the host needs it: how it ended, its actions'
+    /// notes in `notes`.
+    fn one(&mut self, step: &Step, notes: &mut Vec<String>) -> Result<Outcome, String> {
+        Self::interrupted()?;
+        let ctx = self.ctx;
+        let why = match (step.state)(ctx) {
+            State::Satisfied(s) => return Ok(Outcome::Satisfied(s)),
+            State::Skipped(s) => return Ok(Outcome::Skipped(s)),
+            State::RebootPending(s) => {
+                self.reboot = true;
+                return Ok(Outcome::Applied(format!("reboot pending: {s}")));
+            }
+            State::Needed(why) => why,
+        };
+        if ctx.live && step.id == "start" {
+            wait_runtime_dir(ctx.host)?;
+        }
+        for a in (step.plan)(ctx)? {
+            Self::interrupted()?;
+            notes.extend(a.apply(step.id, self.journal, self.runner, self.artifacts)?);
+        }
+        Self::interrupted()?;
+        Ok(match step.after {
+            After::Reboot => {
+                self.reboot = true;
+                Outcome::Applied(format!(
+                    "{why}: boot configuration changed, a reboot is required"
+                ))
+            }
+            After::WaitApi => {
+                let home = &ctx.host.user().home;
+                let kc = ctx.fs.path(&format!("{home}/.kube/k3s.yaml"));
+                Outcome::Applied(super::wait::wait_for_api(
+                    &kc,
+                    self.wait_timeout,
+                    self.sink,
+                )?)
+            }
+            After::Continue => Outcome::Applied(format!("before: {why}")),
+        })
+    }
+}
+
+/// After `loginctl enable-linger` logind starts the user's manager; the
+/// user steps need it.
+fn wait_runtime_dir(host: &Host) -> Result<(), String> {
+    let dir = host.user().runtime_dir();
+    for _ in 0..60 {
+        if host.exists(&format!("{dir}/systemd/private")) || host.exists(&format!("{dir}/bus")) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!(
+        "the systemd manager of {} did not start within 30s ({dir} has no bus): check `loginctl user-status {}`",
+        host.user().name,
+        host.user().name
+    ))
+}
