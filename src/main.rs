@@ -10,6 +10,7 @@ mod fsutil;
 mod host;
 mod install;
 mod kube;
+mod layout;
 mod report;
 mod settings;
 mod stop;

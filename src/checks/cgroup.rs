@@ -31,7 +31,7 @@ const PROC_CGROUPS: &str = "/proc/cgroups";
 /// pids). io is not required upstream.
 const ROOT_CONTROLLERS: &[&str] = &["cpu", "cpuset", "memory", "pids"];
 const DELEGATED_REQUIRED: &[&str] = &["cpu", "cpuset", "memory", "pids"];
-const DROP_IN: &str = "/etc/systemd/system/user@.service.d/delegate.conf";
+use crate::layout::DELEGATE_DROP_IN as DROP_IN;
 
 fn layout(host: &Host) -> Result<CgroupLayout, FactError> {
     let mounts = parse_mountinfo(&host.read(MOUNTINFO)?, MOUNTINFO)?;

@@ -55,7 +55,7 @@ pub(super) fn version(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 }
 
 /// The file krc's `kernel-modules` installer step writes.
-pub(crate) const MODULES_LOAD_FILE: &str = "/etc/modules-load.d/krc-rootless.conf";
+pub(crate) use crate::layout::MODULES_LOAD_FILE;
 
 /// One module with the config symbol that builds it.
 struct Module {

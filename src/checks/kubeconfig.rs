@@ -9,7 +9,10 @@ use crate::kube::kubefile::{self, Refused};
 
 /// The kubeconfig as a host path: the suite's or `~USER/.kube/k3s.yaml`.
 pub(crate) fn kubeconfig_path(user: &TargetUser, configured: Option<&str>) -> String {
-    configured.map_or_else(|| format!("{}/.kube/k3s.yaml", user.home), str::to_string)
+    configured.map_or_else(
+        || crate::layout::kubeconfig_path(&user.home),
+        str::to_string,
+    )
 }
 
 pub(crate) const PRESENT: Check = Check {

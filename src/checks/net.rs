@@ -279,7 +279,7 @@ pub(super) fn proxy(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     }
     let unit = read_unit(host)?;
     let path = super::unit::unit_path(u);
-    let drop_in = format!("{path}.d/krc.conf");
+    let drop_in = crate::layout::drop_in_path(&u.home);
     let lines: Vec<_> = match &unit {
         Some((main, drop)) => main.iter().chain(drop).cloned().collect(),
         None => {

@@ -7,7 +7,7 @@ use crate::host::sysctl::{live_int, persisted, proc_path};
 const V4: &str = "net.ipv4.ip_forward";
 const V6: &str = "net.ipv6.conf.all.forwarding";
 /// The file krc's installer writes; the remedy names the same one.
-pub(crate) const KRC_SYSCTL_FILE: &str = "/etc/sysctl.d/90-krc-rootless.conf";
+pub(crate) use crate::layout::SYSCTL_FILE as KRC_SYSCTL_FILE;
 
 pub(crate) const IP_FORWARD: Check = Check {
     id: "sysctl.ip-forward",

@@ -6,7 +6,7 @@ use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
 use crate::host::procs::k3s_processes;
 use crate::host::{FactError, Host, Probe, TargetUser};
 
-pub(crate) const UNIT: &str = "k3s-rootless.service";
+pub(crate) use crate::layout::UNIT;
 
 /// One `Key=value` line of the unit or a drop-in.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ impl UnitLine {
 }
 
 pub(crate) fn unit_path(u: &TargetUser) -> String {
-    format!("{}/.config/systemd/user/{UNIT}", u.home)
+    crate::layout::unit_path(&u.home)
 }
 
 fn parse_unit(text: &str, file: &str, out: &mut Vec<UnitLine>) {
@@ -352,7 +352,7 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     if drop.is_empty() {
         f.observe(format!("{path}.d/: no drop-in"));
     }
-    let path_d = format!("{path}.d/krc.conf");
+    let path_d = crate::layout::drop_in_path(&u.home);
     for (name, flag, want, k3s_default) in wanted {
         match env.iter().rfind(|(k, _, _)| k == name) {
             Some((_, v, l)) if *v == want => f.observe(l.at()),

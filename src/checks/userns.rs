@@ -112,7 +112,7 @@ pub(super) fn enabled(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 }
 
 /// Where krc's `apparmor-profile` installer step writes the profile.
-pub(crate) const K3S_APPARMOR_FILE: &str = "/etc/apparmor.d/krc-k3s";
+pub(crate) use crate::layout::APPARMOR_PROFILE as K3S_APPARMOR_FILE;
 const APPARMOR_DIR: &str = "/etc/apparmor.d";
 const LOADED_PROFILES: &str = "/sys/kernel/security/apparmor/profiles";
 

@@ -37,7 +37,7 @@ pub(crate) fn blockers(host: &Host, planned: &[&str], rootless: &RootlessSetting
     let mut out = Vec::new();
     // Changing the settings of an install krc made: its own k3s holds the
     // API port and runs; that is not "another k3s".
-    let ours = host.exists(&crate::install::unit::unit_path(&host.user().home));
+    let ours = host.exists(&crate::layout::unit_path(&host.user().home));
     for e in &suite.entries {
         if e.severity != Severity::Required {
             continue;

@@ -86,7 +86,7 @@ fn user_name_ok(u: &str) -> bool {
 impl Undo {
     /// The command that performs this undo, after checking its values.
     pub(crate) fn cmd(&self) -> Result<Cmd, String> {
-        use super::unit::UNIT_NAME;
+        use crate::layout::UNIT as UNIT_NAME;
         let bad = |what: &str| Err(format!("journal entry refused: {what}"));
         Ok(match self {
             Undo::AptPurge { packages } | Undo::DnfRemove { packages } => {

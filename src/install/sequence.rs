@@ -224,7 +224,7 @@ impl Steps<'_, '_> {
             }
             After::WaitApi => {
                 let home = &ctx.host.user().home;
-                let kc = ctx.fs.path(&format!("{home}/.kube/k3s.yaml"));
+                let kc = ctx.fs.path(&crate::layout::kubeconfig_path(home));
                 Outcome::Applied(super::wait::wait_for_api(
                     &kc,
                     self.wait_timeout,

@@ -4,9 +4,9 @@
 //! k3s needs, in a drop-in of its own.
 
 use crate::host::UNIT_PATH;
+use crate::layout::UNIT;
 use crate::settings::{K3S_NETWORKS, RootlessSettings};
 
-pub(crate) const UNIT_NAME: &str = "k3s-rootless.service";
 /// Where k3s goes: `/usr/local/bin`, as upstream's install.sh puts it,
 /// unless that is read-only and `/opt/bin` exists (install.sh's own
 /// fallback, k3s-io/k3s:install.sh `setup_env`), or k3s is already in
@@ -28,23 +28,10 @@ pub(crate) fn k3s_bin_dir(fs: &crate::install::fsops::TreeFs) -> &'static str {
     }
 }
 
-/// `~/.config/systemd/user/k3s-rootless.service`, as a host path.
-pub(crate) fn unit_path(home: &str) -> String {
-    format!("{home}/.config/systemd/user/{UNIT_NAME}")
-}
-
-pub(crate) fn drop_in_path(home: &str) -> String {
-    format!("{home}/.config/systemd/user/{UNIT_NAME}.d/krc.conf")
-}
-
-pub(crate) fn wants_path(home: &str) -> String {
-    format!("{home}/.config/systemd/user/default.target.wants/{UNIT_NAME}")
-}
-
 pub(crate) fn unit(k3s_bin: &str) -> String {
     format!(
         "# Rootless k3s, written by krc install (directives of upstream's k3s-rootless.service).
-# krc uninstall removes it; settings live in {UNIT_NAME}.d/krc.conf.
+# krc uninstall removes it; settings live in {UNIT}.d/krc.conf.
 [Unit]
 Description=k3s (Rootless)
 
@@ -156,8 +143,6 @@ pub(crate) fn host_proxy(host: &crate::host::Host, r: &RootlessSettings) -> Vec<
     out.push((PROXY_KEYS[2].to_string(), no.join(",")));
     out
 }
-
-pub(crate) const DELEGATE_DROP_IN: &str = "/etc/systemd/system/user@.service.d/delegate.conf";
 
 pub(crate) fn delegate_drop_in() -> String {
     "# Written by krc install: rootless k3s needs these controllers delegated.

@@ -13,7 +13,8 @@ use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
 use crate::install::fsops::Meta;
 use crate::install::journal::{SYSCTL_KEYS, Undo};
-use crate::install::unit::{DELEGATE_DROP_IN, delegate_drop_in};
+use crate::install::unit::delegate_drop_in;
+use crate::layout::DELEGATE_DROP_IN;
 
 fn root_file(ctx: &Ctx<'_>, path: &str, mode: u32) -> Meta {
     // An edited file keeps its mode and owner; a new one is root's.

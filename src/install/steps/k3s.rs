@@ -8,9 +8,8 @@ use crate::install::exec::Cmd;
 use crate::install::fetch::{arch, source};
 use crate::install::fsops::Meta;
 use crate::install::journal::Undo;
-use crate::install::unit::{
-    UNIT_NAME, drop_in, drop_in_path, host_proxy, k3s_bin_dir, unit, unit_path, wants_path,
-};
+use crate::install::unit::{drop_in, host_proxy, k3s_bin_dir, unit};
+use crate::layout::{UNIT, drop_in_path, unit_path, wants_path};
 
 /// What upstream's install script may create besides the binary: saved
 /// before it runs and restored (or removed) on undo.
@@ -154,7 +153,7 @@ pub(super) const USER_UNIT: Step = Step {
             same(&drop_in_path(home), &krc_drop_in(ctx)),
         ) {
             (true, true) => State::Satisfied(format!(
-                "{UNIT_NAME} and its krc.conf drop-in are as krc writes them"
+                "{UNIT} and its krc.conf drop-in are as krc writes them"
             )),
             (false, _) => State::Needed(format!("{} is missing or differs", unit_path(home))),
             (true, false) => State::Needed(format!(
@@ -190,7 +189,7 @@ pub(super) const USER_UNIT: Step = Step {
             // settings only on a restart (and the old ones again on undo).
             // try-restart leaves a stopped unit stopped.
             if ctx.fs.exists(&unit_path(home)) {
-                let restart = Cmd::user(&["systemctl", "--user", "try-restart", UNIT_NAME]);
+                let restart = Cmd::user(&["systemctl", "--user", "try-restart", UNIT]);
                 actions.insert(0, Action::OnUndo(Undo::UserRestartK3s));
                 actions.push(Action::Run {
                     cmd: restart,
@@ -211,16 +210,16 @@ pub(super) const START: Step = Step {
     state: |ctx| {
         let wants = wants_path(&ctx.host.user().home);
         if ctx.fs.read_link(&wants).is_some() {
-            State::Satisfied(format!("{UNIT_NAME} is enabled ({wants})"))
+            State::Satisfied(format!("{UNIT} is enabled ({wants})"))
         } else {
-            State::Needed(format!("{UNIT_NAME} is not enabled"))
+            State::Needed(format!("{UNIT} is not enabled"))
         }
     },
     plan: |ctx| {
         let home = &ctx.host.user().home;
         if ctx.live {
             Ok(vec![Action::Run {
-                cmd: Cmd::user(&["systemctl", "--user", "enable", "--now", UNIT_NAME]),
+                cmd: Cmd::user(&["systemctl", "--user", "enable", "--now", UNIT]),
                 undo: Some(Undo::UserDisableK3s),
                 watch: vec![wants_path(home)],
                 optional: false,
