@@ -281,13 +281,9 @@ Fix: `sudo ss -ltnp 'sport = :PORT'` shows whether the forward exists; k3s's roo
 };
 
 pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
-    let host = ctx.host;
-    let u = host.user();
     let a = &ctx.params.accept;
     let mut f = Findings::default();
-    let mut verified = 0;
-    let mut api_down = false;
-    let disabled = super::api::disabled_components(host)?;
+    let disabled = super::api::disabled_components(ctx.host)?;
     let off = |item: &str| {
         disabled
             .iter()
@@ -298,179 +294,207 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     if let Some(at) = off("traefik") {
         f.observe(format!("traefik: not deployed, k3s is told so: {at}"));
     }
-    match host.accept_probes().services() {
-        Probe::NotRun(why) => f.observe(format!("services: {why}")),
-        Probe::Answer(Err(e)) => {
-            f.observe(e.clone());
-            f.find(Status::Fail, "listing services failed");
-            api_down = true;
-            f.remedy(super::api::api_remedy(&e, u));
-        }
-        Probe::Answer(Ok(services)) => {
-            let forwarded: Vec<_> = services
-                .iter()
-                .filter(|s| !s.ingress_ips.is_empty())
-                .collect();
-            for s in services
-                .iter()
-                .filter(|s| s.kind == "LoadBalancer" && s.ingress_ips.is_empty())
-            {
-                f.observe(format!(
-                    "service {}/{}: LoadBalancer without ingress IP: not forwarded",
-                    s.namespace, s.name
-                ));
-            }
-            if traefik
-                && !forwarded
-                    .iter()
-                    .any(|s| s.namespace == "kube-system" && s.name == "traefik")
-            {
-                f.find(Status::Fail, "traefik's LoadBalancer service has no ingress IP: 80 and 443 are not forwarded to 10080 and 10443");
-                f.remedy(format!("{} -n kube-system get svc traefik -o wide   # servicelb sets the ingress IP; is it disabled?", super::api::kubectl(ctx)));
-            }
-            for s in forwarded {
-                let who = format!(
-                    "service {}/{} (ingress {})",
-                    s.namespace,
-                    s.name,
-                    s.ingress_ips.join(", ")
-                );
-                for p in &s.ports {
-                    if p.protocol != "TCP" {
-                        f.observe(format!("{who} port {}/{}: not probed (TCP only; k3s forwards UDP only in late-2025 releases)", p.port, p.protocol));
-                        continue;
-                    }
-                    judge(
-                        &mut f,
-                        &who,
-                        p.port,
-                        host.accept_probes().connect(host_port(p.port)),
-                        true,
-                    );
-                    verified += 1;
-                    if let Some(np) = p.node_port {
-                        judge(
-                            &mut f,
-                            &format!("{who} nodePort"),
-                            np,
-                            host.accept_probes().connect(host_port(np)),
-                            false,
-                        );
-                    }
-                }
-            }
-        }
-    }
+    let passive = forwarded_services(ctx, &mut f, traefik);
+    let mut verified = passive.unwrap_or(0);
     // With the API down the probe could only repeat the same error.
-    let mut probe = !a.probe_ports.is_empty() && !api_down;
-    if probe {
-        // Only servicelb gives the probe Service the ingress IP that makes
-        // k3s forward it.
-        for item in ["servicelb"] {
-            if let Some(at) = off(item) {
-                f.observe(format!("active probe: not run, {item} is disabled: {at}"));
-                probe = false;
-            }
-        }
+    let mut probe = !a.probe_ports.is_empty() && passive.is_some();
+    // Only servicelb gives the probe Service the ingress IP that makes k3s
+    // forward it.
+    if probe && let Some(at) = off("servicelb") {
+        f.observe(format!(
+            "active probe: not run, servicelb is disabled: {at}"
+        ));
+        probe = false;
     }
-    if probe {
-        // A host port that answers before the probe Service exists would
-        // be taken for the forward: the answer must be the probe's.
-        for p in &a.probe_ports {
-            let hp = host_port(*p);
-            match host.accept_probes().connect(hp) {
-                Probe::Answer(ans) if ans.reached() => {
-                    f.observe(format!(
-                        "before the probe: host 127.0.0.1:{hp}: {}",
-                        ans.describe()
-                    ));
-                    f.find(
-                        Status::Fail,
-                        format!("host port {hp} already answers before the probe Service exists: the probe's port {p} cannot be told apart from what listens there"),
-                    );
-                    f.remedy(format!("see what holds it: sudo ss -ltnp 'sport = :{hp}'   # stop it, or leave {p} out of the suite's probe_ports"));
-                    probe = false;
-                }
-                Probe::Answer(ans) => f.observe(format!(
-                    "before the probe: host 127.0.0.1:{hp}: {} (free)",
-                    ans.describe()
-                )),
-                Probe::NotRun(_) => {}
-            }
-        }
-    }
-    if probe {
-        let timeout = Duration::from_secs(a.timeout_secs);
-        let patience = Duration::from_secs(a.timeout_secs.min(20));
-        let mut results = Vec::new();
-        let run = host
-            .accept_probes()
-            .with_probe_service(&a.probe_ports, timeout, &mut |svc| {
-                for (port, node_port) in &svc.ports {
-                    let (answer, token) =
-                        probe_patiently(host, host_port(*port), &svc.token, patience);
-                    results.push(("probe service".to_string(), *port, answer, true, token));
-                    if let Some(np) = node_port {
-                        let (answer, token) =
-                            probe_patiently(host, host_port(*np), &svc.token, Duration::ZERO);
-                        results.push((
-                            "probe service nodePort".to_string(),
-                            *np,
-                            answer,
-                            false,
-                            token,
-                        ));
-                    }
-                }
-            });
-        match run {
-            Probe::NotRun(why) => f.observe(format!("active probe: {why}")),
-            Probe::Answer(run) => {
-                for s in &run.steps {
-                    f.observe(format!("active probe: {s}"));
-                }
-                if let Some(e) = &run.error {
-                    f.observe(format!("active probe: {e}"));
-                    f.find(Status::Fail, format!("the active probe could not run: {e}"));
-                    f.remedy(super::api::api_remedy(e, u));
-                }
-                for (who, port, answer, required, token) in results {
-                    verified += usize::from(required);
-                    let proven =
-                        matches!(&token, Some((Probe::Answer(Ok(uid)), want)) if uid == want);
-                    let reached = matches!(&answer, Probe::Answer(a) if a.reached());
-                    if proven {
-                        // This run's token came back through the port: the
-                        // forward is the probe's, whatever a plain HEAD got.
-                        let hp = host_port(port);
-                        if let Probe::Answer(a) = &answer {
-                            f.observe(format!(
-                                "{who} port {port} → host 127.0.0.1:{hp}: {}",
-                                a.describe()
-                            ));
-                        }
-                    } else {
-                        judge(&mut f, &who, port, answer, required);
-                    }
-                    if proven || reached {
-                        judge_token(&mut f, &who, port, token, required);
-                    }
-                }
-                if let Err(e) = &run.cleanup {
-                    f.find(
-                        Status::Fail,
-                        format!("the probe namespace was not deleted: {e}"),
-                    );
-                    f.remedy(format!(
-                        "{} delete namespace krc-acceptance",
-                        super::api::kubectl(ctx)
-                    ));
-                }
-            }
-        }
+    if probe && probe_ports_free(ctx, &mut f) {
+        verified += active_probe(ctx, &mut f);
     }
     if verified == 0 && f.status() == Status::Pass {
         f.find(Status::Skip, "no forwarded port was verified (no LoadBalancer service with an ingress IP, no active probe)");
     }
     Ok(f.finish("every LoadBalancer port p answers on host port p + 10000 when p ≤ 1024, else p"))
+}
+
+/// The passive half: every LoadBalancer port already forwarded (an ingress
+/// IP) must answer on its host port. The ports verified; None when the API
+/// did not answer.
+fn forwarded_services(ctx: &Ctx<'_>, f: &mut Findings, traefik: bool) -> Option<usize> {
+    let host = ctx.host;
+    let services = match host.accept_probes().services() {
+        Probe::NotRun(why) => {
+            f.observe(format!("services: {why}"));
+            return Some(0);
+        }
+        Probe::Answer(Err(e)) => {
+            f.observe(e.clone());
+            f.find(Status::Fail, "listing services failed");
+            f.remedy(super::api::api_remedy(&e, host.user()));
+            return None;
+        }
+        Probe::Answer(Ok(services)) => services,
+    };
+    let forwarded: Vec<_> = services
+        .iter()
+        .filter(|s| !s.ingress_ips.is_empty())
+        .collect();
+    for s in services
+        .iter()
+        .filter(|s| s.kind == "LoadBalancer" && s.ingress_ips.is_empty())
+    {
+        f.observe(format!(
+            "service {}/{}: LoadBalancer without ingress IP: not forwarded",
+            s.namespace, s.name
+        ));
+    }
+    if traefik
+        && !forwarded
+            .iter()
+            .any(|s| s.namespace == "kube-system" && s.name == "traefik")
+    {
+        f.find(Status::Fail, "traefik's LoadBalancer service has no ingress IP: 80 and 443 are not forwarded to 10080 and 10443");
+        f.remedy(format!("{} -n kube-system get svc traefik -o wide   # servicelb sets the ingress IP; is it disabled?", super::api::kubectl(ctx)));
+    }
+    let mut verified = 0;
+    for s in forwarded {
+        let who = format!(
+            "service {}/{} (ingress {})",
+            s.namespace,
+            s.name,
+            s.ingress_ips.join(", ")
+        );
+        for p in &s.ports {
+            if p.protocol != "TCP" {
+                f.observe(format!("{who} port {}/{}: not probed (TCP only; k3s forwards UDP only in late-2025 releases)", p.port, p.protocol));
+                continue;
+            }
+            judge(
+                f,
+                &who,
+                p.port,
+                host.accept_probes().connect(host_port(p.port)),
+                true,
+            );
+            verified += 1;
+            if let Some(np) = p.node_port {
+                judge(
+                    f,
+                    &format!("{who} nodePort"),
+                    np,
+                    host.accept_probes().connect(host_port(np)),
+                    false,
+                );
+            }
+        }
+    }
+    Some(verified)
+}
+
+/// A host port that answers before the probe Service exists would be taken
+/// for the forward: the answer must be the probe's. Whether all are free.
+fn probe_ports_free(ctx: &Ctx<'_>, f: &mut Findings) -> bool {
+    let mut free = true;
+    for p in &ctx.params.accept.probe_ports {
+        let hp = host_port(*p);
+        match ctx.host.accept_probes().connect(hp) {
+            Probe::Answer(ans) if ans.reached() => {
+                f.observe(format!(
+                    "before the probe: host 127.0.0.1:{hp}: {}",
+                    ans.describe()
+                ));
+                f.find(
+                    Status::Fail,
+                    format!("host port {hp} already answers before the probe Service exists: the probe's port {p} cannot be told apart from what listens there"),
+                );
+                f.remedy(format!("see what holds it: sudo ss -ltnp 'sport = :{hp}'   # stop it, or leave {p} out of the suite's probe_ports"));
+                free = false;
+            }
+            Probe::Answer(ans) => f.observe(format!(
+                "before the probe: host 127.0.0.1:{hp}: {} (free)",
+                ans.describe()
+            )),
+            Probe::NotRun(_) => {}
+        }
+    }
+    free
+}
+
+/// One port the active probe tried: who, the service port, the plain
+/// answer, whether it counts, and the token it returned.
+type ProbeResult = (String, u16, Probe<PortAnswer>, bool, TokenAnswer);
+
+/// The active half: the probe Service's ports must reach this run's
+/// namespace uid through their host ports. The ports verified.
+fn active_probe(ctx: &Ctx<'_>, f: &mut Findings) -> usize {
+    let host = ctx.host;
+    let a = &ctx.params.accept;
+    let timeout = Duration::from_secs(a.timeout_secs);
+    let patience = Duration::from_secs(a.timeout_secs.min(20));
+    let mut results: Vec<ProbeResult> = Vec::new();
+    let run = host
+        .accept_probes()
+        .with_probe_service(&a.probe_ports, timeout, &mut |svc| {
+            for (port, node_port) in &svc.ports {
+                let (answer, token) = probe_patiently(host, host_port(*port), &svc.token, patience);
+                results.push(("probe service".to_string(), *port, answer, true, token));
+                if let Some(np) = node_port {
+                    let (answer, token) =
+                        probe_patiently(host, host_port(*np), &svc.token, Duration::ZERO);
+                    results.push((
+                        "probe service nodePort".to_string(),
+                        *np,
+                        answer,
+                        false,
+                        token,
+                    ));
+                }
+            }
+        });
+    let run = match run {
+        Probe::NotRun(why) => {
+            f.observe(format!("active probe: {why}"));
+            return 0;
+        }
+        Probe::Answer(run) => run,
+    };
+    for s in &run.steps {
+        f.observe(format!("active probe: {s}"));
+    }
+    if let Some(e) = &run.error {
+        f.observe(format!("active probe: {e}"));
+        f.find(Status::Fail, format!("the active probe could not run: {e}"));
+        f.remedy(super::api::api_remedy(e, host.user()));
+    }
+    let mut verified = 0;
+    for (who, port, answer, required, token) in results {
+        verified += usize::from(required);
+        let proven = matches!(&token, Some((Probe::Answer(Ok(uid)), want)) if uid == want);
+        let reached = matches!(&answer, Probe::Answer(a) if a.reached());
+        if proven {
+            // This run's token came back through the port: the forward is
+            // the probe's, whatever a plain HEAD got.
+            let hp = host_port(port);
+            if let Probe::Answer(a) = &answer {
+                f.observe(format!(
+                    "{who} port {port} → host 127.0.0.1:{hp}: {}",
+                    a.describe()
+                ));
+            }
+        } else {
+            judge(f, &who, port, answer, required);
+        }
+        if proven || reached {
+            judge_token(f, &who, port, token, required);
+        }
+    }
+    if let Err(e) = &run.cleanup {
+        f.find(
+            Status::Fail,
+            format!("the probe namespace was not deleted: {e}"),
+        );
+        f.remedy(format!(
+            "{} delete namespace krc-acceptance",
+            super::api::kubectl(ctx)
+        ));
+    }
+    verified
 }
