@@ -202,186 +202,228 @@ Fix: `sudo krc install --user USER` writes both files; after a hand edit, `sudo 
 };
 
 pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
-    let host = ctx.host;
-    let u = host.user();
+    let u = ctx.host.user();
     let path = unit_path(u);
-    let Some((main, drop)) = read_unit(host)? else {
+    let Some((main, drop)) = read_unit(ctx.host)? else {
         return Ok(Verdict::fail(format!("{path} does not exist"))
             .evidence(format!("{path}: does not exist"))
             .remedy(install_remedy(u)));
     };
     let mut f = Findings::default();
-    let service = |key: &str| {
-        main.iter()
-            .chain(&drop)
-            .rfind(move |l| l.section == "Service" && l.key == key)
+    let all: Vec<UnitLine> = main.iter().chain(&drop).cloned().collect();
+    let unit = Unit {
+        ctx,
+        path: &path,
+        lines: &all,
     };
-    // systemd accumulates Delegate= lists; a boolean or an empty value resets.
-    let delegate: Vec<&UnitLine> = main
-        .iter()
-        .chain(&drop)
-        .filter(|l| l.section == "Service" && l.key == "Delegate")
-        .collect();
-    let mut effective = String::new();
-    for l in &delegate {
-        let v = l.value.trim();
-        if is_bool(v) || is_bool(&effective) {
-            effective = v.to_string();
-        } else {
-            effective = format!("{effective} {v}");
-        }
+    unit.delegate(&mut f);
+    unit.service_keys(&mut f);
+    unit.exec_start(&mut f);
+    if drop.is_empty() {
+        f.observe(format!("{path}.d/: no drop-in"));
     }
-    match delegate.last() {
-        Some(l) => {
-            for l in &delegate {
-                f.observe(l.at());
+    unit.rootless_env(&mut f);
+    Ok(f.finish(format!("{path} carries a Delegate= covering cpu, cpuset, memory, pids, KillMode=mixed, Type=simple, `server --rootless`, and the drop-in's K3S_ROOTLESS_* values")))
+}
+
+/// The unit and its drop-ins as `unit.present` judges them, in order (a
+/// later line wins, as in systemd).
+struct Unit<'a> {
+    ctx: &'a Ctx<'a>,
+    path: &'a str,
+    lines: &'a [UnitLine],
+}
+
+impl Unit<'_> {
+    /// The effective `key=` of [Service].
+    fn service(&self, key: &str) -> Option<&UnitLine> {
+        self.lines
+            .iter()
+            .rfind(|l| l.section == "Service" && l.key == key)
+    }
+
+    /// Delegate= must cover the controllers k3s needs.
+    fn delegate(&self, f: &mut Findings) {
+        let (ctx, path) = (self.ctx, self.path);
+        let delegate: Vec<&UnitLine> = self
+            .lines
+            .iter()
+            .filter(|l| l.section == "Service" && l.key == "Delegate")
+            .collect();
+        // systemd accumulates Delegate= lists; a boolean or an empty value resets.
+        let mut effective = String::new();
+        for l in &delegate {
+            let v = l.value.trim();
+            if is_bool(v) || is_bool(&effective) {
+                effective = v.to_string();
+            } else {
+                effective = format!("{effective} {v}");
             }
-            if let Err(missing) = delegate_covers(&effective) {
-                f.find(
-                    Status::Fail,
-                    format!(
-                        "Delegate={effective} does not delegate {missing} (k3s needs cpu, cpuset, memory, pids: \"delegated cgroup v2 controllers are required for rootless\")"
-                    ),
-                );
+        }
+        match delegate.last() {
+            Some(l) => {
+                for l in &delegate {
+                    f.observe(l.at());
+                }
+                if let Err(missing) = delegate_covers(&effective) {
+                    f.find(
+                        Status::Fail,
+                        format!(
+                            "Delegate={effective} does not delegate {missing} (k3s needs cpu, cpuset, memory, pids: \"delegated cgroup v2 controllers are required for rootless\")"
+                        ),
+                    );
+                    f.remedy(format!(
+                        "set Delegate=yes in [Service] of {} (line {}), then: {}",
+                        l.file,
+                        l.line,
+                        daemon_reload(ctx)
+                    ));
+                }
+            }
+            None => {
+                f.observe(format!("{path}: no Delegate= in [Service]"));
+                f.find(Status::Fail, "Delegate=yes is missing");
                 f.remedy(format!(
-                    "set Delegate=yes in [Service] of {} (line {}), then: {}",
-                    l.file,
-                    l.line,
+                    "add Delegate=yes to [Service] of {path}, then: {}",
                     daemon_reload(ctx)
                 ));
             }
         }
-        None => {
-            f.observe(format!("{path}: no Delegate= in [Service]"));
-            f.find(Status::Fail, "Delegate=yes is missing");
-            f.remedy(format!(
-                "add Delegate=yes to [Service] of {path}, then: {}",
-                daemon_reload(ctx)
-            ));
+    }
+
+    /// KillMode=mixed and Type=simple, as upstream's unit has them.
+    fn service_keys(&self, f: &mut Findings) {
+        let (ctx, path) = (self.ctx, self.path);
+        for (key, want) in [("KillMode", "mixed"), ("Type", "simple")] {
+            match self.service(key) {
+                Some(l) if l.value == want => f.observe(l.at()),
+                Some(l) => {
+                    f.observe(l.at());
+                    f.find(
+                        Status::Fail,
+                        format!("{key}={} (upstream: {key}={want})", l.value),
+                    );
+                    f.remedy(format!(
+                        "set {key}={want} in [Service] of {path}, then: {}",
+                        daemon_reload(ctx)
+                    ));
+                }
+                None => {
+                    f.observe(format!("{path}: no {key}= in [Service]"));
+                    f.find(Status::Fail, format!("{key}={want} is missing"));
+                    f.remedy(format!(
+                        "add {key}={want} to [Service] of {path}, then: {}",
+                        daemon_reload(ctx)
+                    ));
+                }
+            }
         }
     }
-    for (key, want) in [("KillMode", "mixed"), ("Type", "simple")] {
-        match service(key) {
-            Some(l) if l.value == want => f.observe(l.at()),
+
+    /// ExecStart runs `k3s server --rootless`, from a k3s that exists.
+    fn exec_start(&self, f: &mut Findings) {
+        let (ctx, path) = (self.ctx, self.path);
+        let u = ctx.host.user();
+        match self.service("ExecStart") {
+            Some(l)
+                if l.value.split_whitespace().any(|w| w == "server")
+                    && l.value.contains("--rootless") =>
+            {
+                f.observe(l.at());
+                let bin = l
+                    .value
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches(['-', '@', '+', '!', ':']);
+                if let Some(other) = super::rootless::k3s_elsewhere(ctx.host, bin) {
+                    f.observe(format!("{bin}: does not exist; {other}: exists"));
+                    f.find(
+                        Status::Fail,
+                        format!("ExecStart starts {bin}, which does not exist; k3s is at {other}"),
+                    );
+                    f.remedy(format!(
+                        "set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Service] of {path}, then: {}",
+                        daemon_reload(ctx)
+                    ));
+                }
+            }
             Some(l) => {
                 f.observe(l.at());
                 f.find(
                     Status::Fail,
-                    format!("{key}={} (upstream: {key}={want})", l.value),
+                    "ExecStart does not run `k3s server --rootless`",
                 );
-                f.remedy(format!(
-                    "set {key}={want} in [Service] of {path}, then: {}",
-                    daemon_reload(ctx)
-                ));
+                f.remedy(install_remedy(u));
             }
             None => {
-                f.observe(format!("{path}: no {key}= in [Service]"));
-                f.find(Status::Fail, format!("{key}={want} is missing"));
-                f.remedy(format!(
-                    "add {key}={want} to [Service] of {path}, then: {}",
-                    daemon_reload(ctx)
-                ));
+                f.observe(format!("{path}: no ExecStart="));
+                f.find(Status::Fail, "ExecStart is missing");
+                f.remedy(install_remedy(u));
             }
         }
     }
-    match service("ExecStart") {
-        Some(l)
-            if l.value.split_whitespace().any(|w| w == "server")
-                && l.value.contains("--rootless") =>
-        {
-            f.observe(l.at());
-            let bin = l
-                .value
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .trim_start_matches(['-', '@', '+', '!', ':']);
-            if let Some(other) = super::rootless::k3s_elsewhere(ctx.host, bin) {
-                f.observe(format!("{bin}: does not exist; {other}: exists"));
-                f.find(
-                    Status::Fail,
-                    format!("ExecStart starts {bin}, which does not exist; k3s is at {other}"),
-                );
-                f.remedy(format!(
-                    "set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Service] of {path}, then: {}",
-                    daemon_reload(ctx)
-                ));
-            }
-        }
-        Some(l) => {
-            f.observe(l.at());
-            f.find(
-                Status::Fail,
-                "ExecStart does not run `k3s server --rootless`",
-            );
-            f.remedy(install_remedy(u));
-        }
-        None => {
-            f.observe(format!("{path}: no ExecStart="));
-            f.find(Status::Fail, "ExecStart is missing");
-            f.remedy(install_remedy(u));
-        }
-    }
-    // The unit's own Environment= lines count as much as the drop-in's;
-    // a later assignment wins, as in systemd.
-    let all: Vec<UnitLine> = main.iter().chain(&drop).cloned().collect();
-    let env = environment(&all);
-    let a = &ctx.params.rootless;
-    // (variable, the flag that sets it, the value judged by, k3s's default)
-    let wanted = [
-        (
-            "K3S_ROOTLESS_CIDR",
-            "cidr",
-            a.cidr.to_string(),
-            "10.41.0.0/16",
-        ),
-        (
-            "K3S_ROOTLESS_PORT_DRIVER",
-            "port-driver",
-            a.port_driver.to_string(),
-            "builtin",
-        ),
-        ("K3S_ROOTLESS_MTU", "mtu", a.mtu.to_string(), "65520"),
-        (
-            "K3S_ROOTLESS_DISABLE_HOST_LOOPBACK",
-            "disable-host-loopback",
-            a.disable_host_loopback.to_string(),
-            "true",
-        ),
-    ];
-    if drop.is_empty() {
-        f.observe(format!("{path}.d/: no drop-in"));
-    }
-    let path_d = crate::layout::drop_in_path(&u.home);
-    for (name, flag, want, k3s_default) in wanted {
-        match env.iter().rfind(|(k, _, _)| k == name) {
-            Some((_, v, l)) if *v == want => f.observe(l.at()),
-            Some((_, v, l)) => {
-                f.observe(l.at());
-                f.find(
-                    Status::Warn,
-                    format!("{name}={v}, the suite expects {want}"),
-                );
-                f.remedy(format!(
-                    "if {v} is what was installed, judge by it: krc accept --{flag} {v} (or the suite's parameter); else reinstall with {want}: sudo krc install --user {} --{flag} {want}",
-                    u.name
-                ));
-            }
-            None => {
-                f.find(
-                    Status::Warn,
-                    format!(
-                        "{name} is not set (k3s then uses {k3s_default}; the suite expects {want})"
-                    ),
-                );
-                f.remedy(format!(
-                    "add Environment={name}={want} to {path_d}, then: {}",
-                    daemon_reload(ctx)
-                ));
+
+    /// The `K3S_ROOTLESS_*` values are the ones this run judges by (the
+    /// install's flags, or the suite's); the unit's own Environment= lines
+    /// count as much as the drop-in's.
+    fn rootless_env(&self, f: &mut Findings) {
+        let ctx = self.ctx;
+        let u = ctx.host.user();
+        let env = environment(self.lines);
+        let a = &ctx.params.rootless;
+        // (variable, the flag that sets it, the value judged by, k3s's default)
+        let wanted = [
+            (
+                "K3S_ROOTLESS_CIDR",
+                "cidr",
+                a.cidr.to_string(),
+                "10.41.0.0/16",
+            ),
+            (
+                "K3S_ROOTLESS_PORT_DRIVER",
+                "port-driver",
+                a.port_driver.to_string(),
+                "builtin",
+            ),
+            ("K3S_ROOTLESS_MTU", "mtu", a.mtu.to_string(), "65520"),
+            (
+                "K3S_ROOTLESS_DISABLE_HOST_LOOPBACK",
+                "disable-host-loopback",
+                a.disable_host_loopback.to_string(),
+                "true",
+            ),
+        ];
+        let path_d = crate::layout::drop_in_path(&u.home);
+        for (name, flag, want, k3s_default) in wanted {
+            match env.iter().rfind(|(k, _, _)| k == name) {
+                Some((_, v, l)) if *v == want => f.observe(l.at()),
+                Some((_, v, l)) => {
+                    f.observe(l.at());
+                    f.find(
+                        Status::Warn,
+                        format!("{name}={v}, the suite expects {want}"),
+                    );
+                    f.remedy(format!(
+                        "if {v} is what was installed, judge by it: krc accept --{flag} {v} (or the suite's parameter); else reinstall with {want}: sudo krc install --user {} --{flag} {want}",
+                        u.name
+                    ));
+                }
+                None => {
+                    f.find(
+                        Status::Warn,
+                        format!(
+                            "{name} is not set (k3s then uses {k3s_default}; the suite expects {want})"
+                        ),
+                    );
+                    f.remedy(format!(
+                        "add Environment={name}={want} to {path_d}, then: {}",
+                        daemon_reload(ctx)
+                    ));
+                }
             }
         }
     }
-    Ok(f.finish(format!("{path} carries a Delegate= covering cpu, cpuset, memory, pids, KillMode=mixed, Type=simple, `server --rootless`, and the drop-in's K3S_ROOTLESS_* values")))
 }
 
 pub(crate) const ACTIVE: Check = Check {
