@@ -36,7 +36,6 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let u = host.user();
     let path = kubeconfig_path(u, ctx.params.accept.kubeconfig.as_deref());
-    let mut f = Findings::default();
     let restart = format!(
         "k3s rewrites it on start: sudo systemctl --user -M {}@ restart k3s-rootless",
         u.name
@@ -45,47 +44,66 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // file's own (fstat), never a link target's.
     let file = match kubefile::read_host(host, &path) {
         Ok(file) => file,
-        Err(Refused::Missing) => {
-            return Ok(Verdict::fail(format!("{path} does not exist"))
+        Err(r) => return refused(ctx, &path, r, &restart),
+    };
+    let mut f = Findings::default();
+    let st = file_stat(ctx, &path, &file)?;
+    if !owner_and_mode(ctx, &path, &st, &mut f) {
+        return Ok(f.finish(""));
+    }
+    contents(ctx, &path, &file.text, &restart, &mut f);
+    Ok(f.finish(format!("{path} belongs to {}, mode 600, names https://127.0.0.1:{} and holds CA and client credentials", u.name, ctx.params.accept.api_port)))
+}
+
+/// Why the kubeconfig was not read, and what to do.
+fn refused(ctx: &Ctx<'_>, path: &str, r: Refused, restart: &str) -> Result<Verdict, FactError> {
+    let (host, u) = (ctx.host, ctx.host.user());
+    match r {
+        Refused::Missing => Ok(Verdict::fail(format!("{path} does not exist"))
             .evidence(format!("{path}: does not exist"))
-            .remedy(format!("k3s writes it when the server starts (journal: \"Wrote kubeconfig ...\"):\nsudo systemctl --user -M {}@ status k3s-rootless\nsudo journalctl --user -M {}@ -u k3s-rootless | grep -i kubeconfig", u.name, u.name)));
-        }
-        Err(Refused::Io(e)) => {
-            return Err(FactError::Unreadable {
-                path: path.clone(),
-                reason: e,
-            });
-        }
-        Err(r) => {
-            let why = kubefile::refusal(host, &path, &r);
+            .remedy(format!("k3s writes it when the server starts (journal: \"Wrote kubeconfig ...\"):\nsudo systemctl --user -M {}@ status k3s-rootless\nsudo journalctl --user -M {}@ -u k3s-rootless | grep -i kubeconfig", u.name, u.name))),
+        Refused::Io(e) => Err(FactError::Unreadable {
+            path: path.to_string(),
+            reason: e,
+        }),
+        r => {
+            let why = kubefile::refusal(host, path, &r);
             let remedy = match &r {
                 Refused::Owner(_) => format!("sudo chown {}: {path}", u.name),
                 Refused::Symlink(_) | Refused::NotRegular(_) => {
                     format!("rm {path}   # then {restart}")
                 }
-                _ => restart.clone(),
+                _ => restart.to_string(),
             };
-            return Ok(Verdict::fail(why)
+            Ok(Verdict::fail(why)
                 .evidence(format!("{path}: refused, nothing read from it"))
-                .remedy(remedy));
+                .remedy(remedy))
         }
-    };
-    let st = match host.origin() {
-        // The descriptor's own metadata: no second lookup to race.
-        Origin::Live => FileStat {
+    }
+}
+
+/// The file's owner and mode: on a live host the descriptor's own (no
+/// second lookup to race), in a tree its fixture's.
+fn file_stat(ctx: &Ctx<'_>, path: &str, file: &kubefile::KubeFile) -> Result<FileStat, FactError> {
+    match ctx.host.origin() {
+        Origin::Live => Ok(FileStat {
             kind: FileKind::File,
             mode: file.mode,
             uid: file.uid,
             gid: file.gid,
             rdev: None,
             caps: Vec::new(),
-        },
-        // A tree's owners and modes come from its fixture.
-        Origin::Tree => match host.stat(&path)? {
-            Some(st) => st,
-            None => return Err(FactError::Missing { path }),
-        },
-    };
+        }),
+        Origin::Tree => ctx.host.stat(path)?.ok_or_else(|| FactError::Missing {
+            path: path.to_string(),
+        }),
+    }
+}
+
+/// The user's own file, mode 600. False when it is someone else's: its
+/// contents are then not judged.
+fn owner_and_mode(ctx: &Ctx<'_>, path: &str, st: &FileStat, f: &mut Findings) -> bool {
+    let (host, u) = (ctx.host, ctx.host.user());
     f.observe(format!(
         "{path}: {} uid {} ({}) gid {}",
         st.mode_string(),
@@ -103,7 +121,7 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             ),
         );
         f.remedy(format!("sudo chown {}: {path}", u.name));
-        return Ok(f.finish(""));
+        return false;
     }
     if st.mode & 0o004 != 0 {
         f.find(Status::Fail, format!("{path} is world-readable ({:o}): anyone on this host can take the cluster's admin credentials", st.mode & 0o777));
@@ -118,12 +136,19 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         );
         f.remedy(format!("chmod 600 {path}"));
     }
-    match kubeconfig::parse(&file.text) {
+    true
+}
+
+/// The server, the CA and the client credentials, judged by krc's own
+/// parser, whose errors name a position and never quote the file.
+fn contents(ctx: &Ctx<'_>, path: &str, text: &str, restart: &str, f: &mut Findings) {
+    let u = ctx.host.user();
+    match kubeconfig::parse(text) {
         Err(e) => {
             // krc's own words and a position: never the parser's text.
-            f.observe(e.in_file(&path));
+            f.observe(e.in_file(path));
             f.find(Status::Fail, format!("{path} is not a valid kubeconfig"));
-            f.remedy(restart.clone());
+            f.remedy(restart.to_string());
         }
         Ok((k, _)) => {
             let want = format!("https://127.0.0.1:{}", ctx.params.accept.api_port);
@@ -163,7 +188,6 @@ pub(super) fn present(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             }
         }
     }
-    Ok(f.finish(format!("{path} belongs to {}, mode 600, names https://127.0.0.1:{} and holds CA and client credentials", u.name, ctx.params.accept.api_port)))
 }
 
 fn said(b: bool) -> &'static str {
