@@ -66,6 +66,23 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         .trim_start_matches(['-', '@', '+', '!', ':']);
     let mut f = Findings::default();
     f.observe(exec.at());
+    if !executable(ctx, bin, &path, &mut f)? {
+        return Ok(f.finish(""));
+    }
+    version(ctx, bin, &mut f);
+    let pinned = ctx
+        .params
+        .accept
+        .k3s_version
+        .as_deref()
+        .map_or(String::new(), |p| format!(", pinned {p}"));
+    Ok(f.finish(format!("{bin} is an executable k3s{pinned}")))
+}
+
+/// The unit's binary exists and is an executable file; false (with the
+/// finding) when it is not.
+fn executable(ctx: &Ctx<'_>, bin: &str, path: &str, f: &mut Findings) -> Result<bool, FactError> {
+    let (host, u) = (ctx.host, ctx.host.user());
     match host.stat(bin)? {
         None => {
             f.observe(format!("{bin}: does not exist"));
@@ -77,14 +94,14 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 or set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Service] of {path}, then: sudo systemctl --user -M {}@ daemon-reload",
                     u.name, u.name
                 ));
-                return Ok(f.finish(""));
+                return Ok(false);
             }
             f.find(Status::Fail, format!("{bin} does not exist"));
             f.remedy(format!(
                 "sudo krc install --user {}   # step k3s-binary",
                 u.name
             ));
-            return Ok(f.finish(""));
+            return Ok(false);
         }
         Some(st) if st.kind != FileKind::File || st.mode & 0o111 == 0 => {
             f.observe(format!(
@@ -95,7 +112,7 @@ or set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Serv
             ));
             f.find(Status::Fail, format!("{bin} is not an executable file"));
             f.remedy(format!("sudo chmod 755 {bin}"));
-            return Ok(f.finish(""));
+            return Ok(false);
         }
         Some(st) => f.observe(format!(
             "{bin}: {} uid {} gid {}",
@@ -104,6 +121,12 @@ or set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Serv
             st.gid
         )),
     }
+    Ok(true)
+}
+
+/// `k3s --version` says k3s, and the pinned one when a pin is known.
+fn version(ctx: &Ctx<'_>, bin: &str, f: &mut Findings) {
+    let (host, u) = (ctx.host, ctx.host.user());
     match host.probes().version(bin) {
         Probe::NotRun(why) => {
             f.observe(format!("{bin} --version: {why}"));
@@ -141,13 +164,6 @@ or set ExecStart={other} server --rootless --snapshotter=fuse-overlayfs in [Serv
             }
         }
     }
-    let pinned = ctx
-        .params
-        .accept
-        .k3s_version
-        .as_deref()
-        .map_or(String::new(), |p| format!(", pinned {p}"));
-    Ok(f.finish(format!("{bin} is an executable k3s{pinned}")))
 }
 
 /// `k3s version v1.33.5+k3s1 (2a9c3d4b)`: a release tag matches as a
