@@ -1071,23 +1071,22 @@ fn the_gate_judges_the_network_the_install_will_use() {
         std::fs::write(f, t).unwrap();
     };
     route("0000290A"); // 10.41.0.0/16
-    let o = install(&root, &url, &pins, &["--dry-run"], &[]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A dry run with these flags: its exit status and stdout.
+    let dry_run = |extra: &[&str]| {
+        let o = install(&root, &url, &pins, &[&["--dry-run"], extra].concat(), &[]);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = dry_run(&[]);
+    assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("net.cidr") && out.contains("krc install --cidr 10.141.0.0/16"),
         "{out}"
     );
-
-    let o = install(
-        &root,
-        &url,
-        &pins,
-        &["--dry-run", "--cidr", "10.141.0.0/16"],
-        &[],
-    );
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (code, out) = dry_run(&["--cidr", "10.141.0.0/16"]);
+    assert_eq!(code, Some(0), "{out}");
     assert!(!out.contains("net.cidr"), "{out}");
     assert!(out.contains("K3S_ROOTLESS_CIDR=10.141.0.0/16"), "{out}");
 
@@ -1118,22 +1117,9 @@ fn the_gate_judges_the_network_the_install_will_use() {
 
     // When the usual alternative is taken too, the remedy names a free one.
     route("00008D0A"); // 10.141.0.0/16
-    let o = install(
-        &root,
-        &url,
-        &pins,
-        &["--dry-run", "--cidr", "10.141.0.0/16"],
-        &[],
-    );
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let (code, out) = dry_run(&["--cidr", "10.141.0.0/16"]);
+    assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("krc install --cidr 10.241.0.0/16"), "{out}");
-    let o = install(
-        &root,
-        &url,
-        &pins,
-        &["--dry-run", "--cidr", "10.241.0.0/16"],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (code, out) = dry_run(&["--cidr", "10.241.0.0/16"]);
+    assert_eq!(code, Some(0), "{out}");
 }

@@ -57,13 +57,7 @@ pub(super) fn binary(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .evidence(format!("{path}: no ExecStart="))
             .remedy(format!("sudo krc install --user {}", u.name)));
     };
-    // systemd's prefixes (-, @, +, !) are not part of the path.
-    let bin = exec
-        .value
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_start_matches(['-', '@', '+', '!', ':']);
+    let bin = super::unit::exec_binary(&exec.value);
     let mut f = Findings::default();
     f.observe(exec.at());
     if !executable(ctx, bin, &path, &mut f)? {

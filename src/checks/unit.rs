@@ -25,6 +25,16 @@ impl UnitLine {
     }
 }
 
+/// The program an `ExecStart=` runs: its first word without systemd's
+/// prefixes (-, @, +, !, :), which are not part of the path.
+pub(crate) fn exec_binary(exec_start: &str) -> &str {
+    exec_start
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches(['-', '@', '+', '!', ':'])
+}
+
 pub(crate) fn unit_path(u: &TargetUser) -> String {
     crate::layout::unit_path(&u.home)
 }
@@ -330,12 +340,7 @@ impl Unit<'_> {
                     && l.value.contains("--rootless") =>
             {
                 f.observe(l.at());
-                let bin = l
-                    .value
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches(['-', '@', '+', '!', ':']);
+                let bin = exec_binary(&l.value);
                 if let Some(other) = super::rootless::k3s_elsewhere(ctx.host, bin) {
                     f.observe(format!("{bin}: does not exist; {other}: exists"));
                     f.find(
