@@ -62,9 +62,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // The one place an error's chain of causes is printed.
         Err(e) => {
-            eprintln!("krc: error: {e}");
-            ExitCode::from(exit::USAGE)
+            for line in cmd::error_lines(&e) {
+                eprintln!("{line}");
+            }
+            ExitCode::from(e.status())
         }
     }
 }

@@ -61,6 +61,29 @@ fn malformed_suite_names_file_and_line() {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
 
+/// A suite file that cannot be read: the message, then the OS error as
+/// its cause, each printed once.
+#[test]
+fn an_unreadable_suite_prints_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("absent/suite.toml");
+    let out = krc()
+        .args(["preflight", "--suite"])
+        .arg(&suite)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            format!("krc: error: failed to read suite {}", suite.display()),
+            "  caused by: No such file or directory (os error 2)".to_string(),
+        ],
+        "{err}"
+    );
+}
+
 #[test]
 fn explain_says_what_why_and_fix() {
     let out = krc().args(["explain", "cgroup.unified"]).output().unwrap();

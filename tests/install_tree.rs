@@ -359,6 +359,37 @@ fn fault_at_every_step(d: &Path, root: &Path, variant: &str) -> usize {
     restored
 }
 
+/// A journal krc cannot parse stops the uninstall (exit status 1) with
+/// one line naming it and the parser's error as its cause.
+#[test]
+fn a_malformed_journal_is_named_with_its_cause() {
+    let d = tempfile::tempdir().unwrap();
+    let root = seed(d.path());
+    let dir = root.join("var/lib/krc/1000");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("journal.json"), "{").unwrap();
+    let before = tree(&root);
+    let o = uninstall(&root, &["--yes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "krc: error: {}: not a krc journal; move it away only if you know krc did not write it",
+                std::fs::canonicalize(&dir)
+                    .unwrap()
+                    .join("journal.json")
+                    .display()
+            ),
+            "  caused by: EOF while parsing an object at line 1 column 1".to_string(),
+        ],
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree_diff(&before, &tree(&root)), "");
+}
+
 #[test]
 fn checksum_mismatch_writes_nothing() {
     let d = tempfile::tempdir().unwrap();

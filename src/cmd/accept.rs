@@ -36,9 +36,8 @@ impl AcceptPlan {
     pub(crate) fn from_args(args: &AcceptArgs) -> Result<AcceptPlan, CmdError> {
         let sa = &args.suite;
         let rootless = args.rootless.flags().parse().map_err(CmdError::new)?;
-        let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Acceptance)
-            .map_err(CmdError::new)?
-            .with_rootless(&rootless);
+        let suite =
+            Suite::for_phase(sa.suite.as_deref(), Phase::Acceptance)?.with_rootless(&rootless);
         AcceptPlan::new(&args.root, sa.user.as_deref(), suite, &args.accept)
     }
 
@@ -89,7 +88,7 @@ pub(crate) fn run_phase(
             e.params.accept.timeout_secs = t;
         }
     }
-    let host = Host::open(&plan.root, plan.user.as_deref()).map_err(CmdError::new)?;
+    let host = Host::open(&plan.root, plan.user.as_deref())?;
     let configured = suite
         .entries
         .first()
@@ -144,7 +143,7 @@ pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
     }
     let id_width = plan.suite.id_width();
     if harness.list {
-        let host = Arc::new(Host::open(&plan.root, plan.user.as_deref()).map_err(CmdError::new)?);
+        let host = Arc::new(Host::open(&plan.root, plan.user.as_deref())?);
         let mut p = Printer::stdout(false, false, id_width);
         runner::list(&host_tasks(&plan.suite, &host), &harness, &mut p);
         return Ok(exit::OK);

@@ -11,7 +11,7 @@ fn emit(text: &str) -> Result<(), CmdError> {
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CmdError::new(format!("failed to write to stdout: {e}"))),
+        Err(e) => Err(CmdError::caused("failed to write to stdout", e)),
     }
 }
 

@@ -70,10 +70,7 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
                 exit::FAILED
             }));
         }
-        Err(e) => {
-            eprintln!("krc install: {e}");
-            return Ok(exit::FAILED);
-        }
+        Err(e) => return Err(CmdError::of(e).with_status(exit::FAILED)),
     };
     if let Some(host) = &run.host
         && !run.steps.is_empty()
@@ -103,10 +100,7 @@ pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
                 exit::FAILED
             }))
         }
-        Err(e) => {
-            eprintln!("krc uninstall: {e}");
-            Ok(exit::FAILED)
-        }
+        Err(e) => Err(CmdError::of(e).with_status(exit::FAILED)),
     }
 }
 

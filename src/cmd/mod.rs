@@ -56,13 +56,166 @@ pub(crate) fn as_root(user: &str) -> Result<u8, String> {
     Ok(status.code().map_or(exit::FAILED, |c| c as u8))
 }
 
-/// An error that stops a command: one line saying what and where.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct CmdError(pub(crate) String);
+/// An error that stops a command: one line saying what and where, the
+/// error that caused it (if any), and the exit status it ends krc with.
+/// `main` prints it with [`error_lines`], the only place a chain of
+/// causes is printed.
+#[derive(Debug)]
+pub(crate) struct CmdError {
+    /// None: the error below is itself the message (a typed error
+    /// passed up whole, its causes after it).
+    msg: Option<String>,
+    cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    status: u8,
+}
 
 impl CmdError {
+    /// A usage error (exit status 2) with no cause below it.
     pub(crate) fn new(msg: impl std::fmt::Display) -> Self {
-        CmdError(msg.to_string())
+        CmdError {
+            msg: Some(msg.to_string()),
+            cause: None,
+            status: exit::USAGE,
+        }
+    }
+
+    /// `msg`, caused by `err`: `err` and its own causes are printed
+    /// after it, one `caused by:` line each.
+    pub(crate) fn caused(
+        msg: impl std::fmt::Display,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        CmdError {
+            msg: Some(msg.to_string()),
+            cause: Some(Box::new(err)),
+            status: exit::USAGE,
+        }
+    }
+
+    /// A typed error as the command's error: its message first, then its
+    /// causes.
+    pub(crate) fn of(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        CmdError {
+            msg: None,
+            cause: Some(Box::new(err)),
+            status: exit::USAGE,
+        }
+    }
+
+    /// The same error, ending krc with `status` instead of 2.
+    pub(crate) fn with_status(mut self, status: u8) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub(crate) fn status(&self) -> u8 {
+        self.status
+    }
+}
+
+impl std::fmt::Display for CmdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.msg, &self.cause) {
+            (Some(m), _) => f.write_str(m),
+            (None, Some(e)) => e.fmt(f),
+            (None, None) => f.write_str("failed"),
+        }
+    }
+}
+
+impl std::error::Error for CmdError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let cause = self.cause.as_deref()?;
+        if self.msg.is_some() {
+            Some(cause)
+        } else {
+            cause.source()
+        }
+    }
+}
+
+impl From<crate::host::HostError> for CmdError {
+    fn from(e: crate::host::HostError) -> Self {
+        CmdError::of(e)
+    }
+}
+
+impl From<crate::suite::config::SuiteError> for CmdError {
+    fn from(e: crate::suite::config::SuiteError) -> Self {
+        CmdError::of(e)
+    }
+}
+
+/// An error as `main` prints it: `krc: error: MSG`, then one `  caused
+/// by: ...` line per error in its `source()` chain. A cause whose text
+/// the line above already holds (a library that writes its source into
+/// its own message) is not printed again.
+pub(crate) fn error_lines(e: &dyn std::error::Error) -> Vec<String> {
+    let mut lines = vec![format!("krc: error: {e}")];
+    let mut above = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !above.contains(&text) {
+            lines.push(format!("  caused by: {text}"));
+        }
+        above = text;
+        cur = c.source();
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Inner {
+        #[error("failed to read suite /x/s.toml")]
+        Read(#[source] std::io::Error),
+    }
+
+    fn not_found() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::ENOENT)
+    }
+
+    #[test]
+    fn a_chain_prints_each_cause_once() {
+        // Two levels: the message, then the OS error on its own line.
+        let e = CmdError::of(Inner::Read(not_found()));
+        assert_eq!(
+            error_lines(&e),
+            [
+                "krc: error: failed to read suite /x/s.toml",
+                "  caused by: No such file or directory (os error 2)",
+            ]
+        );
+        assert_eq!(e.status(), exit::USAGE);
+        // A message over a typed error: three lines, none repeated.
+        let e = CmdError::caused("cannot run the preflight", Inner::Read(not_found()))
+            .with_status(exit::FAILED);
+        assert_eq!(
+            error_lines(&e),
+            [
+                "krc: error: cannot run the preflight",
+                "  caused by: failed to read suite /x/s.toml",
+                "  caused by: No such file or directory (os error 2)",
+            ]
+        );
+        assert_eq!(e.status(), exit::FAILED);
+        // No cause: one line.
+        assert_eq!(error_lines(&CmdError::new("bad")), ["krc: error: bad"]);
+    }
+
+    #[test]
+    fn a_cause_already_in_its_parents_message_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("request failed: {0}")]
+        struct Embeds(#[source] std::io::Error);
+        let e = CmdError::of(Embeds(not_found()));
+        assert_eq!(
+            error_lines(&e),
+            ["krc: error: request failed: No such file or directory (os error 2)"]
+        );
     }
 }

@@ -198,9 +198,9 @@ fn put(path: &Path, bytes: &[u8]) -> Result<(), CmdError> {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         return match out.write_all(bytes).and_then(|_| out.flush()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CmdError::new(format!(
-                "failed to write the report to stdout: {e}"
-            ))),
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(CmdError::caused("failed to write the report to stdout", e))
+            }
             _ => Ok(()),
         };
     }

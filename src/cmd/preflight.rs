@@ -58,15 +58,13 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
     let sa = &args.suite;
     let rootless = args.rootless.flags().parse().map_err(CmdError::new)?;
     let (harness, files) = output::prepare(sa)?;
-    let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Preflight)
-        .map_err(CmdError::new)?
-        .with_rootless(&rootless);
+    let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Preflight)?.with_rootless(&rootless);
     let ids: Vec<&str> = suite.entries.iter().map(|e| e.check.id).collect();
     if let Some(code) = output::no_match("preflight", &ids, &harness, "preflight") {
         return Ok(code);
     }
     let user = sa.user.as_deref().or(suite.user.as_deref());
-    let host = Arc::new(Host::open(&args.root, user).map_err(CmdError::new)?);
+    let host = Arc::new(Host::open(&args.root, user)?);
     let id_width = suite.id_width();
     if harness.list {
         let mut p = Printer::stdout(false, false, id_width);

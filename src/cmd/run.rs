@@ -36,7 +36,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
             .with_pin(pin),
         &args.accept,
     )?;
-    let host = Arc::new(Host::open(&ia.root, ia.user.as_deref()).map_err(CmdError::new)?);
+    let host = Arc::new(Host::open(&ia.root, ia.user.as_deref())?);
     let me = nix::unistd::geteuid().as_raw();
     if host.origin() == Origin::Live && me != 0 && !ia.dry_run {
         // The install's root steps need root: run the whole chain as root
@@ -106,6 +106,9 @@ fn install_phase(req: &apply::Request) -> Result<(PhaseReport, Option<InstallOut
             "the install needs root: run krc run as root with --user NAME",
         )),
         Err(e) => {
+            // The run goes on to write its reports: the error and its
+            // causes are the failed testcase's text, as one line.
+            let e = crate::install::fetch::chain(&e);
             eprintln!("krc run: install: {e}");
             let failed = CheckRecord::judged(
                 Subject {
@@ -114,8 +117,7 @@ fn install_phase(req: &apply::Request) -> Result<(PhaseReport, Option<InstallOut
                     phase: Phase::Install,
                     severity: Severity::Required,
                 },
-                Verdict::fail(e.to_string())
-                    .remedy("see the message above; fix it and run krc run again"),
+                Verdict::fail(e).remedy("see the message above; fix it and run krc run again"),
                 Duration::ZERO,
             );
             Ok((

@@ -128,6 +128,12 @@ impl fmt::Debug for Host {
 pub(crate) enum HostError {
     #[error("--root {0}: not a directory")]
     RootNotDir(String),
+    #[error("--root {path}: failed to open it")]
+    RootUnopenable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Fixture(String),
     #[error("cannot read the host's users: {0}")]
@@ -143,16 +149,17 @@ impl Host {
         if !root.is_dir() {
             return Err(HostError::RootNotDir(root.display().to_string()));
         }
-        let root = root
-            .canonicalize()
-            .map_err(|e| HostError::RootNotDir(format!("{}: {e}", root.display())))?;
+        let unopenable = |source| HostError::RootUnopenable {
+            path: root.display().to_string(),
+            source,
+        };
+        let root = root.canonicalize().map_err(unopenable)?;
         let origin = if root == Path::new("/") {
             Origin::Live
         } else {
             Origin::Tree
         };
-        let dir = rootdir::RootDir::open(&root)
-            .map_err(|e| HostError::RootNotDir(format!("{}: {e}", root.display())))?;
+        let dir = rootdir::RootDir::open(&root).map_err(unopenable)?;
         let fixture = FixtureMeta::load(&root).map_err(HostError::Fixture)?;
         let reader = RootedFs {
             root: root.clone(),

@@ -2,9 +2,56 @@
 //! run. The same list is printed by `--dry-run` and applied by the
 //! executor, and every application is journaled with what undoes it.
 
-use super::exec::{Cmd, CommandRunner, Ran};
+use std::io;
+
+use super::exec::{Cmd, CommandRunner, Ran, RunError};
+use super::fetch::FetchError;
 use super::fsops::{Meta, sha256_hex};
-use super::journal::{Change, Journal, Undo};
+use super::journal::{Change, Journal, JournalError, Undo};
+
+/// Why an action failed. The file layer's, the journal's and a command's
+/// errors already say what and where: they pass through unchanged.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ActionError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Command(#[from] RunError),
+    #[error(transparent)]
+    Artifact(#[from] FetchError),
+    /// A write, mkdir or read of the file layer, whose message names the
+    /// path.
+    #[error(transparent)]
+    Fs(#[from] io::Error),
+    #[error("failed to create {path}")]
+    Symlink {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0} vanished before krc could back it up")]
+    Vanished(String),
+    #[error("failed to read {path} to back it up")]
+    BackUp {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to write {path}")]
+    ScriptCopy {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to create a directory in {base}")]
+    TempDir {
+        base: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to create a private directory in {0}")]
+    NoTempName(String),
+}
 
 /// A file's content: bytes krc renders, or a verified downloaded artifact.
 #[derive(Debug, Clone)]
@@ -57,7 +104,7 @@ pub(crate) enum Action {
 
 /// Resolves artifact names to verified bytes at apply time.
 pub(crate) trait ArtifactStore {
-    fn bytes(&self, name: &str) -> Result<&[u8], String>;
+    fn bytes(&self, name: &str) -> Result<&[u8], FetchError>;
 }
 
 impl Action {
@@ -83,7 +130,7 @@ impl Action {
         journal: &mut Journal,
         runner: &dyn CommandRunner,
         store: &dyn ArtifactStore,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, ActionError> {
         match self {
             Action::Write {
                 path,
@@ -130,7 +177,7 @@ fn write(
     bytes: &[u8],
     meta: Meta,
     journal: &mut Journal,
-) -> Result<(), String> {
+) -> Result<(), ActionError> {
     let fs = journal.fs().clone();
     if fs.read(path).ok().as_deref() == Some(bytes) && fs.meta(path).is_some_and(|(_, m)| m == meta)
     {
@@ -166,7 +213,7 @@ fn write(
     // nothing: its entry and backup go.
     if let Err(e) = fs.write(path, bytes, meta) {
         forget_last(journal);
-        return Err(e.to_string());
+        return Err(e.into());
     }
     Ok(())
 }
@@ -178,7 +225,7 @@ fn symlink(
     target: &str,
     meta: Meta,
     journal: &mut Journal,
-) -> Result<(), String> {
+) -> Result<(), ActionError> {
     let fs = journal.fs().clone();
     if fs.read_link(path).as_deref() == Some(target) {
         return Ok(());
@@ -201,7 +248,10 @@ fn symlink(
     )?;
     if let Err(e) = fs.symlink(path, target, meta) {
         forget_last(journal);
-        return Err(format!("failed to create {path}: {e}"));
+        return Err(ActionError::Symlink {
+            path: path.to_string(),
+            source: e,
+        });
     }
     Ok(())
 }
@@ -212,7 +262,7 @@ fn apt_install(
     cmd: &Cmd,
     journal: &mut Journal,
     runner: &dyn CommandRunner,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ActionError> {
     let fs = journal.fs().clone();
     let before = super::dpkg::installed_packages(&fs);
     let seq = journal.record(
@@ -241,7 +291,7 @@ fn apt_install(
             },
         )?;
     }
-    Ok(match ran.map_err(|e| e.to_string())? {
+    Ok(match ran? {
         Ran::Ok(_) => vec![format!("packages added: {}", added.join(" "))],
         Ran::NotRun(why) => vec![format!("not run ({why}): {}", cmd.shown())],
     })
@@ -256,12 +306,16 @@ fn run_script(
     journal: &mut Journal,
     runner: &dyn CommandRunner,
     store: &dyn ArtifactStore,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ActionError> {
     let dir = tempdir()?;
     let file = dir.join("install.sh");
     let result = (|| {
-        std::fs::write(&file, store.bytes(artifact)?)
-            .map_err(|e| format!("failed to write {}: {e}", file.display()))?;
+        std::fs::write(&file, store.bytes(artifact)?).map_err(|source| {
+            ActionError::ScriptCopy {
+                path: file.display().to_string(),
+                source,
+            }
+        })?;
         let mut cmd = cmd.clone();
         for a in &mut cmd.argv {
             if a == "INSTALL_SH" {
@@ -284,7 +338,7 @@ fn run(
     optional: bool,
     journal: &mut Journal,
     runner: &dyn CommandRunner,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ActionError> {
     let watched = watch_paths(step, watch, journal)?;
     let seq = journal.record(
         step,
@@ -314,7 +368,7 @@ fn run(
         }
         Err(e) => {
             journal.forget(seq)?;
-            Err(e.to_string())
+            Err(e.into())
         }
     }
 }
@@ -325,7 +379,7 @@ fn watch_paths(
     step: &str,
     watch: &[String],
     journal: &mut Journal,
-) -> Result<Vec<(u64, Change)>, String> {
+) -> Result<Vec<(u64, Change)>, ActionError> {
     let fs = journal.fs().clone();
     let mut watched = Vec::new();
     for w in watch {
@@ -356,7 +410,7 @@ fn watch_paths(
 
 /// A private directory (0700, a name no one can guess; mkdir never
 /// follows a planted link) for the install script's copy.
-fn tempdir() -> Result<std::path::PathBuf, String> {
+fn tempdir() -> Result<std::path::PathBuf, ActionError> {
     use std::os::unix::fs::DirBuilderExt;
     let base = std::path::Path::new("/tmp");
     for _ in 0..100u32 {
@@ -364,35 +418,38 @@ fn tempdir() -> Result<std::path::PathBuf, String> {
         match std::fs::DirBuilder::new().mode(0o700).create(&d) {
             Ok(()) => return Ok(d),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(format!(
-                    "failed to create a directory in {}: {e}",
-                    base.display()
-                ));
+            Err(source) => {
+                return Err(ActionError::TempDir {
+                    base: base.display().to_string(),
+                    source,
+                });
             }
         }
     }
-    Err(format!(
-        "failed to create a private directory in {}",
-        base.display()
-    ))
+    Err(ActionError::NoTempName(base.display().to_string()))
 }
 
 /// Copies `path` into the journal's private backup area and returns the
 /// seq its entry must take and the file's mode and owner.
-fn back_up(journal: &mut Journal, path: &str) -> Result<(u64, Meta), String> {
+fn back_up(journal: &mut Journal, path: &str) -> Result<(u64, Meta), ActionError> {
     let fs = journal.fs().clone();
     let meta = fs
         .meta(path)
         .map(|(_, m)| m)
-        .ok_or_else(|| format!("{path} vanished before krc could back it up"))?;
-    let old = fs
-        .read(path)
-        .map_err(|e| format!("failed to read {path} to back it up: {e}"))?;
+        .ok_or_else(|| ActionError::Vanished(path.to_string()))?;
+    let old = fs.read(path).map_err(|source| ActionError::BackUp {
+        path: path.to_string(),
+        source,
+    })?;
     Ok((journal.back_up(&old)?, meta))
 }
 
-fn make_parents(step: &str, path: &str, meta: Meta, journal: &mut Journal) -> Result<(), String> {
+fn make_parents(
+    step: &str,
+    path: &str,
+    meta: Meta,
+    journal: &mut Journal,
+) -> Result<(), ActionError> {
     let fs = journal.fs().clone();
     for d in fs.missing_parents(path) {
         journal.record(step, Change::CreatedDir { path: d.clone() })?;
@@ -402,7 +459,7 @@ fn make_parents(step: &str, path: &str, meta: Meta, journal: &mut Journal) -> Re
         };
         if let Err(e) = fs.mkdir(&d, dir_meta) {
             forget_last(journal);
-            return Err(e.to_string());
+            return Err(e.into());
         }
     }
     Ok(())

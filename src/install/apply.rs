@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use super::event::{Event, InstallOutcome, Plan, PlannedStep, Question, Sink, Target};
 use super::exec::{CommandRunner, LiveRunner, TreeRunner};
-use super::fetch::{self, Artifacts, Pins};
+use super::fetch::{self, Artifacts, FetchError, Pins};
 use super::fsops::TreeFs;
-use super::journal::Lock;
+use super::journal::{JournalError, Lock};
 use super::options::Options;
 use super::refusal::{Refusal, needed};
 use super::report::Outcome;
 use super::sequence;
 use super::steps::{After, Ctx, PLAN, State};
-use crate::host::{Host, Origin};
+use crate::host::{Host, HostError, Origin};
 
 pub(crate) struct Request {
     pub(crate) root: PathBuf,
@@ -96,6 +96,14 @@ pub(crate) enum InstallError {
     /// as the target user: the caller runs krc again through `sudo -n`.
     #[error("the install needs root for some steps")]
     NeedsRoot,
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The journal or the lock: refused, unreadable, held by another run.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The artifacts could not be fetched or did not match their pins.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     /// Stopped before anything changed, or a failure outside the steps
     /// (the message says which and what to do).
     #[error("{0}")]
@@ -139,13 +147,14 @@ fn who(host: &Host, live: bool) -> Result<u32, InstallError> {
 }
 
 pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, InstallError> {
-    let host = Host::open(&req.root, req.user.as_deref()).map_err(|e| e.to_string())?;
+    let host = Host::open(&req.root, req.user.as_deref())?;
     let live = host.origin() == Origin::Live;
     let me = who(&host, live)?;
     let fs = target_fs(&host, live)?;
     let (pins, pins_err) = match Pins::load(&req.opts) {
         Ok(p) => (Some(p), None),
-        Err(e) => (None, Some(e)),
+        // The plan and the refusal quote it as one line.
+        Err(e) => (None, Some(fetch::chain(&e))),
     };
     let ctx = Ctx {
         host: &host,

@@ -18,6 +18,84 @@ use super::action::ArtifactStore;
 use super::fsops::sha256_hex;
 use super::options::{K3sPin, Options};
 
+/// Why the artifacts could not be had, or not trusted. No variant holds
+/// GITHUB_TOKEN or a request's headers: only URLs, paths and sums.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    #[error("failed to read --pins {path}")]
+    PinsUnreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "krc has no pinned SHA-256 sums for k3s {reference}: pass --pins FILE (see docs/install.md) with the sums of install.sh, the k3s binary and sha256sum-{arch}.txt"
+    )]
+    NoBuiltinPins {
+        reference: String,
+        arch: &'static str,
+    },
+    /// toml's message locates the error in the file; it is kept as text
+    /// because its Display repeats the whole offending line.
+    #[error("{from}: {reason}")]
+    PinsMalformed { from: String, reason: String },
+    #[error("{from} pins {pinned}, but this install is for {wanted}")]
+    PinsForOther {
+        from: String,
+        pinned: String,
+        wanted: String,
+    },
+    #[error("{from}: sha256 of {name} is not 64 hex digits")]
+    PinNotHex { from: String, name: String },
+    #[error("no pinned sha256 for artifact {0}: add it to the pins file")]
+    NoPin(String),
+    #[error(
+        "refusing to fetch a commit build over {scheme}: GITHUB_TOKEN is sent only over https; pass an https:// --mirror, or --offline DIR"
+    )]
+    TokenInClear { scheme: String },
+    #[error("failed to set up the HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// The last attempt's error is the source, its URL stripped (the URL
+    /// is in this message already).
+    #[error("failed to download {url} after up to {TRIES} tries")]
+    Download {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("offline bundle: failed to read {path} (layout: docs/install.md)")]
+    Bundle {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{name} from {src}: sha256 {got} does not match the pinned {want}; nothing was written. Check the mirror or bundle, or the pins file"
+    )]
+    Mismatch {
+        name: String,
+        src: String,
+        got: String,
+        want: String,
+    },
+    #[error(
+        "{bin}: sha256 {actual} does not match sha256sum-{arch}.txt ({listed}); nothing was written"
+    )]
+    NotAsListed {
+        bin: &'static str,
+        arch: &'static str,
+        actual: String,
+        listed: String,
+    },
+    #[error("sha256sum-{arch}.txt has no line for {bin}; nothing was written")]
+    NotListed {
+        bin: &'static str,
+        arch: &'static str,
+    },
+    #[error("artifact {0} was not fetched")]
+    NotFetched(String),
+}
+
 /// SHA-256 pins for one k3s release or commit.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,44 +114,53 @@ pub(crate) struct Pins {
 const BUILTIN_PINS: &[(&str, &str)] = &[];
 
 impl Pins {
-    pub(crate) fn load(opts: &Options) -> Result<Pins, String> {
+    pub(crate) fn load(opts: &Options) -> Result<Pins, FetchError> {
         let want = opts.pin.reference();
         let (text, from) = match &opts.pins {
             Some(p) => (
-                std::fs::read_to_string(p)
-                    .map_err(|e| format!("failed to read --pins {}: {e}", p.display()))?,
+                std::fs::read_to_string(p).map_err(|source| FetchError::PinsUnreadable {
+                    path: p.display().to_string(),
+                    source,
+                })?,
                 p.display().to_string(),
             ),
             None => match BUILTIN_PINS.iter().find(|(r, _)| *r == want) {
                 Some((_, t)) => (t.to_string(), "krc's built-in pins".to_string()),
                 None => {
-                    return Err(format!(
-                        "krc has no pinned SHA-256 sums for k3s {want}: pass --pins FILE (see docs/install.md) with the sums of install.sh, the k3s binary and sha256sum-{}.txt",
-                        arch().0
-                    ));
+                    return Err(FetchError::NoBuiltinPins {
+                        reference: want.to_string(),
+                        arch: arch().0,
+                    });
                 }
             },
         };
-        let pins: Pins = toml::from_str(&text).map_err(|e| format!("{from}: {}", e.message()))?;
+        let pins: Pins = toml::from_str(&text).map_err(|e| FetchError::PinsMalformed {
+            from: from.clone(),
+            reason: e.message().to_string(),
+        })?;
         if pins.reference != want {
-            return Err(format!(
-                "{from} pins {}, but this install is for {}",
-                pins.reference, opts.pin
-            ));
+            return Err(FetchError::PinsForOther {
+                from,
+                pinned: pins.reference,
+                wanted: opts.pin.to_string(),
+            });
         }
         for (name, sum) in &pins.sha256 {
             if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("{from}: sha256 of {name} is not 64 hex digits"));
+                return Err(FetchError::PinNotHex {
+                    from,
+                    name: name.clone(),
+                });
             }
         }
         Ok(pins)
     }
 
-    pub(crate) fn sum(&self, name: &str) -> Result<&str, String> {
+    pub(crate) fn sum(&self, name: &str) -> Result<&str, FetchError> {
         self.sha256
             .get(name)
             .map(String::as_str)
-            .ok_or_else(|| format!("no pinned sha256 for artifact {name}: add it to the pins file"))
+            .ok_or_else(|| FetchError::NoPin(name.to_string()))
     }
 }
 
@@ -131,11 +218,11 @@ pub(crate) struct Artifacts {
 }
 
 impl ArtifactStore for Artifacts {
-    fn bytes(&self, name: &str) -> Result<&[u8], String> {
+    fn bytes(&self, name: &str) -> Result<&[u8], FetchError> {
         self.bytes
             .get(name)
             .map(Vec::as_slice)
-            .ok_or_else(|| format!("artifact {name} was not fetched"))
+            .ok_or_else(|| FetchError::NotFetched(name.to_string()))
     }
 }
 
@@ -143,7 +230,7 @@ const TRIES: u32 = 3;
 
 /// Fetches and verifies every artifact; nothing is returned (and so
 /// nothing can be written) unless all of them match their pins.
-pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, String> {
+pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchError> {
     let mut out = Artifacts::default();
     let token = token_for(opts)?;
     let client = if opts.offline.is_none() {
@@ -161,9 +248,12 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, String
         };
         let got = sha256_hex(&bytes);
         if got != want {
-            return Err(format!(
-                "{name} from {src}: sha256 {got} does not match the pinned {want}; nothing was written. Check the mirror or bundle, or the pins file"
-            ));
+            return Err(FetchError::Mismatch {
+                name,
+                src,
+                got,
+                want: want.to_string(),
+            });
         }
         out.bytes.insert(name, bytes);
     }
@@ -178,19 +268,20 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, String
     let actual = sha256_hex(out.bytes(bin)?);
     match listed {
         Some(s) if s == actual => Ok(out),
-        Some(s) => Err(format!(
-            "{bin}: sha256 {actual} does not match sha256sum-{a}.txt ({s}); nothing was written"
-        )),
-        None => Err(format!(
-            "sha256sum-{a}.txt has no line for {bin}; nothing was written"
-        )),
+        Some(listed) => Err(FetchError::NotAsListed {
+            bin,
+            arch: a,
+            actual,
+            listed,
+        }),
+        None => Err(FetchError::NotListed { bin, arch: a }),
     }
 }
 
 /// The token to send, checked before any request: only commit builds need
 /// one (release downloads are public), and it never travels in clear
 /// text, so a commit pin from an `http://` mirror is refused outright.
-fn token_for(opts: &Options) -> Result<Option<&str>, String> {
+fn token_for(opts: &Options) -> Result<Option<&str>, FetchError> {
     if opts.offline.is_some() || !matches!(opts.pin, K3sPin::Commit(_)) {
         return Ok(None);
     }
@@ -199,10 +290,13 @@ fn token_for(opts: &Options) -> Result<Option<&str>, String> {
         .map(|n| source(opts, n))
         .find(|u| u.contains("://") && !u.starts_with("https://"))
     {
-        return Err(format!(
-            "refusing to fetch a commit build over {}: GITHUB_TOKEN is sent only over https; pass an https:// --mirror, or --offline DIR",
-            url.split("://").next().unwrap_or("a non-https scheme")
-        ));
+        return Err(FetchError::TokenInClear {
+            scheme: url
+                .split("://")
+                .next()
+                .unwrap_or("a non-https scheme")
+                .to_string(),
+        });
     }
     Ok(opts.github_token.as_deref())
 }
@@ -222,13 +316,11 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
+fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, FetchError> {
     let p = dir.join(name);
-    std::fs::read(&p).map_err(|e| {
-        format!(
-            "offline bundle: failed to read {}: {e} (layout: docs/install.md)",
-            p.display()
-        )
+    std::fs::read(&p).map_err(|source| FetchError::Bundle {
+        path: p.display().to_string(),
+        source,
     })
 }
 
@@ -238,23 +330,23 @@ pub(crate) fn ensure_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn client() -> Result<reqwest::blocking::Client, String> {
+fn client() -> Result<reqwest::blocking::Client, FetchError> {
     ensure_tls_provider();
     reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(300))
         .user_agent(concat!("krc/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("failed to set up the HTTP client: {}", chain(&e)))
+        .map_err(FetchError::Client)
 }
 
 fn download(
     client: &reqwest::blocking::Client,
     url: &str,
     token: Option<&str>,
-) -> Result<Vec<u8>, String> {
-    let mut last = String::new();
-    for attempt in 1..=TRIES {
+) -> Result<Vec<u8>, FetchError> {
+    let mut attempt = 1;
+    loop {
         let mut req = client.get(url);
         // token_for already refused plain http; this keeps it so for any caller.
         if let Some(t) = token.filter(|_| url.starts_with("https://")) {
@@ -266,21 +358,20 @@ fn download(
             .and_then(|r| r.bytes())
         {
             Ok(b) => return Ok(b.to_vec()),
-            Err(e) => {
-                last = crate::report::redact::redact(&chain(&e));
-                // A 4xx will not get better by asking again.
-                if e.status().is_some_and(|s| s.is_client_error()) {
-                    break;
-                }
+            // A 4xx will not get better by asking again.
+            Err(e) if attempt == TRIES || e.status().is_some_and(|s| s.is_client_error()) => {
+                // reqwest's errors carry the URL and no header: the token
+                // cannot reach the message.
+                return Err(FetchError::Download {
+                    url: url.to_string(),
+                    source: e.without_url(),
+                });
             }
+            Err(_) => {}
         }
-        if attempt < TRIES {
-            std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
-        }
+        std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
+        attempt += 1;
     }
-    Err(format!(
-        "failed to download {url} after up to {TRIES} tries: {last}"
-    ))
 }
 
 #[cfg(test)]
@@ -299,13 +390,15 @@ mod tests {
 
     #[test]
     fn the_token_goes_only_to_commit_builds_over_https() {
-        assert_eq!(token_for(&opts(false, "https://m.example")), Ok(None));
-        assert_eq!(token_for(&opts(false, "http://m.example")), Ok(None));
+        assert_eq!(token_for(&opts(false, "https://m.example")).unwrap(), None);
+        assert_eq!(token_for(&opts(false, "http://m.example")).unwrap(), None);
         assert_eq!(
-            token_for(&opts(true, "https://m.example")),
-            Ok(Some("s3cr3t"))
+            token_for(&opts(true, "https://m.example")).unwrap(),
+            Some("s3cr3t")
         );
-        let e = token_for(&opts(true, "http://m.example")).unwrap_err();
+        let e = token_for(&opts(true, "http://m.example"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("only over https") && !e.contains("s3cr3t"),
             "{e}"

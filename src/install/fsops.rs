@@ -542,38 +542,15 @@ impl TreeFs {
         }
     }
 
-    /// Checks that a path of root's state is a directory or file of
-    /// krc's own: not a link, owned by the uid krc runs as, writable by
-    /// no one else. None when absent.
+    /// `lstat` of a path of root's state, no link followed on the way:
+    /// None when it or a directory above it is absent. The journal judges
+    /// whether what is there is krc's own.
     pub(crate) fn private_meta(&self, host_path: &str) -> io::Result<Option<(Kind, Meta)>> {
         let (dir, name) = match self.parent(host_path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             r => r?,
         };
-        let Some(st) = lstat_at(dir.as_raw_fd(), name)? else {
-            return Ok(None);
-        };
-        let me = nix::unistd::geteuid().as_raw();
-        let (kind, meta) = (kind_of(&st), meta_of(&st));
-        let why = if !matches!(kind, Kind::File | Kind::Dir) {
-            Some("it is not a regular file or directory".to_string())
-        } else if meta.uid != me {
-            Some(format!("it belongs to uid {}, not {me}", meta.uid))
-        } else if meta.mode & 0o022 != 0 {
-            Some(format!("others can write it (mode {:04o})", meta.mode))
-        } else {
-            None
-        };
-        match why {
-            Some(why) => Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "refusing krc state {}: {why}; krc keeps its journal and backups only in places that are its own. Move it away and check who made it",
-                    self.shown(host_path)
-                ),
-            )),
-            None => Ok(Some((kind, meta))),
-        }
+        Ok(lstat_at(dir.as_raw_fd(), name)?.map(|st| (kind_of(&st), meta_of(&st))))
     }
 
     /// The ancestors of `host_path` that do not exist, outermost first.

@@ -10,6 +10,8 @@
 //! [`Undo`], whose command krc computes and whose values it checks. It is
 //! saved after every change, so even a killed run leaves an accurate record.
 
+use std::io;
+
 use serde::{Deserialize, Serialize};
 
 use super::exec::Cmd;
@@ -85,9 +87,9 @@ fn user_name_ok(u: &str) -> bool {
 
 impl Undo {
     /// The command that performs this undo, after checking its values.
-    pub(crate) fn cmd(&self) -> Result<Cmd, String> {
+    pub(crate) fn cmd(&self) -> Result<Cmd, UndoRefused> {
         use crate::layout::UNIT as UNIT_NAME;
-        let bad = |what: &str| Err(format!("journal entry refused: {what}"));
+        let bad = |what: &'static str| Err(UndoRefused(what));
         Ok(match self {
             Undo::AptPurge { packages } | Undo::DnfRemove { packages } => {
                 if packages.is_empty() || !packages.iter().all(|p| package_name_ok(p)) {
@@ -149,6 +151,96 @@ impl Undo {
         self.cmd()
             .map(|c| c.shown())
             .unwrap_or_else(|e| e.to_string())
+    }
+}
+
+/// An undo whose values are not ones krc writes: the journal was edited.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("journal entry refused: {0}")]
+pub(crate) struct UndoRefused(&'static str);
+
+/// Why a journal krc reads is not one krc wrote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum InvalidJournal {
+    #[error("journal version {found} (this krc writes {VERSION})")]
+    Version { found: u32 },
+    #[error("journal of uid {found}, not {wanted}")]
+    Uid { found: u32, wanted: u32 },
+    #[error("entry seq {0} is out of order")]
+    Seq(u64),
+    // The refusal says "journal entry refused: ..." itself: one line.
+    #[error("entry {seq}: {undo}")]
+    Undo { seq: u64, undo: UndoRefused },
+    #[error("created_dirs names {0}, outside krc's state")]
+    CreatedDir(String),
+}
+
+/// What went wrong with the journal, its backups or the install lock.
+/// Each message says what krc was doing and on which path; the OS error,
+/// when there is one, is the source (printed as a `caused by:` line).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JournalError {
+    /// A part of krc's state is not krc's own: a link or special file,
+    /// someone else's, or writable by others.
+    #[error(
+        "refusing krc state {path}: {why}; krc keeps its journal and backups only in places that are its own. Move it away and check who made it"
+    )]
+    Refused { path: String, why: String },
+    #[error("{path}: not a {wanted}")]
+    WrongKind { path: String, wanted: &'static str },
+    /// The journal is root's and krc runs as someone else.
+    #[error("{path} is root's: run this krc command with sudo")]
+    RootOnly { path: String },
+    /// Reading, writing or creating part of krc's state failed; `doing`
+    /// says what (the OS error names the path).
+    #[error("failed to {doing}")]
+    Io {
+        doing: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: not a krc journal; move it away only if you know krc did not write it")]
+    Malformed {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: {why}")]
+    Invalid { path: String, why: InvalidJournal },
+    #[error("journal: seq {0} is out of order")]
+    SeqOutOfOrder(u64),
+    #[error("backup {path} is missing")]
+    BackupMissing { path: String },
+    #[error("failed to serialize the journal")]
+    Serialize(#[source] serde_json::Error),
+    #[error(
+        "failed to open the lock {path}; if it is a link or not krc's, remove it, then run this again"
+    )]
+    LockUnopenable {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "the lock {path} is not krc's (owner uid {uid}, mode {mode:o}): remove it, then run this again"
+    )]
+    LockNotKrcs { path: String, uid: u32, mode: u32 },
+    #[error(
+        "another krc install or uninstall is running ({path} is locked); wait for it to finish, then run this again"
+    )]
+    LockHeld { path: String },
+    #[error("failed to lock {path}")]
+    LockFailed {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl JournalError {
+    fn io(doing: impl Into<String>) -> impl FnOnce(io::Error) -> JournalError {
+        let doing = doing.into();
+        move |source| JournalError::Io { doing, source }
     }
 }
 
@@ -225,7 +317,7 @@ const MAX_SEQ: u64 = 1 << 40;
 
 impl Journal {
     /// Loads the journal of uid `uid`, refusing state that is not krc's own.
-    pub(crate) fn load(fs: &TreeFs, uid: u32) -> Result<Journal, String> {
+    pub(crate) fn load(fs: &TreeFs, uid: u32) -> Result<Journal, JournalError> {
         let me = nix::unistd::geteuid().as_raw();
         let mygid = nix::unistd::getegid().as_raw();
         let dir = state_dir(uid);
@@ -236,35 +328,45 @@ impl Journal {
             created_dirs: Vec::new(),
             entries: Vec::new(),
         };
+        let shown = |p: &str| fs.path(p).display().to_string();
         for d in [STATE_DIR, dir.as_str()] {
-            match fs.private_meta(d).map_err(|e| e.to_string())? {
-                Some((Kind::Dir, _)) | None => {}
-                Some(_) => return Err(format!("{}: not a directory", fs.path(d).display())),
+            match own(fs, d)? {
+                Some(Kind::Dir) | None => {}
+                Some(_) => {
+                    return Err(JournalError::WrongKind {
+                        path: shown(d),
+                        wanted: "directory",
+                    });
+                }
             }
         }
-        let data = match fs.private_meta(&file).map_err(|e| e.to_string())? {
+        let data = match own(fs, &file)? {
             None => empty,
-            Some((Kind::File, _)) => {
+            Some(Kind::File) => {
                 let bytes = fs.read(&file).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::PermissionDenied && me != 0 {
-                        format!(
-                            "{} is root's: run this krc command with sudo",
-                            fs.path(&file).display()
-                        )
+                    if e.kind() == io::ErrorKind::PermissionDenied && me != 0 {
+                        JournalError::RootOnly { path: shown(&file) }
                     } else {
-                        e.to_string()
+                        JournalError::io(format!("read the journal {}", shown(&file)))(e)
                     }
                 })?;
-                let data: JournalFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    format!(
-                        "{}: not a krc journal ({e}); move it away only if you know krc did not write it",
-                        fs.path(&file).display()
-                    )
+                let data: JournalFile =
+                    serde_json::from_slice(&bytes).map_err(|source| JournalError::Malformed {
+                        path: shown(&file),
+                        source,
+                    })?;
+                validate(&data, uid).map_err(|why| JournalError::Invalid {
+                    path: shown(&file),
+                    why,
                 })?;
-                validate(&data, uid).map_err(|e| format!("{}: {e}", fs.path(&file).display()))?;
                 data
             }
-            Some(_) => return Err(format!("{}: not a regular file", fs.path(&file).display())),
+            Some(_) => {
+                return Err(JournalError::WrongKind {
+                    path: shown(&file),
+                    wanted: "regular file",
+                });
+            }
         };
         Ok(Journal {
             fs: fs.clone(),
@@ -290,18 +392,13 @@ impl Journal {
 
     /// Copies `bytes` (a file's old content) into the private backup area
     /// under the seq its entry will get.
-    pub(crate) fn back_up(&mut self, bytes: &[u8]) -> Result<u64, String> {
+    pub(crate) fn back_up(&mut self, bytes: &[u8]) -> Result<u64, JournalError> {
         self.ensure_dir()?;
         let backups = format!("{}/backups", self.dir);
-        if self
-            .fs
-            .private_meta(&backups)
-            .map_err(|e| e.to_string())?
-            .is_none()
-        {
+        if own(&self.fs, &backups)?.is_none() {
             self.fs
                 .mkdir(&backups, self.owner)
-                .map_err(|e| e.to_string())?;
+                .map_err(JournalError::io("make the journal's backup directory"))?;
         }
         let seq = self.next_seq();
         let private = Meta {
@@ -310,29 +407,27 @@ impl Journal {
         };
         self.fs
             .write(&self.backup_path(seq), bytes, private)
-            .map_err(|e| e.to_string())?;
+            .map_err(JournalError::io("save a backup"))?;
         Ok(seq)
     }
 
     /// Reads the backup of entry `seq`.
-    pub(crate) fn backup(&self, seq: u64) -> Result<Vec<u8>, String> {
+    pub(crate) fn backup(&self, seq: u64) -> Result<Vec<u8>, JournalError> {
         let p = self.backup_path(seq);
-        self.fs
-            .private_meta(&p)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("backup {p} is missing"))?;
+        own(&self.fs, &p)?.ok_or_else(|| JournalError::BackupMissing { path: p.clone() })?;
         self.fs
             .read(&p)
-            .map_err(|e| format!("backup {p} is unreadable: {e}"))
+            .map_err(JournalError::io(format!("read backup {p}")))
     }
 
-    pub(crate) fn drop_backup(&self, seq: u64) -> Result<(), String> {
+    pub(crate) fn drop_backup(&self, seq: u64) -> Result<(), JournalError> {
+        let p = self.backup_path(seq);
         self.fs
-            .remove_file(&self.backup_path(seq))
-            .map_err(|e| e.to_string())
+            .remove_file(&p)
+            .map_err(JournalError::io(format!("remove backup {p}")))
     }
 
-    fn ensure_dir(&mut self) -> Result<(), String> {
+    fn ensure_dir(&mut self) -> Result<(), JournalError> {
         for d in self.fs.missing_parents(&format!("{}/{JOURNAL}", self.dir)) {
             // /var/lib may be missing in a bare tree: it gets the usual 0755.
             let meta = if d.starts_with(STATE_DIR) {
@@ -343,23 +438,30 @@ impl Journal {
                     ..self.owner
                 }
             };
-            self.fs.mkdir(&d, meta).map_err(|e| e.to_string())?;
+            self.fs
+                .mkdir(&d, meta)
+                .map_err(JournalError::io("make krc's state directory"))?;
             self.data.created_dirs.push(d);
         }
         Ok(())
     }
 
     /// Records a change (journal first, then the change is made).
-    pub(crate) fn record(&mut self, step: &str, change: Change) -> Result<u64, String> {
+    pub(crate) fn record(&mut self, step: &str, change: Change) -> Result<u64, JournalError> {
         let seq = self.next_seq();
         self.record_at(seq, step, change)?;
         Ok(seq)
     }
 
     /// Records a change under a seq reserved by [`Journal::back_up`].
-    pub(crate) fn record_at(&mut self, seq: u64, step: &str, change: Change) -> Result<(), String> {
+    pub(crate) fn record_at(
+        &mut self,
+        seq: u64,
+        step: &str,
+        change: Change,
+    ) -> Result<(), JournalError> {
         if seq < self.next_seq() || seq > MAX_SEQ {
-            return Err(format!("journal: seq {seq} is out of order"));
+            return Err(JournalError::SeqOutOfOrder(seq));
         }
         self.ensure_dir()?;
         self.data.entries.push(Entry {
@@ -372,7 +474,7 @@ impl Journal {
 
     /// Replaces the change of entry `seq` (a watched path's hash after the
     /// command).
-    pub(crate) fn update(&mut self, seq: u64, change: Change) -> Result<(), String> {
+    pub(crate) fn update(&mut self, seq: u64, change: Change) -> Result<(), JournalError> {
         if let Some(e) = self.data.entries.iter_mut().find(|e| e.seq == seq) {
             e.change = change;
             self.save()?;
@@ -381,7 +483,7 @@ impl Journal {
     }
 
     /// Forgets an entry (after it was undone).
-    pub(crate) fn forget(&mut self, seq: u64) -> Result<(), String> {
+    pub(crate) fn forget(&mut self, seq: u64) -> Result<(), JournalError> {
         let before = self.data.entries.len();
         self.data.entries.retain(|e| e.seq != seq);
         if self.data.entries.len() != before {
@@ -390,19 +492,24 @@ impl Journal {
         Ok(())
     }
 
-    fn save(&mut self) -> Result<(), String> {
+    fn save(&mut self) -> Result<(), JournalError> {
         let file = format!("{}/{JOURNAL}", self.dir);
         if self.data.entries.is_empty() {
             // Nothing recorded: leave no trace, not even the directories
             // krc made for the journal.
-            self.fs.remove_file(&file).map_err(|e| e.to_string())?;
+            self.fs
+                .remove_file(&file)
+                .map_err(JournalError::io(format!(
+                    "remove the empty journal {}",
+                    self.fs.path(&file).display()
+                )))?;
             let _ = self.fs.remove_dir(&format!("{}/backups", self.dir));
             for d in self.data.created_dirs.drain(..).rev() {
                 let _ = self.fs.remove_dir(&d);
             }
             return Ok(());
         }
-        let mut text = serde_json::to_string_pretty(&self.data).map_err(|e| e.to_string())?;
+        let mut text = serde_json::to_string_pretty(&self.data).map_err(JournalError::Serialize)?;
         text.push('\n');
         let private = Meta {
             mode: 0o600,
@@ -410,7 +517,7 @@ impl Journal {
         };
         self.fs
             .write(&file, text.as_bytes(), private)
-            .map_err(|e| e.to_string())
+            .map_err(JournalError::io("save the journal"))
     }
 
     pub(crate) fn fs(&self) -> &TreeFs {
@@ -418,22 +525,48 @@ impl Journal {
     }
 }
 
+/// What is at a path of krc's state, checked to be a directory or file
+/// of krc's own: not a link, owned by the uid krc runs as, writable by no
+/// one else. None when absent.
+fn own(fs: &TreeFs, host_path: &str) -> Result<Option<Kind>, JournalError> {
+    let shown = fs.path(host_path).display().to_string();
+    let Some((kind, meta)) = fs
+        .private_meta(host_path)
+        .map_err(JournalError::io(format!("examine krc state {shown}")))?
+    else {
+        return Ok(None);
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    let why = if !matches!(kind, Kind::File | Kind::Dir) {
+        "it is not a regular file or directory".to_string()
+    } else if meta.uid != me {
+        format!("it belongs to uid {}, not {me}", meta.uid)
+    } else if meta.mode & 0o022 != 0 {
+        format!("others can write it (mode {:04o})", meta.mode)
+    } else {
+        return Ok(Some(kind));
+    };
+    Err(JournalError::Refused { path: shown, why })
+}
+
 /// A journal krc wrote has increasing seqs in range, its own uid, and
 /// undo operations whose values pass [`Undo::cmd`].
-fn validate(data: &JournalFile, uid: u32) -> Result<(), String> {
+fn validate(data: &JournalFile, uid: u32) -> Result<(), InvalidJournal> {
     if data.version != VERSION {
-        return Err(format!(
-            "journal version {} (this krc writes {VERSION})",
-            data.version
-        ));
+        return Err(InvalidJournal::Version {
+            found: data.version,
+        });
     }
     if data.uid != uid {
-        return Err(format!("journal of uid {}, not {uid}", data.uid));
+        return Err(InvalidJournal::Uid {
+            found: data.uid,
+            wanted: uid,
+        });
     }
     let mut last = 0;
     for e in &data.entries {
         if e.seq <= last || e.seq > MAX_SEQ {
-            return Err(format!("entry seq {} is out of order", e.seq));
+            return Err(InvalidJournal::Seq(e.seq));
         }
         last = e.seq;
         let undo = match &e.change {
@@ -441,12 +574,13 @@ fn validate(data: &JournalFile, uid: u32) -> Result<(), String> {
             _ => None,
         };
         if let Some(u) = undo {
-            u.cmd().map_err(|m| format!("entry {}: {m}", e.seq))?;
+            u.cmd()
+                .map_err(|undo| InvalidJournal::Undo { seq: e.seq, undo })?;
         }
     }
     for d in &data.created_dirs {
         if !(d == STATE_DIR || d == "/var/lib" || d == "/var" || d.starts_with(STATE_DIR)) {
-            return Err(format!("created_dirs names {d}, outside krc's state"));
+            return Err(InvalidJournal::CreatedDir(d.clone()));
         }
     }
     Ok(())
@@ -463,53 +597,64 @@ pub(crate) struct Lock {
 pub(crate) const LOCK_FILE: &str = "/run/krc.lock";
 
 impl Lock {
-    pub(crate) fn take(root: &std::path::Path, live: bool) -> Result<Lock, String> {
+    pub(crate) fn take(root: &std::path::Path, live: bool) -> Result<Lock, JournalError> {
         if live {
             Lock::take_file(std::path::Path::new(LOCK_FILE))
         } else {
+            let path = root.display().to_string();
             let f = std::fs::File::open(root)
-                .map_err(|e| format!("failed to open {} to lock it: {e}", root.display()))?;
-            Lock::hold(f, &root.display().to_string())
+                .map_err(JournalError::io(format!("open {path} to lock it")))?;
+            Lock::hold(f, &path)
         }
     }
 
     /// Locks a file of root's own: created 0600 if absent, never through a
     /// link, and refused when someone else made it.
-    fn take_file(path: &std::path::Path) -> Result<Lock, String> {
+    fn take_file(path: &std::path::Path) -> Result<Lock, JournalError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let shown = path.display();
+        let shown = path.display().to_string();
         let f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
+            .read(true)
+            .write(true)
+            .create(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .open(path)
-                .map_err(|e| format!("failed to open the lock {shown}: {e}; if it is a link or not krc's, remove it, then run this again"))?;
-        let st = nix::sys::stat::fstat(&f).map_err(|e| e.to_string())?;
+            .open(path)
+            .map_err(|source| JournalError::LockUnopenable {
+                path: shown.clone(),
+                source,
+            })?;
+        let st = nix::sys::stat::fstat(&f).map_err(|e| JournalError::LockFailed {
+            path: shown.clone(),
+            source: e.into(),
+        })?;
         let me = nix::unistd::geteuid().as_raw();
         if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_uid != me || st.st_mode & 0o022 != 0
         {
-            return Err(format!(
-                "the lock {shown} is not krc's (owner uid {}, mode {:o}): remove it, then run this again",
-                st.st_uid, st.st_mode
-            ));
+            return Err(JournalError::LockNotKrcs {
+                path: shown,
+                uid: st.st_uid,
+                mode: st.st_mode,
+            });
         }
-        Lock::hold(f, &shown.to_string())
+        Lock::hold(f, &shown)
     }
 
-    fn hold(file: std::fs::File, shown: &str) -> Result<Lock, String> {
+    fn hold(file: std::fs::File, shown: &str) -> Result<Lock, JournalError> {
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own; the lock is released when it closes.
         let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if r != 0 {
-            let e = std::io::Error::last_os_error();
+            let e = io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(format!(
-                    "another krc install or uninstall is running ({shown} is locked); wait for it to finish, then run this again"
-                ));
+                return Err(JournalError::LockHeld {
+                    path: shown.to_string(),
+                });
             }
-            return Err(format!("failed to lock {shown}: {e}"));
+            return Err(JournalError::LockFailed {
+                path: shown.to_string(),
+                source: e,
+            });
         }
         Ok(Lock { _file: file })
     }
@@ -525,7 +670,7 @@ mod tests {
         let p = d.path().join("krc.lock");
         // Held by krc: a second taker is told to wait.
         let held = Lock::take_file(&p).unwrap();
-        let e = Lock::take_file(&p).err().unwrap();
+        let e = Lock::take_file(&p).err().unwrap().to_string();
         assert!(
             e.contains("another krc install or uninstall is running"),
             "{e}"
@@ -541,14 +686,14 @@ mod tests {
         assert!(Lock::take_file(&link).is_err());
         let fifo = d.path().join("fifo.lock");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let e = Lock::take_file(&fifo).err().unwrap();
+        let e = Lock::take_file(&fifo).err().unwrap().to_string();
         assert!(e.contains("is not krc's"), "{e}");
         // Someone else's file.
         if nix::unistd::geteuid().is_root() {
             let other = d.path().join("other.lock");
             std::fs::write(&other, b"").unwrap();
             std::os::unix::fs::chown(&other, Some(65534), Some(65534)).unwrap();
-            let e = Lock::take_file(&other).err().unwrap();
+            let e = Lock::take_file(&other).err().unwrap().to_string();
             assert!(e.contains("is not krc's"), "{e}");
         }
     }

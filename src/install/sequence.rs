@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::apply::StepResult;
 use super::exec::CommandRunner;
 use super::fetch::Artifacts;
-use super::journal::Journal;
+use super::journal::{Journal, JournalError};
 use super::report::Outcome;
 use super::steps::{After, Ctx, PLAN, State, Step};
 use super::undo::rollback;
@@ -23,7 +23,7 @@ pub(crate) fn apply_all(
     artifacts: &Artifacts,
     wait_timeout: Duration,
     sink: &mut dyn Sink,
-) -> Result<(InstallOutcome, Vec<StepResult>), String> {
+) -> Result<(InstallOutcome, Vec<StepResult>), JournalError> {
     let mut journal = Journal::load(ctx.fs, ctx.host.user().uid)?;
     let start_seq = journal.next_seq();
     // From here on a signal is noted and acted on between actions: the
@@ -212,7 +212,10 @@ impl Steps<'_, '_> {
         }
         for a in (step.plan)(ctx)? {
             Self::interrupted()?;
-            notes.extend(a.apply(step.id, self.journal, self.runner, self.artifacts)?);
+            // The step's result is text in the reports: the error and its
+            // causes become one line here.
+            let applied = a.apply(step.id, self.journal, self.runner, self.artifacts);
+            notes.extend(applied.map_err(|e| super::fetch::chain(&e))?);
         }
         Self::interrupted()?;
         Ok(match step.after {

@@ -4,6 +4,7 @@
 //! overwrites what it did not write.
 
 use super::exec::CommandRunner;
+use super::fetch::chain;
 use super::journal::{Change, Entry, Journal};
 
 /// Undoes every journal entry numbered `from` or later, newest first.
@@ -30,7 +31,7 @@ pub(crate) fn rollback(
             }
         }
         if let Err(err) = journal.forget(e.seq) {
-            problems.push(format!("journal: {err}"));
+            problems.push(format!("journal: {}", chain(&err)));
         }
     }
     problems
@@ -75,9 +76,9 @@ pub(crate) fn undo(
                     )));
                 }
             }
-            let old = journal.backup(entry.seq)?;
+            let old = journal.backup(entry.seq).map_err(|e| chain(&e))?;
             fs.write(path, &old, *meta).map_err(|e| e.to_string())?;
-            journal.drop_backup(entry.seq)?;
+            journal.drop_backup(entry.seq).map_err(|e| chain(&e))?;
         }
         Change::CreatedSymlink { path, target } => {
             if fs.read_link(path).as_deref() == Some(target.as_str()) {
@@ -86,7 +87,8 @@ pub(crate) fn undo(
             }
         }
         Change::Ran { undo: Some(u), .. } | Change::OnUndo { undo: u } => {
-            runner.run(&u.cmd()?).map_err(|e| e.to_string())?;
+            let cmd = u.cmd().map_err(|e| e.to_string())?;
+            runner.run(&cmd).map_err(|e| e.to_string())?;
         }
         Change::Ran { undo: None, .. } => {}
         Change::Watched { path, meta, after } => {
@@ -105,9 +107,9 @@ pub(crate) fn undo(
             }
             match meta {
                 Some(m) => {
-                    let old = journal.backup(entry.seq)?;
+                    let old = journal.backup(entry.seq).map_err(|e| chain(&e))?;
                     fs.write(path, &old, *m).map_err(|e| e.to_string())?;
-                    journal.drop_backup(entry.seq)?;
+                    journal.drop_backup(entry.seq).map_err(|e| chain(&e))?;
                 }
                 None => {
                     if fs.meta(path).is_some_and(|(t, _)| !t.is_dir()) {

@@ -57,7 +57,7 @@ pub(crate) fn uninstall(
     req: &Request,
     sink: &mut dyn Sink,
 ) -> Result<UninstallOutcome, InstallError> {
-    let host = Host::open(&req.root, req.user.as_deref()).map_err(|e| e.to_string())?;
+    let host = Host::open(&req.root, req.user.as_deref())?;
     let live = host.origin() == Origin::Live;
     let u = host.user().clone();
     // The journal is root's (0700): even a dry run reads it as root.

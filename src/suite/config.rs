@@ -19,8 +19,18 @@ pub(crate) const PREFLIGHT: &str = include_str!("../../suites/preflight.toml");
 pub(crate) const ACCEPTANCE: &str = include_str!("../../suites/acceptance.toml");
 
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct SuiteError(pub(crate) String);
+pub(crate) enum SuiteError {
+    #[error("failed to read suite {path}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a suite krc accepts: the message names the file,
+    /// the line and what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +109,7 @@ impl Suite {
             None => Suite::builtin(phase),
         };
         if suite.phase != phase {
-            return Err(SuiteError(format!(
+            return Err(SuiteError::Invalid(format!(
                 "suite {:?} has phase = \"{}\"; this command runs {} suites",
                 suite.name,
                 suite.phase.name(),
@@ -137,53 +147,55 @@ impl Suite {
     }
 
     pub(crate) fn load(path: &Path) -> Result<Suite, SuiteError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SuiteError(format!("failed to read suite {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Unreadable {
+            path: path.display().to_string(),
+            source,
+        })?;
         Suite::parse(&text, &path.display().to_string())
     }
 
     pub(crate) fn parse(text: &str, file: &str) -> Result<Suite, SuiteError> {
         let raw: SuiteFile = toml::from_str(text).map_err(|e| {
-            SuiteError(format!(
+            SuiteError::Invalid(format!(
                 "{file}: {}",
                 crate::fsutil::toml_error_line(text, &e)
             ))
         })?;
         if let Some(t) = raw.params.timeout_secs {
-            check_timeout(t).map_err(|e| SuiteError(format!("{file}: [params] {e}")))?;
+            check_timeout(t).map_err(|e| SuiteError::Invalid(format!("{file}: [params] {e}")))?;
         }
         let mut base = Params::default();
         raw.params
             .apply(&mut base)
-            .map_err(|e| SuiteError(format!("{file}: [params] {e}")))?;
+            .map_err(|e| SuiteError::Invalid(format!("{file}: [params] {e}")))?;
         let mut entries = Vec::new();
         for c in &raw.check {
             let line = crate::fsutil::line_of(text, c.id.span().start);
             let id = c.id.get_ref();
             let check = checks::find(id).ok_or_else(|| {
-                SuiteError(format!(
+                SuiteError::Invalid(format!(
                     "{file}:{line}: unknown check id {id:?} (`krc list` shows the ids)"
                 ))
             })?;
             if check.phase != raw.phase {
-                return Err(SuiteError(format!(
+                return Err(SuiteError::Invalid(format!(
                     "{file}:{line}: check {id:?} belongs to the {} phase, not to this {} suite",
                     check.phase.name(),
                     raw.phase.name()
                 )));
             }
             if entries.iter().any(|e: &SuiteEntry| e.check.id == check.id) {
-                return Err(SuiteError(format!(
+                return Err(SuiteError::Invalid(format!(
                     "{file}:{line}: check {id:?} is listed twice"
                 )));
             }
             if let Some(t) = c.timeout_secs {
-                check_timeout(t).map_err(|e| SuiteError(format!("{file}:{line}: {e}")))?;
+                check_timeout(t).map_err(|e| SuiteError::Invalid(format!("{file}:{line}: {e}")))?;
             }
             let mut params = base.clone();
             c.patch()
                 .apply(&mut params)
-                .map_err(|e| SuiteError(format!("{file}:{line}: {e}")))?;
+                .map_err(|e| SuiteError::Invalid(format!("{file}:{line}: {e}")))?;
             entries.push(SuiteEntry {
                 check,
                 severity: c.severity.unwrap_or(check.severity),
@@ -191,7 +203,9 @@ impl Suite {
             });
         }
         if entries.is_empty() {
-            return Err(SuiteError(format!("{file}: the suite names no [[check]]")));
+            return Err(SuiteError::Invalid(format!(
+                "{file}: the suite names no [[check]]"
+            )));
         }
         Ok(Suite {
             name: raw.name.unwrap_or_else(|| raw.phase.name().to_string()),
@@ -298,22 +312,25 @@ mod tests {
             "phase = \"preflight\"\n[[check]]\nid = \"cgroup.unified\"\nsevrity = \"advisory\"\n",
             "s.toml",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
-            e.0.starts_with("s.toml: line 4:") && e.0.contains("sevrity"),
+            e.starts_with("s.toml: line 4:") && e.contains("sevrity"),
             "{e}"
         );
         let e = Suite::parse(
             "phase = \"preflight\"\n\n[[check]]\nid = \"cgroup.unifed\"\n",
             "s.toml",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
-            e.0.starts_with("s.toml:4: unknown check id \"cgroup.unifed\""),
+            e.starts_with("s.toml:4: unknown check id \"cgroup.unifed\""),
             "{e}"
         );
-        let e = Suite::parse("phase = \"preflight\"\n[params]\ncluster_cidrs = [\"10.41.0.1/16\"]\n[[check]]\nid = \"net.cidr\"\n", "s.toml").unwrap_err();
-        assert!(e.0.contains("host bits"), "{e}");
+        let e = Suite::parse("phase = \"preflight\"\n[params]\ncluster_cidrs = [\"10.41.0.1/16\"]\n[[check]]\nid = \"net.cidr\"\n", "s.toml").unwrap_err()
+        .to_string();
+        assert!(e.contains("host bits"), "{e}");
     }
 
     #[test]
@@ -322,17 +339,19 @@ mod tests {
             "phase = \"acceptance\"\n[[check]]\nid = \"pods.system\"\ntimeout_secs = 10000000000000000000\n",
             "s.toml",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
-            e.0.starts_with("s.toml:3: timeout_secs = 10000000000000000000: give 1 to 86400"),
+            e.starts_with("s.toml:3: timeout_secs = 10000000000000000000: give 1 to 86400"),
             "{e}"
         );
         let e = Suite::parse(
             "phase = \"acceptance\"\n[params]\ntimeout_secs = 0\n[[check]]\nid = \"pods.system\"\n",
             "s.toml",
         )
-        .unwrap_err();
-        assert!(e.0.starts_with("s.toml: [params] timeout_secs = 0"), "{e}");
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("s.toml: [params] timeout_secs = 0"), "{e}");
     }
 
     #[test]
