@@ -35,7 +35,7 @@ pub(crate) enum Command {
     Accept(Box<AcceptArgs>),
     /// Install rootless k3s for a user: reversible, idempotent, --dry-run first
     #[command(
-        after_help = "Steps (each skipped when already satisfied): packages, subids, cgroup-v2, delegation,\nsysctl, linger, k3s-binary, rootful-disabled, user-unit, start, wait-api.\n\nExit status: 0 installed (or nothing to do); 1 a step failed (this run's changes were\nundone) or preflight refused; 2 bad flag; 3 reboot required (run it again after the reboot).\n\nExamples:\n  krc install --dry-run                       show every file and command, change nothing\n  sudo krc install --user k3s --yes           as root, for the user k3s\n  krc install --offline ./bundle --pins pins.toml --yes\n  krc uninstall --dry-run                     what krc would undo\n\nSee docs/install.md for the journal, the offline bundle layout and the pins file."
+        after_help = "Steps (each skipped when already satisfied): packages, subids, cgroup-v2, delegation,\nsysctl, linger, kernel-modules, apparmor-profile, k3s-binary, rootful-disabled, user-unit,\nstart, wait-api.\n\nExit status: 0 installed (or nothing to do); 1 a step failed (this run's changes were\nundone) or preflight refused; 2 bad flag; 3 reboot required (run it again after the reboot).\n\nExamples:\n  krc install --dry-run                       show every file and command, change nothing\n  sudo krc install --user k3s --yes           as root, for the user k3s\n  krc install --offline ./bundle --pins pins.toml --yes\n  krc uninstall --dry-run                     what krc would undo\n\nSee docs/install.md for the journal, the offline bundle layout and the pins file."
     )]
     Install(Box<InstallArgs>),
     /// Undo exactly what krc install recorded in its journal
@@ -361,6 +361,26 @@ mod tests {
     use clap::CommandFactory;
 
     use crate::settings::RootlessSettings;
+
+    /// `krc install --help` names every step of the plan, in order.
+    #[test]
+    fn install_help_lists_the_plan() {
+        let mut cmd = super::Cli::command();
+        let help = cmd
+            .find_subcommand_mut("install")
+            .unwrap()
+            .get_after_help()
+            .unwrap()
+            .to_string();
+        let listed = help
+            .split_once("satisfied): ")
+            .and_then(|(_, rest)| rest.split_once('.'))
+            .map(|(steps, _)| steps.replace('\n', " "))
+            .unwrap();
+        let listed: Vec<&str> = listed.split(", ").map(str::trim).collect();
+        let plan: Vec<&str> = crate::install::steps::PLAN.iter().map(|s| s.id).collect();
+        assert_eq!(listed, plan);
+    }
 
     /// The help states the defaults in words; they must be the defaults
     /// the code uses (stated once, in `RootlessSettings::default`).
