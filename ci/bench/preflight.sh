@@ -32,6 +32,9 @@ out=$target/bench-preflight.json
 live=("$bin" preflight -q "${user[@]}")
 tree=("$bin" preflight -q --root "$fixture")
 
+# The machine's load goes with the figures: other builds or VMs slow
+# check-config.sh (hundreds of processes) far more than krc.
+echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== wall time (hyperfine, paired: 3 warm-up runs, $runs runs each)"
 # krc exits 1 when a required check fails, check-config.sh when a feature
 # is missing: results, not errors.
@@ -49,6 +52,7 @@ print(f"check-config.sh / live: {ms('check-config.sh') / ms('live'):.0f}x (targe
 print(f"live / fixture:         {ms('live') / ms('fixture'):.2f}x (target <= 3x)")
 PY
 
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== peak RSS of live preflight (GNU time, 20 runs)"
 peak=0
 for _ in $(seq 20); do

@@ -149,6 +149,18 @@ const NAMESPACES: &[(&str, &str)] = &[
     ("network namespaces", "NET_NS"),
 ];
 
+/// The config symbols the judgments below look up: all krc reads of the
+/// kernel's config.
+fn config_symbols() -> Vec<&'static str> {
+    let modules = FEATURES
+        .iter()
+        .flat_map(|f| f.alternatives.iter().flat_map(|alt| alt.iter()))
+        .map(|m| m.config);
+    modules
+        .chain(NAMESPACES.iter().map(|(_, sym)| *sym))
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     BuiltIn(String),
@@ -242,7 +254,7 @@ fn describe(name: &str, s: &State, need: Need) -> String {
 /// filter, the modules of both backends are listed (k3s's bundled
 /// iptables picks one at run time; k3s itself tries both).
 pub(crate) fn modules_to_load(host: &Host) -> Result<Vec<String>, FactError> {
-    let k = KernelFacts::load(host)?;
+    let k = KernelFacts::load(host, &config_symbols())?;
     let mut out: Vec<String> = Vec::new();
     for f in FEATURES {
         for alt in f.alternatives {
@@ -274,7 +286,7 @@ Fix: `printf '%s\\n' MODULE... | sudo tee /etc/modules-load.d/krc-rootless.conf 
 };
 
 pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
-    let k = KernelFacts::load(ctx.host)?;
+    let k = KernelFacts::load(ctx.host, &config_symbols())?;
     if k.is_blind() {
         return Ok(Verdict::skip(format!(
             "kernel {}: no /proc/modules, no modules.builtin or modules.dep under /lib/modules/{0}, no /proc/config.gz or /boot/config-{0}: nothing to judge by",

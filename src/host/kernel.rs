@@ -73,24 +73,33 @@ pub(crate) struct ConfigValue {
 }
 
 /// A kernel `.config`: `CONFIG_X=y|m|...` and `# CONFIG_X is not set`,
-/// by symbol without the `CONFIG_` prefix.
+/// by symbol without the `CONFIG_` prefix, for the symbols in `wanted`
+/// only (a later line wins, as in Kconfig). Every line is still checked:
+/// a malformed line anywhere makes the file malformed.
+///
+/// Why only `wanted`: a distribution config has ~4000 symbols and a check
+/// asks about a dozen; a map of them all cost more than the rest of
+/// `kernel.modules` put together.
 pub(crate) fn parse_kconfig(
     text: &str,
     path: &str,
+    wanted: &[&str],
 ) -> Result<BTreeMap<String, ConfigValue>, FactError> {
     let mut out = BTreeMap::new();
+    let mut keep = |sym: &str, value: &str, line: usize| {
+        if wanted.contains(&sym) {
+            let value = value.to_string();
+            out.insert(sym.to_string(), ConfigValue { value, line });
+        }
+    };
+    let mut any = false;
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("# CONFIG_")
             && let Some(sym) = rest.strip_suffix(" is not set")
         {
-            out.insert(
-                sym.to_string(),
-                ConfigValue {
-                    value: "n".into(),
-                    line: i + 1,
-                },
-            );
+            any = true;
+            keep(sym, "n", i + 1);
             continue;
         }
         if line.is_empty() || line.starts_with('#') {
@@ -104,15 +113,10 @@ pub(crate) fn parse_kconfig(
                 format!("{line:?} is not CONFIG_NAME=VALUE"),
             ));
         };
-        out.insert(
-            sym.to_string(),
-            ConfigValue {
-                value: value.to_string(),
-                line: i + 1,
-            },
-        );
+        any = true;
+        keep(sym, value, i + 1);
     }
-    if out.is_empty() {
+    if !any {
         return Err(FactError::malformed(
             path,
             1,
@@ -133,24 +137,33 @@ pub(crate) struct KernelFacts {
     pub(crate) builtin: Option<(String, BTreeSet<String>)>,
     /// Installed loadable modules and the file they came from.
     pub(crate) installed: Option<(String, BTreeSet<String>)>,
-    /// The kernel's build configuration and the file it came from.
+    /// The kernel's build configuration (the symbols asked for) and the
+    /// file it came from.
     pub(crate) config: Option<(String, BTreeMap<String, ConfigValue>)>,
 }
 
 /// Decompresses `/proc/config.gz`; a file that is not gzip is malformed.
 fn gunzip(bytes: &[u8], path: &str) -> Result<String, FactError> {
     use std::io::Read;
-    let mut text = String::new();
+    const LIMIT: usize = 16 << 20;
+    // gzip's trailer holds the text's length (mod 4 GiB): one allocation
+    // of the right size instead of a doubling buffer copied at each step.
+    let size = bytes
+        .last_chunk::<4>()
+        .map_or(0, |n| u32::from_le_bytes(*n) as usize);
+    let mut text = String::with_capacity(size.min(LIMIT));
     // The real file is ~25 KiB compressed, ~100 KiB of text: refuse a bomb.
     flate2::read::GzDecoder::new(bytes)
-        .take(16 << 20)
+        .take(LIMIT as u64)
         .read_to_string(&mut text)
         .map_err(|e| FactError::malformed(path, 1, format!("not gzip-compressed text: {e}")))?;
     Ok(text)
 }
 
 impl KernelFacts {
-    pub(crate) fn load(host: &Host) -> Result<KernelFacts, FactError> {
+    /// Reads the kernel's facts; of its config, only the symbols in
+    /// `config_symbols` (without `CONFIG_`).
+    pub(crate) fn load(host: &Host, config_symbols: &[&str]) -> Result<KernelFacts, FactError> {
         let release = host.read(OSRELEASE)?.trim().to_string();
         let release_chars = |c: char| c.is_ascii_alphanumeric() || "._+-~".contains(c);
         if release.is_empty() || release.starts_with('.') || !release.chars().all(release_chars) {
@@ -179,12 +192,17 @@ impl KernelFacts {
         let config = match host.read_bytes_opt(PROC_CONFIG)? {
             Some(bytes) => {
                 let text = gunzip(&bytes, PROC_CONFIG)?;
-                Some((PROC_CONFIG.to_string(), parse_kconfig(&text, PROC_CONFIG)?))
+                Some((
+                    PROC_CONFIG.to_string(),
+                    parse_kconfig(&text, PROC_CONFIG, config_symbols)?,
+                ))
             }
             None => {
                 let path = format!("/boot/config-{release}");
                 match host.read_opt(&path)? {
-                    Some(text) => Some((path.clone(), parse_kconfig(&text, &path)?)),
+                    Some(text) => {
+                        Some((path.clone(), parse_kconfig(&text, &path, config_symbols)?))
+                    }
                     None => None,
                 }
             }
@@ -236,11 +254,33 @@ mod tests {
         let c = parse_kconfig(
             "#\n# Automatically generated\nCONFIG_VXLAN=m\n# CONFIG_MODULES is not set\nCONFIG_LOCALVERSION=\"\"\n",
             "/boot/config-6.1.0",
+            &["VXLAN", "MODULES", "TUN"],
         )
         .unwrap();
         assert_eq!(c["VXLAN"].value, "m");
         assert_eq!((c["MODULES"].value.as_str(), c["MODULES"].line), ("n", 4));
-        assert!(parse_kconfig("VXLAN=y\n", "x").is_err());
+        // Only what was asked for; an absent symbol stays absent.
+        assert_eq!(c.len(), 2);
+        assert!(parse_kconfig("VXLAN=y\n", "x", &["VXLAN"]).is_err());
+    }
+
+    #[test]
+    fn kconfig_checks_every_line_whatever_is_wanted() {
+        let text = "CONFIG_TUN=m\nCONFIG_A=y\nnot a config line\n";
+        match parse_kconfig(text, "c", &["TUN"]) {
+            Err(FactError::Malformed { line: 3, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        // A config with none of the wanted symbols is still a config.
+        assert!(
+            parse_kconfig("CONFIG_A=y\n", "c", &["TUN"])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_kconfig("# comment\n\n", "c", &["TUN"]).is_err());
+        // A later line wins, as when Kconfig reads the file.
+        let c = parse_kconfig("CONFIG_TUN=m\n# CONFIG_TUN is not set\n", "c", &["TUN"]).unwrap();
+        assert_eq!((c["TUN"].value.as_str(), c["TUN"].line), ("n", 2));
     }
 
     #[test]
