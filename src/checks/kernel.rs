@@ -294,19 +294,40 @@ pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         ))
         .evidence(format!("{}: {}", crate::host::kernel::OSRELEASE, k.release)));
     }
-    let mut f = Findings::default();
-    f.observe(format!("{}: {}", crate::host::kernel::OSRELEASE, k.release));
-    let mut to_load = Vec::new();
-    let mut missing = false;
-    // Features that need nothing are named in one line each way; only a
-    // feature with a finding gets its modules' evidence line.
-    let mut usable_now: Vec<&str> = Vec::new();
-    let mut on_demand: Vec<&str> = Vec::new();
+    let mut j = Modules::default();
+    j.f.observe(format!("{}: {}", crate::host::kernel::OSRELEASE, k.release));
     for feat in FEATURES {
+        j.feature(&k, feat);
+    }
+    j.namespaces(&k);
+    j.remedies();
+    Ok(j.f.finish(format!(
+        "kernel {} has every feature rootless k3s needs, built in or loaded",
+        k.release
+    )))
+}
+
+/// `kernel.modules` as it goes: the findings, the modules to load, and
+/// whether something is missing outright. Features that need nothing are
+/// named in one line each way; only a feature with a finding gets its
+/// modules' evidence line.
+#[derive(Default)]
+struct Modules<'a> {
+    f: Findings,
+    to_load: Vec<&'static str>,
+    missing: bool,
+    usable_now: Vec<&'a str>,
+    on_demand: Vec<&'a str>,
+}
+
+impl<'a> Modules<'a> {
+    /// One feature: usable now, loadable (then loaded by krc, or by the
+    /// kernel on first use), or missing.
+    fn feature(&mut self, k: &KernelFacts, feat: &'a Feature) {
         let states: Vec<Vec<(&str, State)>> = feat
             .alternatives
             .iter()
-            .map(|alt| alt.iter().map(|m| (m.name, module_state(&k, m))).collect())
+            .map(|alt| alt.iter().map(|m| (m.name, module_state(k, m))).collect())
             .collect();
         let usable = states
             .iter()
@@ -327,34 +348,35 @@ pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             None => states.iter().collect(),
         };
         if usable {
-            usable_now.push(feat.what);
-            continue;
+            self.usable_now.push(feat.what);
+            return;
         }
         if loadable && matches!(feat.need, Need::OnDemand) {
-            on_demand.push(feat.what);
+            self.on_demand.push(feat.what);
         } else {
             let lines: Vec<String> = shown
                 .iter()
                 .flat_map(|alt| alt.iter().map(|(n, s)| describe(n, s, feat.need)))
                 .collect();
-            f.observe(format!("{}: {}", feat.what, lines.join("; ")));
+            self.f
+                .observe(format!("{}: {}", feat.what, lines.join("; ")));
         }
         for alt in &states {
             for (n, s) in alt {
-                if matches!(s, State::Available(_)) && !to_load.contains(n) {
-                    to_load.push(*n);
+                if matches!(s, State::Available(_)) && !self.to_load.contains(n) {
+                    self.to_load.push(*n);
                 }
             }
         }
         match (loadable, feat.need) {
-            (true, Need::Required) => f.find(
+            (true, Need::Required) => self.f.find(
                 Status::Fail,
                 format!(
                     "{} is available as module but not loaded: rootless k3s cannot load it (\"modprobe: ERROR: could not insert 'ip_tables': Operation not permitted\")",
                     feat.what
                 ),
             ),
-            (true, Need::Recommended) => f.find(
+            (true, Need::Recommended) => self.f.find(
                 Status::Warn,
                 format!(
                     "{} is available as module but not loaded: k3s cannot load it from the rootless namespace",
@@ -362,60 +384,68 @@ pub(super) fn modules(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 ),
             ),
             (true, Need::OnDemand) => {}
-            (false, _) if unknown => f.find(
+            (false, _) if unknown => self.f.find(
                 Status::Warn,
                 format!("could not tell whether the kernel has {}", feat.what),
             ),
             (false, Need::Recommended) => {
-                missing = true;
-                f.find(Status::Warn, format!("the kernel has no {}", feat.what))
+                self.missing = true;
+                self.f.find(Status::Warn, format!("the kernel has no {}", feat.what))
             }
             (false, _) => {
-                missing = true;
-                f.find(Status::Fail, format!("the kernel has no {}", feat.what))
+                self.missing = true;
+                self.f.find(Status::Fail, format!("the kernel has no {}", feat.what))
             }
         }
     }
-    for (what, sym) in NAMESPACES {
-        match k.config.as_ref().map(|(p, c)| (p, c.get(*sym))) {
-            Some((_, Some(v))) if v.value == "y" => usable_now.push(what),
-            Some((p, v)) => {
-                let seen = v.map_or(format!("{p}: no CONFIG_{sym}"), |v| {
-                    format!("{p}:{}: CONFIG_{sym}={}", v.line, v.value)
-                });
-                f.observe(format!("{what}: missing ({seen})"));
-                missing = true;
-                f.find(Status::Fail, format!("the kernel has no {what}"));
+
+    /// The namespaces rootless k3s creates, from the kernel config.
+    fn namespaces(&mut self, k: &KernelFacts) {
+        for (what, sym) in NAMESPACES {
+            match k.config.as_ref().map(|(p, c)| (p, c.get(*sym))) {
+                Some((_, Some(v))) if v.value == "y" => self.usable_now.push(what),
+                Some((p, v)) => {
+                    let seen = v.map_or(format!("{p}: no CONFIG_{sym}"), |v| {
+                        format!("{p}:{}: CONFIG_{sym}={}", v.line, v.value)
+                    });
+                    self.f.observe(format!("{what}: missing ({seen})"));
+                    self.missing = true;
+                    self.f
+                        .find(Status::Fail, format!("the kernel has no {what}"));
+                }
+                None => self
+                    .f
+                    .observe(format!("{what}: not judged here (no kernel config)")),
             }
-            None => f.observe(format!("{what}: not judged here (no kernel config)")),
         }
     }
-    if !usable_now.is_empty() {
-        f.observe(format!(
-            "usable now (built in or loaded): {}",
-            usable_now.join(", ")
-        ));
+
+    /// The summary lines and what to do: load the loadable, boot a kernel
+    /// with the missing.
+    fn remedies(&mut self) {
+        if !self.usable_now.is_empty() {
+            self.f.observe(format!(
+                "usable now (built in or loaded): {}",
+                self.usable_now.join(", ")
+            ));
+        }
+        if !self.on_demand.is_empty() {
+            self.f.observe(format!(
+                "available as modules the kernel loads on first use: {}",
+                self.on_demand.join(", ")
+            ));
+        }
+        if !self.to_load.is_empty() {
+            self.f.remedy(format!(
+                "printf '%s\\n' {} | sudo tee {MODULES_LOAD_FILE}\nsudo modprobe -a {}\n(krc install does this in its kernel-modules step)",
+                self.to_load.join(" "),
+                self.to_load.join(" ")
+            ));
+        }
+        if self.missing {
+            self.f.remedy("for what is missing: boot a kernel built with it (the distribution's standard kernel, e.g. sudo apt-get install -y linux-image-amd64; on Debian/Ubuntu cloud kernels also linux-modules-extra-$(uname -r)) and reboot");
+        }
     }
-    if !on_demand.is_empty() {
-        f.observe(format!(
-            "available as modules the kernel loads on first use: {}",
-            on_demand.join(", ")
-        ));
-    }
-    if !to_load.is_empty() {
-        f.remedy(format!(
-            "printf '%s\\n' {} | sudo tee {MODULES_LOAD_FILE}\nsudo modprobe -a {}\n(krc install does this in its kernel-modules step)",
-            to_load.join(" "),
-            to_load.join(" ")
-        ));
-    }
-    if missing {
-        f.remedy("for what is missing: boot a kernel built with it (the distribution's standard kernel, e.g. sudo apt-get install -y linux-image-amd64; on Debian/Ubuntu cloud kernels also linux-modules-extra-$(uname -r)) and reboot");
-    }
-    Ok(f.finish(format!(
-        "kernel {} has every feature rootless k3s needs, built in or loaded",
-        k.release
-    )))
 }
 
 /// `0-3,6` → 5; None when the text is not a CPU list (empty included:
