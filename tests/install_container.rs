@@ -228,6 +228,31 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     let (_, again) = sh(&c, SNAPSHOT).await;
     assert_eq!(installed, again, "the second run changed the host");
 
+    // The user manager's state is read in-process from its private socket
+    // (no systemctl spawned): with systemctl not executable, preflight
+    // still reads bob's manager, and reads what systemctl says.
+    let (_, state) = sh(&c, "systemctl --user -M bob@ is-system-running").await;
+    let state = state.trim().to_string();
+    let (code, json) = sh(
+        &c,
+        "chmod a-x /usr/bin/systemctl && /krc/krc preflight --user bob --exact session.runtime-dir --json /tmp/pre.json >/dev/null; r=$?; chmod 755 /usr/bin/systemctl; cat /tmp/pre.json; exit $r",
+    )
+    .await;
+    assert_eq!(code, 0, "{json}");
+    let report: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let check = &report["phases"][0]["checks"][0];
+    assert_eq!(check["status"], "pass", "{check}");
+    let want = format!("systemctl --user is-system-running: {state}");
+    assert!(
+        check["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str() == Some(&want)),
+        "{want:?} not in {check}"
+    );
+
     // Changed settings: only the drop-in changes, the running unit is
     // restarted with them.
     let (code, out) = sh(&c, &format!("{install}{force} --mtu 9000")).await;

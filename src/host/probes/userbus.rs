@@ -66,8 +66,39 @@ pub(crate) fn system_state(socket: &Path, uid: u32) -> Option<String> {
         return None;
     }
     s.write_all(b"BEGIN\r\n").ok()?;
-    s.write_all(&get_system_state_call()).ok()?;
-    parse_reply(&read_message(&mut s)?)
+    // systemd's server (seen with 252, Debian 12) may read BEGIN and the
+    // call behind it in one go and then answer only when more bytes
+    // arrive: the call is sent again, with a new serial, until an answer
+    // comes or the second is up. Any answer to one of them is the state.
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let mut serial = 1;
+    loop {
+        if serial <= MAX_CALLS {
+            s.write_all(&get_system_state_call(serial)).ok()?;
+        }
+        if readable(&s, NUDGE)? {
+            return parse_reply(&read_message(&mut s)?);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        serial += 1;
+    }
+}
+
+/// How long to wait for an answer before sending the call again, and how
+/// many calls at most (a manager that is merely slow gets the rest of the
+/// second without more).
+const NUDGE: u16 = 5;
+const MAX_CALLS: u32 = 10;
+
+/// Whether `s` has bytes to read within `ms` milliseconds; None on error.
+fn readable(s: &UnixStream, ms: u16) -> Option<bool> {
+    use nix::poll::{PollFd, PollFlags, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(s.as_fd(), PollFlags::POLLIN)];
+    let n = poll(&mut fds, ms).ok()?;
+    Some(n > 0)
 }
 
 fn peer_uid(s: &UnixStream) -> Option<u32> {
@@ -137,8 +168,8 @@ fn put_field(buf: &mut Vec<u8>, code: u8, sig: u8, value: &str) {
 }
 
 /// `org.freedesktop.DBus.Properties.Get("org.freedesktop.systemd1.Manager",
-/// "SystemState")` on `/org/freedesktop/systemd1`, serial 1, little-endian.
-fn get_system_state_call() -> Vec<u8> {
+/// "SystemState")` on `/org/freedesktop/systemd1`, little-endian.
+fn get_system_state_call(serial: u32) -> Vec<u8> {
     let mut body = Vec::new();
     put_str(&mut body, "org.freedesktop.systemd1.Manager");
     put_str(&mut body, "SystemState");
@@ -150,7 +181,7 @@ fn get_system_state_call() -> Vec<u8> {
     put_field(&mut fields, 8, b'g', "ss");
     let mut msg = vec![b'l', 1, 0, 1];
     put_u32(&mut msg, body.len() as u32);
-    put_u32(&mut msg, 1);
+    put_u32(&mut msg, serial);
     put_u32(&mut msg, fields.len() as u32);
     msg.extend_from_slice(&fields);
     pad(&mut msg, 8);
@@ -237,7 +268,7 @@ mod tests {
 
     #[test]
     fn call_is_well_formed() {
-        let m = get_system_state_call();
+        let m = get_system_state_call(1);
         assert_eq!(&m[..4], &[b'l', 1, 0, 1]);
         let fields = u32_at(&m, 12, false).unwrap() as usize;
         let body = u32_at(&m, 4, false).unwrap() as usize;
@@ -261,6 +292,42 @@ mod tests {
     fn strerror_drops_rust_suffix() {
         let e = std::io::Error::from_raw_os_error(libc::ENOENT);
         assert_eq!(strerror(&e), "No such file or directory");
+    }
+
+    /// systemd 252's server, as seen on Debian 12: a call that arrives
+    /// with BEGIN is answered only once more bytes come. The client sends
+    /// the call again and gets its answer.
+    #[test]
+    fn a_manager_that_answers_only_when_nudged() {
+        let dir = std::env::temp_dir().join(format!("krc-userbus-nudge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("private");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut b = [0u8; 1];
+            let mut auth = Vec::new();
+            while !auth.ends_with(b"\r\n") {
+                c.read_exact(&mut b).unwrap();
+                auth.push(b[0]);
+            }
+            c.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n")
+                .unwrap();
+            let mut begin = [0u8; 7];
+            c.read_exact(&mut begin).unwrap();
+            let first = read_message(&mut c).unwrap();
+            // Silent until the second call: that one wakes it.
+            let second = read_message(&mut c).unwrap();
+            assert_ne!(first[8..12], second[8..12], "a new serial each time");
+            c.write_all(&reply("degraded")).unwrap();
+        });
+        let me = nix::unistd::geteuid().as_raw();
+        let started = std::time::Instant::now();
+        assert_eq!(system_state(&path, me).as_deref(), Some("degraded"));
+        assert!(started.elapsed() < IO_TIMEOUT, "{:?}", started.elapsed());
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A fake manager on a socket: the client authenticates, sends the
@@ -287,7 +354,7 @@ mod tests {
             c.read_exact(&mut begin).unwrap();
             assert_eq!(&begin, b"BEGIN\r\n");
             let call = read_message(&mut c).unwrap();
-            assert_eq!(call, get_system_state_call());
+            assert_eq!(call, get_system_state_call(1));
             c.write_all(&reply("running")).unwrap();
         });
         let me = nix::unistd::geteuid().as_raw();
