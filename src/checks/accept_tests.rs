@@ -784,3 +784,51 @@ fn k3s_in_opt_bin_is_found_by_install_binary_and_unit_present() {
         assert_eq!(v.status, Status::Pass, "{id}: {}", show(&v));
     }
 }
+
+/// A node outside the network this run judges by is not rootless, unless
+/// it sits in the network the unit gives k3s: then the install used other
+/// settings, and the remedy says how to judge by them.
+#[test]
+fn node_single_ready_tells_another_install_network_from_a_rootful_node() {
+    let t = Tree::new();
+    t.installed();
+    let p = Params::default();
+    let at = |ip: &str| Fake {
+        nodes: vec![NodeFact {
+            name: "h".into(),
+            ready: Some(("True".into(), "KubeletReady".into(), String::new())),
+            internal_ips: vec![ip.into()],
+            kubelet_version: "v1.33.5+k3s1".into(),
+        }],
+        ..Fake::default()
+    };
+    let v = t.judge("node.single-ready", at("10.41.0.100"), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    let v = t.judge("node.single-ready", at("192.168.1.5"), &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(v.summary.contains("does not run rootless"), "{}", show(&v));
+    // Installed with --cidr 10.141.0.0/16, judged by the default.
+    t.file(
+        &format!("{UNIT}.d/krc.conf"),
+        &DROP_IN.replace("10.41.0.0/16", "10.141.0.0/16"),
+    );
+    let v = t.judge("node.single-ready", at("10.141.0.100"), &p);
+    assert_eq!(v.status, Status::Warn, "{}", show(&v));
+    assert!(
+        v.remedy
+            .as_deref()
+            .is_some_and(|r| r.contains("krc accept --cidr 10.141.0.0/16")),
+        "{}",
+        show(&v)
+    );
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.contains("K3S_ROOTLESS_CIDR=10.141.0.0/16"))
+    );
+    // Judged by the install's own network, it passes.
+    let mut p = Params::default();
+    p.rootless.cidr = "10.141.0.0/16".parse().unwrap();
+    let v = t.judge("node.single-ready", at("10.141.0.100"), &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+}

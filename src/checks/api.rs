@@ -15,7 +15,8 @@ pub(crate) fn kubectl(ctx: &Ctx<'_>) -> String {
     );
     format!("kubectl --kubeconfig {path}")
 }
-use crate::host::{FactError, Probe, TargetUser};
+use crate::host::net::Cidr;
+use crate::host::{FactError, Host, Probe, TargetUser};
 
 /// What to do about an API error, from the words of the error.
 pub(crate) fn api_remedy(err: &str, u: &TargetUser) -> String {
@@ -207,12 +208,43 @@ pub(super) fn single_ready(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .internal_ips
             .iter()
             .any(|ip| ip.parse::<Ipv4Addr>().is_ok_and(|a| cidr.contains(a)));
-        if !inside {
-            f.find(Status::Fail, format!("node {} has InternalIP {}, outside the rootless network {cidr}: it does not run rootless", n.name, n.internal_ips.join(", ")));
-            f.remedy(format!("run the server from k3s-rootless.service (K3S_ROOTLESS_CIDR={cidr}); a rootful k3s uses the host's address: krc accept rootful.inactive"));
+        if inside {
+            continue;
+        }
+        // Inside the network the unit gives k3s: rootless, installed with
+        // other settings than this run judges by.
+        match unit_cidr(ctx.host)?.filter(|(c, _)| {
+            n.internal_ips
+                .iter()
+                .any(|ip| ip.parse::<Ipv4Addr>().is_ok_and(|a| c.contains(a)))
+        }) {
+            Some((unit, at)) => {
+                f.observe(at);
+                f.find(Status::Warn, format!("node {} has InternalIP {}, inside the unit's K3S_ROOTLESS_CIDR={unit}, not the {cidr} this run judges by", n.name, n.internal_ips.join(", ")));
+                f.remedy(format!("if {unit} is what was installed, judge by it: krc accept --cidr {unit} (or the suite's rootless_cidr)"));
+            }
+            None => {
+                f.find(Status::Fail, format!("node {} has InternalIP {}, outside the rootless network {cidr}: it does not run rootless", n.name, n.internal_ips.join(", ")));
+                f.remedy(format!("run the server from k3s-rootless.service (K3S_ROOTLESS_CIDR={cidr}); a rootful k3s uses the host's address: krc accept rootful.inactive"));
+            }
         }
     }
     Ok(f.finish(format!("one node, Ready, InternalIP inside {cidr}")))
+}
+
+/// The unit's `K3S_ROOTLESS_CIDR` (the last assignment, as systemd takes
+/// it) and the line that sets it; None when the unit or the line is absent
+/// or the value is not a network.
+fn unit_cidr(host: &Host) -> Result<Option<(Cidr, String)>, FactError> {
+    let Some((main, drop)) = read_unit(host)? else {
+        return Ok(None);
+    };
+    let lines: Vec<_> = main.into_iter().chain(drop).collect();
+    let env = environment(&lines);
+    Ok(env
+        .iter()
+        .rfind(|(k, _, _)| k == "K3S_ROOTLESS_CIDR")
+        .and_then(|(_, v, l)| Some((v.parse::<Cidr>().ok()?, l.at()))))
 }
 
 /// The packaged components k3s is told not to deploy (`--disable` on the
