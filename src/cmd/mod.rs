@@ -51,7 +51,7 @@ pub(crate) fn uninstall_exit_code(o: UninstallOutcome) -> u8 {
 
 /// Runs krc again as root through `sudo -n` (see `install::sudo`): the
 /// root run's exit status, or 1 if a signal ended it.
-pub(crate) fn as_root(user: &str) -> Result<u8, String> {
+pub(crate) fn as_root(user: &str) -> Result<u8, crate::install::sudo::SudoError> {
     let status = crate::install::sudo::reexec(user)?;
     Ok(status.code().map_or(exit::FAILED, |c| c as u8))
 }
