@@ -202,3 +202,22 @@ impl Sink for Vec<Event> {
         Err(ConfirmError::NoTerminal(q.clone()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_terminal_the_refusal_says_what_would_change() {
+        let e = ConfirmError::NoTerminal(Question::Apply(vec!["linger", "start"]));
+        assert_eq!(
+            e.to_string(),
+            "krc install would change this host (linger, start) and stdin is not a terminal: pass --yes, or look first with --dry-run"
+        );
+        let e = ConfirmError::NoTerminal(Question::Undo(vec!["  [start] x".into()]));
+        assert_eq!(
+            e.to_string(),
+            "krc uninstall would change this host and stdin is not a terminal: pass --yes, or look first with --dry-run"
+        );
+    }
+}

@@ -272,3 +272,33 @@ fn wait_runtime_dir(host: &Host) -> Result<(), StepError> {
         dir,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::EACCES)
+    }
+
+    #[test]
+    fn a_step_failure_is_one_line_with_each_cause_once() {
+        let e = StepError::from(ActionError::Symlink {
+            path: "/home/alice/.config/systemd/user/k3s.service".into(),
+            source: denied(),
+        });
+        // The action's message is the step's, its cause after it, once.
+        assert_eq!(
+            super::super::fetch::chain(&e),
+            "failed to create /home/alice/.config/systemd/user/k3s.service: Permission denied (os error 13)"
+        );
+        let e = StepError::from(WaitError::TimedOut {
+            secs: 5,
+            last: "/home/alice/.kube/k3s.yaml does not exist yet".into(),
+        });
+        assert_eq!(
+            super::super::fetch::chain(&e),
+            "k3s did not come up within 5s: /home/alice/.kube/k3s.yaml does not exist yet"
+        );
+    }
+}
