@@ -107,8 +107,9 @@ pub(crate) enum ParamError {
         value: String,
         error: settings::SettingError,
     },
-    #[error("timeout_secs = {0}: give 1 to {max} seconds", max = crate::suite::config::MAX_WAIT_SECS)]
-    Timeout(u64),
+    /// `max`: the longest wait krc allows (the suite's `MAX_WAIT_SECS`).
+    #[error("timeout_secs = {secs}: give 1 to {max} seconds")]
+    Timeout { secs: u64, max: u64 },
 }
 
 /// Parameters as written in a suite file; every key optional.

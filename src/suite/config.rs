@@ -222,7 +222,10 @@ fn check_timeout(secs: u64) -> Result<(), ParamError> {
     if (1..=MAX_WAIT_SECS).contains(&secs) {
         Ok(())
     } else {
-        Err(ParamError::Timeout(secs))
+        Err(ParamError::Timeout {
+            secs,
+            max: MAX_WAIT_SECS,
+        })
     }
 }
 
