@@ -83,6 +83,35 @@ impl Params {
     }
 }
 
+/// A suite parameter krc cannot use: the message names the key and the
+/// value; `SuiteError` puts the file and the line before it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum ParamError {
+    #[error(
+        "cidrs is now two keys: rootless_cidr = \"10.41.0.0/16\" (K3S_ROOTLESS_CIDR, the first of the old list) and cluster_cidrs = [\"10.42.0.0/16\", \"10.43.0.0/16\"] (k3s's pod and service networks)"
+    )]
+    SplitCidrs,
+    /// `cluster_cidrs` holds something that is not a CIDR (why, as the
+    /// CIDR parser says it).
+    #[error("cluster_cidrs: {0}")]
+    ClusterCidr(String),
+    #[error("cluster_cidrs: {given} has host bits set (did you mean {network}?)")]
+    HostBits { given: String, network: Cidr },
+    /// A rootless setting refused as its flag would be. The setting's
+    /// error is part of this message, not a cause below it: it says what
+    /// is wrong with the value named here.
+    #[error("{key} = {value}: {error}")]
+    Setting {
+        key: &'static str,
+        /// The value as written (quoted if it was a string).
+        value: String,
+        error: settings::SettingError,
+    },
+    /// `max`: the longest wait krc allows (the suite's `MAX_WAIT_SECS`).
+    #[error("timeout_secs = {secs}: give 1 to {max} seconds")]
+    Timeout { secs: u64, max: u64 },
+}
+
 /// Parameters as written in a suite file; every key optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,12 +141,9 @@ pub(crate) struct ParamsPatch {
 impl ParamsPatch {
     /// Applies the keys this patch sets; a malformed value is an error
     /// naming its key.
-    pub(crate) fn apply(&self, p: &mut Params) -> Result<(), String> {
+    pub(crate) fn apply(&self, p: &mut Params) -> Result<(), ParamError> {
         if self.cidrs.is_some() {
-            return Err(
-                "cidrs is now two keys: rootless_cidr = \"10.41.0.0/16\" (K3S_ROOTLESS_CIDR, the first of the old list) and cluster_cidrs = [\"10.42.0.0/16\", \"10.43.0.0/16\"] (k3s's pod and service networks)"
-                    .to_string(),
-            );
+            return Err(ParamError::SplitCidrs);
         }
         if let Some(v) = &self.ports {
             p.ports = v.clone();
@@ -126,16 +152,16 @@ impl ParamsPatch {
             p.cluster_cidrs = v
                 .iter()
                 .map(|c| {
-                    let cidr: Cidr = c.parse().map_err(|e| format!("cluster_cidrs: {e}"))?;
+                    let cidr: Cidr = c.parse().map_err(ParamError::ClusterCidr)?;
                     if cidr.has_host_bits() {
-                        return Err(format!(
-                            "cluster_cidrs: {c} has host bits set (did you mean {}?)",
-                            cidr.network()
-                        ));
+                        return Err(ParamError::HostBits {
+                            given: c.clone(),
+                            network: cidr.network(),
+                        });
                     }
                     Ok(cidr)
                 })
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<_, ParamError>>()?;
         }
         if let Some(v) = self.min_memory_mib {
             p.min_memory_mib = v;
@@ -149,14 +175,20 @@ impl ParamsPatch {
     }
 
     /// The rootless settings this patch names, validated as the flags are.
-    fn rootless(&self) -> Result<RootlessPatch, String> {
+    fn rootless(&self) -> Result<RootlessPatch, ParamError> {
         fn key<T>(
-            name: &str,
+            name: &'static str,
             v: Option<&str>,
             parse: impl Fn(&str) -> Result<T, settings::SettingError>,
-        ) -> Result<Option<T>, String> {
-            v.map(|s| parse(s).map_err(|e| format!("{name} = {s:?}: {e}")))
-                .transpose()
+        ) -> Result<Option<T>, ParamError> {
+            v.map(|s| {
+                parse(s).map_err(|error| ParamError::Setting {
+                    key: name,
+                    value: format!("{s:?}"),
+                    error,
+                })
+            })
+            .transpose()
         }
         Ok(RootlessPatch {
             cidr: key("rootless_cidr", self.rootless_cidr.as_deref(), |s| {
@@ -167,7 +199,13 @@ impl ParamsPatch {
             })?,
             mtu: self
                 .mtu
-                .map(|n| Mtu::new(n).map_err(|e| format!("mtu = {n}: {e}")))
+                .map(|n| {
+                    Mtu::new(n).map_err(|error| ParamError::Setting {
+                        key: "mtu",
+                        value: n.to_string(),
+                        error,
+                    })
+                })
                 .transpose()?,
             disable_host_loopback: self.disable_host_loopback,
         })
@@ -202,7 +240,7 @@ mod tests {
     fn patch(toml_text: &str) -> Result<Params, String> {
         let patch: ParamsPatch = toml::from_str(toml_text).map_err(|e| e.to_string())?;
         let mut p = Params::default();
-        patch.apply(&mut p)?;
+        patch.apply(&mut p).map_err(|e| e.to_string())?;
         Ok(p)
     }
 

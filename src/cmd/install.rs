@@ -66,7 +66,8 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
         Err(apply::InstallError::NeedsRoot) => {
             let user = root_user(args.user.as_ref(), &args.root);
             return Ok(super::as_root(&user).unwrap_or_else(|e| {
-                eprintln!("krc install: {e}");
+                // The error and its cause, on one line.
+                eprintln!("krc install: {}", crate::install::fetch::chain(&e));
                 exit::FAILED
             }));
         }
@@ -96,7 +97,8 @@ pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
         Err(apply::InstallError::NeedsRoot) => {
             let user = root_user(args.user.as_ref(), &args.root);
             Ok(super::as_root(&user).unwrap_or_else(|e| {
-                eprintln!("krc uninstall: {e}");
+                // The error and its cause, on one line.
+                eprintln!("krc uninstall: {}", crate::install::fetch::chain(&e));
                 exit::FAILED
             }))
         }

@@ -7,7 +7,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use crate::install::event::{Plan, PlannedStep, Target};
+use crate::install::event::{ConfirmError, Plan, PlannedStep, Target};
 use crate::install::report::Outcome;
 use crate::install::steps::State;
 use crate::install::{Event, Question, Sink};
@@ -93,15 +93,12 @@ impl Sink for Terminal {
     }
 
     /// Asks before changing the host; without a terminal, `--yes` is required.
-    fn confirm(&mut self, q: &Question) -> Result<bool, String> {
+    fn confirm(&mut self, q: &Question) -> Result<bool, ConfirmError> {
         let tty = std::io::stdin().is_terminal();
         match q {
             Question::Apply(needed) => {
                 if !tty {
-                    return Err(format!(
-                        "krc install would change this host ({}) and stdin is not a terminal: pass --yes, or look first with --dry-run",
-                        needed.join(", ")
-                    ));
+                    return Err(ConfirmError::NoTerminal(q.clone()));
                 }
                 print!(
                     "apply {} step(s): {}? [y/N] ",
@@ -111,7 +108,7 @@ impl Sink for Terminal {
             }
             Question::Undo(changes) => {
                 if !tty {
-                    return Err("krc uninstall would change this host and stdin is not a terminal: pass --yes, or look first with --dry-run".into());
+                    return Err(ConfirmError::NoTerminal(q.clone()));
                 }
                 for c in changes {
                     say(c);

@@ -51,7 +51,7 @@ pub(crate) fn uninstall_exit_code(o: UninstallOutcome) -> u8 {
 
 /// Runs krc again as root through `sudo -n` (see `install::sudo`): the
 /// root run's exit status, or 1 if a signal ended it.
-pub(crate) fn as_root(user: &str) -> Result<u8, String> {
+pub(crate) fn as_root(user: &str) -> Result<u8, crate::install::sudo::SudoError> {
     let status = crate::install::sudo::reexec(user)?;
     Ok(status.code().map_or(exit::FAILED, |c| c as u8))
 }
@@ -216,6 +216,38 @@ mod tests {
         assert_eq!(
             error_lines(&e),
             ["krc: error: request failed: No such file or directory (os error 2)"]
+        );
+    }
+
+    #[test]
+    fn a_failed_reexec_prints_its_cause_once() {
+        use crate::install::sudo::SudoError;
+        let enoent = || std::io::Error::from_raw_os_error(libc::ENOENT);
+        // `krc run` passes it to main: the message, then the OS error.
+        let e = CmdError::of(SudoError::Run(enoent()));
+        assert_eq!(
+            error_lines(&e),
+            [
+                "krc: error: failed to run sudo",
+                "  caused by: No such file or directory (os error 2)",
+            ]
+        );
+        // `krc install` prints one line: the cause after the message, once.
+        assert_eq!(
+            crate::install::fetch::chain(&SudoError::OwnPath(enoent())),
+            "failed to find krc's own path: No such file or directory (os error 2)"
+        );
+        // Without sudo the OS error sits inside the sentence, which ends
+        // with what to do; nothing follows it.
+        let e = CmdError::of(SudoError::NoSudo {
+            error: enoent(),
+            user: "alice".into(),
+        });
+        assert_eq!(
+            error_lines(&e),
+            [
+                "krc: error: the root steps need sudo, which could not be run (No such file or directory (os error 2)): run krc install as root with --user alice"
+            ]
         );
     }
 }

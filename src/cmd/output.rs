@@ -174,7 +174,7 @@ impl ReportFiles {
 
     pub(crate) fn write(&self, meta: &RunMeta, phases: &[PhaseReport]) -> Result<(), CmdError> {
         if let Some(p) = &self.junit {
-            let xml = junit::render(meta, phases).map_err(CmdError::new)?;
+            let xml = junit::render(meta, phases).map_err(CmdError::of)?;
             put(p, xml.as_bytes())?;
         }
         if let Some(p) = &self.json {

@@ -45,7 +45,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         println!(
             "krc run: the install needs root for some steps: re-running under sudo -n for {user}"
         );
-        return super::as_root(&user).map_err(CmdError::new);
+        return super::as_root(&user).map_err(CmdError::of);
     }
     let pre_suite = Suite::builtin(Phase::Preflight).with_rootless(&rootless);
     let harness = libtest_mimic::Arguments::default();

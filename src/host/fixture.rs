@@ -11,6 +11,23 @@ use serde::Deserialize;
 
 pub(crate) const FILE_NAME: &str = "krc-fixture.toml";
 
+/// A `krc-fixture.toml` krc cannot use. Each is one line of stderr (krc
+/// stops with exit status 2), so an OS error is part of the sentence
+/// rather than a cause printed below it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FixtureError {
+    #[error("failed to open {root}: {error}")]
+    Open { root: String, error: std::io::Error },
+    #[error("failed to read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    /// `line`: the line of the first byte that is not UTF-8.
+    #[error("{path}: line {line}: not UTF-8 text")]
+    NotText { path: String, line: usize },
+    /// `what`: the line and what is wrong there, as the TOML parser says.
+    #[error("{path}: {what}")]
+    Invalid { path: String, what: String },
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FixtureMeta {
@@ -87,28 +104,35 @@ pub(crate) struct ProbeAnswers {
 
 impl FixtureMeta {
     /// Loads `ROOT/krc-fixture.toml`; an absent file is an empty one.
-    pub(crate) fn load(root: &Path) -> Result<FixtureMeta, String> {
+    pub(crate) fn load(root: &Path) -> Result<FixtureMeta, FixtureError> {
         let path = root.join(FILE_NAME);
         // Through the tree's root: a krc-fixture.toml that is a symlink to
         // /etc/shadow reads the tree's etc/shadow, never the machine's.
-        let dir = super::rootdir::RootDir::open(root)
-            .map_err(|e| format!("failed to open {}: {e}", root.display()))?;
+        let dir = super::rootdir::RootDir::open(root).map_err(|error| FixtureError::Open {
+            root: root.display().to_string(),
+            error,
+        })?;
         let bytes = match dir.read(&format!("/{FILE_NAME}")) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FixtureMeta::default()),
-            Err(e) => return Err(format!("failed to read {}: {e}", path.display())),
+            Err(error) => {
+                return Err(FixtureError::Read {
+                    path: path.display().to_string(),
+                    error,
+                });
+            }
         };
         let text = String::from_utf8(bytes).map_err(|e| {
             let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = 1 + good.iter().filter(|b| **b == b'\n').count();
-            format!("{}: line {line}: not UTF-8 text", path.display())
+            FixtureError::NotText {
+                path: path.display().to_string(),
+                line,
+            }
         })?;
-        toml::from_str(&text).map_err(|e| {
-            format!(
-                "{}: {}",
-                path.display(),
-                crate::fsutil::toml_error_line(&text, &e)
-            )
+        toml::from_str(&text).map_err(|e| FixtureError::Invalid {
+            path: path.display().to_string(),
+            what: crate::fsutil::toml_error_line(&text, &e),
         })
     }
 }
@@ -117,7 +141,7 @@ impl FixtureMeta {
 mod tests {
     use super::*;
 
-    fn load_text(text: impl AsRef<[u8]>) -> Result<FixtureMeta, String> {
+    fn load_text(text: impl AsRef<[u8]>) -> Result<FixtureMeta, FixtureError> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
         FixtureMeta::load(dir.path())
@@ -133,11 +157,13 @@ mod tests {
             ("[files.\"/x\"]\n\nkind = \"socket\"\n", "line 3"),
             ("[files.\"/x\"]\nmode = \"17777\"\n", "line 2"),
         ] {
-            let e = load_text(text).unwrap_err();
+            let e = load_text(text).unwrap_err().to_string();
             assert!(e.contains(FILE_NAME) && e.contains(line), "{text:?}: {e}");
         }
         // Not text at all: still the line (of the first bad byte).
-        let e = load_text(b"user = \"a\"\n\n# caf\xc3\xa9\ndescription = \"\xff\"\n").unwrap_err();
+        let e = load_text(b"user = \"a\"\n\n# caf\xc3\xa9\ndescription = \"\xff\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 4: not UTF-8"), "{e}");
     }
 }

@@ -134,8 +134,8 @@ pub(crate) enum HostError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Fixture(String),
+    #[error(transparent)]
+    Fixture(#[from] fixture::FixtureError),
     #[error("cannot read the host's users: {0}")]
     UserDb(String),
     #[error("user {user:?} not found in {passwd}; pass --user NAME with a user of this host")]
@@ -160,7 +160,7 @@ impl Host {
             Origin::Tree
         };
         let dir = rootdir::RootDir::open(&root).map_err(unopenable)?;
-        let fixture = FixtureMeta::load(&root).map_err(HostError::Fixture)?;
+        let fixture = FixtureMeta::load(&root)?;
         let reader = RootedFs {
             root: root.clone(),
             dir: Arc::new(dir),

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::event::{Event, InstallOutcome, Plan, PlannedStep, Question, Sink, Target};
+use super::event::{
+    ConfirmError, Event, InstallOutcome, Plan, PlannedStep, Question, Sink, Target,
+};
 use super::exec::{CommandRunner, LiveRunner, TreeRunner};
 use super::fetch::{self, Artifacts, FetchError, Pins};
 use super::fsops::TreeFs;
@@ -58,32 +60,50 @@ impl StepResult {
     }
 }
 
+/// A home krc refuses to work in (`/etc/passwd`'s, for the target user).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HomeError {
+    #[error(
+        "the home of {user} is {home:?} (from /etc/passwd): rootless k3s needs a home directory of the user's own, such as /home/{user}; fix it with `usermod -d /home/{user} -m {user}`"
+    )]
+    Unusable { user: String, home: String },
+    /// `kind`: "a directory" or "not a directory".
+    #[error(
+        "the home of {user} ({home}) is not a directory that belongs to {user} (it is {kind}, owner uid {owner}): krc writes the user's unit files there as root only into the user's own directory"
+    )]
+    NotOwn {
+        user: String,
+        home: String,
+        kind: &'static str,
+        owner: u32,
+    },
+}
+
 /// The target's file layer, with the user rules below the user's home.
 /// A home krc cannot safely work in is refused here, before anything.
-pub(crate) fn target_fs(host: &Host, live: bool) -> Result<TreeFs, String> {
+pub(crate) fn target_fs(host: &Host, live: bool) -> Result<TreeFs, HomeError> {
     let u = host.user();
     let home = u.home.trim_end_matches('/');
     if !u.home.starts_with('/') || home.is_empty() || home.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "the home of {} is {:?} (from /etc/passwd): rootless k3s needs a home directory of the user's own, such as /home/{}; fix it with `usermod -d /home/{} -m {}`",
-            u.name, u.home, u.name, u.name, u.name
-        ));
+        return Err(HomeError::Unusable {
+            user: u.name.clone(),
+            home: u.home.clone(),
+        });
     }
     let fs = TreeFs::new(host.root(), live).with_home(home, u.uid);
     if let Some((kind, meta)) = fs.meta(home) {
         let lenient = !live && !nix::unistd::geteuid().is_root();
         if !kind.is_dir() || (meta.uid != u.uid && !lenient) {
-            return Err(format!(
-                "the home of {} ({home}) is not a directory that belongs to {} (it is {}, owner uid {}): krc writes the user's unit files there as root only into the user's own directory",
-                u.name,
-                u.name,
-                if kind.is_dir() {
+            return Err(HomeError::NotOwn {
+                user: u.name.clone(),
+                home: home.to_string(),
+                kind: if kind.is_dir() {
                     "a directory"
                 } else {
                     "not a directory"
                 },
-                meta.uid
-            ));
+                owner: meta.uid,
+            });
         }
     }
     Ok(fs)
@@ -104,6 +124,12 @@ pub(crate) enum InstallError {
     /// The artifacts could not be fetched or did not match their pins.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// The user's home is not one krc can safely write into.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// Nobody could be asked before changing the host.
+    #[error(transparent)]
+    Confirm(#[from] ConfirmError),
     /// Stopped before anything changed, or a failure outside the steps
     /// (the message says which and what to do).
     #[error("{0}")]

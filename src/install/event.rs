@@ -157,7 +157,18 @@ pub(crate) trait Sink {
     fn event(&mut self, e: &Event);
     /// Asks before changing the host (`what`: the step ids, or the changes
     /// to undo); Ok(false) leaves it as it is, an error stops the run.
-    fn confirm(&mut self, q: &Question) -> Result<bool, String>;
+    fn confirm(&mut self, q: &Question) -> Result<bool, ConfirmError>;
+}
+
+/// Why krc could not ask before changing the host.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfirmError {
+    /// Nobody to ask and no `--yes`: krc changes nothing unasked.
+    #[error(
+        "{} and stdin is not a terminal: pass --yes, or look first with --dry-run",
+        .0.change()
+    )]
+    NoTerminal(Question),
 }
 
 /// What the installer asks before it changes the host.
@@ -169,13 +180,44 @@ pub(crate) enum Question {
     Undo(Vec<String>),
 }
 
+impl Question {
+    /// What answering yes would do, as the refusal to ask says it.
+    fn change(&self) -> String {
+        match self {
+            Question::Apply(needed) => {
+                format!("krc install would change this host ({})", needed.join(", "))
+            }
+            Question::Undo(_) => "krc uninstall would change this host".to_string(),
+        }
+    }
+}
+
 /// Collects the events; asks nobody (a question is an error).
 #[cfg(test)]
 impl Sink for Vec<Event> {
     fn event(&mut self, e: &Event) {
         self.push(e.clone());
     }
-    fn confirm(&mut self, _: &Question) -> Result<bool, String> {
-        Err("no one to ask in a test".into())
+    fn confirm(&mut self, q: &Question) -> Result<bool, ConfirmError> {
+        Err(ConfirmError::NoTerminal(q.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_terminal_the_refusal_says_what_would_change() {
+        let e = ConfirmError::NoTerminal(Question::Apply(vec!["linger", "start"]));
+        assert_eq!(
+            e.to_string(),
+            "krc install would change this host (linger, start) and stdin is not a terminal: pass --yes, or look first with --dry-run"
+        );
+        let e = ConfirmError::NoTerminal(Question::Undo(vec!["  [start] x".into()]));
+        assert_eq!(
+            e.to_string(),
+            "krc uninstall would change this host and stdin is not a terminal: pass --yes, or look first with --dry-run"
+        );
     }
 }

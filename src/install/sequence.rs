@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::action::ActionError;
 use super::apply::StepResult;
 use super::exec::CommandRunner;
 use super::fetch::Artifacts;
@@ -12,6 +13,7 @@ use super::journal::{Journal, JournalError};
 use super::report::Outcome;
 use super::steps::{After, Ctx, PLAN, State, Step};
 use super::undo::rollback;
+use super::wait::WaitError;
 use super::{Event, InstallOutcome, Sink};
 use crate::host::Host;
 
@@ -124,6 +126,27 @@ fn pause_after(n: usize, sink: &mut dyn Sink) {
     let _ = (n, sink);
 }
 
+/// Why a step failed. The install report records it as one line of text
+/// (the error and its causes, see [`super::fetch::chain`]).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StepError {
+    #[error("interrupted by {0}: krc stopped between two actions and undoes this run")]
+    Interrupted(&'static str),
+    /// The step could not work out its actions (its plan says why).
+    #[error("{0}")]
+    Plan(String),
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    #[error(transparent)]
+    Api(#[from] WaitError),
+    #[error(
+        "the systemd manager of {user} did not start within 30s ({dir} has no bus): check `loginctl user-status {user}`"
+    )]
+    NoUserManager { user: String, dir: String },
+    #[error("injected fault at step {0} (KRC_FAULT_STEP={0}, a test hook)")]
+    Fault(usize),
+}
+
 /// The steps of one run, applied in order.
 struct Steps<'a, 'c> {
     ctx: &'a Ctx<'c>,
@@ -147,13 +170,14 @@ impl Steps<'_, '_> {
             let mut notes = Vec::new();
             let result = self.one(step, &mut notes).and_then(|o| {
                 if fault == Some(n) {
-                    Err(format!(
-                        "injected fault at step {n} (KRC_FAULT_STEP={n}, a test hook)"
-                    ))
+                    Err(StepError::Fault(n))
                 } else {
                     Ok(o)
                 }
             });
+            // The step's result is text in the reports: the error and its
+            // causes become one line here.
+            let result = result.map_err(|e| super::fetch::chain(&e));
             let outcome = match &result {
                 Ok(o) => o.clone(),
                 Err(e) => Outcome::Failed(e.clone()),
@@ -183,19 +207,16 @@ impl Steps<'_, '_> {
         None
     }
 
-    fn interrupted() -> Result<(), String> {
+    fn interrupted() -> Result<(), StepError> {
         match super::signal::received() {
-            Some(sig) => Err(format!(
-                "interrupted by {}: krc stopped between two actions and undoes this run",
-                super::signal::name(sig)
-            )),
+            Some(sig) => Err(StepError::Interrupted(super::signal::name(sig))),
             None => Ok(()),
         }
     }
 
     /// Applies one step if the host needs it: how it ended, its actions'
     /// notes in `notes`.
-    fn one(&mut self, step: &Step, notes: &mut Vec<String>) -> Result<Outcome, String> {
+    fn one(&mut self, step: &Step, notes: &mut Vec<String>) -> Result<Outcome, StepError> {
         Self::interrupted()?;
         let ctx = self.ctx;
         let why = match (step.state)(ctx) {
@@ -210,12 +231,9 @@ impl Steps<'_, '_> {
         if ctx.live && step.id == "start" {
             wait_runtime_dir(ctx.host)?;
         }
-        for a in (step.plan)(ctx)? {
+        for a in (step.plan)(ctx).map_err(StepError::Plan)? {
             Self::interrupted()?;
-            // The step's result is text in the reports: the error and its
-            // causes become one line here.
-            let applied = a.apply(step.id, self.journal, self.runner, self.artifacts);
-            notes.extend(applied.map_err(|e| super::fetch::chain(&e))?);
+            notes.extend(a.apply(step.id, self.journal, self.runner, self.artifacts)?);
         }
         Self::interrupted()?;
         Ok(match step.after {
@@ -241,7 +259,7 @@ impl Steps<'_, '_> {
 
 /// After `loginctl enable-linger` logind starts the user's manager; the
 /// user steps need it.
-fn wait_runtime_dir(host: &Host) -> Result<(), String> {
+fn wait_runtime_dir(host: &Host) -> Result<(), StepError> {
     let dir = host.user().runtime_dir();
     for _ in 0..60 {
         if host.exists(&format!("{dir}/systemd/private")) || host.exists(&format!("{dir}/bus")) {
@@ -249,9 +267,38 @@ fn wait_runtime_dir(host: &Host) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    Err(format!(
-        "the systemd manager of {} did not start within 30s ({dir} has no bus): check `loginctl user-status {}`",
-        host.user().name,
-        host.user().name
-    ))
+    Err(StepError::NoUserManager {
+        user: host.user().name.clone(),
+        dir,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::EACCES)
+    }
+
+    #[test]
+    fn a_step_failure_is_one_line_with_each_cause_once() {
+        let e = StepError::from(ActionError::Symlink {
+            path: "/home/alice/.config/systemd/user/k3s.service".into(),
+            source: denied(),
+        });
+        // The action's message is the step's, its cause after it, once.
+        assert_eq!(
+            super::super::fetch::chain(&e),
+            "failed to create /home/alice/.config/systemd/user/k3s.service: Permission denied (os error 13)"
+        );
+        let e = StepError::from(WaitError::TimedOut {
+            secs: 5,
+            last: "/home/alice/.kube/k3s.yaml does not exist yet".into(),
+        });
+        assert_eq!(
+            super::super::fetch::chain(&e),
+            "k3s did not come up within 5s: /home/alice/.kube/k3s.yaml does not exist yet"
+        );
+    }
 }

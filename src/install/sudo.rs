@@ -15,33 +15,54 @@ use crate::host::probes::clean_env;
 /// stay behind: a user must not steer root's run through them.
 const KEEP_ENV: &str = "GITHUB_TOKEN";
 
+/// Why krc could not run itself again as root.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SudoError {
+    /// `said`: what `sudo -n true` wrote to stderr.
+    #[error(
+        "the root steps need sudo, and sudo asks for a password ({said}): run `sudo krc install --user {user} ...`, or allow this user NOPASSWD sudo"
+    )]
+    Password { said: String, user: String },
+    /// The OS error is part of the sentence, not a cause after it: the
+    /// message ends with what to do.
+    #[error(
+        "the root steps need sudo, which could not be run ({error}): run krc install as root with --user {user}"
+    )]
+    NoSudo { error: std::io::Error, user: String },
+    #[error("failed to find krc's own path")]
+    OwnPath(#[source] std::io::Error),
+    #[error("failed to run sudo")]
+    Run(#[source] std::io::Error),
+}
+
 /// Runs krc again as root for `user`: the root run's exit status (its
 /// caller passes it on).
-pub(crate) fn reexec(user: &str) -> Result<ExitStatus, String> {
+pub(crate) fn reexec(user: &str) -> Result<ExitStatus, SudoError> {
     let mut probe = Command::new("sudo");
     clean_env(&mut probe).args(["-n", "true"]);
     let probe = probe.output();
     match probe {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            return Err(format!(
-                "the root steps need sudo, and sudo asks for a password ({}): run `sudo krc install --user {user} ...`, or allow this user NOPASSWD sudo",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ));
+            return Err(SudoError::Password {
+                said: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                user: user.to_string(),
+            });
         }
-        Err(e) => {
-            return Err(format!(
-                "the root steps need sudo, which could not be run ({e}): run krc install as root with --user {user}"
-            ));
+        Err(error) => {
+            return Err(SudoError::NoSudo {
+                error,
+                user: user.to_string(),
+            });
         }
     }
-    let exe = std::env::current_exe().map_err(|e| format!("failed to find krc's own path: {e}"))?;
+    let exe = std::env::current_exe().map_err(SudoError::OwnPath)?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let argv = sudo_argv(&exe, &args, user);
     Command::new(&argv[0])
         .args(&argv[1..])
         .status()
-        .map_err(|e| format!("failed to run sudo: {e}"))
+        .map_err(SudoError::Run)
 }
 
 /// `sudo -n --preserve-env=GITHUB_TOKEN KRC ARGS... [--user USER]`.

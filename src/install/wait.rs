@@ -8,11 +8,22 @@ use std::time::{Duration, Instant};
 
 use super::{Event, Sink};
 
+/// Why k3s's API was not seen up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WaitError {
+    #[error("failed to set up the HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// `last`: what the last attempt saw.
+    #[error("k3s did not come up within {secs}s: {last}")]
+    TimedOut { secs: u64, last: String },
+}
+
+/// Waits for the API server: what it saw when it answered.
 pub(crate) fn wait_for_api(
     kubeconfig: &Path,
     timeout: Duration,
     sink: &mut dyn Sink,
-) -> Result<String, String> {
+) -> Result<String, WaitError> {
     super::fetch::ensure_tls_provider();
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -21,12 +32,7 @@ pub(crate) fn wait_for_api(
         // necessarily written yet; nothing is sent but a GET of /readyz.
         .danger_accept_invalid_certs(true)
         .build()
-        .map_err(|e| {
-            format!(
-                "failed to set up the HTTP client: {}",
-                super::fetch::chain(&e)
-            )
-        })?;
+        .map_err(WaitError::Client)?;
     let start = Instant::now();
     let mut last = String::from("not tried yet");
     let mut i = 0;
@@ -57,10 +63,10 @@ pub(crate) fn wait_for_api(
         std::thread::sleep(Duration::from_secs(1));
     }
     sink.event(&Event::WaitEnded);
-    Err(format!(
-        "k3s did not come up within {}s: {last}",
-        timeout.as_secs()
-    ))
+    Err(WaitError::TimedOut {
+        secs: timeout.as_secs(),
+        last,
+    })
 }
 
 #[cfg(test)]
@@ -70,8 +76,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let kc = d.path().join("k3s.yaml");
         let mut events: Vec<super::Event> = Vec::new();
-        let e =
-            super::wait_for_api(&kc, std::time::Duration::from_secs(1), &mut events).unwrap_err();
+        let e = super::wait_for_api(&kc, std::time::Duration::from_secs(1), &mut events)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("did not come up within 1s") && e.contains("does not exist yet"),
             "{e}"

@@ -24,7 +24,12 @@ use super::{CheckRecord, PhaseReport, RunMeta};
 use crate::checks::Status;
 use crate::fsutil::utc_timestamp;
 
-pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, String> {
+/// quick-junit could not write the report.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to render JUnit XML")]
+pub(crate) struct RenderError(#[source] quick_junit::SerializeError);
+
+pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, RenderError> {
     let mut report = Report::new("krc");
     for (i, p) in phases.iter().enumerate() {
         let mut suite = TestSuite::new(p.phase.name());
@@ -74,9 +79,7 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, S
         suite.set_system_err("");
         report.add_test_suite(suite);
     }
-    let xml = report
-        .to_string()
-        .map_err(|e| format!("failed to render JUnit XML: {e}"))?;
+    let xml = report.to_string().map_err(RenderError)?;
     Ok(bare_root(&xml).replace(TAB, "&#9;").replace(CR, "&#13;"))
 }
 

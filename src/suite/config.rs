@@ -10,7 +10,7 @@ pub(crate) const MAX_WAIT_SECS: u64 = 24 * 60 * 60;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::checks::params::ParamsPatch;
+use crate::checks::params::{ParamError, ParamsPatch};
 use crate::checks::{self, Check, Params, Phase, Severity};
 use crate::settings::RootlessPatch;
 
@@ -218,14 +218,14 @@ impl Suite {
 
 /// A wait from a suite file: 1 s to one day, as `--timeout` (a larger one
 /// overflows the clock arithmetic of the checks that wait).
-fn check_timeout(secs: u64) -> Result<(), String> {
+fn check_timeout(secs: u64) -> Result<(), ParamError> {
     if (1..=MAX_WAIT_SECS).contains(&secs) {
         Ok(())
     } else {
-        Err(format!(
-            "timeout_secs = {secs}: give 1 to {} seconds",
-            MAX_WAIT_SECS
-        ))
+        Err(ParamError::Timeout {
+            secs,
+            max: MAX_WAIT_SECS,
+        })
     }
 }
 
