@@ -41,6 +41,19 @@ fn bad_flag_is_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
 
+/// `krc preflight --suite FILE`: its exit status and stderr.
+fn preflight_with_suite(suite: &std::path::Path) -> (Option<i32>, String) {
+    let out = krc()
+        .args(["preflight", "--suite"])
+        .arg(suite)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn malformed_suite_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,13 +63,8 @@ fn malformed_suite_names_file_and_line() {
         "phase = \"preflight\"\n\n[[check]]\nid = \"cgroup.unified\"\nseverity = \"sometimes\"\n",
     )
     .unwrap();
-    let out = krc()
-        .args(["preflight", "--suite"])
-        .arg(&suite)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = preflight_with_suite(&suite);
+    assert_eq!(code, Some(2));
     assert!(err.contains("mine.toml") && err.contains("line 5"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
@@ -67,13 +75,8 @@ fn malformed_suite_names_file_and_line() {
 fn an_unreadable_suite_prints_its_cause_once() {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("absent/suite.toml");
-    let out = krc()
-        .args(["preflight", "--suite"])
-        .arg(&suite)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = preflight_with_suite(&suite);
+    assert_eq!(code, Some(2));
     assert_eq!(
         err.lines().collect::<Vec<_>>(),
         [

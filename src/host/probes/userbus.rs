@@ -294,6 +294,23 @@ mod tests {
         assert_eq!(strerror(&e), "No such file or directory");
     }
 
+    /// The server's side of the authentication: `AUTH EXTERNAL`, `OK`,
+    /// `BEGIN`.
+    fn authenticate(c: &mut UnixStream) {
+        let mut auth = Vec::new();
+        let mut b = [0u8; 1];
+        while !auth.ends_with(b"\r\n") {
+            c.read_exact(&mut b).unwrap();
+            auth.push(b[0]);
+        }
+        assert!(auth.starts_with(b"\0AUTH EXTERNAL "), "{auth:?}");
+        c.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n")
+            .unwrap();
+        let mut begin = [0u8; 7];
+        c.read_exact(&mut begin).unwrap();
+        assert_eq!(&begin, b"BEGIN\r\n");
+    }
+
     /// systemd 252's server, as seen on Debian 12: a call that arrives
     /// with BEGIN is answered only once more bytes come. The client sends
     /// the call again and gets its answer.
@@ -306,16 +323,7 @@ mod tests {
         let listener = UnixListener::bind(&path).unwrap();
         let server = std::thread::spawn(move || {
             let (mut c, _) = listener.accept().unwrap();
-            let mut b = [0u8; 1];
-            let mut auth = Vec::new();
-            while !auth.ends_with(b"\r\n") {
-                c.read_exact(&mut b).unwrap();
-                auth.push(b[0]);
-            }
-            c.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n")
-                .unwrap();
-            let mut begin = [0u8; 7];
-            c.read_exact(&mut begin).unwrap();
+            authenticate(&mut c);
             let first = read_message(&mut c).unwrap();
             // Silent until the second call: that one wakes it.
             let second = read_message(&mut c).unwrap();
@@ -341,18 +349,7 @@ mod tests {
         let listener = UnixListener::bind(&path).unwrap();
         let server = std::thread::spawn(move || {
             let (mut c, _) = listener.accept().unwrap();
-            let mut auth = Vec::new();
-            let mut b = [0u8; 1];
-            while !auth.ends_with(b"\r\n") {
-                c.read_exact(&mut b).unwrap();
-                auth.push(b[0]);
-            }
-            assert!(auth.starts_with(b"\0AUTH EXTERNAL "), "{auth:?}");
-            c.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n")
-                .unwrap();
-            let mut begin = [0u8; 7];
-            c.read_exact(&mut begin).unwrap();
-            assert_eq!(&begin, b"BEGIN\r\n");
+            authenticate(&mut c);
             let call = read_message(&mut c).unwrap();
             assert_eq!(call, get_system_state_call(1));
             c.write_all(&reply("running")).unwrap();
