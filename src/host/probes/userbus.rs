@@ -294,6 +294,14 @@ mod tests {
         assert_eq!(strerror(&e), "No such file or directory");
     }
 
+    /// A listening socket in a fresh directory (removed when dropped).
+    fn socket() -> (tempfile::TempDir, std::path::PathBuf, UnixListener) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private");
+        let listener = UnixListener::bind(&path).unwrap();
+        (dir, path, listener)
+    }
+
     /// The server's side of the authentication: `AUTH EXTERNAL`, `OK`,
     /// `BEGIN`.
     fn authenticate(c: &mut UnixStream) {
@@ -316,11 +324,7 @@ mod tests {
     /// the call again and gets its answer.
     #[test]
     fn a_manager_that_answers_only_when_nudged() {
-        let dir = std::env::temp_dir().join(format!("krc-userbus-nudge-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("private");
-        let listener = UnixListener::bind(&path).unwrap();
+        let (_dir, path, listener) = socket();
         let server = std::thread::spawn(move || {
             let (mut c, _) = listener.accept().unwrap();
             authenticate(&mut c);
@@ -335,18 +339,13 @@ mod tests {
         assert_eq!(system_state(&path, me).as_deref(), Some("degraded"));
         assert!(started.elapsed() < IO_TIMEOUT, "{:?}", started.elapsed());
         server.join().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A fake manager on a socket: the client authenticates, sends the
     /// call, reads the state; a peer of another uid is not asked.
     #[test]
     fn asks_a_manager_on_its_socket() {
-        let dir = std::env::temp_dir().join(format!("krc-userbus-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("private");
-        let listener = UnixListener::bind(&path).unwrap();
+        let (dir, path, listener) = socket();
         let server = std::thread::spawn(move || {
             let (mut c, _) = listener.accept().unwrap();
             authenticate(&mut c);
@@ -359,7 +358,6 @@ mod tests {
         server.join().unwrap();
         // Nobody listens any more, or no socket at all: ask systemctl.
         assert_eq!(system_state(&path, me), None);
-        assert_eq!(system_state(&dir.join("absent"), me), None);
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(system_state(&dir.path().join("absent"), me), None);
     }
 }
