@@ -12,27 +12,19 @@ mod support;
 use std::path::Path;
 use std::process::Output;
 
-use inst::{VERSION, seed, serve_artifacts, tree, tree_diff, write_pins};
+use inst::{Lab, install, seed, serve_artifacts, text, tree, tree_diff, uninstall, write_pins};
 
 const STEPS: usize = 13;
-
-fn install(root: &Path, url: &str, pins: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = install_command(root, url, pins, extra);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
 
 /// `krc install --yes` with `dir` (inside the tree) bind-mounted read-only
 /// in a private mount namespace of its own, so the host's mounts are
 /// untouched.
-fn install_with_read_only(root: &Path, dir: &Path, url: &str, pins: &Path) -> Output {
+fn install_with_read_only(lab: &Lab, dir: &Path) -> Output {
     let script = format!(
         "mount --bind '{0}' '{0}' && mount -o remount,bind,ro '{0}' && exec \"$@\"",
         dir.display()
     );
-    let krc = install_command(root, url, pins, &["--yes"]);
+    let krc = lab.install_command(&["--yes"]);
     std::process::Command::new("unshare")
         .args([
             "--mount",
@@ -49,58 +41,15 @@ fn install_with_read_only(root: &Path, dir: &Path, url: &str, pins: &Path) -> Ou
         .unwrap()
 }
 
-/// `krc install --user alice` for the seed tree, the loopback mirror and
-/// the stand-in pins.
-fn install_command(root: &Path, url: &str, pins: &Path, extra: &[&str]) -> std::process::Command {
-    let mut c = support::krc();
-    c.args([
-        "install",
-        "--user",
-        "alice",
-        "--k3s-version",
-        VERSION,
-        "--mirror",
-        url,
-    ])
-    .arg("--pins")
-    .arg(pins)
-    .arg("--root")
-    .arg(root)
-    .args(extra)
-    .env_remove("KRC_FAULT_STEP")
-    .env_remove("GITHUB_TOKEN");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn uninstall(root: &Path, extra: &[&str]) -> Output {
-    support::krc()
-        .args(["uninstall", "--user", "alice", "--root"])
-        .arg(root)
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn dry_run_changes_nothing_and_shows_files_and_commands() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, seen) = serve_artifacts();
-    let before = tree(&root);
-    let o = install(&root, &url, &pins, &["--dry-run"], &[]);
+    let lab = Lab::new();
+    let seen = &lab.seen;
+    let before = lab.tree();
+    let o = lab.install(&["--dry-run"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(
-        tree_diff(&before, &tree(&root)),
+        tree_diff(&before, &lab.tree()),
         "",
         "dry-run changed the tree"
     );
@@ -127,19 +76,14 @@ fn dry_run_changes_nothing_and_shows_files_and_commands() {
 
 #[test]
 fn apply_reapply_uninstall_restore_the_tree() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, seen) = serve_artifacts();
-    let log = d.path().join("commands.jsonl");
-    let junit = d.path().join("install.xml");
-    let json = d.path().join("install.json");
-    let before = tree(&root);
+    let lab = Lab::new();
+    let seen = &lab.seen;
+    let log = lab.dir().join("commands.jsonl");
+    let junit = lab.dir().join("install.xml");
+    let json = lab.dir().join("install.json");
+    let before = lab.tree();
     let logs = log.to_str().unwrap();
-    let o = install(
-        &root,
-        &url,
-        &pins,
+    let o = lab.install_env(
         &[
             "--yes",
             "--junit",
@@ -160,7 +104,7 @@ fn apply_reapply_uninstall_restore_the_tree() {
     );
 
     // What the install wrote, with modes and owners.
-    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let read = |p: &str| std::fs::read_to_string(lab.root.join(p)).unwrap();
     assert_eq!(read("etc/subuid"), "bob:100000:65536\nalice:165536:65536\n");
     assert_eq!(read("etc/subgid"), "bob:100000:65536\nalice:165536:65536\n");
     assert!(
@@ -168,7 +112,7 @@ fn apply_reapply_uninstall_restore_the_tree() {
             .contains("Delegate=cpu cpuset io memory pids")
     );
     assert!(read("etc/sysctl.d/90-krc-rootless.conf").contains("net.ipv4.ip_forward=1"));
-    assert!(root.join("var/lib/systemd/linger/alice").is_file());
+    assert!(lab.root.join("var/lib/systemd/linger/alice").is_file());
     // The seed's kernel has the netfilter modules but has not loaded them.
     let modules = read("etc/modules-load.d/krc-rootless.conf");
     assert!(
@@ -176,10 +120,10 @@ fn apply_reapply_uninstall_restore_the_tree() {
         "{modules}"
     );
     assert_eq!(
-        std::fs::read(root.join("usr/local/bin/k3s")).unwrap(),
+        std::fs::read(lab.root.join("usr/local/bin/k3s")).unwrap(),
         std::fs::read(inst::data("standin/k3s")).unwrap()
     );
-    let after = tree(&root);
+    let after = lab.tree();
     assert!(
         after["usr/local/bin/k3s"].ends_with(" 755 0:0"),
         "{}",
@@ -192,17 +136,18 @@ fn apply_reapply_uninstall_restore_the_tree() {
     }
     assert_eq!(
         std::fs::read_link(
-            root.join("home/alice/.config/systemd/user/default.target.wants/k3s-rootless.service")
+            lab.root
+                .join("home/alice/.config/systemd/user/default.target.wants/k3s-rootless.service")
         )
         .unwrap(),
         Path::new("/home/alice/.config/systemd/user/k3s-rootless.service")
     );
     // One journal, root's own: nothing of krc's state in the user's home.
-    let journal = root.join("var/lib/krc/1000/journal.json");
+    let journal = lab.root.join("var/lib/krc/1000/journal.json");
     assert!(journal.is_file());
     assert!(after["var/lib/krc/1000/journal.json"].contains(" 600 "));
     assert!(after["var/lib/krc/1000"].contains(" 700 "));
-    assert!(!root.join("home/alice/.local/state/krc").exists());
+    assert!(!lab.root.join("home/alice/.local/state/krc").exists());
     // Host commands are recorded, not run, under --root.
     let cmds = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -223,7 +168,7 @@ fn apply_reapply_uninstall_restore_the_tree() {
     assert!(j.to_string().contains("\"k3s-binary\""), "{j}");
 
     // Second run: every step satisfied, nothing changed.
-    let o2 = install(&root, &url, &pins, &["--yes"], &[]);
+    let o2 = lab.install(&["--yes"]);
     assert_eq!(o2.status.code(), Some(0), "{}", text(&o2));
     let out2 = String::from_utf8_lossy(&o2.stdout);
     assert!(
@@ -236,13 +181,13 @@ fn apply_reapply_uninstall_restore_the_tree() {
         "all but the skipped wait: {out2}"
     );
     assert_eq!(
-        tree_diff(&after, &tree(&root)),
+        tree_diff(&after, &lab.tree()),
         "",
         "re-apply changed the tree"
     );
 
     // Uninstall: dry-run first, then for real: byte-identical to the seed.
-    let u = uninstall(&root, &["--dry-run"]);
+    let u = lab.uninstall(&["--dry-run"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
     assert!(
         String::from_utf8_lossy(&u.stdout)
@@ -250,15 +195,15 @@ fn apply_reapply_uninstall_restore_the_tree() {
         "{}",
         text(&u)
     );
-    assert_eq!(tree_diff(&after, &tree(&root)), "");
-    let u = uninstall(&root, &["--yes"]);
+    assert_eq!(tree_diff(&after, &lab.tree()), "");
+    let u = lab.uninstall(&["--yes"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
     assert_eq!(
-        tree_diff(&before, &tree(&root)),
+        tree_diff(&before, &lab.tree()),
         "",
         "uninstall did not restore the seed"
     );
-    let again = uninstall(&root, &["--yes"]);
+    let again = lab.uninstall(&["--yes"]);
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("nothing to undo"),
         "{}",
@@ -392,12 +337,9 @@ fn a_malformed_journal_is_named_with_its_cause() {
 
 #[test]
 fn checksum_mismatch_writes_nothing() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), Some(&"ab".repeat(32)));
-    let (url, _) = serve_artifacts();
-    let before = tree(&root);
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let lab = Lab::with_k3s_pin(&"ab".repeat(32));
+    let before = lab.tree();
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -405,18 +347,15 @@ fn checksum_mismatch_writes_nothing() {
         "{}",
         text(&o)
     );
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
 }
 
 #[test]
 fn reboot_required_then_continue() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let unified = make_hybrid(&root);
-    let before = tree(&root);
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let lab = Lab::new();
+    let unified = make_hybrid(&lab.root);
+    let before = lab.tree();
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -425,30 +364,30 @@ fn reboot_required_then_continue() {
     );
     // /etc/default/grub is never edited: a drop-in of krc's own is.
     assert_eq!(
-        tree(&root)["etc/default/grub"],
+        lab.tree()["etc/default/grub"],
         before["etc/default/grub"],
         "krc edited /etc/default/grub"
     );
     let drop_in =
-        std::fs::read_to_string(root.join("etc/default/grub.d/99-krc-cgroup2.cfg")).unwrap();
+        std::fs::read_to_string(lab.root.join("etc/default/grub.d/99-krc-cgroup2.cfg")).unwrap();
     assert!(
         drop_in.contains("systemd.unified_cgroup_hierarchy=1"),
         "{drop_in}"
     );
     // Without the reboot: still exit 3, nothing more changed.
-    let mid = tree(&root);
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let mid = lab.tree();
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert_eq!(tree_diff(&mid, &tree(&root)), "");
+    assert_eq!(tree_diff(&mid, &lab.tree()), "");
     // "Reboot": the kernel now runs pure cgroup v2 with the flag.
-    std::fs::write(root.join("proc/self/mountinfo"), &unified).unwrap();
-    let cmdline = std::fs::read_to_string(root.join("proc/cmdline")).unwrap();
+    std::fs::write(lab.root.join("proc/self/mountinfo"), &unified).unwrap();
+    let cmdline = std::fs::read_to_string(lab.root.join("proc/cmdline")).unwrap();
     std::fs::write(
-        root.join("proc/cmdline"),
+        lab.root.join("proc/cmdline"),
         format!("{} systemd.unified_cgroup_hierarchy=1\n", cmdline.trim()),
     )
     .unwrap();
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -456,13 +395,13 @@ fn reboot_required_then_continue() {
         "{out}"
     );
     // Uninstall restores grub as well; the "rebooted" kernel facts stay.
-    let u = uninstall(&root, &["--yes"]);
+    let u = lab.uninstall(&["--yes"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
     let mut expect = before.clone();
     for f in ["proc/self/mountinfo", "proc/cmdline"] {
-        expect.insert(f.into(), tree(&root)[f].clone());
+        expect.insert(f.into(), lab.tree()[f].clone());
     }
-    assert_eq!(tree_diff(&expect, &tree(&root)), "");
+    assert_eq!(tree_diff(&expect, &lab.tree()), "");
 }
 
 #[test]
@@ -510,42 +449,36 @@ fn bad_flags_are_one_line_usage_errors_before_anything() {
 #[test]
 fn a_second_install_does_not_interleave() {
     use std::os::fd::AsRawFd;
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let before = tree(&root);
-    let held = std::fs::File::open(&root).unwrap();
+    let lab = Lab::new();
+    let before = lab.tree();
+    let held = std::fs::File::open(&lab.root).unwrap();
     // SAFETY: flock on a descriptor this test owns.
     assert_eq!(
         unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
         0
     );
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("another krc install or uninstall is running"),
         "{}",
         text(&o)
     );
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
     drop(held);
 }
 
 #[test]
 fn preflight_failure_no_step_fixes_refuses_unless_forced() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
+    let lab = Lab::new();
     std::fs::write(
-        root.join("proc/sys/kernel/osrelease"),
+        lab.root.join("proc/sys/kernel/osrelease"),
         "3.10.0-1160.el7.x86_64\n",
     )
     .unwrap();
-    let before = tree(&root);
+    let before = lab.tree();
     // The dry run says first that the real run would refuse, and fails.
-    let o = install(&root, &url, &pins, &["--dry-run"], &[]);
+    let o = lab.install(&["--dry-run"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -554,21 +487,15 @@ fn preflight_failure_no_step_fixes_refuses_unless_forced() {
             .is_some_and(|l| l.contains("the real run would refuse")),
         "{out}"
     );
-    let junit = d.path().join("refused.xml");
-    let o = install(
-        &root,
-        &url,
-        &pins,
-        &["--yes", "--junit", junit.to_str().unwrap()],
-        &[],
-    );
+    let junit = lab.dir().join("refused.xml");
+    let o = lab.install(&["--yes", "--junit", junit.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("refusing") && out.contains("kernel.version"),
         "{out}"
     );
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
     // The refusal is in the install testsuite: the blocking check failed,
     // every step not run with the reason.
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -581,7 +508,7 @@ fn preflight_failure_no_step_fixes_refuses_unless_forced() {
     if support::have("xmllint") {
         support::validate_junit(&junit).unwrap();
     }
-    let o = install(&root, &url, &pins, &["--yes", "--force"], &[]);
+    let o = lab.install(&["--yes", "--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
@@ -591,18 +518,10 @@ fn preflight_failure_no_step_fixes_refuses_unless_forced() {
 /// after step k so the signal lands mid-install.
 #[test]
 fn a_signal_mid_install_rolls_back_and_still_reports() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let before = tree(&root);
-    let junit = d.path().join("interrupted.xml");
-    let mut c = install_command(
-        &root,
-        &url,
-        &pins,
-        &["--yes", "--junit", junit.to_str().unwrap()],
-    );
+    let lab = Lab::new();
+    let before = lab.tree();
+    let junit = lab.dir().join("interrupted.xml");
+    let mut c = lab.install_command(&["--yes", "--junit", junit.to_str().unwrap()]);
     c.env("KRC_PAUSE_AT_STEP", "5")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -633,7 +552,7 @@ fn a_signal_mid_install_rolls_back_and_still_reports() {
         all.contains("every change this run made was undone"),
         "{all}"
     );
-    assert_eq!(tree_diff(&before, &tree(&root)), "", "{all}");
+    assert_eq!(tree_diff(&before, &lab.tree()), "", "{all}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("interrupted by SIGTERM"), "{xml}");
     assert_eq!(xml.matches("<testcase ").count(), STEPS, "{xml}");
@@ -719,26 +638,18 @@ fn downloads_over_tls_trust_only_what_the_system_trusts() {
 
 #[test]
 fn changed_settings_touch_only_the_drop_in_and_uninstall_undoes_both_runs() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let before = tree(&root);
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let lab = Lab::new();
+    let before = lab.tree();
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = install(
-        &root,
-        &url,
-        &pins,
-        &["--yes", "--mtu", "9000", "--port-driver", "builtin"],
-        &[],
-    );
+    let o = lab.install(&["--yes", "--mtu", "9000", "--port-driver", "builtin"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.matches(" applied ").count(), 1, "only user-unit: {out}");
     assert!(out.contains("user-unit         applied"), "{out}");
     let dropin = std::fs::read_to_string(
-        root.join("home/alice/.config/systemd/user/k3s-rootless.service.d/krc.conf"),
+        lab.root
+            .join("home/alice/.config/systemd/user/k3s-rootless.service.d/krc.conf"),
     )
     .unwrap();
     assert!(
@@ -746,9 +657,9 @@ fn changed_settings_touch_only_the_drop_in_and_uninstall_undoes_both_runs() {
             && dropin.contains("K3S_ROOTLESS_PORT_DRIVER=builtin"),
         "{dropin}"
     );
-    let u = uninstall(&root, &["--yes"]);
+    let u = lab.uninstall(&["--yes"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
 }
 
 /// A link the install script made earlier (`kubectl -> k3s`) sits where
@@ -756,17 +667,15 @@ fn changed_settings_touch_only_the_drop_in_and_uninstall_undoes_both_runs() {
 /// and uninstall leaves it as it was.
 #[test]
 fn links_the_install_script_made_do_not_block_a_reinstall() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    std::os::unix::fs::symlink("k3s", root.join("usr/local/bin/kubectl")).unwrap();
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let before = tree(&root);
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let lab = Lab::with(|root| {
+        std::os::unix::fs::symlink("k3s", root.join("usr/local/bin/kubectl")).unwrap();
+    });
+    let before = lab.tree();
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let u = uninstall(&root, &["--yes"]);
+    let u = lab.uninstall(&["--yes"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
 }
 
 /// What GRUB's generator will put on the kernel line: `/etc/default/grub`
@@ -791,11 +700,8 @@ fn generated_cmdline(root: &Path) -> String {
 /// with the flag (systemd takes the last occurrence).
 #[test]
 fn awkward_grub_defaults_are_kept_byte_for_byte_and_the_flag_wins() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    make_hybrid(&root);
+    let lab = Lab::new();
+    make_hybrid(&lab.root);
     let mut grub: Vec<u8> = Vec::new();
     grub.extend_from_slice(b"GRUB_DEFAULT=0 # the first entry\r\n");
     grub.extend_from_slice(b"GRUB_CMDLINE_LINUX=\"console=ttyS0\"   # serial\n");
@@ -806,13 +712,16 @@ fn awkward_grub_defaults_are_kept_byte_for_byte_and_the_flag_wins() {
         b"GRUB_CMDLINE_LINUX_DEFAULT='quiet systemd.unified_cgroup_hierarchy=0 x=$notavar'\n",
     );
     grub.extend_from_slice(b"GRUB_DISTRIBUTOR=\"D\xe9bian\"\n");
-    std::fs::write(root.join("etc/default/grub"), &grub).unwrap();
-    let before = generated_cmdline(&root);
+    std::fs::write(lab.root.join("etc/default/grub"), &grub).unwrap();
+    let before = generated_cmdline(&lab.root);
     assert!(before.contains("unified_cgroup_hierarchy=0"), "{before}");
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert_eq!(std::fs::read(root.join("etc/default/grub")).unwrap(), grub);
-    let after = generated_cmdline(&root);
+    assert_eq!(
+        std::fs::read(lab.root.join("etc/default/grub")).unwrap(),
+        grub
+    );
+    let after = generated_cmdline(&lab.root);
     let last = after
         .split_whitespace()
         .rfind(|a| a.starts_with("systemd.unified_cgroup_hierarchy="));
@@ -822,10 +731,10 @@ fn awkward_grub_defaults_are_kept_byte_for_byte_and_the_flag_wins() {
         "{after}"
     );
     // Uninstall removes the drop-in; the defaults are as they were.
-    let u = uninstall(&root, &["--yes"]);
+    let u = lab.uninstall(&["--yes"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
-    assert_eq!(generated_cmdline(&root), before);
-    assert!(!root.join("etc/default/grub.d").exists());
+    assert_eq!(generated_cmdline(&lab.root), before);
+    assert!(!lab.root.join("etc/default/grub.d").exists());
 }
 
 /// IPv6 forwarding is an explicit opt-in: by default krc's sysctl file
@@ -833,20 +742,17 @@ fn awkward_grub_defaults_are_kept_byte_for_byte_and_the_flag_wins() {
 /// sysctl step alone changes), and uninstall undoes both runs.
 #[test]
 fn ipv6_forwarding_is_opt_in() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let before = tree(&root);
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let lab = Lab::new();
+    let before = lab.tree();
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let file = root.join("etc/sysctl.d/90-krc-rootless.conf");
+    let file = lab.root.join("etc/sysctl.d/90-krc-rootless.conf");
     let t = std::fs::read_to_string(&file).unwrap();
     assert!(
         t.contains("net.ipv4.ip_forward=1") && !t.contains("net.ipv6"),
         "{t}"
     );
-    let o = install(&root, &url, &pins, &["--yes", "--ipv6-forwarding"], &[]);
+    let o = lab.install(&["--yes", "--ipv6-forwarding"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -855,9 +761,9 @@ fn ipv6_forwarding_is_opt_in() {
     );
     let t = std::fs::read_to_string(&file).unwrap();
     assert!(t.contains("net.ipv6.conf.all.forwarding=1"), "{t}");
-    let u = uninstall(&root, &["--yes"]);
+    let u = lab.uninstall(&["--yes"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
 }
 
 /// A proxied host: the drop-in carries the proxy from /etc/environment,
@@ -865,27 +771,26 @@ fn ipv6_forwarding_is_opt_in() {
 /// shows it without the proxy's password.
 #[test]
 fn the_hosts_proxy_reaches_the_drop_in_without_showing_its_password() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    std::fs::write(
-        root.join("etc/environment"),
-        "PATH=\"/usr/bin\"\nhttps_proxy=\"http://ops:Pr0xyPass@proxy.corp:3128\"\nexport NO_PROXY=corp.local\n",
-    )
-    .unwrap();
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let dry = install(&root, &url, &pins, &["--dry-run"], &[]);
+    let lab = Lab::with(|root| {
+        std::fs::write(
+            root.join("etc/environment"),
+            "PATH=\"/usr/bin\"\nhttps_proxy=\"http://ops:Pr0xyPass@proxy.corp:3128\"\nexport NO_PROXY=corp.local\n",
+        )
+        .unwrap();
+    });
+    let dry = lab.install(&["--dry-run"]);
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
     assert!(
         !text(&dry).contains("Pr0xyPass") && text(&dry).contains("HTTPS_PROXY="),
         "{}",
         text(&dry)
     );
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!text(&o).contains("Pr0xyPass"), "{}", text(&o));
     let drop_in = std::fs::read_to_string(
-        root.join("home/alice/.config/systemd/user/k3s-rootless.service.d/krc.conf"),
+        lab.root
+            .join("home/alice/.config/systemd/user/k3s-rootless.service.d/krc.conf"),
     )
     .unwrap();
     assert!(
@@ -902,17 +807,14 @@ fn the_hosts_proxy_reaches_the_drop_in_without_showing_its_password() {
 /// the install up front (with the manual fix), in the dry run too.
 #[test]
 fn a_step_that_cannot_apply_blocks_up_front() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    make_hybrid(&root);
-    std::fs::remove_file(root.join("etc/default/grub")).unwrap();
-    let before = tree(&root);
-    let dry = install(&root, &url, &pins, &["--dry-run"], &[]);
+    let lab = Lab::new();
+    make_hybrid(&lab.root);
+    std::fs::remove_file(lab.root.join("etc/default/grub")).unwrap();
+    let before = lab.tree();
+    let dry = lab.install(&["--dry-run"]);
     assert_eq!(dry.status.code(), Some(1), "{}", text(&dry));
     assert!(text(&dry).contains("cgroup.unified"), "{}", text(&dry));
-    let o = install(&root, &url, &pins, &["--yes"], &[]);
+    let o = lab.install(&["--yes"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
     assert!(
@@ -920,7 +822,7 @@ fn a_step_that_cannot_apply_blocks_up_front() {
         "{out}"
     );
     assert!(!out.contains("[ 1/"), "no step ran: {out}");
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
 }
 
 /// Turns the seed's pure cgroup v2 mounts into a hybrid layout (the v2
@@ -956,13 +858,10 @@ fn a_failed_write_leaves_no_entry_and_no_backup() {
     if !support::is_root() || !support::have("unshare") {
         lab_skip!("needs root and unshare(1) for a read-only bind mount");
     }
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let before = tree(&root);
-    let etc = root.join("etc");
-    let o = install_with_read_only(&root, &etc, &url, &pins);
+    let lab = Lab::new();
+    let before = lab.tree();
+    let etc = lab.root.join("etc");
+    let o = install_with_read_only(&lab, &etc);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("Read-only file system"), "{out}");
@@ -971,8 +870,8 @@ fn a_failed_write_leaves_no_entry_and_no_backup() {
         out.contains("every change this run made was undone"),
         "{out}"
     );
-    assert!(!root.join("var/lib/krc").exists(), "state left behind");
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert!(!lab.root.join("var/lib/krc").exists(), "state left behind");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
 }
 
 /// Ubuntu 24.04's AppArmor restriction: krc writes a profile for the k3s
@@ -980,31 +879,23 @@ fn a_failed_write_leaves_no_entry_and_no_backup() {
 /// a second run finds it, and uninstall removes it.
 #[test]
 fn an_apparmor_profile_for_k3s_where_userns_is_restricted() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    std::fs::write(
-        root.join("proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
-        "1\n",
-    )
-    .unwrap();
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let before = tree(&root);
-    let log = d.path().join("commands.jsonl");
-    let o = install(
-        &root,
-        &url,
-        &pins,
-        &["--yes"],
-        &[("KRC_COMMAND_LOG", log.to_str().unwrap())],
-    );
+    let lab = Lab::with(|root| {
+        std::fs::write(
+            root.join("proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+            "1\n",
+        )
+        .unwrap();
+    });
+    let before = lab.tree();
+    let log = lab.dir().join("commands.jsonl");
+    let o = lab.install_env(&["--yes"], &[("KRC_COMMAND_LOG", log.to_str().unwrap())]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains("apparmor-profile  applied"),
         "{}",
         text(&o)
     );
-    let profile = std::fs::read_to_string(root.join("etc/apparmor.d/krc-k3s")).unwrap();
+    let profile = std::fs::read_to_string(lab.root.join("etc/apparmor.d/krc-k3s")).unwrap();
     assert!(
         profile.contains("profile k3s /usr/local/bin/k3s flags=(unconfined)")
             && profile.contains("  userns,"),
@@ -1015,15 +906,15 @@ fn an_apparmor_profile_for_k3s_where_userns_is_restricted() {
         cmds.contains(r#"["apparmor_parser","-r","/etc/apparmor.d/krc-k3s"]"#),
         "{cmds}"
     );
-    let again = install(&root, &url, &pins, &["--yes"], &[]);
+    let again = lab.install(&["--yes"]);
     assert!(
         text(&again).contains("apparmor-profile  satisfied"),
         "{}",
         text(&again)
     );
-    let u = uninstall(&root, &["--yes"]);
+    let u = lab.uninstall(&["--yes"]);
     assert_eq!(u.status.code(), Some(0), "{}", text(&u));
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
 }
 
 /// Report paths are checked before anything runs: a missing directory or
@@ -1031,18 +922,16 @@ fn an_apparmor_profile_for_k3s_where_userns_is_restricted() {
 /// and the tree is untouched.
 #[test]
 fn install_report_paths_are_checked_first() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, seen) = serve_artifacts();
-    let before = tree(&root);
+    let lab = Lab::new();
+    let seen = &lab.seen;
+    let before = lab.tree();
     for bad in [
         vec!["--junit", "/nonexistent/dir/r.xml"],
         vec!["--json", "-"],
     ] {
         let mut args = vec!["--yes"];
         args.extend(bad.iter().copied());
-        let o = install(&root, &url, &pins, &args, &[]);
+        let o = lab.install(&args);
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
         assert_eq!(
             String::from_utf8_lossy(&o.stderr).trim().lines().count(),
@@ -1052,7 +941,7 @@ fn install_report_paths_are_checked_first() {
         );
         assert!(o.stdout.is_empty(), "{}", text(&o));
     }
-    assert_eq!(tree_diff(&before, &tree(&root)), "");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
     assert!(seen.lock().unwrap().is_empty(), "nothing was downloaded");
 }
 
@@ -1064,19 +953,19 @@ fn a_read_only_usr_local_puts_k3s_in_opt_bin() {
     if !support::is_root() || !support::have("unshare") {
         lab_skip!("needs root and unshare(1) for a read-only bind mount");
     }
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    std::fs::create_dir_all(root.join("opt/bin")).unwrap();
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
-    let local = root.join("usr/local");
-    let o = install_with_read_only(&root, &local, &url, &pins);
+    let lab = Lab::with(|root| {
+        std::fs::create_dir_all(root.join("opt/bin")).unwrap();
+    });
+    let local = lab.root.join("usr/local");
+    let o = install_with_read_only(&lab, &local);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(root.join("opt/bin/k3s").is_file());
-    assert!(!root.join("usr/local/bin/k3s").exists());
-    let unit =
-        std::fs::read_to_string(root.join("home/alice/.config/systemd/user/k3s-rootless.service"))
-            .unwrap();
+    assert!(lab.root.join("opt/bin/k3s").is_file());
+    assert!(!lab.root.join("usr/local/bin/k3s").exists());
+    let unit = std::fs::read_to_string(
+        lab.root
+            .join("home/alice/.config/systemd/user/k3s-rootless.service"),
+    )
+    .unwrap();
     assert!(
         unit.contains("ExecStart=/opt/bin/k3s server --rootless"),
         "{unit}"
@@ -1089,12 +978,9 @@ fn a_read_only_usr_local_puts_k3s_in_opt_bin() {
 /// use (not the default one) and preflight agrees when given the same flag.
 #[test]
 fn the_gate_judges_the_network_the_install_will_use() {
-    let d = tempfile::tempdir().unwrap();
-    let root = seed(d.path());
-    let pins = write_pins(d.path(), None);
-    let (url, _) = serve_artifacts();
+    let lab = Lab::new();
     let route = |dest_hex: &str| {
-        let f = root.join("proc/net/route");
+        let f = lab.root.join("proc/net/route");
         let mut t = std::fs::read_to_string(&f).unwrap();
         t.push_str(&format!(
             "wg0\t{dest_hex}\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
@@ -1104,7 +990,7 @@ fn the_gate_judges_the_network_the_install_will_use() {
     route("0000290A"); // 10.41.0.0/16
     // A dry run with these flags: its exit status and stdout.
     let dry_run = |extra: &[&str]| {
-        let o = install(&root, &url, &pins, &[&["--dry-run"], extra].concat(), &[]);
+        let o = lab.install(&[&["--dry-run"], extra].concat());
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -1122,11 +1008,11 @@ fn the_gate_judges_the_network_the_install_will_use() {
     assert!(out.contains("K3S_ROOTLESS_CIDR=10.141.0.0/16"), "{out}");
 
     // The same flag, the same verdict, in preflight.
-    let json = d.path().join("pre.json");
+    let json = lab.dir().join("pre.json");
     let preflight = |extra: &[&str]| {
         let o = support::krc()
             .args(["preflight", "-q", "--user", "alice", "--root"])
-            .arg(&root)
+            .arg(&lab.root)
             .arg("--json")
             .arg(&json)
             .args(extra)

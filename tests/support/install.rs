@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -68,6 +69,21 @@ pub fn serve_flaky(
     files: HashMap<String, Vec<u8>>,
     fail_first: usize,
 ) -> (String, Arc<Mutex<Vec<String>>>) {
+    serve_logging(files, fail_first, Logged::Path)
+}
+
+/// What the loopback server keeps of each request.
+enum Logged {
+    Path,
+    /// The request line and headers, as sent.
+    Head,
+}
+
+fn serve_logging(
+    files: HashMap<String, Vec<u8>>,
+    fail_first: usize,
+    logged: Logged,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -76,8 +92,8 @@ pub fn serve_flaky(
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { continue };
             let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            if r.read_line(&mut line).is_err() {
+            let mut head = String::new();
+            if r.read_line(&mut head).is_err() {
                 continue;
             }
             loop {
@@ -85,11 +101,15 @@ pub fn serve_flaky(
                 if r.read_line(&mut h).map(|n| n == 0).unwrap_or(true) || h == "\r\n" {
                     break;
                 }
+                head.push_str(&h);
             }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
             let n = {
                 let mut l = log.lock().unwrap();
-                l.push(path.clone());
+                l.push(match logged {
+                    Logged::Path => path.clone(),
+                    Logged::Head => head,
+                });
                 l.len()
             };
             let (status, body) = match files.get(&path) {
@@ -110,19 +130,24 @@ pub fn serve_flaky(
     (url, seen)
 }
 
-/// Serves the stand-in artifacts in the mirror layout krc expects.
-pub fn serve_artifacts() -> (String, Arc<Mutex<Vec<String>>>) {
-    serve_artifacts_flaky(0)
-}
-
-pub fn serve_artifacts_flaky(fail_first: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+/// The stand-in artifacts by path, in the mirror layout krc expects.
+fn artifact_files() -> HashMap<String, Vec<u8>> {
     let (script, k3s, sums) = artifacts();
     let r = VERSION.replace('+', "%2B");
     let mut files = HashMap::new();
     files.insert("/install.sh".to_string(), script);
     files.insert(format!("/{r}/k3s"), k3s);
     files.insert(format!("/{r}/sha256sum-amd64.txt"), sums);
-    serve_flaky(files, fail_first)
+    files
+}
+
+/// Serves the stand-in artifacts in the mirror layout krc expects.
+pub fn serve_artifacts() -> (String, Arc<Mutex<Vec<String>>>) {
+    serve_artifacts_flaky(0)
+}
+
+pub fn serve_artifacts_flaky(fail_first: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+    serve_flaky(artifact_files(), fail_first)
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -282,12 +307,7 @@ pub fn serve_artifacts_tls(cert_pem: &str, key_pem: &str) -> String {
             .with_single_cert(certs, key)
             .unwrap(),
     );
-    let (script, k3s, sums) = artifacts();
-    let r = VERSION.replace('+', "%2B");
-    let mut files = HashMap::new();
-    files.insert("/install.sh".to_string(), script);
-    files.insert(format!("/{r}/k3s"), k3s);
-    files.insert(format!("/{r}/sha256sum-amd64.txt"), sums);
+    let files = artifact_files();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -331,45 +351,136 @@ pub fn serve_artifacts_tls(cert_pem: &str, key_pem: &str) -> String {
 /// Like [`serve_artifacts`], but the log holds each request's whole head
 /// (request line and headers), so a test can see what a client sent.
 pub fn serve_artifacts_recording_heads() -> (String, Arc<Mutex<Vec<String>>>) {
-    let (script, k3s, sums) = artifacts();
-    let r = VERSION.replace('+', "%2B");
-    let mut files = HashMap::new();
-    files.insert("/install.sh".to_string(), script);
-    files.insert(format!("/{r}/k3s"), k3s);
-    files.insert(format!("/{r}/sha256sum-amd64.txt"), sums);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let heads = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&heads);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut head = String::new();
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).map(|n| n == 0).unwrap_or(true) || h == "\r\n" {
-                    break;
-                }
-                head.push_str(&h);
-            }
-            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-            log.lock().unwrap().push(head);
-            let (status, body) = match files.get(&path) {
-                Some(b) => ("200 OK", b.clone()),
-                None => ("404 Not Found", b"not found\n".to_vec()),
-            };
-            let _ = s.write_all(
-                format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-            let _ = s.write_all(&body);
-            let _ = s.flush();
-            let _ = s.read(&mut [0u8; 1]);
+    serve_logging(artifact_files(), 0, Logged::Head)
+}
+
+/// A tree install's set-up: the seed in a tempdir, the stand-in pins and
+/// the loopback mirror serving the artifacts.
+pub struct Lab {
+    dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub pins: PathBuf,
+    pub url: String,
+    /// The paths the mirror was asked for.
+    pub seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        Lab::with(|_| {})
+    }
+
+    /// The seed changed by `edit` before the pins are written and the
+    /// mirror starts.
+    pub fn with(edit: impl FnOnce(&Path)) -> Lab {
+        Lab::set_up(edit, None)
+    }
+
+    /// Pins whose k3s checksum is `sha` rather than the stand-in's.
+    pub fn with_k3s_pin(sha: &str) -> Lab {
+        Lab::set_up(|_| {}, Some(sha))
+    }
+
+    fn set_up(edit: impl FnOnce(&Path), k3s_pin: Option<&str>) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let root = seed(dir.path());
+        edit(&root);
+        let pins = write_pins(dir.path(), k3s_pin);
+        let (url, seen) = serve_artifacts();
+        Lab {
+            dir,
+            root,
+            pins,
+            url,
+            seen,
         }
-    });
-    (url, heads)
+    }
+
+    /// The tempdir holding the seed, for reports and logs beside it.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `krc install` against the mirror with `extra` flags.
+    pub fn install(&self, extra: &[&str]) -> Output {
+        self.install_env(extra, &[])
+    }
+
+    /// Like [`Lab::install`], with `env` set for krc.
+    pub fn install_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        install(&self.root, &self.url, &self.pins, extra, env)
+    }
+
+    /// The command [`Lab::install`] runs, to spawn or wrap.
+    pub fn install_command(&self, extra: &[&str]) -> Command {
+        install_command(&self.root, &self.url, &self.pins, extra)
+    }
+
+    pub fn uninstall(&self, extra: &[&str]) -> Output {
+        uninstall(&self.root, extra)
+    }
+
+    /// The tree as it is now (see [`tree`]).
+    pub fn tree(&self) -> BTreeMap<String, String> {
+        tree(&self.root)
+    }
+}
+
+/// `krc install --user alice` for the tree `root`, the mirror `url` and the
+/// pins, with `env` set for krc.
+pub fn install(
+    root: &Path,
+    url: &str,
+    pins: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let mut c = install_command(root, url, pins, extra);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// `krc install --user alice` for the seed tree, the loopback mirror and
+/// the stand-in pins.
+pub fn install_command(root: &Path, url: &str, pins: &Path, extra: &[&str]) -> Command {
+    let mut c = crate::support::krc();
+    c.args([
+        "install",
+        "--user",
+        "alice",
+        "--k3s-version",
+        VERSION,
+        "--mirror",
+        url,
+    ])
+    .arg("--pins")
+    .arg(pins)
+    .arg("--root")
+    .arg(root)
+    .args(extra)
+    .env_remove("KRC_FAULT_STEP")
+    .env_remove("GITHUB_TOKEN");
+    c
+}
+
+/// `krc uninstall --user alice` for the tree `root`.
+pub fn uninstall(root: &Path, extra: &[&str]) -> Output {
+    crate::support::krc()
+        .args(["uninstall", "--user", "alice", "--root"])
+        .arg(root)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// A command's exit status and both streams, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
