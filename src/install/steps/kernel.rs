@@ -4,25 +4,14 @@
 //! them. Both write a file the system reads at boot and apply it now; a
 //! tree gets the file only, so "the file says so" counts as done there.
 
-use super::{After, Ctx, State, Step};
+use super::{After, State, Step, verdict};
+use crate::checks::Status;
 use crate::checks::kernel::{MODULES_LOAD_FILE, modules_to_load};
 use crate::checks::userns::{K3S_APPARMOR_FILE, k3s_apparmor_profile, k3s_binary};
-use crate::checks::{self, Status};
 use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
 use crate::install::fsops::Meta;
 use crate::install::journal::Undo;
-
-/// The verdict of catalogue check `id` on the host.
-fn verdict(ctx: &Ctx<'_>, id: &str) -> checks::Verdict {
-    match checks::find(id) {
-        Some(c) => c.judge(&checks::Ctx {
-            host: ctx.host,
-            params: &ctx.params(),
-        }),
-        None => checks::Verdict::fail(format!("unknown check {id}")),
-    }
-}
 
 fn modules_file(modules: &[String]) -> String {
     let mut text = String::from(

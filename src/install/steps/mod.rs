@@ -82,15 +82,21 @@ pub(crate) static PLAN: &[Step] = &[
     k3s::WAIT_API,
 ];
 
+/// The verdict of catalogue check `id` on the host, judged with this
+/// install's settings.
+pub(crate) fn verdict(ctx: &Ctx<'_>, id: &str) -> checks::Verdict {
+    match checks::find(id) {
+        Some(c) => c.judge(&checks::Ctx {
+            host: ctx.host,
+            params: &ctx.params(),
+        }),
+        None => checks::Verdict::fail(format!("unknown check {id}")),
+    }
+}
+
 /// Judges the catalogue check `id` on the host: (passed, summary).
 pub(crate) fn check(ctx: &Ctx<'_>, id: &str) -> (bool, String) {
-    let Some(c) = checks::find(id) else {
-        return (false, format!("unknown check {id}"));
-    };
-    let v = c.judge(&checks::Ctx {
-        host: ctx.host,
-        params: &ctx.params(),
-    });
+    let v = verdict(ctx, id);
     (v.status == Status::Pass, v.summary)
 }
 
