@@ -18,7 +18,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 const IO_TIMEOUT: Duration = Duration::from_secs(1);
@@ -49,8 +49,12 @@ fn strerror(e: &std::io::Error) -> String {
 }
 
 /// `SystemState` of the manager listening on `socket`, if it answers as a
-/// process of `uid`; None for anything else (then ask systemctl).
+/// process of `uid`; None for anything else (then ask systemctl). The
+/// socket is in the user's own directory, so the peer may be any process
+/// of the user: the whole exchange ends within [`IO_TIMEOUT`], however
+/// slowly it answers.
 pub(crate) fn system_state(socket: &Path, uid: u32) -> Option<String> {
+    let deadline = Instant::now() + IO_TIMEOUT;
     let mut s = UnixStream::connect(socket).ok()?;
     s.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
     s.set_write_timeout(Some(IO_TIMEOUT)).ok()?;
@@ -61,7 +65,7 @@ pub(crate) fn system_state(socket: &Path, uid: u32) -> Option<String> {
     let hex: String = me.bytes().map(|b| format!("{b:02x}")).collect();
     s.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())
         .ok()?;
-    let line = read_line(&mut s)?;
+    let line = read_line(&mut s, deadline)?;
     if !line.starts_with("OK ") {
         return None;
     }
@@ -70,16 +74,15 @@ pub(crate) fn system_state(socket: &Path, uid: u32) -> Option<String> {
     // call behind it in one go and then answer only when more bytes
     // arrive: the call is sent again, with a new serial, until an answer
     // comes or the second is up. Any answer to one of them is the state.
-    let deadline = std::time::Instant::now() + IO_TIMEOUT;
     let mut serial = 1;
     loop {
         if serial <= MAX_CALLS {
             s.write_all(&get_system_state_call(serial)).ok()?;
         }
         if readable(&s, NUDGE)? {
-            return parse_reply(&read_message(&mut s)?);
+            return parse_reply(&read_message(&mut s, deadline)?);
         }
-        if std::time::Instant::now() >= deadline {
+        if Instant::now() >= deadline {
             return None;
         }
         serial += 1;
@@ -124,16 +127,36 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 }
 
 /// The authentication reply, up to CRLF (a few dozen bytes).
-fn read_line(s: &mut UnixStream) -> Option<String> {
+fn read_line(s: &mut UnixStream, deadline: Instant) -> Option<String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     while !line.ends_with(b"\r\n") {
-        if line.len() > 512 || s.read(&mut b).ok()? == 0 {
+        if line.len() > 512 {
             return None;
         }
+        read_by(s, &mut b, deadline)?;
         line.push(b[0]);
     }
     String::from_utf8(line).ok()
+}
+
+/// Fills `buf` before `deadline`: a peer that sends a byte now and then
+/// cannot hold krc past it (a timeout per read would restart each time).
+fn read_by(s: &mut UnixStream, buf: &mut [u8], deadline: Instant) -> Option<()> {
+    let mut at = 0;
+    while at < buf.len() {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())?;
+        s.set_read_timeout(Some(left)).ok()?;
+        match s.read(&mut buf[at..]) {
+            Ok(0) => return None,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(())
 }
 
 fn pad(buf: &mut Vec<u8>, align: usize) {
@@ -202,9 +225,9 @@ fn u32_at(m: &[u8], at: usize, big: bool) -> Option<u32> {
 }
 
 /// One whole message: the fixed header tells its length.
-fn read_message(s: &mut UnixStream) -> Option<Vec<u8>> {
+fn read_message(s: &mut UnixStream, deadline: Instant) -> Option<Vec<u8>> {
     let mut m = vec![0u8; 16];
-    s.read_exact(&mut m).ok()?;
+    read_by(s, &mut m, deadline)?;
     let big = m[0] == b'B';
     let body = u32_at(&m, 4, big)? as usize;
     let fields = u32_at(&m, 12, big)? as usize;
@@ -213,7 +236,7 @@ fn read_message(s: &mut UnixStream) -> Option<Vec<u8>> {
         return None;
     }
     m.resize(total, 0);
-    s.read_exact(&mut m[16..]).ok()?;
+    read_by(s, &mut m[16..], deadline)?;
     Some(m)
 }
 
@@ -294,6 +317,34 @@ mod tests {
         assert_eq!(strerror(&e), "No such file or directory");
     }
 
+    /// A deadline for the fake servers' own reads.
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    /// A peer of the user's (the socket is in the user's directory) that
+    /// sends its answer a byte every 300 ms: krc gives up within its one
+    /// second, not a second per byte.
+    #[test]
+    fn a_dripping_peer_cannot_hold_krc() {
+        let (_dir, path, listener) = socket();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            for b in b"OK 0123456789abcdef0123456789abcdef\r\n" {
+                if c.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        let me = nix::unistd::geteuid().as_raw();
+        let started = Instant::now();
+        assert_eq!(system_state(&path, me), None);
+        let took = started.elapsed();
+        assert!(took < IO_TIMEOUT + Duration::from_millis(300), "{took:?}");
+        server.join().unwrap();
+    }
+
     /// A listening socket in a fresh directory (removed when dropped).
     fn socket() -> (tempfile::TempDir, std::path::PathBuf, UnixListener) {
         let dir = tempfile::tempdir().unwrap();
@@ -328,9 +379,9 @@ mod tests {
         let server = std::thread::spawn(move || {
             let (mut c, _) = listener.accept().unwrap();
             authenticate(&mut c);
-            let first = read_message(&mut c).unwrap();
+            let first = read_message(&mut c, soon()).unwrap();
             // Silent until the second call: that one wakes it.
-            let second = read_message(&mut c).unwrap();
+            let second = read_message(&mut c, soon()).unwrap();
             assert_ne!(first[8..12], second[8..12], "a new serial each time");
             c.write_all(&reply("degraded")).unwrap();
         });
@@ -349,7 +400,7 @@ mod tests {
         let server = std::thread::spawn(move || {
             let (mut c, _) = listener.accept().unwrap();
             authenticate(&mut c);
-            let call = read_message(&mut c).unwrap();
+            let call = read_message(&mut c, soon()).unwrap();
             assert_eq!(call, get_system_state_call(1));
             c.write_all(&reply("running")).unwrap();
         });
