@@ -1,44 +1,16 @@
-//! File writing that never leaves a half-written file and never writes
-//! through a name someone else planted: a new temporary file with a random
-//! name (`O_CREAT|O_EXCL`, so a planted symlink or FIFO at that name makes
-//! the create fail instead of being followed), flushed to disk, then renamed
-//! over the target (rename replaces a planted link, it does not follow it).
+//! Report file writing (through the one file layer, [`crate::safefs`]):
+//! never a half-written file, never through a name someone else planted.
 //!
 //! Also the lowest-layer text helpers every layer shares: where in a
 //! TOML text an error points (`line N: ...`).
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// Writes a report file; see [`crate::safefs::write::write_report`] (its
+/// directory resolved once without following a link the user could have
+/// planted, the file replaced atomically relative to that directory).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let result = (|| {
-        // tempfile retries with fresh random names on EEXIST and creates
-        // with O_EXCL, which refuses an existing symlink at the name.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".krc-tmp")
-            .tempfile_in(dir)?;
-        // Reports are for CI and people: readable by all, set on the
-        // descriptor so no path lookup can be redirected.
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()?;
-        // On error the NamedTempFile is dropped and removes its own file.
-        tmp.persist(path).map(drop).map_err(|e| e.error)
-    })();
-    result.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("failed to write {}: {e}", path.display()))
-    })
+    crate::safefs::write::write_report(path, bytes)
 }
 
 /// `2026-11-26T16:44:50` in UTC: the form the Ant JUnit schema accepts (no zone).

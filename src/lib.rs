@@ -14,6 +14,7 @@ mod install;
 mod kube;
 mod layout;
 mod report;
+mod safefs;
 mod settings;
 mod stop;
 mod suite;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Lowest first. A module's rank is its position here.
 const LAYERS: &[&[&str]] = &[
-    &["fsutil", "stop", "layout"],
+    &["fsutil", "safefs", "stop", "layout"],
     &["host"],
     // The install's rootless settings, which every phase reads.
     &["settings"],

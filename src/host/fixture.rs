@@ -16,8 +16,6 @@ pub(crate) const FILE_NAME: &str = "krc-fixture.toml";
 /// rather than a cause printed below it.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FixtureError {
-    #[error("failed to open {root}: {error}")]
-    Open { root: String, error: std::io::Error },
     #[error("failed to read {path}: {error}")]
     Read { path: String, error: std::io::Error },
     /// `line`: the line of the first byte that is not UTF-8.
@@ -104,14 +102,15 @@ pub(crate) struct ProbeAnswers {
 
 impl FixtureMeta {
     /// Loads `ROOT/krc-fixture.toml`; an absent file is an empty one.
-    pub(crate) fn load(root: &Path) -> Result<FixtureMeta, FixtureError> {
+    /// `dir` is the tree's root, open (the one descriptor every read of
+    /// the run resolves from).
+    pub(crate) fn load(
+        root: &Path,
+        dir: &super::rootdir::RootDir,
+    ) -> Result<FixtureMeta, FixtureError> {
         let path = root.join(FILE_NAME);
         // Through the tree's root: a krc-fixture.toml that is a symlink to
         // /etc/shadow reads the tree's etc/shadow, never the machine's.
-        let dir = super::rootdir::RootDir::open(root).map_err(|error| FixtureError::Open {
-            root: root.display().to_string(),
-            error,
-        })?;
         let bytes = match dir.read(&format!("/{FILE_NAME}")) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FixtureMeta::default()),
@@ -144,7 +143,10 @@ mod tests {
     fn load_text(text: impl AsRef<[u8]>) -> Result<FixtureMeta, FixtureError> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
-        FixtureMeta::load(dir.path())
+        FixtureMeta::load(
+            dir.path(),
+            &super::super::rootdir::RootDir::open(dir.path()).unwrap(),
+        )
     }
 
     #[test]

@@ -154,13 +154,22 @@ impl Host {
             source,
         };
         let root = root.canonicalize().map_err(unopenable)?;
-        let origin = if root == Path::new("/") {
-            Origin::Live
-        } else {
-            Origin::Tree
-        };
+        // Opened once: every read, and the installer's every write,
+        // resolves from this descriptor, so renaming the tree (or
+        // swapping it for a link to `/`) later changes nothing. Whether it
+        // is the live host is judged on the descriptor itself.
         let dir = rootdir::RootDir::open(&root).map_err(unopenable)?;
-        let fixture = FixtureMeta::load(&root)?;
+        let origin = if dir.is_tree() {
+            Origin::Tree
+        } else {
+            Origin::Live
+        };
+        let root = if dir.is_tree() {
+            root
+        } else {
+            PathBuf::from("/")
+        };
+        let fixture = FixtureMeta::load(&root, &dir)?;
         let reader = RootedFs {
             root: root.clone(),
             dir: Arc::new(dir),
@@ -194,13 +203,15 @@ impl Host {
                 user: wanted.clone(),
                 passwd: reader.display("/etc/passwd"),
             })?;
+        // Below the user's home no link is followed, whoever owns it.
+        let dir = Arc::new(reader.dir.with_home(&user.home));
         let probes: Box<dyn Probes> = match origin {
             Origin::Live => Box::new(probes::LiveProbes),
             Origin::Tree => Box::new(probes::FixtureProbes::new(fixture.probes.clone())),
         };
         Ok(Host {
             root,
-            dir: reader.dir,
+            dir,
             origin,
             fixture,
             users,
@@ -236,6 +247,12 @@ impl Host {
 
     pub(crate) fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The root descriptor of the file layer (with the user's home set):
+    /// the installer writes through it, never by path.
+    pub(crate) fn safe_root(&self) -> &crate::safefs::Root {
+        self.dir.root()
     }
 
     pub(crate) fn user(&self) -> &TargetUser {

@@ -1,24 +1,33 @@
 //! File operations on the target tree (`/` or `--root DIR`), safe to run as
 //! root next to a hostile target user.
 //!
-//! Every path is walked from a descriptor of the root, one component at a
-//! time, with `O_NOFOLLOW`: a symbolic link anywhere in a path krc writes,
-//! reads back or removes is refused with its name, never followed, so a
-//! link planted in the user's home cannot steer root into `/etc`, and `..`
-//! cannot leave a `--root` tree. Writes are atomic (an `O_EXCL|O_NOFOLLOW`
-//! temporary file with a random name in the same directory, owner and mode
-//! set on the descriptor, then `renameat`). Below the target user's home,
+//! Through the one file layer ([`crate::safefs`]): every path is walked
+//! from the descriptor of the root the host's facts were read from (opened
+//! once by `Host::open`, never again by path, so swapping a `--root` tree
+//! for a link to `/` after the first read redirects nothing), one
+//! component at a time, with `O_NOFOLLOW`: a symbolic link anywhere in a
+//! path krc writes, reads back or removes is refused with its name, never
+//! followed, so a link planted in the user's home cannot steer root into
+//! `/etc`, and `..` is refused. Reads are bounded by the layer's caps
+//! (backups too). Writes are atomic (an `O_EXCL|O_NOFOLLOW` temporary file
+//! with a random name in the same directory, owner and mode set on the
+//! descriptor, then `renameat`). Below the target user's home,
 //! krc only touches directories and files that belong to the user, with a
 //! single link: root never copies or replaces a file the user pointed at
 //! something else.
 
-use std::ffi::CString;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::safefs::sys::{fstat, lstat_at, openat, readlink_at};
+use crate::safefs::write::{self as w, Owner};
+use crate::safefs::{Cap, Root, read as bounded};
+
+pub(crate) use crate::safefs::write::random_suffix;
 
 /// Mode and owner of a file, as recorded in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,52 +74,13 @@ struct HomeRule {
 
 #[derive(Debug, Clone)]
 pub(crate) struct TreeFs {
-    root: PathBuf,
+    /// The host's root descriptor, with no link followed anywhere.
+    root: Root,
     /// Owners are set for real; only a tree written by a non-root user may
     /// skip the chown it is not allowed to do (and the owner rules below
     /// the home, which it could not satisfy).
     lenient_owner: bool,
     home: Option<HomeRule>,
-}
-
-/// `Ok(v)` for a non-negative return value, the errno otherwise.
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn cstr(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a path"))
-}
-
-fn openat(dir: RawFd, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    let c = cstr(name)?;
-    // SAFETY: a valid C string and descriptor; the result is a new descriptor we own.
-    let fd = cvt(unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
-    // SAFETY: `fd` was just returned by openat and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn fstat(fd: RawFd) -> io::Result<libc::stat> {
-    // SAFETY: fstat fills the zeroed struct for a valid descriptor.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    cvt(unsafe { libc::fstat(fd, &mut st) })?;
-    Ok(st)
-}
-
-/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: None when absent.
-fn lstat_at(dir: RawFd, name: &str) -> io::Result<Option<libc::stat>> {
-    let c = cstr(name)?;
-    // SAFETY: as in fstat, with a valid C string.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    match cvt(unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) }) {
-        Ok(_) => Ok(Some(st)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 fn kind_of(st: &libc::stat) -> Kind {
@@ -124,33 +94,6 @@ fn kind_of(st: &libc::stat) -> Kind {
 
 fn meta_of(st: &libc::stat) -> Meta {
     Meta::new(st.st_mode & 0o7777, st.st_uid, st.st_gid)
-}
-
-fn readlink_at(dir: RawFd, name: &str) -> io::Result<String> {
-    let c = cstr(name)?;
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: the buffer is valid for its length; readlinkat does not NUL-terminate.
-    let n = unsafe { libc::readlinkat(dir, c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    buf.truncate(n as usize);
-    Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-/// A name for a temporary file no one can guess (so no one can plant it
-/// first; `O_EXCL` refuses it anyway).
-pub(crate) fn random_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    format!("{:016x}", h.finish())
 }
 
 /// The components of an absolute host path; `..` is refused.
@@ -172,10 +115,11 @@ fn components(host_path: &str) -> io::Result<Vec<&str>> {
 }
 
 impl TreeFs {
-    pub(crate) fn new(root: &Path, live: bool) -> TreeFs {
+    /// `root`: the descriptor the host's facts come from.
+    pub(crate) fn new(root: &Root, live: bool) -> TreeFs {
         let lenient_owner = !live && !nix::unistd::geteuid().is_root();
         TreeFs {
-            root: root.to_path_buf(),
+            root: root.clone().never_follow(),
             lenient_owner,
             home: None,
         }
@@ -193,7 +137,7 @@ impl TreeFs {
 
     /// How a host path is named in messages (and where it is on disk).
     pub(crate) fn path(&self, host_path: &str) -> PathBuf {
-        self.root.join(host_path.trim_start_matches('/'))
+        self.root.path(host_path)
     }
 
     fn shown(&self, host_path: &str) -> String {
@@ -215,7 +159,13 @@ impl TreeFs {
 
     /// Why opening `name` in `dir` failed, in words: a symbolic link is
     /// named as such, with where it points.
-    fn explain(&self, dir: RawFd, name: &str, host_path: &str, err: io::Error) -> io::Error {
+    fn explain(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &str,
+        host_path: &str,
+        err: io::Error,
+    ) -> io::Error {
         if let Ok(Some(st)) = lstat_at(dir, name)
             && kind_of(&st) == Kind::Symlink
         {
@@ -234,47 +184,41 @@ impl TreeFs {
         )
     }
 
-    fn open_root(&self) -> io::Result<OwnedFd> {
-        let root = self.root.to_string_lossy();
-        openat(libc::AT_FDCWD, &root, libc::O_RDONLY | libc::O_DIRECTORY, 0)
-            .map_err(|e| io::Error::new(e.kind(), format!("failed to open {root}: {e}")))
-    }
-
-    /// Opens the directory `name` in `dir` (whose host path is `walked`)
-    /// without following a link, applying the user rules below the home.
-    fn step_into(&self, dir: RawFd, name: &str, walked: &str) -> io::Result<OwnedFd> {
-        let next = openat(
-            dir,
-            name,
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-            0,
-        )
-        .map_err(|e| self.explain(dir, name, walked, e))?;
-        if let Some(uid) = self.home_owner(walked) {
-            let st = fstat(next.as_raw_fd())?;
-            if st.st_uid != uid {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "refusing {}: it belongs to uid {}, not the target user (uid {uid}); krc works in the user's home only inside the user's own directories",
-                        self.shown(walked),
-                        st.st_uid
-                    ),
-                ));
-            }
+    /// The owner rule below the home, for a directory the walk steps into.
+    fn judge_dir(&self, walked: &str, st: &libc::stat) -> io::Result<()> {
+        if let Some(uid) = self.home_owner(walked)
+            && st.st_uid != uid
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "refusing {}: it belongs to uid {}, not the target user (uid {uid}); krc works in the user's home only inside the user's own directories",
+                    self.shown(walked),
+                    st.st_uid
+                ),
+            ));
         }
-        Ok(next)
+        Ok(())
     }
 
-    /// Opens the directory `host_dir` without following any link.
+    /// Opens the directory `host_dir` from the root descriptor without
+    /// following any link, applying the user rules below the home.
     fn open_dir(&self, host_dir: &str) -> io::Result<OwnedFd> {
-        let mut fd = self.open_root()?;
-        let mut walked = String::new();
-        for c in components(host_dir)? {
-            walked.push('/');
-            walked.push_str(c);
-            fd = self.step_into(fd.as_raw_fd(), c, &walked)?;
-        }
+        components(host_dir)?;
+        let (fd, _) = self
+            .root
+            .walk(host_dir, None, &mut |walked, st| self.judge_dir(walked, st))
+            .map_err(|e| {
+                if crate::safefs::Refusal::of(&e).is_some() || e.to_string().starts_with("refusing")
+                {
+                    e
+                } else {
+                    io::Error::new(
+                        e.kind(),
+                        format!("failed to open {}: {e}", self.shown(host_dir)),
+                    )
+                }
+            })?;
         Ok(fd)
     }
 
@@ -286,12 +230,12 @@ impl TreeFs {
     /// krc, may replace the file, and krc skips a link it finds there).
     pub(crate) fn check_writable(&self, host_path: &str, replaced: bool) -> io::Result<()> {
         let comps = components(host_path)?;
-        let mut fd = self.open_root()?;
+        let mut fd = self.root.open_dir("/")?;
         let mut walked = String::new();
         for (i, c) in comps.iter().enumerate() {
             walked.push('/');
             walked.push_str(c);
-            let Some(st) = lstat_at(fd.as_raw_fd(), c)? else {
+            let Some(st) = lstat_at(fd.as_fd(), c)? else {
                 return Ok(());
             };
             if i + 1 == comps.len() {
@@ -301,7 +245,15 @@ impl TreeFs {
                     Ok(())
                 };
             }
-            fd = self.step_into(fd.as_raw_fd(), c, &walked)?;
+            let next = openat(
+                fd.as_fd(),
+                c,
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(|e| self.explain(fd.as_fd(), c, &walked, e))?;
+            self.judge_dir(&walked, &fstat(next.as_fd())?)?;
+            fd = next;
         }
         Ok(())
     }
@@ -327,7 +279,7 @@ impl TreeFs {
     /// (a write there is refused with the reason).
     pub(crate) fn meta(&self, host_path: &str) -> Option<(Kind, Meta)> {
         let (dir, name) = self.parent(host_path).ok()?;
-        let st = lstat_at(dir.as_raw_fd(), name).ok()??;
+        let st = lstat_at(dir.as_fd(), name).ok()??;
         Some((kind_of(&st), meta_of(&st)))
     }
 
@@ -338,18 +290,23 @@ impl TreeFs {
     /// Opens a regular file for reading: never through a link, never a
     /// FIFO or device (which could block or lie), and below the home only
     /// the user's own file with one link.
-    fn open_file(&self, host_path: &str) -> io::Result<std::fs::File> {
+    fn open_file(&self, host_path: &str) -> io::Result<OwnedFd> {
         let (dir, name) = self.parent(host_path)?;
         let fd = openat(
-            dir.as_raw_fd(),
+            dir.as_fd(),
             name,
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
             0,
         )
-        .map_err(|e| self.explain(dir.as_raw_fd(), name, host_path, e))?;
-        let st = fstat(fd.as_raw_fd())?;
+        .map_err(|e| self.explain(dir.as_fd(), name, host_path, e))?;
+        let st = fstat(fd.as_fd())?;
         self.judge_existing(host_path, &st)?;
-        Ok(std::fs::File::from(fd))
+        Ok(fd)
+    }
+
+    /// The cap on what krc reads (or backs up) at `host_path`.
+    fn cap(&self, host_path: &str) -> Cap {
+        Cap::of_path(host_path, self.home.as_ref().map(|h| h.home.as_str()))
     }
 
     /// Refuses what root must not read, back up or replace.
@@ -389,11 +346,13 @@ impl TreeFs {
         Ok(())
     }
 
+    /// The content of a regular file, at most its kind's cap (a backup
+    /// is made of this, so it is bounded the same way).
     pub(crate) fn read(&self, host_path: &str) -> io::Result<Vec<u8>> {
-        let mut f = self.open_file(host_path)?;
-        let mut out = Vec::new();
-        f.read_to_end(&mut out)?;
-        Ok(out)
+        let fd = self.open_file(host_path)?;
+        bounded::read_fd(fd, self.cap(host_path)).map_err(|e| {
+            io::Error::new(e.kind(), format!("refusing {}: {e}", self.shown(host_path)))
+        })
     }
 
     /// sha256 of a regular file's content; None when absent or not a file.
@@ -404,63 +363,22 @@ impl TreeFs {
         }
     }
 
-    fn chown_fd(&self, fd: RawFd, meta: Meta) -> io::Result<()> {
-        // SAFETY: fchown on a descriptor we own.
-        match cvt(unsafe { libc::fchown(fd, meta.uid, meta.gid) }) {
-            Err(e) if self.lenient_owner && e.raw_os_error() == Some(libc::EPERM) => Ok(()),
-            r => r.map(|_| ()),
+    fn owner(&self, meta: Meta) -> Owner {
+        Owner {
+            mode: meta.mode,
+            ids: Some((meta.uid, meta.gid)),
+            lenient: self.lenient_owner,
         }
-    }
-
-    fn chmod_fd(fd: RawFd, mode: u32) -> io::Result<()> {
-        // SAFETY: fchmod on a descriptor we own.
-        cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) }).map(|_| ())
     }
 
     /// Writes `bytes` atomically with `meta` set before the rename. An
     /// existing link, directory or special file at the path is refused.
     pub(crate) fn write(&self, host_path: &str, bytes: &[u8], meta: Meta) -> io::Result<()> {
         let (dir, name) = self.parent(host_path)?;
-        let d = dir.as_raw_fd();
-        if let Some(st) = lstat_at(d, name)? {
+        if let Some(st) = lstat_at(dir.as_fd(), name)? {
             self.judge_existing(host_path, &st)?;
         }
-        let (tmp, fd) = loop {
-            let tmp = format!(".{name}.krc-{}", random_suffix());
-            match openat(
-                d,
-                &tmp,
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                0o600,
-            ) {
-                Ok(fd) => break (tmp, fd),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("failed to write {}: {e}", self.shown(host_path)),
-                    ));
-                }
-            }
-        };
-        let result = (|| {
-            let mut f = std::fs::File::from(fd);
-            f.write_all(bytes)?;
-            self.chown_fd(f.as_raw_fd(), meta)?;
-            Self::chmod_fd(f.as_raw_fd(), meta.mode)?;
-            f.sync_all()?;
-            let (a, b) = (cstr(&tmp)?, cstr(name)?);
-            // SAFETY: both names are valid C strings relative to one directory descriptor.
-            cvt(unsafe { libc::renameat(d, a.as_ptr(), d, b.as_ptr()) })?;
-            Ok(())
-        })();
-        if result.is_err()
-            && let Ok(a) = cstr(&tmp)
-        {
-            // SAFETY: unlinkat never follows links; the name is ours.
-            unsafe { libc::unlinkat(d, a.as_ptr(), 0) };
-        }
-        result.map_err(|e: io::Error| {
+        w::write_at(dir.as_fd(), name, bytes, self.owner(meta)).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("failed to write {}: {e}", self.shown(host_path)),
@@ -470,58 +388,30 @@ impl TreeFs {
 
     pub(crate) fn mkdir(&self, host_path: &str, meta: Meta) -> io::Result<()> {
         let (dir, name) = self.parent(host_path)?;
-        let d = dir.as_raw_fd();
-        let c = cstr(name)?;
-        let fail = |e: io::Error| {
+        w::mkdir_at(dir.as_fd(), name, self.owner(meta)).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return self.explain(dir.as_fd(), name, host_path, e);
+            }
             io::Error::new(
                 e.kind(),
                 format!("failed to create {}: {e}", self.shown(host_path)),
             )
-        };
-        // Private until its owner and mode are set.
-        // SAFETY: a valid C string relative to a directory descriptor.
-        cvt(unsafe { libc::mkdirat(d, c.as_ptr(), 0o700) }).map_err(fail)?;
-        let fd = openat(
-            d,
-            name,
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-            0,
-        )
-        .map_err(|e| self.explain(d, name, host_path, e))?;
-        self.chown_fd(fd.as_raw_fd(), meta).map_err(fail)?;
-        Self::chmod_fd(fd.as_raw_fd(), meta.mode).map_err(fail)
+        })
     }
 
     pub(crate) fn symlink(&self, host_path: &str, target: &str, meta: Meta) -> io::Result<()> {
         let (dir, name) = self.parent(host_path)?;
-        let (t, n) = (cstr(target)?, cstr(name)?);
-        // SAFETY: valid C strings relative to a directory descriptor.
-        cvt(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) })?;
-        // SAFETY: AT_SYMLINK_NOFOLLOW changes the link itself.
-        match cvt(unsafe {
-            libc::fchownat(
-                dir.as_raw_fd(),
-                n.as_ptr(),
-                meta.uid,
-                meta.gid,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        }) {
-            Err(e) if !(self.lenient_owner && e.raw_os_error() == Some(libc::EPERM)) => Err(e),
-            _ => Ok(()),
-        }
+        w::symlink_at(dir.as_fd(), name, target, self.owner(meta))
     }
 
     pub(crate) fn read_link(&self, host_path: &str) -> Option<String> {
         let (dir, name) = self.parent(host_path).ok()?;
-        readlink_at(dir.as_raw_fd(), name).ok()
+        readlink_at(dir.as_fd(), name).ok()
     }
 
     fn unlink(&self, host_path: &str, flags: libc::c_int) -> io::Result<()> {
         let (dir, name) = self.parent(host_path)?;
-        let c = cstr(name)?;
-        // SAFETY: unlinkat removes the name itself and never follows a link.
-        cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), flags) }).map(|_| ())
+        w::unlink_at(dir.as_fd(), name, flags)
     }
 
     /// Removes a file or link (never a directory); absent is fine.
@@ -550,7 +440,7 @@ impl TreeFs {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             r => r?,
         };
-        Ok(lstat_at(dir.as_raw_fd(), name)?.map(|st| (kind_of(&st), meta_of(&st))))
+        Ok(lstat_at(dir.as_fd(), name)?.map(|st| (kind_of(&st), meta_of(&st))))
     }
 
     /// The ancestors of `host_path` that do not exist, outermost first.
@@ -585,7 +475,7 @@ mod tests {
     #[test]
     fn writes_are_atomic_with_mode() {
         let d = tempfile::tempdir().unwrap();
-        let fs = TreeFs::new(d.path(), false);
+        let fs = TreeFs::new(&Root::open(d.path()).unwrap(), false);
         fs.write("/x.conf", b"a", me(0o640)).unwrap();
         fs.write("/x.conf", b"b", me(0o640)).unwrap();
         assert_eq!(fs.read("/x.conf").unwrap(), b"b");
@@ -603,7 +493,7 @@ mod tests {
         std::fs::write(outside.path().join("secret"), b"root only").unwrap();
         std::os::unix::fs::symlink(outside.path(), tree.join("etc/dir")).unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), tree.join("etc/file")).unwrap();
-        let fs = TreeFs::new(&tree, false);
+        let fs = TreeFs::new(&Root::open(&tree).unwrap(), false);
         let e = fs.write("/etc/dir/new", b"x", me(0o644)).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         let e = fs.write("/etc/file", b"x", me(0o644)).unwrap_err();
