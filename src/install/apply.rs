@@ -190,6 +190,7 @@ pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, Install
         pins: pins.as_ref(),
     };
     let states: Vec<State> = PLAN.iter().map(|s| (s.state)(&ctx)).collect();
+    pause_after_facts();
     let refusal = Refusal::find(&ctx, &states, pins_err.as_deref());
     let (outcome, steps) = if req.dry_run {
         dry_run(&ctx, &states, &refusal, req, me, pins_err, sink)
@@ -231,6 +232,21 @@ pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, Install
         host: Some(host),
         steps,
     })
+}
+
+/// `KRC_PAUSE_AFTER_FACTS=FILE` (a test hook, debug builds only): once
+/// the host's facts are read, say so on stderr and wait (up to 30 s) until
+/// FILE exists, so a test can swap a `--root` tree between krc's first
+/// read and its first write, deterministically.
+fn pause_after_facts() {
+    #[cfg(debug_assertions)]
+    if let Some(flag) = std::env::var_os("KRC_PAUSE_AFTER_FACTS") {
+        eprintln!("krc: paused after reading the facts");
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while !std::path::Path::new(&flag).exists() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 /// Runs the host's commands: on the live host for real, in a tree as a
