@@ -200,7 +200,7 @@ pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, Install
             return Err(InstallError::NeedsRoot);
         }
         sink.event(&Event::Started(target(&host, &req.opts)));
-        let _lock = Lock::take(host.root(), live)?;
+        let _lock = Lock::take(host.safe_root(), live)?;
         if refusal.stops(req.force) {
             sink.event(&Event::Refused {
                 lines: refusal.lines(req.force),

@@ -316,12 +316,18 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// An artifact of the bundle, through the file layer: the bundle may be
+/// writable by the target user, so no link in it is followed (not even
+/// to `/dev/zero`), a FIFO or device is refused at once, and at most the
+/// artifact cap is read.
 fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, FetchError> {
     let p = dir.join(name);
-    std::fs::read(&p).map_err(|source| FetchError::Bundle {
-        path: p.display().to_string(),
-        source,
-    })
+    crate::safefs::Root::open(dir)
+        .and_then(|root| root.never_follow().read(name, crate::safefs::Cap::Artifact))
+        .map_err(|source| FetchError::Bundle {
+            path: p.display().to_string(),
+            source,
+        })
 }
 
 /// reqwest is built without a TLS provider; ring is krc's one (main

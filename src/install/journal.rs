@@ -597,14 +597,17 @@ pub(crate) struct Lock {
 pub(crate) const LOCK_FILE: &str = "/run/krc.lock";
 
 impl Lock {
-    pub(crate) fn take(root: &std::path::Path, live: bool) -> Result<Lock, JournalError> {
+    /// `root`: the host's root descriptor; a tree's lock is taken on
+    /// that very directory, never on whatever its path names by now.
+    pub(crate) fn take(root: &crate::safefs::Root, live: bool) -> Result<Lock, JournalError> {
         if live {
             Lock::take_file(std::path::Path::new(LOCK_FILE))
         } else {
-            let path = root.display().to_string();
-            let f = std::fs::File::open(root)
-                .map_err(JournalError::io(format!("open {path} to lock it")))?;
-            Lock::hold(f, &path)
+            let path = root.top();
+            let fd =
+                crate::safefs::sys::openat(root.fd(), ".", libc::O_RDONLY | libc::O_DIRECTORY, 0)
+                    .map_err(JournalError::io(format!("open {path} to lock it")))?;
+            Lock::hold(std::fs::File::from(fd), &path)
         }
     }
 

@@ -70,7 +70,7 @@ pub(crate) fn uninstall(
     let _lock = if req.dry_run {
         None
     } else {
-        Some(Lock::take(host.root(), live)?)
+        Some(Lock::take(host.safe_root(), live)?)
     };
     let mut journal = Journal::load(&fs, u.uid)?;
     let entries = journal.entries();

@@ -1,20 +1,17 @@
 //! Reading the kubeconfig without following anything the user planted.
 //! krc often runs as root next to a user who may be hostile, and the
 //! kubeconfig lives in that user's home: a symlink there (at the file or at
-//! a directory on the way) could point at a root-only file. So the walk from
-//! the home directory opens each component with `O_NOFOLLOW`, the file with
-//! `O_NOFOLLOW|O_NONBLOCK` (a FIFO cannot hang the run), and `fstat` on the
-//! descriptor decides: a regular file owned by the target user, or nothing
-//! is read. One rule whoever runs krc: links are refused, not followed.
+//! a directory on the way) could point at a root-only file. So it is read
+//! through the one file layer ([`crate::safefs`]) from the host's root
+//! descriptor: no link below the home is followed, the file is opened
+//! `O_NOFOLLOW|O_NONBLOCK` (a FIFO cannot hang the run), `fstat` on the
+//! descriptor decides (a regular file owned by the target user), and at
+//! most the kubeconfig cap is read. One rule whoever runs krc.
 
-use std::ffi::CString;
-use std::fs::File;
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path};
+use std::os::fd::AsFd;
 
 use crate::host::{Host, Origin};
+use crate::safefs::{Cap, Refusal, Root, read as bounded, sys};
 
 /// More than any kubeconfig k3s writes; a bigger file is not one.
 const MAX_BYTES: u64 = 1 << 20;
@@ -67,31 +64,18 @@ impl Refused {
     }
 }
 
-/// Reads `path` (a real path: a `--root` tree already joined). Under
-/// `home`, every directory on the way is opened without following links;
-/// elsewhere (a `--kubeconfig` the operator named) only the file itself.
-/// `owner`: the uid the file must belong to (None: the caller judged the
-/// owner already, as fixture trees record owners outside the tree).
-pub(crate) fn read(path: &Path, home: &Path, owner: Option<u32>) -> Result<KubeFile, Refused> {
-    let Some(name) = path.file_name() else {
+/// Reads host path `kc` from `root` (the host's root descriptor, with the
+/// user's home set: no link below it is followed). `owner`: the uid the
+/// file must belong to (None: the caller judged the owner already, as
+/// fixture trees record owners outside the tree).
+pub(crate) fn read(root: &Root, kc: &str, owner: Option<u32>) -> Result<KubeFile, Refused> {
+    if kc.ends_with('/') || kc.is_empty() {
         return Err(Refused::NotRegular("directory"));
-    };
-    let dir = match path.parent().and_then(|p| p.strip_prefix(home).ok()) {
-        Some(rel) => walk(home, rel)?,
-        None => open_dir(path.parent().unwrap_or(Path::new("/")))?,
-    };
-    let fd = openat(
-        &dir,
-        name.as_bytes(),
-        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY,
-    )
-    .map_err(|e| match e.raw_os_error() {
-        Some(libc::ELOOP) => Refused::Symlink(link_target(&dir, name.as_bytes())),
-        Some(libc::ENOENT) => Refused::Missing,
-        _ => Refused::Io(e.to_string()),
-    })?;
-    let mut file = File::from(fd);
-    let st = nix::sys::stat::fstat(&file).map_err(|e| Refused::Io(e.desc().into()))?;
+    }
+    let fd = root
+        .open_at(kc, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .map_err(|e| refused(root, kc, &e))?;
+    let st = sys::fstat(fd.as_fd()).map_err(|e| Refused::Io(e.kind().to_string()))?;
     let kind = st.st_mode & libc::S_IFMT;
     if kind != libc::S_IFREG {
         return Err(Refused::NotRegular(kind_name(kind)));
@@ -101,14 +85,7 @@ pub(crate) fn read(path: &Path, home: &Path, owner: Option<u32>) -> Result<KubeF
     {
         return Err(Refused::Owner(st.st_uid));
     }
-    let mut bytes = Vec::new();
-    (&mut file)
-        .take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Refused::Io(e.kind().to_string()))?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(Refused::TooLarge);
-    }
+    let bytes = bounded::read_fd(fd, Cap::Kubeconfig).map_err(|e| refused(root, kc, &e))?;
     let text = String::from_utf8(bytes).map_err(|_| Refused::NotText)?;
     Ok(KubeFile {
         text,
@@ -118,14 +95,29 @@ pub(crate) fn read(path: &Path, home: &Path, owner: Option<u32>) -> Result<KubeF
     })
 }
 
+/// The layer's error as a refusal of the kubeconfig (never its content).
+fn refused(root: &Root, kc: &str, e: &std::io::Error) -> Refused {
+    match Refusal::of(e) {
+        Some(Refusal::Link { path, to, .. }) if *path == root.shown(kc) => {
+            Refused::Symlink(to.clone())
+        }
+        Some(Refusal::Link { path, .. }) => Refused::LinkOnTheWay(path.clone()),
+        Some(Refusal::NotRegular { .. }) => Refused::NotRegular("special file"),
+        Some(Refusal::TooLarge { .. }) => Refused::TooLarge,
+        Some(r @ Refusal::Sparse { .. }) => Refused::Io(r.to_string()),
+        None => match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Refused::Missing,
+            _ => Refused::Io(e.kind().to_string()),
+        },
+    }
+}
+
 /// The kubeconfig at host path `kc` on `host` (a `--root` tree or `/`).
 /// On the live host the file must belong to the target user; in a tree the
 /// owner is the fixture's to say, so the caller judges it from `host.stat`.
 pub(crate) fn read_host(host: &Host, kc: &str) -> Result<KubeFile, Refused> {
-    let fs = host.fs();
-    let u = host.user();
-    let owner = (host.origin() == Origin::Live).then_some(u.uid);
-    read(&fs.path(kc), &fs.path(&u.home), owner)
+    let owner = (host.origin() == Origin::Live).then_some(host.user().uid);
+    read(host.safe_root(), kc, owner)
 }
 
 /// `PATH is a symbolic link ...`: why `host`'s kubeconfig was not read.
@@ -134,76 +126,6 @@ pub(crate) fn refusal(host: &Host, kc: &str, r: &Refused) -> String {
         "{kc} {}",
         r.reason(&|uid| host.owner_name(uid), &host.user().name)
     )
-}
-
-/// The home itself comes from the password database (root's choice), so it
-/// is opened normally; below it nothing is followed and `..` is refused.
-fn walk(home: &Path, rel: &Path) -> Result<OwnedFd, Refused> {
-    let mut dir = open_dir(home)?;
-    let mut seen = home.to_path_buf();
-    for c in rel.components() {
-        let Component::Normal(part) = c else {
-            return Err(Refused::LinkOnTheWay(format!(
-                "{} (a `..`)",
-                seen.display()
-            )));
-        };
-        seen.push(part);
-        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        dir = openat(&dir, part.as_bytes(), flags).map_err(|e| {
-            if is_link(&dir, part.as_bytes()) {
-                Refused::LinkOnTheWay(seen.display().to_string())
-            } else if e.raw_os_error() == Some(libc::ENOENT) {
-                Refused::Missing
-            } else {
-                Refused::Io(format!("{}: {e}", seen.display()))
-            }
-        })?;
-    }
-    Ok(dir)
-}
-
-fn open_dir(p: &Path) -> Result<OwnedFd, Refused> {
-    let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| Refused::Missing)?;
-    // SAFETY: a valid C string; the returned descriptor is checked below.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::ENOENT) => Refused::Missing,
-            _ => Refused::Io(format!("{}: {e}", p.display())),
-        });
-    }
-    // SAFETY: fd is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn openat(dir: &OwnedFd, name: &[u8], flags: i32) -> std::io::Result<OwnedFd> {
-    let c = CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::ENOENT))?;
-    // SAFETY: a valid directory descriptor and C string.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn is_link(dir: &OwnedFd, name: &[u8]) -> bool {
-    nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
-}
-
-/// What the link says (only its text: the target is never opened).
-fn link_target(dir: &OwnedFd, name: &[u8]) -> String {
-    nix::fcntl::readlinkat(dir, name)
-        .map(|t| t.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "?".into())
 }
 
 fn kind_name(kind: u32) -> &'static str {
@@ -223,6 +145,15 @@ mod tests {
 
     fn me() -> u32 {
         nix::unistd::geteuid().as_raw()
+    }
+
+    fn read(
+        kc: &std::path::Path,
+        home: &std::path::Path,
+        owner: Option<u32>,
+    ) -> Result<KubeFile, Refused> {
+        let root = Root::live().unwrap().with_home(home.to_str().unwrap());
+        super::read(&root, kc.to_str().unwrap(), owner)
     }
 
     #[test]

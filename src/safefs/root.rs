@@ -107,6 +107,11 @@ impl Root {
         self.shown.join(host_path.trim_start_matches('/'))
     }
 
+    /// The root itself, as the operator named it.
+    pub(crate) fn top(&self) -> String {
+        self.shown.display().to_string()
+    }
+
     pub(crate) fn shown(&self, host_path: &str) -> String {
         self.path(host_path).display().to_string()
     }
