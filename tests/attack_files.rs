@@ -176,3 +176,282 @@ fn a_root_tree_swapped_for_a_link_after_the_first_read_redirects_no_write() {
         "the install went to the tree krc opened:\n{subuid}\n{all}"
     );
 }
+
+/// A `krc` command whose address space is capped at 2 GiB, so that a
+/// regression that reads without bound fails the test instead of the
+/// machine.
+fn krc_capped() -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = support::krc();
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child only.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    c
+}
+
+/// A seed tree under `dir` whose `alice` is the real uid of the attacker,
+/// who owns alice's home.
+fn attacker_tree(dir: &Path, uid: u32, gid: u32) -> PathBuf {
+    world_readable(dir);
+    let root = seed(dir);
+    for f in ["etc/passwd", "etc/group"] {
+        let p = root.join(f);
+        let t: String = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let l = if l.starts_with("alice:") {
+                    l.replacen(":1000:1000:", &format!(":{uid}:{gid}:"), 1)
+                        .replacen(":1000:", &format!(":{gid}:"), 1)
+                } else {
+                    l.to_string()
+                };
+                l + "\n"
+            })
+            .collect();
+        std::fs::write(&p, t).unwrap();
+    }
+    let st = Command::new("chown")
+        .args(["-R", &format!("{uid}:{gid}")])
+        .arg(root.join("home/alice"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    root
+}
+
+/// The largest regular file below `dir` (links not followed), in bytes
+/// on disk.
+fn largest_allocated(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut max = 0;
+    for e in rd {
+        let p = e.unwrap().path();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        if m.is_dir() {
+            max = max.max(largest_allocated(&p));
+        } else if m.is_file() {
+            max = max.max(m.blocks() * 512);
+        }
+    }
+    max
+}
+
+/// Item 3: a 1 GiB sparse unit file in the user's home. Root reads at
+/// most the cap of a file of the user's (1 MiB), keeps no big backup, and
+/// says why it refused; its peak memory stays under 256 MiB.
+#[test]
+fn a_huge_sparse_user_file_costs_root_neither_memory_nor_a_backup() {
+    let (uid, gid, _) = lab_or_skip!();
+    let d = tempfile::tempdir().unwrap();
+    let root = attacker_tree(d.path(), uid, gid);
+    let unit_dir = root.join("home/alice/.config/systemd/user");
+    as_attacker(&["mkdir", "-p", unit_dir.to_str().unwrap()]);
+    let unit = unit_dir.join("k3s-rootless.service");
+    as_attacker(&["truncate", "-s", "1G", unit.to_str().unwrap()]);
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let mut c = krc_capped();
+    c.args([
+        "install",
+        "--user",
+        "alice",
+        "--yes",
+        "--k3s-version",
+        inst::VERSION,
+    ])
+    .args(["--mirror", &url])
+    .arg("--pins")
+    .arg(&pins)
+    .arg("--root")
+    .arg(&root)
+    .env_remove("KRC_FAULT_STEP")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let (o, maxrss_kib) = wait_within(c.spawn().unwrap(), Duration::from_secs(120)).unwrap();
+    let all = text(&o);
+    assert!(
+        maxrss_kib < 256 * 1024,
+        "krc's peak memory was {maxrss_kib} KiB for a 1 GiB sparse file:\n{all}"
+    );
+    let biggest = largest_allocated(&root.join("var/lib/krc"));
+    assert!(
+        biggest <= 1 << 20,
+        "a root-owned file of {biggest} bytes under /var/lib/krc:\n{all}"
+    );
+    assert!(all.contains("larger than"), "krc must say why:\n{all}");
+    assert_ne!(o.status.code(), Some(0), "{all}");
+}
+
+/// Item 10: an offline bundle the user can write, whose k3s is a FIFO, then
+/// a link to /dev/zero. Root neither hangs nor reads without bound, and
+/// says why.
+#[test]
+fn a_fifo_or_a_link_to_dev_zero_in_an_offline_bundle_is_refused_at_once() {
+    let (uid, gid, _) = lab_or_skip!();
+    let d = tempfile::tempdir().unwrap();
+    world_readable(d.path());
+    let tree_parent = d.path().join("t");
+    std::fs::create_dir(&tree_parent).unwrap();
+    let root = seed(&tree_parent);
+    let pins = write_pins(d.path(), None);
+    let bundle = inst::write_bundle(d.path());
+    let st = Command::new("chown")
+        .args(["-R", &format!("{uid}:{gid}")])
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let k3s = bundle.join("k3s");
+    for (plant, why) in [
+        (
+            vec!["mkfifo", k3s.to_str().unwrap()],
+            "not a regular file (a FIFO)",
+        ),
+        (
+            vec!["ln", "-s", "/dev/zero", k3s.to_str().unwrap()],
+            "symbolic link",
+        ),
+    ] {
+        as_attacker(&["rm", "-f", k3s.to_str().unwrap()]);
+        as_attacker(&plant);
+        let mut c = krc_capped();
+        c.args([
+            "install",
+            "--user",
+            "alice",
+            "--yes",
+            "--k3s-version",
+            inst::VERSION,
+        ])
+        .arg("--offline")
+        .arg(&bundle)
+        .arg("--pins")
+        .arg(&pins)
+        .arg("--root")
+        .arg(&root)
+        .env_remove("KRC_FAULT_STEP")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let start = Instant::now();
+        let (o, maxrss_kib) = wait_within(c.spawn().unwrap(), Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("krc install with {plant:?} in the bundle: {e}"));
+        let all = text(&o);
+        assert!(start.elapsed() < Duration::from_secs(30), "{all}");
+        assert!(maxrss_kib < 256 * 1024, "{maxrss_kib} KiB:\n{all}");
+        assert!(all.contains(why), "krc must say why ({why}):\n{all}");
+        assert_ne!(o.status.code(), Some(0), "{all}");
+        assert!(!root.join("usr/local/bin/k3s").exists(), "{all}");
+    }
+}
+
+/// Item 7: a report directory reached through a link the user owns. Root
+/// writes nothing through it (here into a root-owned directory standing
+/// for any directory the user names), and names the link.
+#[test]
+fn a_linked_report_directory_never_receives_roots_report() {
+    let _ = lab_or_skip!();
+    let d = tempfile::tempdir().unwrap();
+    world_readable(d.path());
+    let theirs = d.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    Command::new("chown")
+        .args([ATTACKER, theirs.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let victim = d.path().join("victim-etc");
+    std::fs::create_dir(&victim).unwrap();
+    let link = theirs.join("reports");
+    as_attacker(&["ln", "-s", victim.to_str().unwrap(), link.to_str().unwrap()]);
+    let json = link.join("cron.json");
+    let fixture = support::repo().join("fixtures/hosts/debian12-default-delegation");
+    let mut c = support::krc();
+    c.args(["preflight", "--root"])
+        .arg(&fixture)
+        .arg("--json")
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (o, _) = wait_within(c.spawn().unwrap(), Duration::from_secs(60)).unwrap();
+    let all = text(&o);
+    assert_eq!(
+        std::fs::read_dir(&victim).unwrap().count(),
+        0,
+        "root wrote through the user's link:\n{all}"
+    );
+    assert!(
+        all.contains(&link.display().to_string()) && all.contains("symbolic link"),
+        "krc must name the link:\n{all}"
+    );
+}
+
+/// Item 5: on the live host, a directory below the user's home that is a
+/// link (to a root-only directory standing for another user's 0700
+/// `~/.config`) is not followed: the unit file there, with its token, never
+/// reaches any output, and krc says why.
+#[test]
+fn a_linked_directory_below_the_home_is_not_followed_on_the_live_host() {
+    let (_, _, home) = lab_or_skip!();
+    const MARKER: &str = "K3S_TOKEN=KRC-OTHER-USERS-SECRET-TOKEN";
+    let d = tempfile::tempdir().unwrap();
+    let victim = d.path().join("other-config");
+    std::fs::create_dir_all(victim.join("user")).unwrap();
+    std::fs::write(
+        victim.join("user/k3s-rootless.service"),
+        format!(
+            "[Service]\nEnvironment={MARKER}\nExecStart=/usr/local/bin/k3s server --rootless\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = home.join(".config");
+    as_attacker(&["mkdir", "-p", config.to_str().unwrap()]);
+    let systemd = config.join("systemd");
+    let saved = config.join("systemd.krc-test-saved");
+    let had = std::fs::symlink_metadata(&systemd).is_ok();
+    if had {
+        as_attacker(&["mv", systemd.to_str().unwrap(), saved.to_str().unwrap()]);
+    }
+    as_attacker(&[
+        "ln",
+        "-s",
+        victim.to_str().unwrap(),
+        systemd.to_str().unwrap(),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("pre.json");
+    let mut c = support::krc();
+    c.args(["preflight", "--user", ATTACKER, "--json"])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let r = wait_within(c.spawn().unwrap(), Duration::from_secs(60));
+    as_attacker(&["rm", "-f", systemd.to_str().unwrap()]);
+    if had {
+        as_attacker(&["mv", saved.to_str().unwrap(), systemd.to_str().unwrap()]);
+    }
+    let (o, _) = r.unwrap();
+    let all = format!(
+        "{}\n{}",
+        text(&o),
+        std::fs::read_to_string(&json).unwrap_or_default()
+    );
+    assert!(!all.contains("KRC-OTHER-USERS-SECRET-TOKEN"), "{all}");
+    assert!(
+        all.contains("not followed by root"),
+        "krc must say why it did not read the unit:\n{all}"
+    );
+}

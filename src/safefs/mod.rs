@@ -10,6 +10,8 @@
 //! - [`refusal`]: why a file was refused, as a value.
 
 pub(crate) mod caps;
+#[cfg(test)]
+mod proptest;
 pub(crate) mod read;
 pub(crate) mod refusal;
 pub(crate) mod root;
