@@ -401,7 +401,8 @@ fn a_linked_report_directory_never_receives_roots_report() {
 /// Item 5: on the live host, a directory below the user's home that is a
 /// link (to a root-only directory standing for another user's 0700
 /// `~/.config`) is not followed: the unit file there, with its token, never
-/// reaches any output, and krc says why.
+/// reaches any output, and krc says why (`krc accept`'s unit check reads
+/// it: root's `krc accept --user attacker` used to print it).
 #[test]
 fn a_linked_directory_below_the_home_is_not_followed_on_the_live_host() {
     let (_, _, home) = lab_or_skip!();
@@ -432,12 +433,19 @@ fn a_linked_directory_below_the_home_is_not_followed_on_the_live_host() {
         systemd.to_str().unwrap(),
     ]);
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("pre.json");
+    let json = dir.path().join("accept.json");
     let mut c = support::krc();
-    c.args(["preflight", "--user", ATTACKER, "--json"])
-        .arg(&json)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.args([
+        "accept",
+        "--user",
+        ATTACKER,
+        "--exact",
+        "unit.present",
+        "--json",
+    ])
+    .arg(&json)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let r = wait_within(c.spawn().unwrap(), Duration::from_secs(60));
     as_attacker(&["rm", "-f", systemd.to_str().unwrap()]);
     if had {
