@@ -245,10 +245,11 @@ impl Root {
             let rel = host_path.trim_start_matches('/');
             match sys::openat2(self.fd(), rel, flags | libc::O_NOFOLLOW, resolve) {
                 sys::Openat2::Opened(fd) => {
-                    // O_PATH|O_NOFOLLOW hands back a final link itself.
-                    if flags & libc::O_PATH == 0
-                        || !sys::is_kind(&sys::fstat(fd.as_fd())?, libc::S_IFLNK)
-                    {
+                    // O_PATH|O_NOFOLLOW hands back a final link itself,
+                    // which the walk judges.
+                    let link = flags & libc::O_PATH != 0
+                        && sys::is_kind(&sys::fstat(fd.as_fd())?, libc::S_IFLNK);
+                    if !link {
                         return Ok(fd);
                     }
                 }
