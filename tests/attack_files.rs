@@ -463,3 +463,35 @@ fn a_linked_directory_below_the_home_is_not_followed_on_the_live_host() {
         "krc must say why it did not read the unit:\n{all}"
     );
 }
+
+/// Below the home krc writes with the user's own filesystem credentials:
+/// a directory the user made read-only stays unwritten (root's
+/// DAC override would have written it), and krc says why.
+#[test]
+fn below_the_home_root_writes_only_what_the_user_could() {
+    let (uid, gid, _) = lab_or_skip!();
+    let d = tempfile::tempdir().unwrap();
+    let root = attacker_tree(d.path(), uid, gid);
+    let unit_dir = root.join("home/alice/.config/systemd/user");
+    as_attacker(&["mkdir", "-p", unit_dir.to_str().unwrap()]);
+    as_attacker(&["chmod", "0555", unit_dir.to_str().unwrap()]);
+    let pins = write_pins(d.path(), None);
+    let (url, _) = serve_artifacts();
+    let mut c = inst::install_command(&root, &url, &pins, &["--yes"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (o, _) = wait_within(c.spawn().unwrap(), Duration::from_secs(120)).unwrap();
+    let all = text(&o);
+    let names: Vec<_> = std::fs::read_dir(&unit_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        names.is_empty(),
+        "root wrote {names:?} into the user's read-only directory:\n{all}"
+    );
+    assert!(
+        all.contains("Permission denied"),
+        "krc must say why:\n{all}"
+    );
+    assert_ne!(o.status.code(), Some(0), "{all}");
+}

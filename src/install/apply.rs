@@ -90,7 +90,7 @@ pub(crate) fn target_fs(host: &Host, live: bool) -> Result<TreeFs, HomeError> {
             home: u.home.clone(),
         });
     }
-    let fs = TreeFs::new(host.safe_root(), live).with_home(home, u.uid);
+    let fs = TreeFs::new(host.safe_root(), live).with_home(home, u.uid, u.gid);
     if let Some((kind, meta)) = fs.meta(home) {
         let lenient = !live && !nix::unistd::geteuid().is_root();
         if !kind.is_dir() || (meta.uid != u.uid && !lenient) {

@@ -11,7 +11,10 @@
 //! `/etc`, and `..` is refused. Reads are bounded by the layer's caps
 //! (backups too). Writes are atomic (an `O_EXCL|O_NOFOLLOW` temporary file
 //! with a random name in the same directory, owner and mode set on the
-//! descriptor, then `renameat`). Below the target user's home,
+//! descriptor, then `renameat`). Below the home, changes are made with
+//! the user's own filesystem uid, gid and groups (see
+//! [`crate::safefs::asuser`]), so the kernel refuses what the user could
+//! not do. Below the target user's home,
 //! krc only touches directories and files that belong to the user, with a
 //! single link: root never copies or replaces a file the user pointed at
 //! something else.
@@ -23,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::safefs::asuser::run_as;
 use crate::safefs::sys::{fstat, lstat_at, openat, readlink_at};
 use crate::safefs::write::{self as w, Owner};
 use crate::safefs::{Cap, Root, read as bounded};
@@ -70,6 +74,7 @@ impl Kind {
 struct HomeRule {
     home: String,
     uid: u32,
+    gid: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -127,10 +132,11 @@ impl TreeFs {
 
     /// Applies the user rules below `home`: every directory krc walks into
     /// and every file it reads back or replaces there must be the user's.
-    pub(crate) fn with_home(mut self, home: &str, uid: u32) -> TreeFs {
+    pub(crate) fn with_home(mut self, home: &str, uid: u32, gid: u32) -> TreeFs {
         self.home = Some(HomeRule {
             home: home.trim_end_matches('/').to_string(),
             uid,
+            gid,
         });
         self
     }
@@ -363,6 +369,15 @@ impl TreeFs {
         }
     }
 
+    /// Whose credentials a change at `host_path` is made with: the
+    /// user's below their home (when krc is root and can take them), so
+    /// the kernel refuses what the user could not do; krc's elsewhere.
+    fn as_user(&self, host_path: &str) -> Option<(u32, u32)> {
+        let rule = self.home.as_ref()?;
+        (self.home_owner(host_path).is_some() && nix::unistd::geteuid().is_root())
+            .then_some((rule.uid, rule.gid))
+    }
+
     fn owner(&self, meta: Meta) -> Owner {
         Owner {
             mode: meta.mode,
@@ -378,7 +393,11 @@ impl TreeFs {
         if let Some(st) = lstat_at(dir.as_fd(), name)? {
             self.judge_existing(host_path, &st)?;
         }
-        w::write_at(dir.as_fd(), name, bytes, self.owner(meta)).map_err(|e| {
+        let owner = self.owner(meta);
+        run_as(self.as_user(host_path), || {
+            w::write_at(dir.as_fd(), name, bytes, owner)
+        })
+        .map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("failed to write {}: {e}", self.shown(host_path)),
@@ -388,7 +407,11 @@ impl TreeFs {
 
     pub(crate) fn mkdir(&self, host_path: &str, meta: Meta) -> io::Result<()> {
         let (dir, name) = self.parent(host_path)?;
-        w::mkdir_at(dir.as_fd(), name, self.owner(meta)).map_err(|e| {
+        let owner = self.owner(meta);
+        run_as(self.as_user(host_path), || {
+            w::mkdir_at(dir.as_fd(), name, owner)
+        })
+        .map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
                 return self.explain(dir.as_fd(), name, host_path, e);
             }
@@ -401,7 +424,10 @@ impl TreeFs {
 
     pub(crate) fn symlink(&self, host_path: &str, target: &str, meta: Meta) -> io::Result<()> {
         let (dir, name) = self.parent(host_path)?;
-        w::symlink_at(dir.as_fd(), name, target, self.owner(meta))
+        let owner = self.owner(meta);
+        run_as(self.as_user(host_path), || {
+            w::symlink_at(dir.as_fd(), name, target, owner)
+        })
     }
 
     pub(crate) fn read_link(&self, host_path: &str) -> Option<String> {
@@ -411,7 +437,9 @@ impl TreeFs {
 
     fn unlink(&self, host_path: &str, flags: libc::c_int) -> io::Result<()> {
         let (dir, name) = self.parent(host_path)?;
-        w::unlink_at(dir.as_fd(), name, flags)
+        run_as(self.as_user(host_path), || {
+            w::unlink_at(dir.as_fd(), name, flags)
+        })
     }
 
     /// Removes a file or link (never a directory); absent is fine.

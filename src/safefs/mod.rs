@@ -7,8 +7,11 @@
 //! - [`read`]: bounded reads of regular files only.
 //! - [`write`]: atomic writes, mkdir, symlink and remove relative to a
 //!   directory descriptor, and report files.
+//! - [`asuser`]: changes below the user's home made with the user's own
+//!   filesystem credentials (a thread of their own).
 //! - [`refusal`]: why a file was refused, as a value.
 
+pub(crate) mod asuser;
 pub(crate) mod caps;
 #[cfg(test)]
 mod proptest;
