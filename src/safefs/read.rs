@@ -53,3 +53,32 @@ pub(crate) fn read_fd(fd: OwnedFd, cap: Cap) -> io::Result<Vec<u8>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(p: &std::path::Path) -> OwnedFd {
+        std::fs::File::open(p).unwrap().into()
+    }
+
+    #[test]
+    fn caps_sparse_files_and_procfs() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sparse");
+        std::fs::File::create(&p)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        let e = read_fd(open(&p), Cap::UserFile).unwrap_err();
+        assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+        let e = read_fd(open(&p), Cap::Artifact).unwrap_err();
+        assert!(e.to_string().contains("a sparse file"), "{e}");
+        // procfs says 0 bytes: the read itself is what is bounded.
+        let status = std::path::Path::new("/proc/self/status");
+        assert!(!read_fd(open(status), Cap::Kernel).unwrap().is_empty());
+        let small = d.path().join("small");
+        std::fs::write(&small, vec![b'x'; 100]).unwrap();
+        assert_eq!(read_fd(open(&small), Cap::UserFile).unwrap().len(), 100);
+    }
+}
