@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::host::probes::{clean_env, run_with_timeout};
+use crate::host::probes::{Wait, clean_env, limits, run};
 
 /// Whose privileges a command needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,11 +180,18 @@ impl CommandRunner for LiveRunner {
         if needs_user_vars(cmd.who, &argv) {
             child.envs(user_vars(&self.user));
         }
-        let out =
-            run_with_timeout(&mut child, COMMAND_TIMEOUT).map_err(|reason| RunError::Spawn {
-                cmd: shown.clone(),
-                reason,
-            })?;
+        // A user command (runuser, systemctl --user) is the user's to
+        // stall: a stop request ends it. Root's own (apt, dpkg) finish, as
+        // the installer's deferred signals promise.
+        let wait = Wait {
+            timeout: COMMAND_TIMEOUT,
+            cap: limits::INSTALL_COMMAND,
+            interruptible: cmd.who == Who::User,
+        };
+        let out = run(&mut child, wait).map_err(|reason| RunError::Spawn {
+            cmd: shown.clone(),
+            reason,
+        })?;
         if out.status.success() {
             return Ok(Ran::Ok(out.stdout));
         }
