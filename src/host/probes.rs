@@ -534,6 +534,10 @@ pub(crate) mod userns_probe {
 
     /// The map files of the new user namespace, opened (not yet written).
     struct Maps {
+        /// The ids outside, read before the unshare: inside, with no map
+        /// yet, they read as the overflow id.
+        uid: libc::uid_t,
+        gid: libc::gid_t,
         setgroups: std::fs::File,
         uid_map: std::fs::File,
         gid_map: std::fs::File,
@@ -542,6 +546,10 @@ pub(crate) mod userns_probe {
     /// `unshare(CLONE_NEWUSER)` and opening its map files: what must
     /// happen while the process is still dumpable.
     fn start() -> Result<Maps, (usize, std::io::Error)> {
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
         // SAFETY: unshare takes flags only.
         if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
             return Err((1, std::io::Error::last_os_error()));
@@ -554,6 +562,8 @@ pub(crate) mod userns_probe {
                 .map_err(|e| (step, e))
         };
         Ok(Maps {
+            uid,
+            gid,
             setgroups: open(2, "/proc/self/setgroups")?,
             uid_map: open(3, "/proc/self/uid_map")?,
             gid_map: open(4, "/proc/self/gid_map")?,
@@ -563,10 +573,7 @@ pub(crate) mod userns_probe {
     fn steps(maps: Maps) -> Result<(), (usize, std::io::Error)> {
         use std::io::Write;
         let last = std::io::Error::last_os_error;
-        let (uid, gid) = (
-            nix::unistd::getuid().as_raw(),
-            nix::unistd::getgid().as_raw(),
-        );
+        let (uid, gid) = (maps.uid, maps.gid);
         // One write(2) each: the kernel takes a map in one write only.
         let write = |step: usize, mut f: std::fs::File, data: String| {
             f.write_all(data.as_bytes()).map_err(|e| (step, e))
