@@ -89,6 +89,8 @@ struct Ran {
 
 /// Runs `cmd` to its end or kills it after `limit` (Err: it hung), with
 /// its own peak memory from wait4(2).
+// wait4 reaps the child (std's wait cannot return its rusage).
+#[allow(clippy::zombie_processes)]
 fn run_measured(cmd: &mut Command, limit: Duration) -> Result<Ran, String> {
     let out = tempfile::NamedTempFile::new().unwrap();
     let started = Instant::now();
