@@ -20,9 +20,11 @@ pub(crate) struct Wait {
     pub(crate) timeout: Duration,
     /// Bytes read from stdout, and from stderr, at most.
     pub(crate) cap: usize,
-    /// A stop request kills the child and ends the wait. False only for
-    /// root's own installer commands (apt, dpkg): killing them halfway is
-    /// what the installer's deferred signals exist to avoid.
+    /// A stop request kills the child and ends the wait; past the cap the
+    /// child is ended too. False only for root's own installer commands
+    /// (apt, dpkg), which no user controls and which must not be killed
+    /// halfway (what the installer's deferred signals exist to avoid):
+    /// past the cap, only their last `cap` bytes are kept.
     pub(crate) interruptible: bool,
 }
 
@@ -128,7 +130,7 @@ pub(crate) fn wait_for(mut child: Child, shown: &str, wait: Wait) -> Result<Comm
     let status = loop {
         for (pipe, buf) in pipes.iter_mut().zip(bytes.iter_mut()) {
             if let Some(f) = pipe {
-                match drain_ready(f, buf, wait.cap) {
+                match drain_ready(f, buf, wait.cap, !wait.interruptible) {
                     Drain::Open => {}
                     Drain::Closed => *pipe = None,
                     Drain::Over => {
@@ -173,7 +175,10 @@ pub(crate) fn wait_for(mut child: Child, shown: &str, wait: Wait) -> Result<Comm
             _ => exited.wait(deadline, &open, status.is_some(), wait.interruptible),
         }
     };
-    let [stdout, stderr] = bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let [stdout, stderr] = bytes.map(|mut b| {
+        b.drain(..b.len().saturating_sub(wait.cap));
+        String::from_utf8_lossy(&b).into_owned()
+    });
     Ok(CommandOutput {
         status,
         stdout,
@@ -201,15 +206,24 @@ enum Drain {
     Over,
 }
 
-/// Reads what a pipe holds now, never more than `cap` bytes in all.
-fn drain_ready(mut f: &std::fs::File, buf: &mut Vec<u8>, cap: usize) -> Drain {
+/// Reads what a pipe holds now, keeping never more than `cap` bytes:
+/// past it, `Over`, or with `tail` the oldest bytes are dropped (the
+/// caller trims to the last `cap`).
+fn drain_ready(mut f: &std::fs::File, buf: &mut Vec<u8>, cap: usize, tail: bool) -> Drain {
     use std::io::Read;
     let mut chunk = [0u8; 8192];
     loop {
         match f.read(&mut chunk) {
             Ok(0) => return Drain::Closed,
-            Ok(n) if buf.len() + n > cap => return Drain::Over,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) if buf.len() + n > cap && !tail => return Drain::Over,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                // Trimmed in steps of `cap`, not per read: twice the cap
+                // at most, and no copying of it per 8 KiB.
+                if buf.len() > 2 * cap {
+                    buf.drain(..buf.len() - cap);
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Drain::Open,
             Err(_) => return Drain::Closed,
@@ -320,6 +334,23 @@ mod tests {
         let e = run(&mut Command::new("yes"), wait).err().unwrap();
         assert!(e.contains("answer was larger than 64 KiB"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    /// Root's own commands are not ended at the cap: their last bytes are
+    /// kept, the rest dropped, and they run to their end.
+    #[test]
+    fn roots_own_commands_keep_their_tail() {
+        let wait = Wait {
+            timeout: Duration::from_secs(30),
+            cap: 64 * 1024,
+            interruptible: false,
+        };
+        let mut sh = Command::new("sh");
+        sh.args(["-c", "head -c 1000000 /dev/zero | tr '\\0' a; echo end"]);
+        let out = run(&mut sh, wait).unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout.len(), 64 * 1024);
+        assert!(out.stdout.ends_with("aend\n"));
     }
 
     /// A descriptor the parent holds without close-on-exec does not reach

@@ -3,13 +3,16 @@
 //! every socket of theirs and the user's own API server (k3s runs as the
 //! user) can answer with an endless stream. Each read stops at its cap with
 //! an error that names it, so root's memory stays bounded whatever a peer
-//! sends; the deadlines bound the time.
+//! sends; the deadlines bound the time. A peer past its cap is ended (a
+//! child killed, a body dropped); only root's own installer commands,
+//! which no user controls, run on with their last bytes kept.
 //!
 //! | peer | cap | why this size |
 //! | --- | --- | --- |
 //! | the userns probe helper's verdict | [`PROBE_HELPER`] | one line (`ok NONCE`), plus a few debug lines in test builds |
 //! | a probe's command (`systemctl`, `--version`, `getsubids`) | [`PROBE_COMMAND`] | a state word, a version, a few id ranges |
-//! | an installer command (apt, dpkg, `runuser`, `systemctl --user`) | [`INSTALL_COMMAND`] | apt's progress output is tens of KiB; only its tail is shown |
+//! | an installer command as the user (`runuser`, `systemctl --user`) | [`INSTALL_COMMAND`] | a unit's status or a script's log; only its tail is shown |
+//! | root's own installer command (apt, dpkg) | [`INSTALL_COMMAND`], its last bytes kept | apt's output is tens of KiB; it is not killed halfway for talking |
 //! | the user manager's socket | `userbus::MAX_MESSAGE` (64 KiB) | one D-Bus reply holding one word |
 //! | one API server response body | [`API_BODY`] | a list of a small cluster's pods or services is a few hundred KiB |
 
