@@ -332,10 +332,14 @@ pub(crate) mod userns_probe {
         let report = parse_report(&out.stdout, &nonce);
         match report {
             Some(verdict) if out.status.success() => verdict,
+            // Its stderr is the user's to write in: one line, shortened.
             _ => Err(format!(
                 "the probe helper exited ({}) without a report of this run: {}",
                 out.status,
                 super::first_line(&out.stderr, "")
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             )),
         }
     }

@@ -151,7 +151,7 @@ pub(crate) fn wait_for(mut child: Child, shown: &str, wait: Wait) -> Result<Comm
                 .map_err(|e| format!("failed to wait for {shown}: {e}"))?;
         }
         if wait.interruptible
-            && let Some(sig) = crate::stop::requested()
+            && let Some(sig) = stop_requested()
         {
             return end(
                 &mut child,
@@ -184,6 +184,16 @@ pub(crate) fn wait_for(mut child: Child, shown: &str, wait: Wait) -> Result<Comm
         stdout,
         stderr,
     })
+}
+
+/// [`crate::stop::requested`]; in unit tests, also a stop this thread
+/// scheduled (the global flag would stop other tests' runs too).
+fn stop_requested() -> Option<i32> {
+    #[cfg(test)]
+    if tests::STOP_AT.with(|at| at.get().is_some_and(|t| Instant::now() >= t)) {
+        return Some(libc::SIGINT);
+    }
+    crate::stop::requested()
 }
 
 fn nonblocking(fd: std::os::fd::OwnedFd) -> std::fs::File {
@@ -288,6 +298,36 @@ mod tests {
     use super::*;
 
     const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+    thread_local! {
+        /// When a stop request "arrives" for this thread's waits.
+        pub(super) static STOP_AT: std::cell::Cell<Option<Instant>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// Ctrl-C while a child of the user's runs on: the wait ends within a
+    /// turn of its poll, the child is killed, the error says why. Root's
+    /// own commands are waited for.
+    #[test]
+    fn a_stop_request_ends_an_interruptible_wait() {
+        STOP_AT.with(|at| at.set(Some(Instant::now() + Duration::from_millis(300))));
+        let t = Instant::now();
+        let mut sleep = Command::new("sleep");
+        sleep.arg("30");
+        let e = run(&mut sleep, Wait::probe(Duration::from_secs(60)))
+            .err()
+            .unwrap();
+        assert!(e.contains("krc was interrupted by SIGINT"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        let mut sleep = Command::new("sleep");
+        sleep.arg("1");
+        let roots = Wait {
+            interruptible: false,
+            ..Wait::probe(Duration::from_secs(60))
+        };
+        assert!(run(&mut sleep, roots).unwrap().status.success());
+        STOP_AT.with(|at| at.set(None));
+    }
 
     #[test]
     fn children_are_waited_for_without_polling_delay_and_killed_at_the_deadline() {
