@@ -181,9 +181,12 @@ time.sleep(120)
     let mut planted = Killed(as_attacker_bg(&script));
     ready(&mut planted.0);
 
-    for d in ["/run/systemd", "/run/dbus"] {
-        std::fs::create_dir_all(d).unwrap();
-    }
+    // Mount points for the private mounts below; removed again if this
+    // test made them (the host's own stay).
+    let made: Vec<&str> = ["/run/systemd", "/run/dbus"]
+        .into_iter()
+        .filter(|d| std::fs::create_dir(d).is_ok())
+        .collect();
     let tmp = tempfile::tempdir().unwrap();
     let pid1 = tmp.path().join("systemd");
     std::fs::copy("/bin/sh", &pid1).unwrap();
@@ -207,6 +210,9 @@ time.sleep(120)
     ]);
     let ran = run_measured(&mut cmd, Duration::from_secs(40));
     drop(planted);
+    for d in made {
+        let _ = std::fs::remove_dir(d);
+    }
     let ran = ran.unwrap_or_else(|e| {
         panic!(
             "root's preflight hung on {ATTACKER}'s socket {}: {e}",
