@@ -8,7 +8,11 @@
 //! `LANG=C.UTF-8` and the command's own variables; a user command also gets
 //! the user's HOME, USER, LOGNAME and XDG_RUNTIME_DIR. Nothing of root's
 //! environment (a `GITHUB_TOKEN`, proxies, test hooks) reaches apt, dpkg's
-//! scripts or install.sh.
+//! scripts or install.sh, and no descriptor root inherited reaches any of
+//! them (see [`crate::host::probes::spawn_piped`]). Output is read up to
+//! [`limits::INSTALL_COMMAND`]: a user command past it, or running when
+//! the run is interrupted, is ended; root's own keep their last bytes and
+//! run to their end.
 
 use std::process::Command;
 use std::time::Duration;
