@@ -4,11 +4,11 @@
 //! may continue on the next lines (a YAML block scalar, an unclosed quote,
 //! a PEM block without its END line) hides those lines too.
 
-const MARK: &str = "[redacted]";
+pub(super) const MARK: &str = "[redacted]";
 
 /// What the previous line left open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Open {
+pub(super) enum Open {
     Nothing,
     /// Inside a PEM block: hidden until its END line.
     Pem,
@@ -132,8 +132,9 @@ fn after_pem_marker(line: &str, end: usize, open: &mut Open) -> String {
     }
 }
 
-/// A line outside any open value: PEM markers, URL credentials, byte dumps
-/// and `key: value` pairs with secret keys.
+/// A line outside any open value: PEM markers, URL credentials, byte dumps,
+/// space-separated secret flags (`--token X`) and `key: value` pairs with
+/// secret keys.
 fn plain(line: &str, open: &mut Open) -> String {
     if let Some(start) = line.find("-----BEGIN ") {
         let mut s = plain(&line[..start], open);
@@ -149,6 +150,10 @@ fn plain(line: &str, open: &mut Open) -> String {
     let line = url_userinfo(line);
     let line = byte_lists(&line);
     let line = base64_pem(&line);
+    let line = super::secret_flags::flag_values(&line, open);
+    if *open != Open::Nothing {
+        return line;
+    }
     assignments(&line, open)
 }
 
@@ -158,9 +163,21 @@ fn is_ident(c: char) -> bool {
 
 /// Is `key` (any case) the name of a secret? Words are split at `-_.`, so
 /// `tokens_total` (a count) is not a token but `id-token`, `GITHUB_TOKEN`,
-/// `bearerToken` and `client_secret` are.
+/// `bearerToken` and `client_secret` are. Every name of k3s's secret
+/// settings table (`vpn-auth`, `datastore-endpoint`, ...) is too.
 fn is_secret(key: &str) -> bool {
+    if super::secret_flags::is_k3s_secret_name(key) {
+        return true;
+    }
     let k = key.to_ascii_lowercase();
+    // `token-file`, `K3S_TOKEN_FILE`: a path says where a secret is kept,
+    // not what it is (see report::secret_flags).
+    if k.rsplit(['-', '_', '.'])
+        .next()
+        .is_some_and(|w| matches!(w, "file" | "path"))
+    {
+        return false;
+    }
     if k.ends_with("key-data") || k.ends_with("certificate-data") {
         return true;
     }
@@ -176,6 +193,9 @@ fn is_secret(key: &str) -> bool {
         "credential",
         "apikey",
         "authorization",
+        // tailscale's `joinKey=` in k3s's vpn-auth, an auth key anywhere.
+        "joinkey",
+        "authkey",
     ];
     k.split(['-', '_', '.']).any(|w| {
         w != "tokens"
@@ -202,14 +222,35 @@ fn assignments(line: &str, open: &mut Open) -> String {
             .find(|c: char| !is_ident(c))
             .map_or(line.len(), |n| i + n);
         let key = &line[i..j];
-        let Some(v) = separator(line, j).filter(|_| is_secret(key)) else {
+        // `--token==x`: for k3s's own settings a value may start with `=`.
+        let table = super::secret_flags::is_k3s_secret_name(key);
+        let sep =
+            separator(line, j).or_else(|| (table && line[j..].starts_with('=')).then_some(j + 1));
+        let Some(v) = sep.filter(|_| is_secret(key)) else {
             out.push_str(key);
             i = j;
             continue;
         };
         out.push_str(&line[i..v]);
         let col = i.saturating_sub(content_start(line));
-        i = value(line, v, col, &mut out, open);
+        // `"K3S_TOKEN=a b"` (systemd's Environment=): the quote before the
+        // key closes the value.
+        let outer = line[..i]
+            .chars()
+            .next_back()
+            .filter(|q| matches!(q, '"' | '\'') && line[j..].starts_with('='));
+        if let Some(q) = outer {
+            out.push_str(MARK);
+            match closing_quote(line, v, q) {
+                Some(e) => i = e,
+                None => {
+                    *open = Open::Quoted(q);
+                    i = line.len();
+                }
+            }
+            continue;
+        }
+        i = value(line, v, col, table, &mut out, open);
     }
     out
 }
@@ -240,8 +281,16 @@ fn separator(line: &str, j: usize) -> Option<usize> {
 }
 
 /// Hides the value starting at `v` (key at column `col`); returns where
-/// scanning resumes.
-fn value(line: &str, v: usize, col: usize, out: &mut String, open: &mut Open) -> usize {
+/// scanning resumes. A `whole` value (k3s's table: `vpn-auth` holds
+/// `name=x,joinKey=y`) runs to the next space, not the next comma.
+fn value(
+    line: &str,
+    v: usize,
+    col: usize,
+    whole: bool,
+    out: &mut String,
+    open: &mut Open,
+) -> usize {
     let rest = &line[v..];
     let Some(first) = rest.chars().next() else {
         // `key:` with nothing after: the value (if any) is on the lines below.
@@ -286,7 +335,10 @@ fn value(line: &str, v: usize, col: usize, out: &mut String, open: &mut Open) ->
             }
             let end = line[v..]
                 .find(|c: char| {
-                    c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '}' | ']' | '&')
+                    c.is_whitespace()
+                        || c == '\0'
+                        || matches!(c, '"' | '\'')
+                        || (!whole && matches!(c, ',' | ';' | '}' | ']' | '&'))
                 })
                 .map_or(line.len(), |n| v + n);
             out.push_str(MARK);
@@ -306,7 +358,7 @@ impl EmptyOrComment for str {
 }
 
 /// The index of the quote closing a value that started before `from`.
-fn closing_quote(line: &str, from: usize, q: char) -> Option<usize> {
+pub(super) fn closing_quote(line: &str, from: usize, q: char) -> Option<usize> {
     let b = line.as_bytes();
     let mut k = from;
     while k < b.len() {
