@@ -166,7 +166,7 @@ fn is_ident(c: char) -> bool {
 /// `bearerToken` and `client_secret` are. Every name of k3s's secret
 /// settings table (`vpn-auth`, `datastore-endpoint`, ...) is too.
 fn is_secret(key: &str) -> bool {
-    if super::secret_flags::is_k3s_secret_name(key) {
+    if crate::host::k3sconfig::is_k3s_secret_name(key) {
         return true;
     }
     let k = key.to_ascii_lowercase();
@@ -223,7 +223,7 @@ fn assignments(line: &str, open: &mut Open) -> String {
             .map_or(line.len(), |n| i + n);
         let key = &line[i..j];
         // `--token==x`: for k3s's own settings a value may start with `=`.
-        let table = super::secret_flags::is_k3s_secret_name(key);
+        let table = crate::host::k3sconfig::is_k3s_secret_name(key);
         let sep =
             separator(line, j).or_else(|| (table && line[j..].starts_with('=')).then_some(j + 1));
         let Some(v) = sep.filter(|_| is_secret(key)) else {
