@@ -81,6 +81,42 @@ impl UserDb {
             .map(|p| p.name.as_str())
     }
 
+    /// The accounts whose uid (`/etc/passwd`), or with `groups` whose gid
+    /// (`/etc/group`), is in `[start, end)`: (name, id), by id.
+    pub(crate) fn accounts_in(&self, start: u64, end: u64, groups: bool) -> Vec<(String, u64)> {
+        let ids: Vec<(String, u64)> = if groups {
+            self.groups
+                .iter()
+                .map(|g| (g.name.clone(), u64::from(g.gid)))
+                .collect()
+        } else {
+            self.passwd
+                .iter()
+                .map(|p| (p.name.clone(), u64::from(p.uid)))
+                .collect()
+        };
+        let mut v: Vec<(String, u64)> = ids
+            .into_iter()
+            .filter(|(_, id)| (start..end).contains(id))
+            .collect();
+        v.sort_by_key(|(_, id)| *id);
+        v
+    }
+
+    /// Every uid of `/etc/passwd` and gid of `/etc/group`: the ids a
+    /// subordinate range must not cover.
+    pub(crate) fn account_ids(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .passwd
+            .iter()
+            .map(|p| u64::from(p.uid))
+            .chain(self.groups.iter().map(|g| u64::from(g.gid)))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     pub(crate) fn group_name_of(&self, gid: u32) -> Option<&str> {
         self.groups
             .iter()
@@ -172,6 +208,26 @@ impl SubidRange {
     }
 }
 
+/// Where subordinate ranges start (shadow's SUB_UID_MIN default).
+pub(crate) const SUBID_MIN: u64 = 100_000;
+
+/// The start of a free range of `count` subordinate ids: after every
+/// range in use (`ranges`, of both files: krc gives the same range in
+/// each) and past every account id in it (`accounts`: a uid or gid of
+/// passwd or group), so that no container id is a real account on the
+/// host. None when no such range fits below 2^32 - 1 (the invalid id).
+pub(crate) fn free_subid_start(ranges: &[SubidRange], accounts: &[u64], count: u64) -> Option<u64> {
+    let mut start = ranges.iter().map(SubidRange::end).fold(SUBID_MIN, u64::max);
+    while let Some(id) = accounts
+        .iter()
+        .filter(|id| (start..start.saturating_add(count)).contains(*id))
+        .max()
+    {
+        start = id + 1;
+    }
+    (start.checked_add(count)? < u64::from(u32::MAX)).then_some(start)
+}
+
 pub(crate) fn parse_subids(text: &str, path: &str) -> Result<Vec<SubidRange>, FactError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -250,6 +306,34 @@ mod tests {
             text: String::new(),
         };
         assert_eq!(r.end(), u64::MAX);
+    }
+
+    #[test]
+    fn a_free_range_covers_no_account_and_no_range() {
+        let r = parse_subids("bob:100000:65536\n", "/etc/subuid").unwrap();
+        assert_eq!(free_subid_start(&r, &[0, 1000], 65536), Some(165536));
+        assert_eq!(free_subid_start(&r, &[165546], 65536), Some(165547));
+        // Two accounts, the second inside the range after the first.
+        assert_eq!(
+            free_subid_start(&[], &[100000, 150000], 65536),
+            Some(150001)
+        );
+        assert_eq!(free_subid_start(&[], &[], 65536), Some(100000));
+        let full = parse_subids("a:100000:4294850000\n", "/etc/subuid").unwrap();
+        assert_eq!(free_subid_start(&full, &[], 65536), None);
+        let db = UserDb {
+            passwd: parse_passwd("svc:x:165546:65534::/:/bin/false\n"),
+            groups: parse_group("grp:x:200000:\n"),
+        };
+        assert_eq!(
+            db.accounts_in(165536, 231072, false),
+            [("svc".to_string(), 165546)]
+        );
+        assert_eq!(
+            db.accounts_in(165536, 231072, true),
+            [("grp".to_string(), 200000)]
+        );
+        assert_eq!(db.account_ids(), [165546, 200000]);
     }
 
     #[test]
