@@ -177,7 +177,8 @@ fn accounts_inside(
         .user_db()
         .accounts_in(start, start.saturating_add(count), group)
     {
-        f.observe(format!("{db}: {name} has {what} {id}, inside {range}"));
+        // Not `/etc/passwd: ...`: redaction takes `passwd:` for a key.
+        f.observe(format!("{name} has {what} {id} in {db}, inside {range}"));
         f.find(
             Status::Warn,
             format!(
