@@ -1,7 +1,7 @@
 //! Subordinate ids: `uidmap.binaries`, `uidmap.subids`.
 
 use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
-use crate::host::users::{free_subid_start, parse_subids};
+use crate::host::users::{accounts_in, free_subid_start, known_accounts, parse_subids};
 use crate::host::{FactError, FileStat, Probe};
 
 const NEEDED_IDS: u64 = 65536;
@@ -123,8 +123,8 @@ fn subids_from_nss(ctx: &Ctx<'_>, source: &str, line: &str) -> Verdict {
                         let names = accounts_inside(
                             &mut f,
                             host,
-                            r.start,
-                            r.count,
+                            &known_accounts(host, group),
+                            (r.start, r.count),
                             group,
                             &format!("{cmd}: {}", r.text),
                         );
@@ -153,16 +153,16 @@ fn subids_from_nss(ctx: &Ctx<'_>, source: &str, line: &str) -> Verdict {
     ))
 }
 
-/// Warns about every account of passwd (uids) or group (gids, with
-/// `group`) whose id lies in the range `[start, start + count)` quoted as
+/// Warns about every account of `accounts` (uids, or with `group` gids:
+/// see host::users::known_accounts) whose id lies in the range `[start, start + count)` quoted as
 /// `range`: inside a container that id is the account's on the host, so
 /// files of the container are that account's (and a setuid file its
 /// power). The names found, for the remedy.
 fn accounts_inside(
     f: &mut Findings,
     host: &crate::host::Host,
-    start: u64,
-    count: u64,
+    accounts: &[(String, u64)],
+    (start, count): (u64, u64),
     group: bool,
     range: &str,
 ) -> Vec<String> {
@@ -173,10 +173,7 @@ fn accounts_inside(
         ("/etc/passwd", "uid")
     };
     let mut names = Vec::new();
-    for (name, id) in host
-        .user_db()
-        .accounts_in(start, start.saturating_add(count), group)
-    {
+    for (name, id) in accounts_in(accounts, start, start.saturating_add(count)) {
         // Not `/etc/passwd: ...`: redaction takes `passwd:` for a key.
         f.observe(format!("{name} has {what} {id} in {db}, inside {range}"));
         f.find(
@@ -263,11 +260,12 @@ pub(super) fn subids(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
         let group = flag == "--add-subgids";
         for r in &mine {
+            let accounts = known_accounts(host, group);
             let names = accounts_inside(
                 &mut f,
                 host,
-                r.start,
-                r.count,
+                &accounts,
+                (r.start, r.count),
                 group,
                 &at(file, r.line, &r.text),
             );
@@ -285,7 +283,13 @@ pub(super) fn subids(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 .cloned()
                 .collect();
             let last = r.end() - 1;
-            match free_subid_start(&others, &host.user_db().account_ids(), r.count.max(NEEDED_IDS)) {
+            // Clear of uids and gids both, as the subids step picks.
+            let ids: Vec<u64> = known_accounts(host, !group)
+                .iter()
+                .chain(&accounts)
+                .map(|(_, id)| *id)
+                .collect();
+            match free_subid_start(&others, &ids, r.count.max(NEEDED_IDS)) {
                 Some(s) => f.remedy(format!(
                     "sudo usermod {del} {}-{last} {add} {s}-{} {}   # a range clear of {}; files the user's containers made keep the old ids",
                     r.start,

@@ -81,10 +81,10 @@ impl UserDb {
             .map(|p| p.name.as_str())
     }
 
-    /// The accounts whose uid (`/etc/passwd`), or with `groups` whose gid
-    /// (`/etc/group`), is in `[start, end)`: (name, id), by id.
-    pub(crate) fn accounts_in(&self, start: u64, end: u64, groups: bool) -> Vec<(String, u64)> {
-        let ids: Vec<(String, u64)> = if groups {
+    /// Every account of `/etc/passwd` as (name, uid), or with `groups`
+    /// every group of `/etc/group` as (name, gid).
+    pub(crate) fn accounts(&self, groups: bool) -> Vec<(String, u64)> {
+        if groups {
             self.groups
                 .iter()
                 .map(|g| (g.name.clone(), u64::from(g.gid)))
@@ -94,27 +94,7 @@ impl UserDb {
                 .iter()
                 .map(|p| (p.name.clone(), u64::from(p.uid)))
                 .collect()
-        };
-        let mut v: Vec<(String, u64)> = ids
-            .into_iter()
-            .filter(|(_, id)| (start..end).contains(id))
-            .collect();
-        v.sort_by_key(|(_, id)| *id);
-        v
-    }
-
-    /// Every uid of `/etc/passwd` and gid of `/etc/group`: the ids a
-    /// subordinate range must not cover.
-    pub(crate) fn account_ids(&self) -> Vec<u64> {
-        let mut v: Vec<u64> = self
-            .passwd
-            .iter()
-            .map(|p| u64::from(p.uid))
-            .chain(self.groups.iter().map(|g| u64::from(g.gid)))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+        }
     }
 
     pub(crate) fn group_name_of(&self, gid: u32) -> Option<&str> {
@@ -206,6 +186,40 @@ impl SubidRange {
     pub(crate) fn belongs_to(&self, user: &TargetUser) -> bool {
         self.owner == user.name || self.owner == user.uid.to_string()
     }
+}
+
+/// Every account a subordinate range must not cover: `/etc/passwd` (or
+/// with `groups` `/etc/group`), and on a live host what NSS lists beyond
+/// them (`getent passwd` / `getent group`: LDAP, or sssd with enumeration
+/// on; within 5 s, nothing more when it fails). (name, id), by id.
+pub(crate) fn known_accounts(host: &super::Host, groups: bool) -> Vec<(String, u64)> {
+    let mut v = host.user_db().accounts(groups);
+    if host.origin() == super::Origin::Live {
+        let mut cmd = std::process::Command::new("getent");
+        super::probes::clean_env(&mut cmd).arg(if groups { "group" } else { "passwd" });
+        if let Ok(o) = super::probes::run_with_timeout(&mut cmd, std::time::Duration::from_secs(5))
+            && o.status.success()
+        {
+            v.extend(o.stdout.lines().filter_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?.to_string();
+                let id = f.nth(1)?.parse().ok()?;
+                Some((name, id))
+            }));
+        }
+    }
+    v.sort_by_key(|(_, id)| *id);
+    v.dedup();
+    v
+}
+
+/// The accounts of `accounts` whose id is in `[start, end)`.
+pub(crate) fn accounts_in(accounts: &[(String, u64)], start: u64, end: u64) -> Vec<(String, u64)> {
+    accounts
+        .iter()
+        .filter(|(_, id)| (start..end).contains(id))
+        .cloned()
+        .collect()
 }
 
 /// Where subordinate ranges start (shadow's SUB_UID_MIN default).
@@ -325,15 +339,13 @@ mod tests {
             passwd: parse_passwd("svc:x:165546:65534::/:/bin/false\n"),
             groups: parse_group("grp:x:200000:\n"),
         };
+        let users = db.accounts(false);
         assert_eq!(
-            db.accounts_in(165536, 231072, false),
+            accounts_in(&users, 165536, 231072),
             [("svc".to_string(), 165546)]
         );
-        assert_eq!(
-            db.accounts_in(165536, 231072, true),
-            [("grp".to_string(), 200000)]
-        );
-        assert_eq!(db.account_ids(), [165546, 200000]);
+        assert!(accounts_in(&users, 100000, 165546).is_empty());
+        assert_eq!(db.accounts(true), [("grp".to_string(), 200000)]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::host::boot::{
 };
 use crate::host::cgroup::effective_delegation;
 use crate::host::sysctl::{live, persisted};
-use crate::host::users::{free_subid_start, parse_subids};
+use crate::host::users::{free_subid_start, known_accounts, parse_subids};
 use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
 use crate::install::fsops::Meta;
@@ -165,12 +165,16 @@ pub(super) const SUBIDS: Step = Step {
             texts.push((file, text, mine));
         }
         // The same free range in both files, after every range in use and
-        // clear of every uid and gid of passwd and group: what
+        // clear of every uid and gid of passwd and group (and NSS): what
         // `usermod --add-subuids/--add-subgids` would be told.
-        let accounts = ctx.host.user_db().account_ids();
+        let accounts: Vec<u64> = [false, true]
+            .into_iter()
+            .flat_map(|g| known_accounts(ctx.host, g))
+            .map(|(_, id)| id)
+            .collect();
         let start = free_subid_start(&in_use, &accounts, SUBID_COUNT).ok_or_else(|| {
             format!(
-                "no free range of {SUBID_COUNT} ids is left below 2^32 after the ranges of /etc/subuid and /etc/subgid and the ids of /etc/passwd and /etc/group: free one, then give it with sudo usermod --add-subuids START-END --add-subgids START-END {}",
+                "no free range of {SUBID_COUNT} ids is left below 2^32 after the ranges of /etc/subuid and /etc/subgid and the ids of /etc/passwd and /etc/group (and NSS): free one, then give it with sudo usermod --add-subuids START-END --add-subgids START-END {}",
                 u.name
             )
         })?;
