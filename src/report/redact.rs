@@ -17,6 +17,9 @@ pub(super) enum Open {
     Block(usize),
     /// A secret's quoted value is not closed yet.
     Quoted(char),
+    /// A secret flag ended its line with a continuation (`--token \\` in
+    /// an `ExecStart=`): the next line's first word is its value.
+    FlagValue,
 }
 
 /// Redacts one text (any number of lines).
@@ -110,6 +113,19 @@ fn redact_line(line: &str, open: &mut Open) -> String {
             }
             *open = Open::Nothing;
         }
+        Open::FlagValue => {
+            *open = Open::Nothing;
+            let start = content_start(line);
+            let v = line[start..]
+                .find(|c: char| !c.is_whitespace())
+                .map_or(line.len(), |n| start + n);
+            let mut out = line[..v].to_string();
+            let rest = super::secret_flags::hide_value(line, v, &mut out, open);
+            if *open == Open::Nothing {
+                out.push_str(&plain(&line[rest..], open));
+            }
+            return out;
+        }
         Open::Quoted(q) => {
             return match closing_quote(line, 0, q) {
                 Some(e) => {
@@ -151,10 +167,20 @@ fn plain(line: &str, open: &mut Open) -> String {
     let line = byte_lists(&line);
     let line = base64_pem(&line);
     let line = super::secret_flags::flag_values(&line, open);
-    if *open != Open::Nothing {
-        return line;
+    match *open {
+        Open::Nothing => assignments(&line, open),
+        // `K3S_TOKEN=x ... --token \`: the line's own pairs still go.
+        Open::FlagValue => {
+            let mut own = Open::Nothing;
+            let shown = assignments(&line, &mut own);
+            if own != Open::Nothing {
+                *open = own;
+            }
+            shown
+        }
+        // The rest of the line is already hidden.
+        _ => line,
     }
-    assignments(&line, open)
 }
 
 fn is_ident(c: char) -> bool {

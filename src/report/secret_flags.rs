@@ -47,28 +47,44 @@ pub(super) fn flag_values(line: &str, open: &mut Open) -> String {
             .find(|c: char| !is_sep(c))
             .map_or(line.len(), |n| i + n);
         out.push_str(&line[i..v]);
-        let Some(first) = line[v..].chars().next() else {
-            break;
-        };
-        if matches!(first, '"' | '\'') {
-            out.push(first);
-            out.push_str(MARK);
-            match closing_quote(line, v + 1, first) {
-                Some(e) => {
-                    out.push(first);
-                    i = e + 1;
-                }
-                None => {
-                    *open = Open::Quoted(first);
-                    return out;
-                }
-            }
-        } else {
-            out.push_str(MARK);
-            i = line[v..].find(is_sep).map_or(line.len(), |n| v + n);
+        if line[v..].trim_end() == "\\" {
+            // systemd's line continuation: the value is on the next line.
+            out.push_str(&line[v..]);
+            *open = Open::FlagValue;
+            return out;
+        }
+        i = hide_value(line, v, &mut out, open);
+        if *open != Open::Nothing {
+            return out;
         }
     }
     out
+}
+
+/// Hides the word (or quoted value) starting at `v`, pushing the mark
+/// to `out`; returns where the line resumes. A quote left open hides the
+/// lines after it (`open`).
+pub(super) fn hide_value(line: &str, v: usize, out: &mut String, open: &mut Open) -> usize {
+    let Some(first) = line[v..].chars().next() else {
+        return line.len();
+    };
+    if matches!(first, '"' | '\'') {
+        out.push(first);
+        out.push_str(MARK);
+        match closing_quote(line, v + 1, first) {
+            Some(e) => {
+                out.push(first);
+                e + 1
+            }
+            None => {
+                *open = Open::Quoted(first);
+                line.len()
+            }
+        }
+    } else {
+        out.push_str(MARK);
+        line[v..].find(is_sep).map_or(line.len(), |n| v + n)
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +170,36 @@ mod tests {
     }
 
     #[test]
+    fn a_value_after_a_line_continuation_goes() {
+        let unit = "ExecStart=/usr/local/bin/k3s server \\\n    --token \\\n    S3cretValue \\\n    --node-name n1";
+        assert_eq!(
+            redact(unit),
+            "ExecStart=/usr/local/bin/k3s server \\\n    --token \\\n    [redacted] \\\n    --node-name n1"
+        );
+        let lines: Vec<String> = [
+            "u.service:5: ExecStart=/k3s server --token \\",
+            "u.service:6:   \"a b\" --rootless",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            redact_all(&lines),
+            [
+                "u.service:5: ExecStart=/k3s server --token \\",
+                "u.service:6:   \"[redacted]\" --rootless"
+            ]
+        );
+    }
+
+    #[test]
+    fn pairs_before_a_continued_flag_still_go() {
+        assert_eq!(
+            redact("Environment=K3S_TOKEN=abc k3s server --token \\\nxyz"),
+            "Environment=K3S_TOKEN=[redacted] k3s server --token \\\n[redacted]"
+        );
+    }
+
+    #[test]
     fn an_open_quote_after_a_flag_hides_the_lines_after_it() {
         let r = redact("k3s server --token \"abc\ndef\" --node-name n");
         assert_eq!(
@@ -188,6 +234,11 @@ mod properties {
                 let q = dq(v);
                 q[1..q.len() - 1].to_string()
             }),
+            format!(
+                "ExecStart=/usr/local/bin/k3s server {} \\\n    {} \\\n    --node-name n1",
+                s.flag,
+                dq(v)
+            ),
             format!("{}: {}", s.key, dq(v)),
             format!("/etc/rancher/k3s/config.yaml:2: {}: {}", s.key, dq(v)),
         ];
