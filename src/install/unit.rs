@@ -212,3 +212,52 @@ Delegate=cpu cpuset io memory pids
 "
     .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(key: &'static str, value: &str, from: &str) -> ProxySetting {
+        ProxySetting {
+            key,
+            value: value.into(),
+            from: from.into(),
+        }
+    }
+
+    #[test]
+    fn the_drop_in_says_where_each_proxy_value_came_from() {
+        let r = RootlessSettings::default();
+        let plain = [
+            p(
+                "HTTPS_PROXY",
+                "http://proxy:3128",
+                "krc install --https-proxy",
+            ),
+            p(
+                "NO_PROXY",
+                "a,127.0.0.1",
+                "/etc/environment (no_proxy), plus ...",
+            ),
+        ];
+        let t = drop_in(&r, &plain);
+        assert!(
+            t.contains("# HTTPS_PROXY: krc install --https-proxy\nEnvironment=\"HTTPS_PROXY=http://proxy:3128\"\n# NO_PROXY: /etc/environment (no_proxy), plus ...\n"),
+            "{t}"
+        );
+        assert!(!carries_credentials(&plain) && !t.contains("0600"));
+        let secret = [p(
+            "HTTP_PROXY",
+            "http://u:p%w\"@proxy:3128",
+            "/etc/environment (http_proxy)",
+        )];
+        assert!(carries_credentials(&secret));
+        let t = drop_in(&r, &secret);
+        assert!(
+            t.contains("mode 0600")
+                && t.contains("Environment=\"HTTP_PROXY=http://u:p%%w\\\"@proxy:3128\""),
+            "{t}"
+        );
+        assert!(!has_userinfo("http://proxy:3128/a@b") && has_userinfo("socks5://u@p:1"));
+    }
+}
