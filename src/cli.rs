@@ -245,6 +245,15 @@ pub(crate) struct InstallArgs {
     /// Also set net.ipv6.conf.all.forwarding=1 (off by default: k3s does not need it, and host-wide it stops IPv6 router-advertisement autoconfiguration)
     #[arg(long)]
     pub(crate) ipv6_forwarding: bool,
+    /// The HTTP proxy k3s pulls images through (HTTP_PROXY in the user's unit) [default: HTTP_PROXY from /etc/environment, never krc's own environment]. No password: a command line is public; a proxy that needs one goes in /etc/environment
+    #[arg(long, value_name = "URL")]
+    pub(crate) http_proxy: Option<String>,
+    /// The HTTPS proxy k3s pulls images through (HTTPS_PROXY in the user's unit) [default: HTTPS_PROXY from /etc/environment, never krc's own environment]. No password, as for --http-proxy
+    #[arg(long, value_name = "URL")]
+    pub(crate) https_proxy: Option<String>,
+    /// Hosts and networks k3s reaches without the proxy (comma-separated; loopback and the cluster networks are always added) [default: NO_PROXY from /etc/environment]
+    #[arg(long, value_name = "LIST")]
+    pub(crate) no_proxy: Option<String>,
     /// Take the artifacts from this directory instead of the network (layout: docs/install.md)
     #[arg(long, value_name = "DIR")]
     pub(crate) offline: Option<PathBuf>,

@@ -94,9 +94,6 @@ pub(super) fn single_instance(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     Ok(f.finish("no k3s process runs, no rootless lock is held, no rootful k3s unit is enabled"))
 }
 
-/// Keys whose values are secrets: shown by name only, never by value.
-const SECRET: &[&str] = &["token", "token-file", "agent-token", "agent-token-file"];
-
 /// What a key does to rootless k3s: None = read, but nothing to say.
 fn effect(key: &str) -> Option<&'static str> {
     Some(match key {
@@ -176,7 +173,8 @@ pub(super) fn config(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
     }
     for e in &entries {
-        let shown = if SECRET.contains(&e.name()) {
+        // k3s's secret settings (one table, host::k3sconfig): by name only.
+        let shown = if k3sconfig::is_k3s_secret_name(e.name()) {
             format!("{}:{}: {} (value not shown)", e.file, e.line, e.key)
         } else if !e.values.is_empty() && !e.raw.contains(e.values[0].as_str()) {
             // A block list: its items are on the lines below.

@@ -1,7 +1,7 @@
 //! Subordinate ids: `uidmap.binaries`, `uidmap.subids`.
 
 use super::{Check, Ctx, Findings, Phase, Severity, Status, Verdict, at};
-use crate::host::users::parse_subids;
+use crate::host::users::{accounts_in, free_subid_start, known_accounts, parse_subids};
 use crate::host::{FactError, FileStat, Probe};
 
 const NEEDED_IDS: u64 = 65536;
@@ -120,6 +120,17 @@ fn subids_from_nss(ctx: &Ctx<'_>, source: &str, line: &str) -> Verdict {
                 Ok(ranges) => {
                     for r in &ranges {
                         f.observe(format!("{cmd}: {}", r.text));
+                        let names = accounts_inside(
+                            &mut f,
+                            host,
+                            &known_accounts(host, group),
+                            (r.start, r.count),
+                            group,
+                            &format!("{cmd}: {}", r.text),
+                        );
+                        if !names.is_empty() {
+                            f.remedy(format!("give {} a range in {source}'s directory that covers no account ({}), then remove this one", u.name, names.join(", ")));
+                        }
                     }
                     let total: u64 = ranges.iter().map(|r| r.count).sum();
                     if total < NEEDED_IDS {
@@ -142,6 +153,42 @@ fn subids_from_nss(ctx: &Ctx<'_>, source: &str, line: &str) -> Verdict {
     ))
 }
 
+/// Warns about every account of `accounts` (uids, or with `group` gids:
+/// see host::users::known_accounts) whose id lies in the range `[start, start + count)` quoted as
+/// `range`: inside a container that id is the account's on the host, so
+/// files of the container are that account's (and a setuid file its
+/// power). The names found, for the remedy.
+fn accounts_inside(
+    f: &mut Findings,
+    host: &crate::host::Host,
+    accounts: &[(String, u64)],
+    (start, count): (u64, u64),
+    group: bool,
+    range: &str,
+) -> Vec<String> {
+    let u = host.user();
+    let (db, what) = if group {
+        ("/etc/group", "gid")
+    } else {
+        ("/etc/passwd", "uid")
+    };
+    let mut names = Vec::new();
+    for (name, id) in accounts_in(accounts, start, start.saturating_add(count)) {
+        // Not `/etc/passwd: ...`: redaction takes `passwd:` for a key.
+        f.observe(format!("{name} has {what} {id} in {db}, inside {range}"));
+        f.find(
+            Status::Warn,
+            format!(
+                "{}'s subordinate range covers {name}'s {what} {id}: id {} in their containers is {name} on the host",
+                u.name,
+                id - start
+            ),
+        );
+        names.push(format!("{name} ({what} {id})"));
+    }
+    names
+}
+
 pub(crate) const SUBIDS: Check = Check {
     id: "uidmap.subids",
     phase: Phase::Preflight,
@@ -150,9 +197,9 @@ pub(crate) const SUBIDS: Check = Check {
     fixed_by: Some("subids"),
     run: subids,
     explain: "\
-Verifies that /etc/subuid and /etc/subgid give the user (by name or by uid) at least 65536 ids each, and that no range of theirs overlaps another user's. When /etc/nsswitch.conf has a `subid:` line naming another source (sssd for FreeIPA), shadow's libsubid, and with it newuidmap/newgidmap, asks that source instead of the files: the check then runs `getsubids USER` and `getsubids -g USER` (a live probe; on a tree the fixture's answer) and judges their ranges.
+Verifies that /etc/subuid and /etc/subgid give the user (by name or by uid) at least 65536 ids each, that no range of theirs overlaps another user's, and that no range of theirs covers the uid of an account in /etc/passwd (subuid) or the gid of a group in /etc/group (subgid): that covering is a warning naming the account. When /etc/nsswitch.conf has a `subid:` line naming another source (sssd for FreeIPA), shadow's libsubid, and with it newuidmap/newgidmap, asks that source instead of the files: the check then runs `getsubids USER` and `getsubids -g USER` (a live probe; on a tree the fixture's answer) and judges their ranges.
 
-Why: containers in rootless k3s run with ids from these ranges; images expect the full 0-65535 range. Without them RootlessKit fails with \"failed to setup UID/GID map\"; overlapping ranges let two users' containers share file ownership.
+Why: containers in rootless k3s run with ids from these ranges; images expect the full 0-65535 range. Without them RootlessKit fails with \"failed to setup UID/GID map\"; overlapping ranges let two users' containers share file ownership. A range over a real account's id (useradd does not avoid system or directory accounts with high ids) makes that id, inside the user's containers, the account itself on the host: its files, its processes' signals, a setuid file owned by it.
 
 Fix: with NSS, give the user 65536 ids in the directory (FreeIPA: `ipa subid-generate --owner USER`); getsubids comes with uidmap (Debian/Ubuntu) or shadow-utils-subid (Fedora/RHEL). Otherwise `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER` with a range nobody else has (useradd assigns one to new users). `krc install` adds a free range in its subids step.",
 };
@@ -210,6 +257,53 @@ pub(super) fn subids(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 start + NEEDED_IDS - 1,
                 u.name
             ));
+        }
+        let group = flag == "--add-subgids";
+        for r in &mine {
+            let accounts = known_accounts(host, group);
+            let names = accounts_inside(
+                &mut f,
+                host,
+                &accounts,
+                (r.start, r.count),
+                group,
+                &at(file, r.line, &r.text),
+            );
+            if names.is_empty() {
+                continue;
+            }
+            let (del, add) = if group {
+                ("--del-subgids", "--add-subgids")
+            } else {
+                ("--del-subuids", "--add-subuids")
+            };
+            let others: Vec<_> = ranges
+                .iter()
+                .filter(|o| o.line != r.line)
+                .cloned()
+                .collect();
+            let last = r.end() - 1;
+            // Clear of uids and gids both, as the subids step picks.
+            let ids: Vec<u64> = known_accounts(host, !group)
+                .iter()
+                .chain(&accounts)
+                .map(|(_, id)| *id)
+                .collect();
+            match free_subid_start(&others, &ids, r.count.max(NEEDED_IDS)) {
+                Some(s) => f.remedy(format!(
+                    "sudo usermod {del} {}-{last} {add} {s}-{} {}   # a range clear of {}; files the user's containers made keep the old ids",
+                    r.start,
+                    s + r.count.max(NEEDED_IDS) - 1,
+                    u.name,
+                    names.join(", ")
+                )),
+                None => f.remedy(format!(
+                    "edit {file} line {} so that {}'s range covers no account of {}",
+                    r.line,
+                    u.name,
+                    if group { "/etc/group" } else { "/etc/passwd" }
+                )),
+            }
         }
         for r in &mine {
             for other in ranges.iter().filter(|o| !o.belongs_to(u) && o.overlaps(r)) {

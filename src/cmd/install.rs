@@ -19,6 +19,11 @@ pub(crate) fn request(args: &InstallArgs) -> Result<apply::Request, CmdError> {
         pins: args.pins.clone(),
         wait_timeout: Some(args.wait_timeout),
         ipv6_forwarding: args.ipv6_forwarding,
+        proxy: options::ProxyFlags {
+            http: args.http_proxy.clone(),
+            https: args.https_proxy.clone(),
+            no: args.no_proxy.clone(),
+        },
     };
     let opts =
         options::validate(&raw, std::env::var("GITHUB_TOKEN").ok()).map_err(CmdError::new)?;

@@ -123,8 +123,11 @@ impl Sink for Terminal {
     }
 }
 
-/// Prints a line; a closed stdout (`krc install --dry-run | head`) is not an error.
+/// Prints a line, redacted (a step's summary may quote a host file: the
+/// same redaction as every record); a closed stdout
+/// (`krc install --dry-run | head`) is not an error.
 fn say(line: &str) {
+    let line = crate::report::redact::redact(line);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
 }

@@ -162,7 +162,12 @@ pub(crate) fn error_lines(e: &dyn std::error::Error) -> Vec<String> {
         above = text;
         cur = c.source();
     }
+    // An error may quote what it choked on (a URL, a line of a file):
+    // the same redaction as every record.
     lines
+        .iter()
+        .map(|l| crate::report::redact::redact(l))
+        .collect()
 }
 
 #[cfg(test)]

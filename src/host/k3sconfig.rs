@@ -13,6 +13,94 @@ use super::{FactError, Host};
 pub(crate) const CONFIG: &str = "/etc/rancher/k3s/config.yaml";
 pub(crate) const CONFIG_DIR: &str = "/etc/rancher/k3s/config.yaml.d";
 
+// k3s's secret-bearing settings, stated once: each as the `k3s server` /
+// `k3s agent` flag, the `config.yaml` key and the environment variable
+// (k3s-io/k3s:pkg/cli/cmds; docs.k3s.io/cli/server). The checks hide
+// these keys' values, and report::redact hides them in every record
+// (report::secret_flags for the space-separated `--token X`).
+//
+// Paths to a secret (`--token-file`, `--agent-token-file`,
+// `--vpn-auth-file`, `--datastore-keyfile`) are not here and stay
+// visible: a path says where a secret is kept, not what it is, the file
+// stays root's, and a report that names it is how a reader finds it.
+
+/// One secret setting of k3s.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct K3sSecret {
+    /// The long flag, with its dashes.
+    pub(crate) flag: &'static str,
+    /// The short alias, if any (`-t` for `--token`).
+    pub(crate) short: Option<&'static str>,
+    /// The key in `/etc/rancher/k3s/config.yaml`.
+    pub(crate) key: &'static str,
+    /// The environment variables k3s takes it from.
+    pub(crate) env: &'static [&'static str],
+}
+
+const fn s(
+    flag: &'static str,
+    short: Option<&'static str>,
+    key: &'static str,
+    env: &'static [&'static str],
+) -> K3sSecret {
+    K3sSecret {
+        flag,
+        short,
+        key,
+        env,
+    }
+}
+
+/// flag ↔ config key ↔ environment variable. `datastore-endpoint` is here
+/// whole: a DSN may carry a password outside URL userinfo
+/// (`host=db password=x`). `vpn-auth` carries `joinKey=` in its value.
+pub(crate) const K3S_SECRETS: &[K3sSecret] = &[
+    s("--token", Some("-t"), "token", &["K3S_TOKEN"]),
+    s("--agent-token", None, "agent-token", &["K3S_AGENT_TOKEN"]),
+    s(
+        "--cluster-secret",
+        None,
+        "cluster-secret",
+        &["K3S_CLUSTER_SECRET"],
+    ),
+    s(
+        "--datastore-endpoint",
+        None,
+        "datastore-endpoint",
+        &["K3S_DATASTORE_ENDPOINT"],
+    ),
+    s(
+        "--etcd-s3-access-key",
+        None,
+        "etcd-s3-access-key",
+        &["AWS_ACCESS_KEY_ID"],
+    ),
+    s(
+        "--etcd-s3-secret-key",
+        None,
+        "etcd-s3-secret-key",
+        &["AWS_SECRET_ACCESS_KEY"],
+    ),
+    s(
+        "--etcd-s3-session-token",
+        None,
+        "etcd-s3-session-token",
+        &["AWS_SESSION_TOKEN"],
+    ),
+    s("--vpn-auth", None, "vpn-auth", &["K3S_VPN_AUTH"]),
+];
+
+/// Is `name` (a config key, an environment variable, or a flag with its
+/// dashes or a `+` append suffix) one of the table's? Any case.
+pub(crate) fn is_k3s_secret_name(name: &str) -> bool {
+    let n = name.trim_start_matches('-').trim_end_matches('+');
+    K3S_SECRETS.iter().any(|s| {
+        n.eq_ignore_ascii_case(s.key)
+            || n.eq_ignore_ascii_case(s.flag.trim_start_matches('-'))
+            || s.env.iter().any(|e| n.eq_ignore_ascii_case(e))
+    })
+}
+
 /// One top-level key of a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConfigEntry {

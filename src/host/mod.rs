@@ -321,6 +321,11 @@ impl Host {
             .find(|p| matches!(self.stat(p), Ok(Some(st)) if st.kind == FileKind::File))
     }
 
+    /// The host's passwd and group.
+    pub(crate) fn user_db(&self) -> &UserDb {
+        &self.users
+    }
+
     /// A display name for a uid, from the host's passwd.
     pub(crate) fn owner_name(&self, uid: u32) -> String {
         self.users

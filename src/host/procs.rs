@@ -6,7 +6,7 @@ use super::Host;
 pub(crate) struct K3sProcess {
     pub(crate) pid: u32,
     pub(crate) uid: Option<u32>,
-    /// The command line, NULs shown as spaces.
+    /// The command line as [`shown`] writes it.
     pub(crate) cmdline: String,
 }
 
@@ -36,10 +36,30 @@ pub(crate) fn k3s_processes(host: &Host) -> Vec<K3sProcess> {
         out.push(K3sProcess {
             pid,
             uid,
-            cmdline: args.join(" "),
+            cmdline: shown(&args),
         });
     }
     out
+}
+
+/// Arguments joined by spaces, each one that holds a space, a quote or a
+/// backslash (or is empty) in double quotes with `\` and `"` escaped:
+/// the argument boundaries survive, so redaction (report::redact, which
+/// every record passes through) hides the whole value after `--token`,
+/// spaces and all, rather than its first word.
+pub(crate) fn shown(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.is_empty()
+                || a.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
+            {
+                format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
+            } else {
+                a.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn is_k3s(args: &[&str]) -> bool {
@@ -71,5 +91,13 @@ mod tests {
         assert!(super::is_k3s(&["/usr/local/bin/k3s server"]));
         assert!(!super::is_k3s(&["/usr/local/bin/k3s", "kubectl", "get"]));
         assert!(!super::is_k3s(&["bash", "k3s"]));
+    }
+
+    #[test]
+    fn arguments_keep_their_boundaries() {
+        assert_eq!(
+            super::shown(&["k3s", "server", "--token", "a b\"c\\", ""]),
+            r#"k3s server --token "a b\"c\\" """#
+        );
     }
 }

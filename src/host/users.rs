@@ -81,6 +81,22 @@ impl UserDb {
             .map(|p| p.name.as_str())
     }
 
+    /// Every account of `/etc/passwd` as (name, uid), or with `groups`
+    /// every group of `/etc/group` as (name, gid).
+    pub(crate) fn accounts(&self, groups: bool) -> Vec<(String, u64)> {
+        if groups {
+            self.groups
+                .iter()
+                .map(|g| (g.name.clone(), u64::from(g.gid)))
+                .collect()
+        } else {
+            self.passwd
+                .iter()
+                .map(|p| (p.name.clone(), u64::from(p.uid)))
+                .collect()
+        }
+    }
+
     pub(crate) fn group_name_of(&self, gid: u32) -> Option<&str> {
         self.groups
             .iter()
@@ -172,6 +188,60 @@ impl SubidRange {
     }
 }
 
+/// Every account a subordinate range must not cover: `/etc/passwd` (or
+/// with `groups` `/etc/group`), and on a live host what NSS lists beyond
+/// them (`getent passwd` / `getent group`: LDAP, or sssd with enumeration
+/// on; within 5 s, nothing more when it fails). (name, id), by id.
+pub(crate) fn known_accounts(host: &super::Host, groups: bool) -> Vec<(String, u64)> {
+    let mut v = host.user_db().accounts(groups);
+    if host.origin() == super::Origin::Live {
+        let mut cmd = std::process::Command::new("getent");
+        super::probes::clean_env(&mut cmd).arg(if groups { "group" } else { "passwd" });
+        if let Ok(o) = super::probes::run_with_timeout(&mut cmd, std::time::Duration::from_secs(5))
+            && o.status.success()
+        {
+            v.extend(o.stdout.lines().filter_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?.to_string();
+                let id = f.nth(1)?.parse().ok()?;
+                Some((name, id))
+            }));
+        }
+    }
+    v.sort_by_key(|(_, id)| *id);
+    v.dedup();
+    v
+}
+
+/// The accounts of `accounts` whose id is in `[start, end)`.
+pub(crate) fn accounts_in(accounts: &[(String, u64)], start: u64, end: u64) -> Vec<(String, u64)> {
+    accounts
+        .iter()
+        .filter(|(_, id)| (start..end).contains(id))
+        .cloned()
+        .collect()
+}
+
+/// Where subordinate ranges start (shadow's SUB_UID_MIN default).
+pub(crate) const SUBID_MIN: u64 = 100_000;
+
+/// The start of a free range of `count` subordinate ids: after every
+/// range in use (`ranges`, of both files: krc gives the same range in
+/// each) and past every account id in it (`accounts`: a uid or gid of
+/// passwd or group), so that no container id is a real account on the
+/// host. None when no such range fits below 2^32 - 1 (the invalid id).
+pub(crate) fn free_subid_start(ranges: &[SubidRange], accounts: &[u64], count: u64) -> Option<u64> {
+    let mut start = ranges.iter().map(SubidRange::end).fold(SUBID_MIN, u64::max);
+    while let Some(id) = accounts
+        .iter()
+        .filter(|id| (start..start.saturating_add(count)).contains(*id))
+        .max()
+    {
+        start = id + 1;
+    }
+    (start.checked_add(count)? < u64::from(u32::MAX)).then_some(start)
+}
+
 pub(crate) fn parse_subids(text: &str, path: &str) -> Result<Vec<SubidRange>, FactError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -250,6 +320,32 @@ mod tests {
             text: String::new(),
         };
         assert_eq!(r.end(), u64::MAX);
+    }
+
+    #[test]
+    fn a_free_range_covers_no_account_and_no_range() {
+        let r = parse_subids("bob:100000:65536\n", "/etc/subuid").unwrap();
+        assert_eq!(free_subid_start(&r, &[0, 1000], 65536), Some(165536));
+        assert_eq!(free_subid_start(&r, &[165546], 65536), Some(165547));
+        // Two accounts, the second inside the range after the first.
+        assert_eq!(
+            free_subid_start(&[], &[100000, 150000], 65536),
+            Some(150001)
+        );
+        assert_eq!(free_subid_start(&[], &[], 65536), Some(100000));
+        let full = parse_subids("a:100000:4294850000\n", "/etc/subuid").unwrap();
+        assert_eq!(free_subid_start(&full, &[], 65536), None);
+        let db = UserDb {
+            passwd: parse_passwd("svc:x:165546:65534::/:/bin/false\n"),
+            groups: parse_group("grp:x:200000:\n"),
+        };
+        let users = db.accounts(false);
+        assert_eq!(
+            accounts_in(&users, 165536, 231072),
+            [("svc".to_string(), 165546)]
+        );
+        assert!(accounts_in(&users, 100000, 165546).is_empty());
+        assert_eq!(db.accounts(true), [("grp".to_string(), 200000)]);
     }
 
     #[test]

@@ -8,14 +8,18 @@
 //! `LANG=C.UTF-8` and the command's own variables; a user command also gets
 //! the user's HOME, USER, LOGNAME and XDG_RUNTIME_DIR. Nothing of root's
 //! environment (a `GITHUB_TOKEN`, proxies, test hooks) reaches apt, dpkg's
-//! scripts or install.sh.
+//! scripts or install.sh, and no descriptor root inherited reaches any of
+//! them (see [`crate::host::probes::spawn_piped`]). Output is read up to
+//! [`limits::INSTALL_COMMAND`]: a user command past it, or running when
+//! the run is interrupted, is ended; root's own keep their last bytes and
+//! run to their end.
 
 use std::process::Command;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::host::probes::{clean_env, run_with_timeout};
+use crate::host::probes::{Wait, clean_env, limits, run};
 
 /// Whose privileges a command needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,11 +184,18 @@ impl CommandRunner for LiveRunner {
         if needs_user_vars(cmd.who, &argv) {
             child.envs(user_vars(&self.user));
         }
-        let out =
-            run_with_timeout(&mut child, COMMAND_TIMEOUT).map_err(|reason| RunError::Spawn {
-                cmd: shown.clone(),
-                reason,
-            })?;
+        // A user command (runuser, systemctl --user) is the user's to
+        // stall: a stop request ends it. Root's own (apt, dpkg) finish, as
+        // the installer's deferred signals promise.
+        let wait = Wait {
+            timeout: COMMAND_TIMEOUT,
+            cap: limits::INSTALL_COMMAND,
+            interruptible: cmd.who == Who::User,
+        };
+        let out = run(&mut child, wait).map_err(|reason| RunError::Spawn {
+            cmd: shown.clone(),
+            reason,
+        })?;
         if out.status.success() {
             return Ok(Ran::Ok(out.stdout));
         }

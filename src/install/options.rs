@@ -54,6 +54,17 @@ pub(crate) struct RawOptions {
     pub(crate) pins: Option<PathBuf>,
     pub(crate) wait_timeout: Option<u64>,
     pub(crate) ipv6_forwarding: bool,
+    pub(crate) proxy: ProxyFlags,
+}
+
+/// `--http-proxy`, `--https-proxy`, `--no-proxy`: the proxy k3s pulls
+/// through, given explicitly. Each one given wins over /etc/environment's;
+/// root's own environment is never read (it is root's, not the user's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ProxyFlags {
+    pub(crate) http: Option<String>,
+    pub(crate) https: Option<String>,
+    pub(crate) no: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +79,7 @@ pub(crate) struct Options {
     pub(crate) wait_timeout: u64,
     /// `--ipv6-forwarding`: also set net.ipv6.conf.all.forwarding=1.
     pub(crate) ipv6_forwarding: bool,
+    pub(crate) proxy: ProxyFlags,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -134,6 +146,7 @@ pub(crate) fn validate(
     {
         return Err(bad(format!("--pins {}: no such file", p.display())));
     }
+    check_proxy(&raw.proxy)?;
     Ok(Options {
         pin,
         rootless,
@@ -143,7 +156,42 @@ pub(crate) fn validate(
         github_token,
         wait_timeout: raw.wait_timeout.unwrap_or(300),
         ipv6_forwarding: raw.ipv6_forwarding,
+        proxy: raw.proxy.clone(),
     })
+}
+
+/// A proxy URL krc can put in a unit: `http://`, `https://` or `socks5://`
+/// (what Go's proxy support, and so k3s's containerd, takes), one line, and
+/// no password: a command line is readable by every local user in
+/// /proc/PID/cmdline while krc runs. The error never repeats a URL that
+/// carries one.
+fn check_proxy(p: &ProxyFlags) -> Result<(), OptionError> {
+    for (flag, v) in [("--http-proxy", &p.http), ("--https-proxy", &p.https)] {
+        let Some(v) = v else { continue };
+        let scheme_ok = ["http://", "https://", "socks5://", "socks5h://"]
+            .iter()
+            .any(|s| v.starts_with(s) && v.len() > s.len());
+        let authority = v.split_once("://").map_or("", |(_, r)| r);
+        let authority = authority.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return Err(bad(format!(
+                "{flag}: the URL carries a user name or password, which every local user could read in /proc/PID/cmdline while krc runs; put the proxy in /etc/environment (krc keeps a password in a 0600 drop-in of the user's), e.g. echo 'HTTPS_PROXY=http://USER:PASS@proxy:3128' | sudo tee -a /etc/environment"
+            )));
+        }
+        if !scheme_ok || v.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"') {
+            return Err(bad(format!(
+                "{flag} {v:?}: expected one URL like http://proxy.example:3128 (http, https or socks5)"
+            )));
+        }
+    }
+    if let Some(v) = &p.no
+        && v.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"')
+    {
+        return Err(bad(format!(
+            "--no-proxy {v:?}: expected a comma-separated list without spaces, like .corp.example,10.0.0.0/8"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -207,6 +255,20 @@ mod tests {
             Some("t".into()),
         );
         assert!(ok.is_ok());
+        let e = with(|r| r.proxy.https = Some("http://u:S3cretPw@p:3128".into())).unwrap_err();
+        assert!(
+            e.0.contains("/proc/PID/cmdline") && !e.0.contains("S3cretPw"),
+            "{e}"
+        );
+        assert!(with(|r| r.proxy.http = Some("ftp://p".into())).is_err());
+        assert!(with(|r| r.proxy.no = Some("a, b".into())).is_err());
+        assert!(
+            with(|r| {
+                r.proxy.https = Some("http://proxy.corp:3128".into());
+                r.proxy.no = Some(".corp,10.0.0.0/8".into());
+            })
+            .is_ok()
+        );
         for e in [
             with(|r| r.rootless.cidr = Some("10.41.0.1/16".into())).unwrap_err(),
             with(|r| r.rootless.mtu = Some("1".into())).unwrap_err(),

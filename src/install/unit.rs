@@ -4,6 +4,7 @@
 //! k3s needs, in a drop-in of its own.
 
 use crate::host::UNIT_PATH;
+use crate::install::options::ProxyFlags;
 use crate::layout::UNIT;
 use crate::settings::{K3S_NETWORKS, RootlessSettings};
 
@@ -58,7 +59,29 @@ WantedBy=default.target
     )
 }
 
-pub(crate) fn drop_in(r: &RootlessSettings, proxy: &[(String, String)]) -> String {
+/// One proxy setting of the drop-in and where it came from, said in the
+/// drop-in's comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProxySetting {
+    pub(crate) key: &'static str,
+    pub(crate) value: String,
+    pub(crate) from: String,
+}
+
+/// Does a proxy URL carry a user name or password (`http://u:p@host`)?
+pub(crate) fn has_userinfo(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+        .is_some_and(|authority| authority.contains('@'))
+}
+
+/// Does the drop-in carry a proxy password? Then it is written 0600, so
+/// only its owner (the user's manager reads it as the user) sees it.
+pub(crate) fn carries_credentials(proxy: &[ProxySetting]) -> bool {
+    proxy.iter().any(|p| has_userinfo(&p.value))
+}
+
+pub(crate) fn drop_in(r: &RootlessSettings, proxy: &[ProxySetting]) -> String {
     let mut text = format!(
         "# Written by krc install; krc uninstall removes it. Change with
 # `krc install --port-driver/--cidr/--mtu/--disable-host-loopback`.
@@ -73,10 +96,20 @@ Environment=K3S_ROOTLESS_DISABLE_HOST_LOOPBACK={}
     );
     if !proxy.is_empty() {
         text.push_str(
-            "# The host's proxy (/etc/environment), so k3s can pull images; NO_PROXY keeps\n# the rootless, pod and service networks and the node itself direct.\n",
+            "# The proxy k3s pulls images through (a user unit does not read /etc/environment).\n",
         );
-        for (k, v) in proxy {
-            text.push_str(&format!("Environment=\"{k}={}\"\n", systemd_escape(v)));
+        if carries_credentials(proxy) {
+            text.push_str(
+                "# A proxy URL here carries a password: krc writes this file mode 0600.\n",
+            );
+        }
+        for p in proxy {
+            text.push_str(&format!("# {}: {}\n", p.key, p.from));
+            text.push_str(&format!(
+                "Environment=\"{}={}\"\n",
+                p.key,
+                systemd_escape(&p.value)
+            ));
         }
     }
     text
@@ -90,42 +123,60 @@ fn systemd_escape(v: &str) -> String {
         .replace('%', "%%")
 }
 
-const PROXY_KEYS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
+const ENV_FILE: &str = "/etc/environment";
+
+/// A variable of /etc/environment (any case; the last one wins), as
+/// (value, the name as written).
+fn from_env_file(text: &str, key: &str) -> Option<(String, String)> {
+    text.lines().rev().find_map(|l| {
+        let l = l.trim().trim_start_matches("export ").trim_start();
+        let (k, v) = l.split_once('=')?;
+        let k = k.trim();
+        k.eq_ignore_ascii_case(key).then(|| {
+            (
+                v.trim().trim_matches('"').trim_matches('\'').to_string(),
+                k.to_string(),
+            )
+        })
+    })
+}
 
 /// The proxy settings k3s needs in its unit: `HTTP_PROXY`, `HTTPS_PROXY`
-/// and `NO_PROXY` from the host's `/etc/environment` (any case), else from
-/// krc's own environment; none when no proxy is set. `NO_PROXY` gains the
-/// addresses that must never go through a proxy: loopback, the rootless
-/// CIDR and k3s's pod and service networks.
-pub(crate) fn host_proxy(host: &crate::host::Host, r: &RootlessSettings) -> Vec<(String, String)> {
-    let text = host
-        .read_opt("/etc/environment")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let from_file = |key: &str| {
-        text.lines().rev().find_map(|l| {
-            let l = l.trim().trim_start_matches("export ").trim_start();
-            let (k, v) = l.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case(key)
-                .then(|| v.trim().trim_matches('"').trim_matches('\'').to_string())
-        })
+/// and `NO_PROXY` from the install's flags, else from the host's
+/// `/etc/environment` (any case); none when no proxy is set. Never from
+/// krc's own environment: that is root's (a `sudo` keeps root's proxy and
+/// its password), not the user's. `NO_PROXY` gains the addresses that
+/// must never go through a proxy: loopback, the rootless CIDR and k3s's
+/// pod and service networks.
+pub(crate) fn host_proxy(
+    host: &crate::host::Host,
+    r: &RootlessSettings,
+    flags: &ProxyFlags,
+) -> Vec<ProxySetting> {
+    let text = host.read_opt(ENV_FILE).ok().flatten().unwrap_or_default();
+    let get = |key: &'static str, flag: (&str, &Option<String>)| {
+        let found = match flag.1 {
+            Some(v) => Some((v.clone(), format!("krc install {}", flag.0))),
+            None => from_env_file(&text, key).map(|(v, k)| (v, format!("{ENV_FILE} ({k})"))),
+        };
+        found
+            .filter(|(v, _)| !v.is_empty() && !v.chars().any(char::is_control))
+            .map(|(value, from)| ProxySetting { key, value, from })
     };
-    let get = |key: &str| {
-        from_file(key)
-            .or_else(|| std::env::var(key).ok())
-            .or_else(|| std::env::var(key.to_ascii_lowercase()).ok())
-            .filter(|v| !v.is_empty() && !v.chars().any(char::is_control))
-    };
-    let mut out: Vec<(String, String)> = PROXY_KEYS[..2]
-        .iter()
-        .filter_map(|k| get(k).map(|v| (k.to_string(), v)))
-        .collect();
+    let mut out: Vec<ProxySetting> = [
+        get("HTTP_PROXY", ("--http-proxy", &flags.http)),
+        get("HTTPS_PROXY", ("--https-proxy", &flags.https)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if out.is_empty() {
         return out;
     }
-    let mut no: Vec<String> = get(PROXY_KEYS[2])
+    let given = get("NO_PROXY", ("--no-proxy", &flags.no));
+    let mut no: Vec<String> = given
+        .as_ref()
+        .map(|g| g.value.as_str())
         .unwrap_or_default()
         .split(',')
         .map(|s| s.trim().to_string())
@@ -140,7 +191,16 @@ pub(crate) fn host_proxy(host: &crate::host::Host, r: &RootlessSettings) -> Vec<
             no.push(m);
         }
     }
-    out.push((PROXY_KEYS[2].to_string(), no.join(",")));
+    let added =
+        "loopback, the rootless, pod and service networks and .svc, .cluster.local (krc adds them)";
+    out.push(ProxySetting {
+        key: "NO_PROXY",
+        value: no.join(","),
+        from: match given {
+            Some(g) => format!("{}, plus {added}", g.from),
+            None => added.to_string(),
+        },
+    });
     out
 }
 
@@ -151,4 +211,53 @@ pub(crate) fn delegate_drop_in() -> String {
 Delegate=cpu cpuset io memory pids
 "
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(key: &'static str, value: &str, from: &str) -> ProxySetting {
+        ProxySetting {
+            key,
+            value: value.into(),
+            from: from.into(),
+        }
+    }
+
+    #[test]
+    fn the_drop_in_says_where_each_proxy_value_came_from() {
+        let r = RootlessSettings::default();
+        let plain = [
+            p(
+                "HTTPS_PROXY",
+                "http://proxy:3128",
+                "krc install --https-proxy",
+            ),
+            p(
+                "NO_PROXY",
+                "a,127.0.0.1",
+                "/etc/environment (no_proxy), plus ...",
+            ),
+        ];
+        let t = drop_in(&r, &plain);
+        assert!(
+            t.contains("# HTTPS_PROXY: krc install --https-proxy\nEnvironment=\"HTTPS_PROXY=http://proxy:3128\"\n# NO_PROXY: /etc/environment (no_proxy), plus ...\n"),
+            "{t}"
+        );
+        assert!(!carries_credentials(&plain) && !t.contains("0600"));
+        let secret = [p(
+            "HTTP_PROXY",
+            "http://u:p%w\"@proxy:3128",
+            "/etc/environment (http_proxy)",
+        )];
+        assert!(carries_credentials(&secret));
+        let t = drop_in(&r, &secret);
+        assert!(
+            t.contains("mode 0600")
+                && t.contains("Environment=\"HTTP_PROXY=http://u:p%%w\\\"@proxy:3128\""),
+            "{t}"
+        );
+        assert!(!has_userinfo("http://proxy:3128/a@b") && has_userinfo("socks5://u@p:1"));
+    }
 }

@@ -16,6 +16,7 @@ use kube::{Client, Config};
 
 use super::kubeconfig::Credentials;
 use crate::host::accept::{NodeFact, PodFact, ServiceFact, ServicePortFact, VersionFact};
+use crate::host::probes::limits;
 
 /// One API call may take this long (connect, TLS, request, response).
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,7 +89,7 @@ impl Kube {
         // The client must be made inside the runtime it will run on.
         let kept = cfg.clone();
         let client = rt.block_on(async {
-            Client::try_from(cfg).map_err(|_| {
+            super::capped::client(cfg, limits::API_BODY).map_err(|_| {
                 bad("its client certificate and key do not form a usable TLS identity (a key that does not match the certificate, or a key type rustls does not support)")
             })
         })?;
@@ -112,7 +113,7 @@ impl Kube {
             .map_err(|_| format!("https://127.0.0.1:{port}/ is not a URL"))?;
         let client = self
             .rt
-            .block_on(async { Client::try_from(cfg) })
+            .block_on(async { super::capped::client(cfg, limits::API_BODY) })
             .map_err(|e| format!("client for 127.0.0.1:{port}: {}", chain(&e)))?;
         let path = format!("/api/v1/namespaces/{ns}");
         let req = http::Request::get(&path)
@@ -132,16 +133,23 @@ impl Kube {
             .ok_or_else(|| format!("127.0.0.1:{port}: the namespace has no metadata.uid"))
     }
 
-    /// Runs `fut` to completion with a deadline.
+    /// Runs `fut` to completion with a deadline; a stop request (Ctrl-C,
+    /// SIGTERM) ends the wait at once: the API server is the user's.
     pub(crate) fn block<T>(
         &self,
         timeout: Duration,
         fut: impl Future<Output = Result<T, String>>,
     ) -> Result<T, String> {
         self.rt.block_on(async {
-            tokio::time::timeout(timeout, fut)
-                .await
-                .unwrap_or_else(|_| Err(format!("no answer within {}s", timeout.as_secs())))
+            tokio::select! {
+                r = tokio::time::timeout(timeout, fut) => {
+                    r.unwrap_or_else(|_| Err(format!("no answer within {}s", timeout.as_secs())))
+                }
+                sig = super::interrupt::stop_requested() => Err(format!(
+                    "interrupted by {}: krc stopped waiting for the API server",
+                    crate::stop::name(sig)
+                )),
+            }
         })
     }
 
@@ -213,7 +221,11 @@ impl Kube {
 
 /// An error with its causes: TLS failures hide in the sources
 /// ("client error (Connect)" → "invalid peer certificate: UnknownIssuer").
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+/// A body past its cap is said as such, not as hyper's wording.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(said) = super::capped::over_cap(e) {
+        return said;
+    }
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(cause) = src {

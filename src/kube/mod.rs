@@ -9,6 +9,7 @@
 //! runtime).
 
 pub(crate) mod active;
+mod capped;
 pub(crate) mod client;
 mod interrupt;
 pub(crate) mod kubeconfig;

@@ -165,6 +165,14 @@ fn serve(
         }
         let path = target.split('?').next().unwrap_or("").to_string();
         requests.lock().unwrap().push(format!("{method} {path}"));
+        if state.lock().unwrap().stall.contains(&path) {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            return;
+        }
+        if state.lock().unwrap().flood.contains(&path) {
+            flood(r.get_mut());
+            return;
+        }
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let (code, ctype, text) = {
             let mut st = state.lock().unwrap();
@@ -189,6 +197,41 @@ fn serve(
         {
             return;
         }
+    }
+}
+
+/// How much an endless answer sends at most, and for how long: enough
+/// to show a client that keeps it all, bounded so the test machine is not.
+pub const FLOOD_BYTES: usize = 1024 * 1024 * 1024;
+const FLOOD_SECS: u64 = 60;
+
+/// A JSON list that never ends: chunked, a chunk at a time, until the
+/// client stops reading or the bounds above.
+fn flood(w: &mut impl Write) {
+    let start = std::time::Instant::now();
+    let head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let open = "{\"kind\":\"NodeList\",\"apiVersion\":\"v1\",\"metadata\":{},\"items\":[";
+    if w.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let mut chunk = |data: &[u8]| {
+        w.write_all(format!("{:x}\r\n", data.len()).as_bytes())
+            .and_then(|_| w.write_all(data))
+            .and_then(|_| w.write_all(b"\r\n"))
+            .and_then(|_| w.flush())
+            .is_ok()
+    };
+    if !chunk(open.as_bytes()) {
+        return;
+    }
+    let item = "{\"metadata\":{\"name\":\"n\"}},".repeat(4096);
+    let mut sent = 0;
+    while sent < FLOOD_BYTES && start.elapsed().as_secs() < FLOOD_SECS {
+        if !chunk(item.as_bytes()) {
+            return;
+        }
+        sent += item.len();
     }
 }
 

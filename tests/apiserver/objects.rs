@@ -17,6 +17,11 @@ pub struct State {
     pub node_port_pool: Vec<u16>,
     /// The last namespace uid handed out.
     pub uid_seq: u64,
+    /// Paths answered with an endless body (a hostile API server: k3s
+    /// runs as the target user), up to [`super::FLOOD_BYTES`].
+    pub flood: Vec<String>,
+    /// Paths whose requests are read and never answered (for a minute).
+    pub stall: Vec<String>,
 }
 
 impl State {
@@ -66,6 +71,8 @@ impl State {
             endpoint_slices: Vec::new(),
             servicelb: true,
             uid_seq: 0,
+            flood: Vec::new(),
+            stall: Vec::new(),
             node_port_pool: Vec::new(),
         }
     }

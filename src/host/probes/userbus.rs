@@ -55,7 +55,7 @@ fn strerror(e: &std::io::Error) -> String {
 /// slowly it answers.
 pub(crate) fn system_state(socket: &Path, uid: u32) -> Option<String> {
     let deadline = Instant::now() + IO_TIMEOUT;
-    let mut s = UnixStream::connect(socket).ok()?;
+    let mut s = connect_by(socket, deadline)?;
     s.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
     s.set_write_timeout(Some(IO_TIMEOUT)).ok()?;
     if peer_uid(&s)? != uid {
@@ -87,6 +87,100 @@ pub(crate) fn system_state(socket: &Path, uid: u32) -> Option<String> {
         }
         serial += 1;
     }
+}
+
+/// Connects without blocking: the socket is the user's, and a listener
+/// that never accepts (its backlog full) would hold a blocking `connect`
+/// for ever, Ctrl-C or not. A unix socket answers a non-blocking connect
+/// at once (EAGAIN when the backlog is full: then the manager is not
+/// answering, and systemctl, bounded by its own deadline, is asked); a
+/// pending one (EINPROGRESS) gets until `deadline`. A stop request
+/// (Ctrl-C) ends the wait too.
+fn connect_by(socket: &Path, deadline: Instant) -> Option<UnixStream> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let path = socket.as_os_str().as_bytes();
+    // SAFETY: a zeroed sockaddr_un is valid; the path is copied in only
+    // when it fits with its NUL.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if path.len() >= addr.sun_path.len() || path.contains(&0) {
+        return None;
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(path) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: socket(2) returns a new descriptor, owned here at once.
+    let fd = unsafe {
+        let fd = libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
+        if fd < 0 {
+            return None;
+        }
+        OwnedFd::from_raw_fd(fd)
+    };
+    // SAFETY: connect(2) on our socket with an address we own and its size.
+    let r = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINPROGRESS) {
+            return None;
+        }
+        wait_writable(&fd, deadline)?;
+    }
+    // Back to blocking: the exchange below uses per-read timeouts, each
+    // cut to what is left of the deadline.
+    // SAFETY: F_GETFL/F_SETFL on our descriptor.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            return None;
+        }
+    }
+    Some(UnixStream::from(fd))
+}
+
+/// Waits, in short turns (a stop request is seen within one), until a
+/// pending connect completes; None at the deadline, on a stop request or
+/// when the connect failed.
+fn wait_writable(fd: &std::os::fd::OwnedFd, deadline: Instant) -> Option<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    loop {
+        if crate::stop::requested().is_some() {
+            return None;
+        }
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let turn = left.min(Duration::from_millis(100)).as_millis() as u16;
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+        match poll(&mut fds, PollTimeout::from(turn.max(1))) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => break,
+            Err(_) => return None,
+        }
+    }
+    use std::os::fd::AsRawFd;
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_ERROR writes one int into `err`, which we own.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && err == 0).then_some(())
 }
 
 /// How long to wait for an answer before sending the call again, and how
@@ -343,6 +437,35 @@ mod tests {
         let took = started.elapsed();
         assert!(took < IO_TIMEOUT + Duration::from_millis(300), "{took:?}");
         server.join().unwrap();
+    }
+
+    /// A listener that never accepts, its backlog full: a blocking
+    /// connect would wait for ever. krc gives up within its second.
+    #[test]
+    fn a_full_backlog_cannot_hold_krc() {
+        use std::os::fd::AsRawFd;
+        let (_dir, path, listener) = socket();
+        // SAFETY: listen(2) on our socket: a backlog of 0 holds one.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let started = Instant::now();
+            match connect_by(&path, Instant::now() + Duration::from_millis(50)) {
+                Some(s) => held.push(s),
+                None => {
+                    assert!(started.elapsed() < Duration::from_millis(500));
+                    break;
+                }
+            }
+        }
+        assert!(held.len() < 8, "the backlog never filled");
+        let me = nix::unistd::geteuid().as_raw();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || tx.send(system_state(&p, me)));
+        let answer = rx.recv_timeout(IO_TIMEOUT + Duration::from_secs(1));
+        assert_eq!(answer, Ok(None), "krc is still connecting");
+        drop(listener);
     }
 
     /// A listening socket in a fresh directory (removed when dropped).

@@ -1,14 +1,15 @@
 //! Host steps (root): packages, subordinate ids, cgroup v2, delegation,
 //! forwarding sysctls, lingering.
 
-use super::{After, Ctx, State, Step, check};
+use super::{After, Ctx, State, Step, check, verdict};
+use crate::checks::Status;
 use crate::checks::{KRC_SYSCTL_FILE, delegation_config};
 use crate::host::boot::{
     GRUB_DEFAULTS, GRUB_DROP_IN, NextBoot, UNIFIED_FLAG, grub_drop_in, next_boot,
 };
 use crate::host::cgroup::effective_delegation;
 use crate::host::sysctl::{live, persisted};
-use crate::host::users::parse_subids;
+use crate::host::users::{free_subid_start, known_accounts, parse_subids};
 use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
 use crate::install::fsops::Meta;
@@ -134,14 +135,20 @@ const SUBID_COUNT: u64 = 65536;
 pub(super) const SUBIDS: Step = Step {
     id: "subids",
     title: "give the user 65536 subordinate uids and gids",
-    state: |ctx| match check(ctx, "uidmap.subids") {
-        (true, s) => State::Satisfied(s),
-        (false, s) => State::Needed(s),
+    // A warning (a range of theirs covers an account's id) is the
+    // check's to report with its remedy: moving a range that containers
+    // already use is the administrator's call, not an install's.
+    state: |ctx| {
+        let v = verdict(ctx, "uidmap.subids");
+        match v.status {
+            Status::Pass | Status::Warn => State::Satisfied(v.summary),
+            _ => State::Needed(v.summary),
+        }
     },
     plan: |ctx| {
         let u = ctx.host.user();
         let mut texts = Vec::new();
-        let mut end = 100_000u64;
+        let mut in_use = Vec::new();
         for file in ["/etc/subuid", "/etc/subgid"] {
             let text = ctx
                 .host
@@ -149,14 +156,28 @@ pub(super) const SUBIDS: Step = Step {
                 .map_err(|e| e.to_string())?
                 .unwrap_or_default();
             let ranges = parse_subids(&text, file).map_err(|e| e.to_string())?;
-            end = ranges.iter().map(|r| r.end()).fold(end, u64::max);
             let mine: u64 = ranges
                 .iter()
                 .filter(|r| r.belongs_to(u))
                 .map(|r| r.count)
                 .sum();
+            in_use.extend(ranges);
             texts.push((file, text, mine));
         }
+        // The same free range in both files, after every range in use and
+        // clear of every uid and gid of passwd and group (and NSS): what
+        // `usermod --add-subuids/--add-subgids` would be told.
+        let accounts: Vec<u64> = [false, true]
+            .into_iter()
+            .flat_map(|g| known_accounts(ctx.host, g))
+            .map(|(_, id)| id)
+            .collect();
+        let start = free_subid_start(&in_use, &accounts, SUBID_COUNT).ok_or_else(|| {
+            format!(
+                "no free range of {SUBID_COUNT} ids is left below 2^32 after the ranges of /etc/subuid and /etc/subgid and the ids of /etc/passwd and /etc/group (and NSS): free one, then give it with sudo usermod --add-subuids START-END --add-subgids START-END {}",
+                u.name
+            )
+        })?;
         let mut actions = Vec::new();
         for (file, mut text, mine) in texts {
             if mine >= SUBID_COUNT {
@@ -165,9 +186,7 @@ pub(super) const SUBIDS: Step = Step {
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
-            // The same free range in both files, after every range in use:
-            // what `usermod --add-subuids/--add-subgids` would be told.
-            text.push_str(&format!("{}:{end}:{SUBID_COUNT}\n", u.name));
+            text.push_str(&format!("{}:{start}:{SUBID_COUNT}\n", u.name));
             actions.push(Action::Write {
                 path: file.into(),
                 content: Content::Bytes(text.into_bytes()),

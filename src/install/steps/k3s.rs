@@ -8,7 +8,7 @@ use crate::install::exec::Cmd;
 use crate::install::fetch::{arch, source};
 use crate::install::fsops::Meta;
 use crate::install::journal::Undo;
-use crate::install::unit::{drop_in, host_proxy, k3s_bin_dir, unit};
+use crate::install::unit::{carries_credentials, drop_in, host_proxy, k3s_bin_dir, unit};
 use crate::layout::{UNIT, drop_in_path, unit_path, wants_path};
 
 /// What upstream's install script may create besides the binary: saved
@@ -136,10 +136,17 @@ fn user_meta(ctx: &Ctx<'_>) -> Meta {
     Meta::new(0o644, u.uid, u.gid)
 }
 
-/// The drop-in for this install's settings and the host's proxy.
-fn krc_drop_in(ctx: &Ctx<'_>) -> String {
+/// The drop-in for this install's settings and the host's proxy, and its
+/// owner and mode: 0600 when a proxy URL in it carries a password (only
+/// the user's own manager reads it), else 0644.
+fn krc_drop_in(ctx: &Ctx<'_>) -> (String, Meta) {
     let r = &ctx.opts.rootless;
-    drop_in(r, &host_proxy(ctx.host, r))
+    let proxy = host_proxy(ctx.host, r, &ctx.opts.proxy);
+    let mut meta = user_meta(ctx);
+    if carries_credentials(&proxy) {
+        meta.mode = 0o600;
+    }
+    (drop_in(r, &proxy), meta)
 }
 
 pub(super) const USER_UNIT: Step = Step {
@@ -148,16 +155,18 @@ pub(super) const USER_UNIT: Step = Step {
     state: |ctx| {
         let home = &ctx.host.user().home;
         let same = |p: &str, want: &str| ctx.fs.read(p).ok().as_deref() == Some(want.as_bytes());
+        let (text, meta) = krc_drop_in(ctx);
+        let drop_in_mode = ctx.fs.meta(&drop_in_path(home)).map(|(_, m)| m.mode);
         match (
             same(&unit_path(home), &unit(&k3s_bin(ctx))),
-            same(&drop_in_path(home), &krc_drop_in(ctx)),
+            same(&drop_in_path(home), &text) && drop_in_mode == Some(meta.mode),
         ) {
             (true, true) => State::Satisfied(format!(
                 "{UNIT} and its krc.conf drop-in are as krc writes them"
             )),
             (false, _) => State::Needed(format!("{} is missing or differs", unit_path(home))),
             (true, false) => State::Needed(format!(
-                "{} is missing or has other settings",
+                "{} is missing or has other settings (or another mode)",
                 drop_in_path(home)
             )),
         }
@@ -171,10 +180,13 @@ pub(super) const USER_UNIT: Step = Step {
                 content: Content::Bytes(unit(&k3s_bin(ctx)).into_bytes()),
                 meta: user_meta(ctx),
             },
-            Action::Write {
-                path: drop_in_path(home),
-                content: Content::Bytes(krc_drop_in(ctx).into_bytes()),
-                meta: user_meta(ctx),
+            {
+                let (text, meta) = krc_drop_in(ctx);
+                Action::Write {
+                    path: drop_in_path(home),
+                    content: Content::Bytes(text.into_bytes()),
+                    meta,
+                }
             },
         ];
         if ctx.live {
