@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::TargetUser;
 use super::fixture::ProbeAnswers;
 
-mod userbus;
+pub(crate) mod userbus;
 
 /// The answer of a live probe, or why it did not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -473,7 +473,7 @@ pub(crate) mod userns_probe {
     }
 
     /// `ok`, or `fail STEP ERRNO`: the helper's last line.
-    fn parse_report(stdout: &str) -> Option<Result<(), String>> {
+    pub(crate) fn parse_report(stdout: &str) -> Option<Result<(), String>> {
         let line = stdout.lines().rev().find(|l| !l.starts_with("debug "))?;
         if line == "ok" {
             return Some(Ok(()));

@@ -116,7 +116,7 @@ fn bad(why: &str) -> io::Error {
 }
 
 /// Parses one datagram of netlink messages; true once NLMSG_DONE is seen.
-fn parse(mut b: &[u8], seq: u32, out: &mut Vec<DiagListener>) -> io::Result<bool> {
+pub(crate) fn parse(mut b: &[u8], seq: u32, out: &mut Vec<DiagListener>) -> io::Result<bool> {
     let u32_at = |b: &[u8], at: usize| -> u32 {
         u32::from_ne_bytes(b[at..at + 4].try_into().unwrap_or_default())
     };
