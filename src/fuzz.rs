@@ -248,9 +248,11 @@ pub fn fixture_toml(data: &[u8]) {
     let _ = crate::host::FixtureMeta::parse(data.to_vec(), "/fuzz/krc-fixture.toml");
 }
 
-/// Every target by name, for the smoke test below and for running one
-/// input through all of them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: arbitrary bytes in, nothing out.
+pub type Target = fn(&[u8]);
+
+/// Every target by name (the name of its `fuzz/fuzz_targets/NAME.rs`).
+pub const TARGETS: &[(&str, Target)] = &[
     ("api_bodies", api_bodies),
     ("cgroup_files", cgroup_files),
     ("fixture_toml", fixture_toml),
