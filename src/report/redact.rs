@@ -279,7 +279,11 @@ fn value(line: &str, v: usize, col: usize, out: &mut String, open: &mut Open) ->
             // `Authorization: Bearer abc`: the scheme stays, the credential goes.
             let mut v = v;
             for scheme in ["bearer ", "basic "] {
-                if rest.len() >= scheme.len() && rest[..scheme.len()].eq_ignore_ascii_case(scheme) {
+                // `get`: the value's bytes there may be inside a character.
+                if rest
+                    .get(..scheme.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(scheme))
+                {
                     out.push_str(&rest[..scheme.len()]);
                     v += scheme.len();
                 }
@@ -434,6 +438,17 @@ mod bound_tests {
 #[cfg(test)]
 mod tests {
     use super::{redact, redact_all};
+
+    /// Found by fuzzing (redact): the `Bearer `/`Basic ` test sliced the
+    /// value at a byte that was inside a character.
+    #[test]
+    fn a_value_with_a_multibyte_character_near_its_start_is_hidden() {
+        for v in ["xxxxxxé", "bearerébasic", "basiéé secret", "ééééé"] {
+            let r = redact(&format!("token: {v}"));
+            assert!(!r.contains(v) && r.starts_with("token: "), "{v}: {r}");
+        }
+        assert_eq!(redact("token: Bearer abc"), redact("token: Bearer xyz"));
+    }
 
     #[test]
     fn hides_pem_blocks_and_secret_values() {
