@@ -9,6 +9,8 @@ mod checks;
 mod cli;
 mod cmd;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzz;
 mod host;
 mod install;
 mod kube;

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     // The flags as parsed (clap types), which the commands take.
     &["cli"],
     &["cmd"],
-    &["main", "lib"],
+    &["main", "lib", "fuzz"],
 ];
 
 /// Upward edges that remain, each with the reason it is still there

@@ -151,7 +151,7 @@ const NAMESPACES: &[(&str, &str)] = &[
 
 /// The config symbols the judgments below look up: all krc reads of the
 /// kernel's config.
-fn config_symbols() -> Vec<&'static str> {
+pub(crate) fn config_symbols() -> Vec<&'static str> {
     let modules = FEATURES
         .iter()
         .flat_map(|f| f.alternatives.iter().flat_map(|alt| alt.iter()))

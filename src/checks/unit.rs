@@ -39,7 +39,7 @@ pub(crate) fn unit_path(u: &TargetUser) -> String {
     crate::layout::unit_path(&u.home)
 }
 
-fn parse_unit(text: &str, file: &str, out: &mut Vec<UnitLine>) {
+pub(crate) fn parse_unit(text: &str, file: &str, out: &mut Vec<UnitLine>) {
     let mut section = String::new();
     for (i, raw) in text.lines().enumerate() {
         let t = raw.trim();

@@ -59,12 +59,7 @@ pub(crate) fn next_boot(host: &Host) -> Result<NextBoot, FactError> {
         let Ok(Some(text)) = host.read_opt(cfg) else {
             continue;
         };
-        // The first kernel line belongs to the default entry on a
-        // generated configuration.
-        if let Some((n, line)) = text.lines().enumerate().find(|(_, l)| {
-            let t = l.trim_start();
-            t.starts_with("linux ") || t.starts_with("linux16 ") || t.starts_with("linuxefi ")
-        }) {
+        if let Some((n, line)) = grub_kernel_line(&text) {
             let shown = format!("{cfg}:{}: {}", n + 1, line.trim());
             return Ok(match cmdline_unified(line) {
                 Some(true) => NextBoot::Unified(shown),
@@ -77,7 +72,7 @@ pub(crate) fn next_boot(host: &Host) -> Result<NextBoot, FactError> {
     for e in entries.iter().filter(|e| e.ends_with(".conf")) {
         let p = format!("{BLS_DIR}/{e}");
         if let Ok(Some(text)) = host.read_opt(&p)
-            && let Some(opts) = text.lines().find(|l| l.trim_start().starts_with("options"))
+            && let Some(opts) = bls_options(&text)
         {
             verdicts.push((
                 cmdline_unified(opts) == Some(true),
@@ -112,18 +107,42 @@ pub(crate) fn defaults_ask(host: &Host) -> Result<Option<String>, FactError> {
         let Some(text) = host.read_opt(&f)? else {
             continue;
         };
-        for (n, l) in text.lines().enumerate() {
-            let t = l.trim_start().trim_start_matches("export ");
-            if t.starts_with("GRUB_CMDLINE_LINUX")
-                && let Some(v) = cmdline_unified(&t.replace(['"', '\''], " "))
-            {
-                // Files are read in the order the generator sources them:
-                // the last word wins.
-                found = v.then(|| format!("{f}:{}: {}", n + 1, l.trim()));
-            }
+        // Files are read in the order the generator sources them: the
+        // last word wins.
+        if let Some((n, l, v)) = defaults_word(&text) {
+            found = v.then(|| format!("{f}:{}: {}", n + 1, l.trim()));
         }
     }
     Ok(found)
+}
+
+/// The first kernel line of a generated `grub.cfg` (it belongs to the
+/// default entry), with its index.
+pub(crate) fn grub_kernel_line(text: &str) -> Option<(usize, &str)> {
+    text.lines().enumerate().find(|(_, l)| {
+        let t = l.trim_start();
+        t.starts_with("linux ") || t.starts_with("linux16 ") || t.starts_with("linuxefi ")
+    })
+}
+
+/// The `options` line of a Boot Loader Specification entry.
+pub(crate) fn bls_options(text: &str) -> Option<&str> {
+    text.lines().find(|l| l.trim_start().starts_with("options"))
+}
+
+/// The last `GRUB_CMDLINE_LINUX*` line of one defaults file that sets the
+/// flag, with its index and whether it asks for cgroup v2.
+pub(crate) fn defaults_word(text: &str) -> Option<(usize, &str, bool)> {
+    let mut last = None;
+    for (n, l) in text.lines().enumerate() {
+        let t = l.trim_start().trim_start_matches("export ");
+        if t.starts_with("GRUB_CMDLINE_LINUX")
+            && let Some(v) = cmdline_unified(&t.replace(['"', '\''], " "))
+        {
+            last = Some((n, l, v));
+        }
+    }
+    last
 }
 
 #[cfg(test)]

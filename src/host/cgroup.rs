@@ -49,7 +49,9 @@ pub(crate) fn parse_mountinfo(text: &str, path: &str) -> Result<Vec<Mount>, Fact
     Ok(out)
 }
 
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`. Only
+/// `\000` to `\377` are bytes: a `\777` (in a tree's file, never from the
+/// kernel) stays as written rather than overflowing a byte.
 fn unescape_octal(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -57,7 +59,8 @@ fn unescape_octal(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'\\'
             && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+            && (b'0'..=b'3').contains(&b[i + 1])
+            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
@@ -278,6 +281,16 @@ mod tests {
             .collect();
         assert_eq!(CgroupLayout::from_facts(&v1, &[]).mode, CgroupMode::Legacy);
         assert_eq!(CgroupLayout::from_facts(&[], &[]).mode, CgroupMode::Absent);
+    }
+
+    /// Found by fuzzing (cgroup_files): `\777` overflowed a byte.
+    #[test]
+    fn octal_escapes_beyond_a_byte_stay_as_written() {
+        assert_eq!(unescape_octal("/a\\040b"), "/a b");
+        assert_eq!(unescape_octal("/a\\777b"), "/a\\777b");
+        assert_eq!(unescape_octal("\\400\\377"), "\\400\u{FFFD}");
+        let m = parse_mountinfo("1 2 0:1 / /x\\777 rw - cgroup2 cgroup2 rw\n", "m").unwrap();
+        assert_eq!(m[0].mount_point, "/x\\777");
     }
 
     #[test]

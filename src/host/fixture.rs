@@ -121,16 +121,21 @@ impl FixtureMeta {
                 });
             }
         };
+        FixtureMeta::parse(bytes, &path.display().to_string())
+    }
+
+    /// The file's bytes as metadata; `path` is only for messages.
+    pub(crate) fn parse(bytes: Vec<u8>, path: &str) -> Result<FixtureMeta, FixtureError> {
         let text = String::from_utf8(bytes).map_err(|e| {
             let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = 1 + good.iter().filter(|b| **b == b'\n').count();
             FixtureError::NotText {
-                path: path.display().to_string(),
+                path: path.to_string(),
                 line,
             }
         })?;
         toml::from_str(&text).map_err(|e| FixtureError::Invalid {
-            path: path.display().to_string(),
+            path: path.to_string(),
             what: crate::fsutil::toml_error_line(&text, &e),
         })
     }

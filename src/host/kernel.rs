@@ -143,7 +143,7 @@ pub(crate) struct KernelFacts {
 }
 
 /// Decompresses `/proc/config.gz`; a file that is not gzip is malformed.
-fn gunzip(bytes: &[u8], path: &str) -> Result<String, FactError> {
+pub(crate) fn gunzip(bytes: &[u8], path: &str) -> Result<String, FactError> {
     use std::io::Read;
     const LIMIT: usize = 16 << 20;
     // gzip's trailer holds the text's length (mod 4 GiB): one allocation

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::FactError;
 
-mod sockdiag;
+pub(crate) mod sockdiag;
 
 /// Listening TCP sockets of the live host for `ports.free`: from netlink
 /// `sock_diag` with a LISTEN filter (IPv4 and IPv6), else, where netlink is

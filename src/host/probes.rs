@@ -11,7 +11,7 @@ use super::fixture::ProbeAnswers;
 
 mod child;
 pub(crate) mod limits;
-mod userbus;
+pub(crate) mod userbus;
 pub(crate) mod userns_probe;
 
 pub(crate) use child::{Wait, run, run_with_timeout, spawn_piped};

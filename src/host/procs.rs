@@ -21,23 +21,14 @@ pub(crate) fn k3s_processes(host: &Host) -> Vec<K3sProcess> {
         let Ok(raw) = host.read(&format!("/proc/{pid}/cmdline")) else {
             continue;
         };
-        let args: Vec<&str> = raw.split('\0').filter(|a| !a.is_empty()).collect();
-        if !is_k3s(&args) {
+        let Some(cmdline) = k3s_cmdline(&raw) else {
             continue;
-        }
+        };
         let uid = host
             .read(&format!("/proc/{pid}/status"))
             .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Uid:"))
-                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            });
-        out.push(K3sProcess {
-            pid,
-            uid,
-            cmdline: shown(&args),
-        });
+            .and_then(|s| status_uid(&s));
+        out.push(K3sProcess { pid, uid, cmdline });
     }
     out
 }
@@ -60,6 +51,21 @@ pub(crate) fn shown(args: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A `/proc/PID/cmdline` (NUL-separated) as [`shown`] writes it, if it is
+/// a k3s server's or agent's.
+pub(crate) fn k3s_cmdline(raw: &str) -> Option<String> {
+    let args: Vec<&str> = raw.split('\0').filter(|a| !a.is_empty()).collect();
+    is_k3s(&args).then(|| shown(&args))
+}
+
+/// The real uid on the `Uid:` line of a `/proc/PID/status`.
+pub(crate) fn status_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 fn is_k3s(args: &[&str]) -> bool {

@@ -67,17 +67,22 @@ pub(crate) fn persisted(host: &Host, key: &str) -> Option<Persisted> {
     let mut winner = None;
     for file in files {
         let Ok(text) = host.read(&file) else { continue };
-        for (i, line) in text.lines().enumerate() {
-            if let Some(value) = assignment(line, key) {
-                winner = Some(Persisted {
-                    file: file.clone(),
-                    line: i + 1,
-                    value,
-                });
-            }
+        if let Some((line, value)) = last_assignment(&text, key) {
+            winner = Some(Persisted { file, line, value });
         }
     }
     winner
+}
+
+/// The last assignment of `key` in one file's text: (line, value).
+pub(crate) fn last_assignment(text: &str, key: &str) -> Option<(usize, String)> {
+    let mut last = None;
+    for (i, line) in text.lines().enumerate() {
+        if let Some(value) = assignment(line, key) {
+            last = Some((i + 1, value));
+        }
+    }
+    last
 }
 
 fn assignment(line: &str, key: &str) -> Option<String> {

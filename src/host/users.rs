@@ -20,7 +20,7 @@ impl TargetUser {
 }
 
 #[derive(Debug, Clone)]
-struct PasswdEntry {
+pub(crate) struct PasswdEntry {
     name: String,
     uid: u32,
     gid: u32,
@@ -28,7 +28,7 @@ struct PasswdEntry {
 }
 
 #[derive(Debug, Clone)]
-struct GroupEntry {
+pub(crate) struct GroupEntry {
     name: String,
     gid: u32,
     members: Vec<String>,
@@ -107,7 +107,7 @@ impl UserDb {
 
 // Lines that do not have the expected fields are passed over: NSS does the
 // same, and a user we cannot find is reported by name later.
-fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+pub(crate) fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
@@ -124,7 +124,7 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
         .collect()
 }
 
-fn parse_group(text: &str) -> Vec<GroupEntry> {
+pub(crate) fn parse_group(text: &str) -> Vec<GroupEntry> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();

@@ -134,7 +134,18 @@ impl Pins {
                 }
             },
         };
-        let pins: Pins = toml::from_str(&text).map_err(|e| FetchError::PinsMalformed {
+        Pins::parse(&text, from, want, &opts.pin.to_string())
+    }
+
+    /// A pins file's text, for the release `want` (`shown` as the user
+    /// named it); `from` says where the text came from.
+    pub(crate) fn parse(
+        text: &str,
+        from: String,
+        want: &str,
+        shown: &str,
+    ) -> Result<Pins, FetchError> {
+        let pins: Pins = toml::from_str(text).map_err(|e| FetchError::PinsMalformed {
             from: from.clone(),
             reason: e.message().to_string(),
         })?;
@@ -142,7 +153,7 @@ impl Pins {
             return Err(FetchError::PinsForOther {
                 from,
                 pinned: pins.reference,
-                wanted: opts.pin.to_string(),
+                wanted: shown.to_string(),
             });
         }
         for (name, sum) in &pins.sha256 {

@@ -294,7 +294,7 @@ pub(crate) struct Entry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct JournalFile {
+pub(crate) struct JournalFile {
     version: u32,
     uid: u32,
     /// Directories krc created to hold this journal: removed with it.
@@ -350,16 +350,7 @@ impl Journal {
                         JournalError::io(format!("read the journal {}", shown(&file)))(e)
                     }
                 })?;
-                let data: JournalFile =
-                    serde_json::from_slice(&bytes).map_err(|source| JournalError::Malformed {
-                        path: shown(&file),
-                        source,
-                    })?;
-                validate(&data, uid).map_err(|why| JournalError::Invalid {
-                    path: shown(&file),
-                    why,
-                })?;
-                data
+                decode(&bytes, uid, &shown(&file))?
             }
             Some(_) => {
                 return Err(JournalError::WrongKind {
@@ -547,6 +538,21 @@ fn own(fs: &TreeFs, host_path: &str) -> Result<Option<Kind>, JournalError> {
         return Ok(Some(kind));
     };
     Err(JournalError::Refused { path: shown, why })
+}
+
+/// The journal file's bytes, if they are a valid journal of `uid` (`path`
+/// is only for messages).
+pub(crate) fn decode(bytes: &[u8], uid: u32, path: &str) -> Result<JournalFile, JournalError> {
+    let data: JournalFile =
+        serde_json::from_slice(bytes).map_err(|source| JournalError::Malformed {
+            path: path.to_string(),
+            source,
+        })?;
+    validate(&data, uid).map_err(|why| JournalError::Invalid {
+        path: path.to_string(),
+        why,
+    })?;
+    Ok(data)
 }
 
 /// A journal krc wrote has increasing seqs in range, its own uid, and

@@ -354,7 +354,11 @@ fn value(
             // `Authorization: Bearer abc`: the scheme stays, the credential goes.
             let mut v = v;
             for scheme in ["bearer ", "basic "] {
-                if rest.len() >= scheme.len() && rest[..scheme.len()].eq_ignore_ascii_case(scheme) {
+                // `get`: the value's bytes there may be inside a character.
+                if rest
+                    .get(..scheme.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(scheme))
+                {
                     out.push_str(&rest[..scheme.len()]);
                     v += scheme.len();
                 }

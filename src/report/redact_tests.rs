@@ -17,6 +17,17 @@ mod bound {
 mod lines {
     use super::super::{redact, redact_all};
 
+    /// Found by fuzzing (redact): the `Bearer `/`Basic ` test sliced the
+    /// value at a byte that was inside a character.
+    #[test]
+    fn a_value_with_a_multibyte_character_near_its_start_is_hidden() {
+        for v in ["xxxxxxé", "bearerébasic", "basiéé secret", "ééééé"] {
+            let r = redact(&format!("token: {v}"));
+            assert!(!r.contains(v) && r.starts_with("token: "), "{v}: {r}");
+        }
+        assert_eq!(redact("token: Bearer abc"), redact("token: Bearer xyz"));
+    }
+
     #[test]
     fn hides_pem_blocks_and_secret_values() {
         let pem = "key:\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIabc\n-----END EC PRIVATE KEY-----\nafter";

@@ -116,7 +116,7 @@ fn bad(why: &str) -> io::Error {
 }
 
 /// Parses one datagram of netlink messages; true once NLMSG_DONE is seen.
-fn parse(mut b: &[u8], seq: u32, out: &mut Vec<DiagListener>) -> io::Result<bool> {
+pub(crate) fn parse(mut b: &[u8], seq: u32, out: &mut Vec<DiagListener>) -> io::Result<bool> {
     let u32_at = |b: &[u8], at: usize| -> u32 {
         u32::from_ne_bytes(b[at..at + 4].try_into().unwrap_or_default())
     };
@@ -132,10 +132,10 @@ fn parse(mut b: &[u8], seq: u32, out: &mut Vec<DiagListener>) -> io::Result<bool
                 NLMSG_DONE => return Ok(true),
                 NLMSG_ERROR => {
                     let errno = body.get(..4).map(|e| u32_at(e, 0) as i32).unwrap_or(0);
-                    return Err(if errno < 0 {
-                        io::Error::from_raw_os_error(-errno)
-                    } else {
-                        bad("error message")
+                    // The kernel sends -errno; i32::MIN has no negation.
+                    return Err(match errno.checked_neg() {
+                        Some(e) if errno < 0 => io::Error::from_raw_os_error(e),
+                        _ => bad("error message"),
                     });
                 }
                 SOCK_DIAG_BY_FAMILY => out.push(listener(body)?),
@@ -251,5 +251,17 @@ mod tests {
         let e = parse(&err, 7, &mut out).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EPERM));
         assert!(parse(&msg[..20], 7, &mut out).is_err());
+    }
+
+    /// Found by fuzzing (sock_diag): an error of i32::MIN had no negation.
+    #[test]
+    fn an_error_code_without_a_negation_is_malformed() {
+        let mut err = vec![0u8; NLMSG_HDRLEN + 4];
+        err[..4].copy_from_slice(&((NLMSG_HDRLEN + 4) as u32).to_ne_bytes());
+        err[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        err[8..12].copy_from_slice(&7u32.to_ne_bytes());
+        err[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        let e = parse(&err, 7, &mut Vec::new()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
     }
 }

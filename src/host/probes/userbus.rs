@@ -336,7 +336,7 @@ fn read_message(s: &mut UnixStream, deadline: Instant) -> Option<Vec<u8>> {
 
 /// The state word of a METHOD_RETURN whose body is a variant holding a
 /// string; None for an error reply or anything unexpected.
-fn parse_reply(m: &[u8]) -> Option<String> {
+pub(crate) fn parse_reply(m: &[u8]) -> Option<String> {
     let big = match m.first()? {
         b'l' => false,
         b'B' => true,

@@ -119,7 +119,7 @@ fn nonce() -> Result<String, String> {
 /// `ok NONCE`, or `fail STEP ERRNO NONCE`: the helper's one report
 /// line (test builds add `debug` lines). Anything else, a second
 /// report or another nonce is no report.
-fn parse_report(stdout: &str, nonce: &str) -> Option<Result<(), String>> {
+pub(crate) fn parse_report(stdout: &str, nonce: &str) -> Option<Result<(), String>> {
     let mut reports = stdout.lines().filter(|l| !l.starts_with("debug "));
     let line = reports.next()?;
     if reports.next().is_some() {

@@ -1,0 +1,3 @@
+#![no_main]
+// See docs/fuzzing.md; the parser and what it reads: krc::fuzz::pins.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| krc::fuzz::pins(data));
