@@ -5,8 +5,10 @@
 //!
 //! Offline bundle layout (`--offline DIR`): `DIR/install.sh`,
 //! `DIR/k3s` (`k3s-arm64`, `k3s-armhf`, `k3s-s390x` on those
-//! architectures) and `DIR/sha256sum-ARCH.txt`. Pins come from krc's own
-//! table or `--pins FILE`, never from the bundle itself.
+//! architectures), `DIR/sha256sum-ARCH.txt` and `DIR/pins.toml` (what
+//! `krc pins` writes). Pins come from `--pins FILE`, else the bundle's
+//! `pins.toml`, else krc's own table; without any, an online install
+//! trusts the release's checksum file over TLS (`super::trust`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,13 +29,6 @@ pub(crate) enum FetchError {
         path: String,
         #[source]
         source: std::io::Error,
-    },
-    #[error(
-        "krc has no pinned SHA-256 sums for k3s {reference}: pass --pins FILE (see docs/install.md) with the sums of install.sh, the k3s binary and sha256sum-{arch}.txt"
-    )]
-    NoBuiltinPins {
-        reference: String,
-        arch: &'static str,
     },
     /// toml's message locates the error in the file; it is kept as text
     /// because its Display repeats the whole offending line.
@@ -94,6 +89,22 @@ pub(crate) enum FetchError {
     },
     #[error("artifact {0} was not fetched")]
     NotFetched(String),
+    #[error(
+        "--require-pins: k3s {reference} has no pins file; pass --pins FILE (write one with: krc pins {tag} --output pins.toml), or drop --require-pins (and KRC_REQUIRE_PINS) to trust the release checksums over TLS"
+    )]
+    PinsRequired { reference: String, tag: String },
+    #[error("--require-pins: {from} has no sha256 for {name}; every artifact must be pinned (krc pins writes all of them)")]
+    PinsIncomplete { from: String, name: String },
+    #[error(
+        "offline bundle {dir} has no pins.toml and no --pins FILE was given: an offline bundle cannot be checked over TLS; on a connected machine run: krc pins {tag} --output {dir}/pins.toml"
+    )]
+    BundleUnpinned { dir: String, tag: String },
+    #[error(
+        "--mirror {mirror} is plain http and no pins file was given: a checksum file over http proves nothing; use an https:// mirror, pass --pins FILE, or consent with --insecure-mirror"
+    )]
+    InsecureMirror { mirror: String },
+    #[error("no source for the artifacts: {0}")]
+    NoSource(String),
 }
 
 /// SHA-256 pins for one k3s release or commit.
@@ -106,6 +117,9 @@ pub(crate) struct Pins {
     /// Set when the binary is not a real k3s (tests, labs): the reason.
     pub(crate) stand_in: Option<String>,
     pub(crate) sha256: BTreeMap<String, String>,
+    /// Where these sums come from (not in the file).
+    #[serde(skip)]
+    pub(crate) trust: super::trust::Trust,
 }
 
 /// krc's own pins. Empty in this build: no k3s release artifact could be
@@ -114,27 +128,50 @@ pub(crate) struct Pins {
 const BUILTIN_PINS: &[(&str, &str)] = &[];
 
 impl Pins {
+    /// The pins of this run: `--pins FILE`, else the offline bundle's
+    /// `pins.toml`, else krc's own, else (unless `--require-pins`) the
+    /// release's checksum file over TLS.
     pub(crate) fn load(opts: &Options) -> Result<Pins, FetchError> {
         let want = opts.pin.reference();
-        let (text, from) = match &opts.pins {
-            Some(p) => (
-                std::fs::read_to_string(p).map_err(|source| FetchError::PinsUnreadable {
-                    path: p.display().to_string(),
-                    source,
-                })?,
-                p.display().to_string(),
-            ),
-            None => match BUILTIN_PINS.iter().find(|(r, _)| *r == want) {
-                Some((_, t)) => (t.to_string(), "krc's built-in pins".to_string()),
-                None => {
-                    return Err(FetchError::NoBuiltinPins {
-                        reference: want.to_string(),
-                        arch: arch().0,
-                    });
+        if let Some(p) = &opts.pins {
+            let text = std::fs::read_to_string(p).map_err(|source| FetchError::PinsUnreadable {
+                path: p.display().to_string(),
+                source,
+            })?;
+            return Pins::parse(&text, p.display().to_string(), opts);
+        }
+        if let Some(dir) = &opts.offline {
+            match read_bundle(dir, "pins.toml") {
+                Ok(b) => {
+                    let text = String::from_utf8_lossy(&b).into_owned();
+                    return Pins::parse(&text, dir.join("pins.toml").display().to_string(), opts);
                 }
-            },
-        };
-        let pins: Pins = toml::from_str(&text).map_err(|e| FetchError::PinsMalformed {
+                Err(FetchError::Bundle { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some((_, t)) = BUILTIN_PINS.iter().find(|(r, _)| *r == want) {
+            return Pins::parse(t, "krc's built-in pins".to_string(), opts);
+        }
+        if opts.require_pins {
+            return Err(FetchError::PinsRequired {
+                reference: opts.pin.to_string(),
+                tag: cli_ref(opts),
+            });
+        }
+        if let Some(dir) = &opts.offline {
+            return Err(FetchError::BundleUnpinned {
+                dir: dir.display().to_string(),
+                tag: cli_ref(opts),
+            });
+        }
+        super::trust::from_release(opts)
+    }
+
+    fn parse(text: &str, from: String, opts: &Options) -> Result<Pins, FetchError> {
+        let want = opts.pin.reference();
+        let pins: Pins = toml::from_str(text).map_err(|e| FetchError::PinsMalformed {
             from: from.clone(),
             reason: e.message().to_string(),
         })?;
@@ -152,6 +189,13 @@ impl Pins {
                     name: name.clone(),
                 });
             }
+        }
+        if opts.require_pins
+            && let Some(name) = artifact_names()
+                .into_iter()
+                .find(|n| !pins.sha256.contains_key(n))
+        {
+            return Err(FetchError::PinsIncomplete { from, name });
         }
         Ok(pins)
     }
@@ -207,6 +251,15 @@ pub(crate) fn source(opts: &Options, name: &str) -> String {
     }
 }
 
+/// The pin as krc's flags take it, for a remedy that pastes:
+/// `v1.33.5+k3s1`, or `--k3s-commit SHA`.
+fn cli_ref(opts: &Options) -> String {
+    match &opts.pin {
+        K3sPin::Version(v) => v.clone(),
+        K3sPin::Commit(c) => format!("--k3s-commit {c}"),
+    }
+}
+
 fn url_ref(r: &str) -> String {
     r.replace('+', "%2B")
 }
@@ -215,6 +268,16 @@ fn url_ref(r: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct Artifacts {
     bytes: BTreeMap<String, Vec<u8>>,
+}
+
+impl Artifacts {
+    /// Every artifact krc accepted and its SHA-256, in fetch order.
+    pub(crate) fn accepted(&self) -> Vec<(String, String)> {
+        artifact_names()
+            .into_iter()
+            .filter_map(|n| self.bytes.get(&n).map(|b| (n.clone(), sha256_hex(b))))
+            .collect()
+    }
 }
 
 impl ArtifactStore for Artifacts {
@@ -239,7 +302,13 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
         None
     };
     for name in artifact_names() {
-        let want = pins.sum(&name)?;
+        // Without a pins file install.sh has no sum to meet: like the
+        // upstream installer, krc takes it as fetched (its sum is recorded).
+        let want = match pins.sum(&name) {
+            Ok(w) => Some(w),
+            Err(_) if pins.trust != super::trust::Trust::Pinned => None,
+            Err(e) => return Err(e),
+        };
         let src = source(opts, &name);
         let bytes = match (&opts.offline, &client) {
             (Some(dir), _) => read_bundle(dir, &name)?,
@@ -247,7 +316,9 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
             (None, None) => unreachable!("a client exists when not offline"),
         };
         let got = sha256_hex(&bytes);
-        if got != want {
+        if let Some(want) = want
+            && got != want
+        {
             return Err(FetchError::Mismatch {
                 name,
                 src,
@@ -259,12 +330,7 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
     }
     // The binary must also match the release's own checksum file.
     let (a, bin) = arch();
-    let sums = String::from_utf8_lossy(out.bytes(&format!("sha256sum-{a}.txt"))?).into_owned();
-    let listed = sums
-        .lines()
-        .filter_map(|l| l.split_once(char::is_whitespace))
-        .find(|(_, f)| f.trim().trim_start_matches('*') == bin)
-        .map(|(s, _)| s.to_string());
+    let listed = super::trust::listed(out.bytes(&format!("sha256sum-{a}.txt"))?, bin);
     let actual = sha256_hex(out.bytes(bin)?);
     match listed {
         Some(s) if s == actual => Ok(out),
@@ -299,6 +365,12 @@ fn token_for(opts: &Options) -> Result<Option<&str>, FetchError> {
         });
     }
     Ok(opts.github_token.as_deref())
+}
+
+/// One download with the client and token rules of [`fetch_all`].
+pub(crate) fn download_one(opts: &Options, url: &str) -> Result<Vec<u8>, FetchError> {
+    let token = token_for(opts)?;
+    download(&client()?, url, token)
 }
 
 /// An error with its causes: reqwest's own message is only the outermost.
