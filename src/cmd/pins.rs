@@ -10,7 +10,8 @@ use crate::cli::PinsArgs;
 use crate::install::{fetch, options, trust};
 
 pub(crate) fn pins(args: &PinsArgs) -> Result<u8, CmdError> {
-    let commit = args.reference.len() == 40 && args.reference.chars().all(|c| c.is_ascii_hexdigit());
+    let commit =
+        args.reference.len() == 40 && args.reference.chars().all(|c| c.is_ascii_hexdigit());
     let raw = options::RawOptions {
         k3s_version: (!commit).then(|| args.reference.clone()),
         k3s_commit: commit.then(|| args.reference.clone()),

@@ -93,7 +93,9 @@ pub(crate) enum FetchError {
         "--require-pins: k3s {reference} has no pins file; pass --pins FILE (write one with: krc pins {tag} --output pins.toml), or drop --require-pins (and KRC_REQUIRE_PINS) to trust the release checksums over TLS"
     )]
     PinsRequired { reference: String, tag: String },
-    #[error("--require-pins: {from} has no sha256 for {name}; every artifact must be pinned (krc pins writes all of them)")]
+    #[error(
+        "--require-pins: {from} has no sha256 for {name}; every artifact must be pinned (krc pins writes all of them)"
+    )]
     PinsIncomplete { from: String, name: String },
     #[error(
         "offline bundle {dir} has no pins.toml and no --pins FILE was given: an offline bundle cannot be checked over TLS; on a connected machine run: krc pins {tag} --output {dir}/pins.toml"

@@ -93,7 +93,11 @@ mod tests {
 
     #[test]
     fn a_line_is_found_only_for_the_exact_name_and_a_real_sum() {
-        let s = format!("{}  k3s\n{}  k3s-arm64\nnothex  k3s-s390x\n", "a".repeat(64), "b".repeat(64));
+        let s = format!(
+            "{}  k3s\n{}  k3s-arm64\nnothex  k3s-s390x\n",
+            "a".repeat(64),
+            "b".repeat(64)
+        );
         assert_eq!(listed(s.as_bytes(), "k3s"), Some("a".repeat(64)));
         assert_eq!(listed(s.as_bytes(), "k3s-arm64"), Some("b".repeat(64)));
         assert_eq!(listed(s.as_bytes(), "k3s-s390x"), None);

@@ -60,7 +60,10 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, R
             suite.add_property(Property::new("trust", t.as_str()));
         }
         for (name, sum) in &meta.sha256 {
-            suite.add_property(Property::new(format!("sha256.{name}").as_str(), sum.as_str()));
+            suite.add_property(Property::new(
+                format!("sha256.{name}").as_str(),
+                sum.as_str(),
+            ));
         }
         let warned: Vec<&CheckRecord> = p
             .records
