@@ -129,6 +129,14 @@ fn by_default_the_binary_is_checked_against_the_release_checksums_over_tls() {
         std::fs::read(m.root.join("usr/local/bin/k3s")).unwrap(),
         k3s
     );
+    // The journal says what was trusted and installed.
+    let journal = std::fs::read_to_string(m.root.join("var/lib/krc/1000/journal.json")).unwrap();
+    assert!(
+        journal.contains("release checksums over TLS")
+            && journal.contains(&sha(&script))
+            && journal.contains(&sha(&k3s)),
+        "{journal}"
+    );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["meta"]["trust"], "release checksums over TLS", "{doc}");

@@ -270,6 +270,8 @@ fn url_ref(r: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct Artifacts {
     bytes: BTreeMap<String, Vec<u8>>,
+    /// How they were verified (set once all of them were).
+    trust: Option<super::trust::Trust>,
 }
 
 impl Artifacts {
@@ -288,6 +290,10 @@ impl ArtifactStore for Artifacts {
             .get(name)
             .map(Vec::as_slice)
             .ok_or_else(|| FetchError::NotFetched(name.to_string()))
+    }
+
+    fn verified(&self) -> Option<(&'static str, Vec<(String, String)>)> {
+        self.trust.map(|t| (t.label(), self.accepted()))
     }
 }
 
@@ -335,7 +341,10 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
     let listed = super::trust::listed(out.bytes(&format!("sha256sum-{a}.txt"))?, bin);
     let actual = sha256_hex(out.bytes(bin)?);
     match listed {
-        Some(s) if s == actual => Ok(out),
+        Some(s) if s == actual => {
+            out.trust = Some(pins.trust);
+            Ok(out)
+        }
         Some(listed) => Err(FetchError::NotAsListed {
             bin,
             arch: a,
