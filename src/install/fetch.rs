@@ -14,8 +14,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::action::ArtifactStore;
 use super::fsops::sha256_hex;
 use super::options::{K3sPin, Options};
@@ -109,106 +107,7 @@ pub(crate) enum FetchError {
     NoSource(String),
 }
 
-/// SHA-256 pins for one k3s release or commit.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Pins {
-    /// The release tag or commit these pins are for.
-    #[serde(rename = "ref")]
-    pub(crate) reference: String,
-    /// Set when the binary is not a real k3s (tests, labs): the reason.
-    pub(crate) stand_in: Option<String>,
-    pub(crate) sha256: BTreeMap<String, String>,
-    /// Where these sums come from (not in the file).
-    #[serde(skip)]
-    pub(crate) trust: super::trust::Trust,
-}
-
-/// krc's own pins. Empty in this build: no k3s release artifact could be
-/// fetched and hashed where krc was built, and a pin krc did not compute
-/// itself would be worse than none. Pass `--pins FILE` meanwhile.
-const BUILTIN_PINS: &[(&str, &str)] = &[];
-
-impl Pins {
-    /// The pins of this run: `--pins FILE`, else the offline bundle's
-    /// `pins.toml`, else krc's own, else (unless `--require-pins`) the
-    /// release's checksum file over TLS.
-    pub(crate) fn load(opts: &Options) -> Result<Pins, FetchError> {
-        let want = opts.pin.reference();
-        if let Some(p) = &opts.pins {
-            let text = std::fs::read_to_string(p).map_err(|source| FetchError::PinsUnreadable {
-                path: p.display().to_string(),
-                source,
-            })?;
-            return Pins::parse(&text, p.display().to_string(), opts);
-        }
-        if let Some(dir) = &opts.offline {
-            match read_bundle(dir, "pins.toml") {
-                Ok(b) => {
-                    let text = String::from_utf8_lossy(&b).into_owned();
-                    return Pins::parse(&text, dir.join("pins.toml").display().to_string(), opts);
-                }
-                Err(FetchError::Bundle { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if let Some((_, t)) = BUILTIN_PINS.iter().find(|(r, _)| *r == want) {
-            return Pins::parse(t, "krc's built-in pins".to_string(), opts);
-        }
-        if opts.require_pins {
-            return Err(FetchError::PinsRequired {
-                reference: opts.pin.to_string(),
-                tag: cli_ref(opts),
-            });
-        }
-        if let Some(dir) = &opts.offline {
-            return Err(FetchError::BundleUnpinned {
-                dir: dir.display().to_string(),
-                tag: cli_ref(opts),
-            });
-        }
-        super::trust::from_release(opts)
-    }
-
-    fn parse(text: &str, from: String, opts: &Options) -> Result<Pins, FetchError> {
-        let want = opts.pin.reference();
-        let pins: Pins = toml::from_str(text).map_err(|e| FetchError::PinsMalformed {
-            from: from.clone(),
-            reason: e.message().to_string(),
-        })?;
-        if pins.reference != want {
-            return Err(FetchError::PinsForOther {
-                from,
-                pinned: pins.reference,
-                wanted: opts.pin.to_string(),
-            });
-        }
-        for (name, sum) in &pins.sha256 {
-            if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(FetchError::PinNotHex {
-                    from,
-                    name: name.clone(),
-                });
-            }
-        }
-        if opts.require_pins
-            && let Some(name) = artifact_names()
-                .into_iter()
-                .find(|n| !pins.sha256.contains_key(n))
-        {
-            return Err(FetchError::PinsIncomplete { from, name });
-        }
-        Ok(pins)
-    }
-
-    pub(crate) fn sum(&self, name: &str) -> Result<&str, FetchError> {
-        self.sha256
-            .get(name)
-            .map(String::as_str)
-            .ok_or_else(|| FetchError::NoPin(name.to_string()))
-    }
-}
+pub(crate) use super::trust::Pins;
 
 /// (`amd64`, `k3s`): the checksum-file arch and the binary's name.
 pub(crate) fn arch() -> (&'static str, &'static str) {
@@ -250,15 +149,6 @@ pub(crate) fn source(opts: &Options, name: &str) -> String {
         (None, K3sPin::Commit(_)) => String::from(
             "(commit builds: pass --mirror URL where the CI artifacts are, or --offline DIR)",
         ),
-    }
-}
-
-/// The pin as krc's flags take it, for a remedy that pastes:
-/// `v1.33.5+k3s1`, or `--k3s-commit SHA`.
-fn cli_ref(opts: &Options) -> String {
-    match &opts.pin {
-        K3sPin::Version(v) => v.clone(),
-        K3sPin::Commit(c) => format!("--k3s-commit {c}"),
     }
 }
 
@@ -403,7 +293,7 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 /// writable by the target user, so no link in it is followed (not even
 /// to `/dev/zero`), a FIFO or device is refused at once, and at most the
 /// artifact cap is read.
-fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, FetchError> {
+pub(crate) fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, FetchError> {
     let p = dir.join(name);
     crate::safefs::Root::open(dir)
         .and_then(|root| root.never_follow().read(name, crate::safefs::Cap::Artifact))

@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use super::fetch::{self, FetchError, Pins, arch, source};
+use serde::Deserialize;
+
+use super::fetch::{self, FetchError, arch, artifact_names, read_bundle, source};
 use super::fsops::sha256_hex;
-use super::options::Options;
+use super::options::{K3sPin, Options};
 
 /// How the artifacts of a run are verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +33,116 @@ impl Trust {
             Trust::ReleaseTls => "release checksums over TLS",
             Trust::ReleaseHttp => "release checksums over plain HTTP (--insecure-mirror)",
         }
+    }
+}
+
+/// SHA-256 pins for one k3s release or commit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pins {
+    /// The release tag or commit these pins are for.
+    #[serde(rename = "ref")]
+    pub(crate) reference: String,
+    /// Set when the binary is not a real k3s (tests, labs): the reason.
+    pub(crate) stand_in: Option<String>,
+    pub(crate) sha256: BTreeMap<String, String>,
+    /// Where these sums come from (not in the file).
+    #[serde(skip)]
+    pub(crate) trust: Trust,
+}
+
+/// krc's own pins. Empty in this build: no k3s release artifact could be
+/// fetched and hashed where krc was built, and a pin krc did not compute
+/// itself would be worse than none. Pass `--pins FILE` meanwhile.
+const BUILTIN_PINS: &[(&str, &str)] = &[];
+
+impl Pins {
+    /// The pins of this run: `--pins FILE`, else the offline bundle's
+    /// `pins.toml`, else krc's own, else (unless `--require-pins`) the
+    /// release's checksum file over TLS.
+    pub(crate) fn load(opts: &Options) -> Result<Pins, FetchError> {
+        let want = opts.pin.reference();
+        if let Some(p) = &opts.pins {
+            let text = std::fs::read_to_string(p).map_err(|source| FetchError::PinsUnreadable {
+                path: p.display().to_string(),
+                source,
+            })?;
+            return Pins::parse(&text, p.display().to_string(), opts);
+        }
+        if let Some(dir) = &opts.offline {
+            match read_bundle(dir, "pins.toml") {
+                Ok(b) => {
+                    let text = String::from_utf8_lossy(&b).into_owned();
+                    return Pins::parse(&text, dir.join("pins.toml").display().to_string(), opts);
+                }
+                Err(FetchError::Bundle { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some((_, t)) = BUILTIN_PINS.iter().find(|(r, _)| *r == want) {
+            return Pins::parse(t, "krc's built-in pins".to_string(), opts);
+        }
+        if opts.require_pins {
+            return Err(FetchError::PinsRequired {
+                reference: opts.pin.to_string(),
+                tag: cli_ref(opts),
+            });
+        }
+        if let Some(dir) = &opts.offline {
+            return Err(FetchError::BundleUnpinned {
+                dir: dir.display().to_string(),
+                tag: cli_ref(opts),
+            });
+        }
+        from_release(opts)
+    }
+
+    fn parse(text: &str, from: String, opts: &Options) -> Result<Pins, FetchError> {
+        let want = opts.pin.reference();
+        let pins: Pins = toml::from_str(text).map_err(|e| FetchError::PinsMalformed {
+            from: from.clone(),
+            reason: e.message().to_string(),
+        })?;
+        if pins.reference != want {
+            return Err(FetchError::PinsForOther {
+                from,
+                pinned: pins.reference,
+                wanted: opts.pin.to_string(),
+            });
+        }
+        for (name, sum) in &pins.sha256 {
+            if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(FetchError::PinNotHex {
+                    from,
+                    name: name.clone(),
+                });
+            }
+        }
+        if opts.require_pins
+            && let Some(name) = artifact_names()
+                .into_iter()
+                .find(|n| !pins.sha256.contains_key(n))
+        {
+            return Err(FetchError::PinsIncomplete { from, name });
+        }
+        Ok(pins)
+    }
+
+    pub(crate) fn sum(&self, name: &str) -> Result<&str, FetchError> {
+        self.sha256
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| FetchError::NoPin(name.to_string()))
+    }
+}
+
+/// The pin as krc's flags take it, for a remedy that pastes:
+/// `v1.33.5+k3s1`, or `--k3s-commit SHA`.
+fn cli_ref(opts: &Options) -> String {
+    match &opts.pin {
+        K3sPin::Version(v) => v.clone(),
+        K3sPin::Commit(c) => format!("--k3s-commit {c}"),
     }
 }
 
@@ -80,9 +192,12 @@ pub(crate) fn listed(sums: &[u8], bin: &str) -> Option<String> {
 
 /// A pins file for `artifacts` (name, sha256), in the format `--pins` reads.
 pub(crate) fn pins_toml(reference: &str, sums: &[(String, String)]) -> String {
-    let mut out = format!("ref = \"{reference}\"\n\n[sha256]\n");
+    // TOML's own quoting: a reference is checked, but never trusted to be
+    // free of quotes.
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = format!("ref = {}\n\n[sha256]\n", q(reference));
     for (name, sum) in sums {
-        out.push_str(&format!("\"{name}\" = \"{sum}\"\n"));
+        out.push_str(&format!("{} = {}\n", q(name), q(sum)));
     }
     out
 }
