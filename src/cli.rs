@@ -12,7 +12,7 @@ use crate::checks::Phase;
     name = "krc",
     version,
     about = "Qualify a host for rootless k3s, install it, and accept the result, as a test report",
-    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n  krc run               preflight, install and accept in one go, one report for CI\n\nExit status: 0 no required check failed (warnings allowed, unless --warnings-as-failures); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer); 4 no check matched the filter.",
+    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n  krc pins REF          write the SHA-256 pins of a k3s release (for --pins)\n  krc run               preflight, install and accept in one go, one report for CI\n\nExit status: 0 no required check failed (warnings allowed, unless --warnings-as-failures); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer); 4 no check matched the filter.",
     after_help = "Examples:\n  krc preflight                          qualify this host for the invoking user\n  sudo krc preflight --user k3s          as root, for the user k3s\n  krc preflight cgroup                   only the checks whose id contains \"cgroup\"\n  krc preflight --junit report.xml       also write JUnit for CI\n  krc explain cgroup.delegation"
 )]
 pub(crate) struct Cli {
@@ -35,11 +35,17 @@ pub(crate) enum Command {
     Accept(Box<AcceptArgs>),
     /// Install rootless k3s for a user: reversible, idempotent, --dry-run first
     #[command(
-        after_help = "Steps (each skipped when already satisfied): packages, subids, cgroup-v2, delegation,\nsysctl, linger, kernel-modules, apparmor-profile, k3s-binary, rootful-disabled, user-unit,\nstart, wait-api.\n\nExit status: 0 installed (or nothing to do); 1 a step failed (this run's changes were\nundone) or preflight refused; 2 bad flag; 3 reboot required (run it again after the reboot).\n\nExamples:\n  krc install --dry-run                       show every file and command, change nothing\n  sudo krc install --user k3s --yes           as root, for the user k3s\n  krc install --offline ./bundle --pins pins.toml --yes\n  krc uninstall --dry-run                     what krc would undo\n\nSee docs/install.md for the journal, the offline bundle layout and the pins file."
+        after_help = "Steps (each skipped when already satisfied): packages, subids, cgroup-v2, delegation,\nsysctl, linger, kernel-modules, apparmor-profile, k3s-binary, rootful-disabled, user-unit,\nstart, wait-api.\n\nExit status: 0 installed (or nothing to do); 1 a step failed (this run's changes were\nundone) or preflight refused; 2 bad flag; 3 reboot required (run it again after the reboot).\n\nExamples:\n  krc install --dry-run                       show every file and command, change nothing\n  sudo krc install --user k3s --yes           as root, for the user k3s\n  krc install --offline ./bundle --yes          the bundle's pins.toml verifies it\n  krc install --require-pins --pins pins.toml   only pinned artifacts (krc pins REF writes them)\n  krc uninstall --dry-run                     what krc would undo\n\nSee docs/install.md for the journal, the offline bundle layout and the pins file."
     )]
     Install(Box<InstallArgs>),
     /// Undo exactly what krc install recorded in its journal
     Uninstall(UninstallArgs),
+    /// Download a k3s release once, verify it, and write its pins file (for --pins and --require-pins)
+    #[command(
+        long_about = "Download the artifacts of a k3s release (install.sh, the k3s binary, sha256sum-ARCH.txt) once, verify the binary against the release's checksum file fetched over verified TLS (as a default krc install does), and write the pins file `krc install --pins FILE` reads. Review it and commit it: with --require-pins, krc installs only what it pins.",
+        after_help = "Examples:\n  krc pins v1.33.5+k3s1 --output pins.toml\n  krc pins v1.33.5+k3s1 --mirror https://mirror.example/k3s --output pins.toml\n  krc install --require-pins --pins pins.toml --yes\n\nAn offline bundle: put pins.toml beside the artifacts (docs/install.md)."
+    )]
+    Pins(PinsArgs),
     /// Preflight, install and accept in one go, with one report of three testsuites (for CI)
     #[command(
         long_about = "Run the three phases in order and write one report with a testsuite for each:\n  preflight   the host as found (failures here are what install is about to fix)\n  install     one testcase per step: satisfied, applied, failed, undone\n  acceptance  rootless k3s works and its limits hold\n\nThe exit status comes from install and acceptance: 0 all required acceptance checks passed; 1 install failed (its changes undone), preflight refused, or a required acceptance check failed; 2 bad flag; 3 reboot required (acceptance is then reported skipped; run krc run again after the reboot).\nRun as the k3s user, krc re-runs itself under `sudo -n` for the root steps; or run it as root with --user NAME.",
@@ -224,6 +230,22 @@ pub(crate) struct PreflightArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct PinsArgs {
+    /// The k3s release tag (e.g. v1.33.5+k3s1), or a 40-hex-digit commit (needs --mirror and GITHUB_TOKEN)
+    #[arg(value_name = "REF")]
+    pub(crate) reference: String,
+    /// Download from this base URL instead of GitHub (the layout --mirror of krc install reads)
+    #[arg(long, value_name = "URL")]
+    pub(crate) mirror: Option<String>,
+    /// Accept an http:// --mirror (no TLS: the pins then prove only what that mirror served)
+    #[arg(long)]
+    pub(crate) insecure_mirror: bool,
+    /// Write the pins file here, atomically (- or absent: stdout)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct InstallArgs {
     /// Print the plan (files with content or diff, commands with argv and environment); change nothing
     #[arg(long)]
@@ -260,9 +282,15 @@ pub(crate) struct InstallArgs {
     /// Download the artifacts from this base URL instead of GitHub
     #[arg(long, value_name = "URL")]
     pub(crate) mirror: Option<String>,
-    /// A TOML file with the SHA-256 of every artifact (docs/install.md)
+    /// Verify every artifact against this TOML file of SHA-256 sums (`krc pins REF` writes one) [default: the release's sha256sum-ARCH.txt over verified TLS, as upstream's installer]
     #[arg(long, value_name = "FILE")]
     pub(crate) pins: Option<PathBuf>,
+    /// Refuse, before changing anything, unless every artifact is pinned (--pins FILE or the offline bundle's pins.toml); also KRC_REQUIRE_PINS=1
+    #[arg(long)]
+    pub(crate) require_pins: bool,
+    /// Accept an http:// --mirror's checksum file when nothing is pinned (no TLS: anyone on the path can swap the binary and its sum)
+    #[arg(long)]
+    pub(crate) insecure_mirror: bool,
     /// Seconds to wait for the API server after start
     #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=MAX_WAIT_SECS))]
     pub(crate) wait_timeout: u64,

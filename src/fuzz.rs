@@ -133,7 +133,7 @@ pub fn suite_toml(data: &[u8]) {
 pub fn pins(data: &[u8]) {
     if let Some(t) = utf8(data) {
         let from = "/fuzz/pins.toml".to_string();
-        let _ = crate::install::fetch::Pins::parse(t, from, "v1.33.1+k3s1", "v1.33.1+k3s1");
+        let _ = crate::install::trust::Pins::parse_text(t, from, "v1.33.1+k3s1", "v1.33.1+k3s1");
     }
 }
 

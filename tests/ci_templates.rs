@@ -218,6 +218,69 @@ fn gitlab_job_reports_junit_and_keeps_artifacts() {
     assert!(!a.expire_in.is_empty());
 }
 
+/// Every `krc run ...` command line in a template, commented ones too
+/// (the strict alternative), as argv after `krc`.
+fn krc_invocations(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter_map(|l| l.split_once("krc run ").map(|(_, rest)| rest))
+        .map(|rest| {
+            let cmd = rest.split([';', '\'', '`']).next().unwrap_or("");
+            std::iter::once("run".to_string())
+                .chain(cmd.split_whitespace().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// The real CLI accepts `args`: clap parses every one of them before it
+/// reaches the `--help` put last (an unknown flag or a bad value is an
+/// error, exit 2, not help).
+fn cli_accepts(what: &str, args: &[String]) {
+    let o = support::krc().args(args).arg("--help").output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: krc {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Usage: krc run"));
+}
+
+#[test]
+fn the_templates_krc_invocations_are_accepted_by_the_cli() {
+    for name in ["github-actions.yml", "gitlab-ci.yml"] {
+        let runs = krc_invocations(&read(name));
+        assert_eq!(
+            runs.len(),
+            2,
+            "{name}: the default and the strict line: {runs:?}"
+        );
+        let has = |r: &Vec<String>, f: &str| r.iter().any(|a| a == f);
+        // The default trusts the release checksums; the strict line pins.
+        assert!(
+            runs.iter()
+                .any(|r| !has(r, "--pins") && !has(r, "--require-pins")),
+            "{name}"
+        );
+        assert!(
+            runs.iter()
+                .any(|r| has(r, "--pins") && has(r, "--require-pins")),
+            "{name}"
+        );
+        for r in &runs {
+            cli_accepts(name, r);
+        }
+    }
+    // Not vacuous: a flag the CLI does not know is refused this way.
+    let bad: Vec<String> = ["run", "--yes", "--pinz", "x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let o = support::krc().args(&bad).arg("--help").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
 #[test]
 fn a_misspelt_keyword_is_caught() {
     // The structs above reject unknown keys: prove it on a typo a user

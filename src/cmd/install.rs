@@ -17,6 +17,8 @@ pub(crate) fn request(args: &InstallArgs) -> Result<apply::Request, CmdError> {
         offline: args.offline.clone(),
         mirror: args.mirror.clone(),
         pins: args.pins.clone(),
+        require_pins: args.require_pins || require_pins_env(),
+        insecure_mirror: args.insecure_mirror,
         wait_timeout: Some(args.wait_timeout),
         ipv6_forwarding: args.ipv6_forwarding,
         proxy: options::ProxyFlags {
@@ -35,6 +37,12 @@ pub(crate) fn request(args: &InstallArgs) -> Result<apply::Request, CmdError> {
         yes: args.yes,
         force: args.force,
     })
+}
+
+/// `KRC_REQUIRE_PINS=1` (for a CI variable): the same as `--require-pins`.
+/// It can only make krc stricter, so root may honour it (sudo keeps it).
+fn require_pins_env() -> bool {
+    std::env::var("KRC_REQUIRE_PINS").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
 }
 
 /// The install's report files, checked before anything runs. The
@@ -82,12 +90,21 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
         && !run.steps.is_empty()
     {
         let report = crate::install::report::phase_report(&run.steps);
-        files.write(
-            &output::meta(host, Some(opts.pin.to_string())),
-            std::slice::from_ref(&report),
-        )?;
+        files.write(&run_meta(host, &run, opts), std::slice::from_ref(&report))?;
     }
     Ok(super::exit_code(run.outcome))
+}
+
+/// The reports' facts, with how the artifacts were verified and their sums.
+pub(crate) fn run_meta(
+    host: &crate::host::Host,
+    run: &apply::Run,
+    opts: &options::Options,
+) -> crate::report::RunMeta {
+    let mut meta = output::meta(host, Some(opts.pin.to_string()));
+    meta.trust = run.trust.map(|t| t.label().to_string());
+    meta.sha256 = run.sha256.clone();
+    meta
 }
 
 pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {

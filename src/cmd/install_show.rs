@@ -25,6 +25,12 @@ impl Sink for Terminal {
                 lines,
                 force_passes,
             } => refused(lines, *force_passes),
+            Event::Verified { trust, sha256 } => {
+                say(&format!("krc install: artifacts verified ({trust}):"));
+                for (name, sum) in sha256 {
+                    say(&format!("  sha256 {sum}  {name}"));
+                }
+            }
             Event::Forced(lines) => {
                 for l in lines {
                     say(&format!("krc install: {l}"));

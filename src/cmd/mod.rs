@@ -6,12 +6,14 @@ mod catalogue;
 mod install;
 mod install_show;
 pub(crate) mod output;
+mod pins;
 mod preflight;
 mod run;
 
 pub(crate) use accept::accept;
 pub(crate) use catalogue::{explain, list};
 pub(crate) use install::{install, uninstall};
+pub(crate) use pins::pins;
 pub(crate) use preflight::preflight;
 pub(crate) use run::run;
 

@@ -91,6 +91,8 @@ pub(crate) fn meta(host: &Host, k3s: Option<String>) -> RunMeta {
         root: host.root().display().to_string(),
         krc_version: env!("CARGO_PKG_VERSION").to_string(),
         k3s,
+        trust: None,
+        sha256: Default::default(),
     }
 }
 

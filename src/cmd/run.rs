@@ -63,7 +63,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let preflight = preflight_phase(&pre_suite, &host, &harness, printer.clone());
     summary(&preflight);
 
-    let (install, outcome) = install_phase(&req)?;
+    let (install, outcome, trust) = install_phase(&req)?;
     let install_code = outcome.map_or(exit::FAILED, super::exit_code);
     let skip_reason = acceptance_skipped(ia.dry_run, outcome);
     let acceptance = match &skip_reason {
@@ -84,7 +84,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
 
     let pin = req.opts.pin.to_string();
     let phases = [preflight, install, acceptance];
-    files.write(&output::meta(&host, Some(pin)), &phases)?;
+    let mut meta = output::meta(&host, Some(pin));
+    if let Some((trust, sha256)) = trust {
+        meta.trust = trust;
+        meta.sha256 = sha256;
+    }
+    files.write(&meta, &phases)?;
     if let Some(sig) = crate::stop::requested() {
         return Ok(crate::stop::exit_status(sig));
     }
@@ -99,9 +104,18 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
 
 /// Runs the installer: its testsuite and how it ended (None: the
 /// installer itself failed, which the testsuite then says).
-fn install_phase(req: &apply::Request) -> Result<(PhaseReport, Option<InstallOutcome>), CmdError> {
+/// How the install verified the artifacts, and their sums, for the meta.
+type TrustFacts = (Option<String>, std::collections::BTreeMap<String, String>);
+
+fn install_phase(
+    req: &apply::Request,
+) -> Result<(PhaseReport, Option<InstallOutcome>, Option<TrustFacts>), CmdError> {
     match apply::install(req, &mut super::install_show::Terminal) {
-        Ok(run) => Ok((install_report::phase_report(&run.steps), Some(run.outcome))),
+        Ok(run) => Ok((
+            install_report::phase_report(&run.steps),
+            Some(run.outcome),
+            Some((run.trust.map(|t| t.label().to_string()), run.sha256)),
+        )),
         Err(apply::InstallError::NeedsRoot) => Err(CmdError::new(
             "the install needs root: run krc run as root with --user NAME",
         )),
@@ -122,6 +136,7 @@ fn install_phase(req: &apply::Request) -> Result<(PhaseReport, Option<InstallOut
             );
             Ok((
                 PhaseReport::of_records(Phase::Install, "install", vec![failed]),
+                None,
                 None,
             ))
         }

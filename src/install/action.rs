@@ -105,6 +105,12 @@ pub(crate) enum Action {
 /// Resolves artifact names to verified bytes at apply time.
 pub(crate) trait ArtifactStore {
     fn bytes(&self, name: &str) -> Result<&[u8], FetchError>;
+
+    /// How the artifacts were trusted and each one's SHA-256, for the
+    /// journal; None when nothing was fetched.
+    fn verified(&self) -> Option<(&'static str, Vec<(String, String)>)> {
+        None
+    }
 }
 
 impl Action {
@@ -307,6 +313,15 @@ fn run_script(
     runner: &dyn CommandRunner,
     store: &dyn ArtifactStore,
 ) -> Result<Vec<String>, ActionError> {
+    if let Some((trust, sums)) = store.verified() {
+        journal.record(
+            step,
+            Change::Verified {
+                trust: trust.to_string(),
+                sha256: sums.into_iter().collect(),
+            },
+        )?;
+    }
     let dir = tempdir()?;
     let file = dir.join("install.sh");
     let result = (|| {

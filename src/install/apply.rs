@@ -34,6 +34,11 @@ pub(crate) struct Run {
     pub(crate) outcome: InstallOutcome,
     pub(crate) host: Option<Host>,
     pub(crate) steps: Vec<StepResult>,
+    /// How the artifacts were (or would be) verified, once that is known.
+    pub(crate) trust: Option<super::trust::Trust>,
+    /// Every artifact krc accepted and its SHA-256 (those it fetched; when
+    /// it fetched none, the sums the installed binary was checked against).
+    pub(crate) sha256: std::collections::BTreeMap<String, String>,
 }
 
 /// One testcase of the install testsuite: a step, or what refused the run.
@@ -192,6 +197,7 @@ pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, Install
     let states: Vec<State> = PLAN.iter().map(|s| (s.state)(&ctx)).collect();
     pause_after_facts();
     let refusal = Refusal::find(&ctx, &states, pins_err.as_deref());
+    let mut accepted = Vec::new();
     let (outcome, steps) = if req.dry_run {
         dry_run(&ctx, &states, &refusal, req, me, pins_err, sink)
     } else {
@@ -217,6 +223,15 @@ pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, Install
                 Some(pins) if needed.contains(&"k3s-binary") => fetch::fetch_all(&req.opts, pins)?,
                 _ => Artifacts::default(),
             };
+            accepted = artifacts.accepted();
+            if let Some(p) = &pins
+                && !accepted.is_empty()
+            {
+                sink.event(&Event::Verified {
+                    trust: p.trust.label(),
+                    sha256: accepted.clone(),
+                });
+            }
             if !needed.is_empty() && !req.yes && !sink.confirm(&Question::Apply(needed))? {
                 sink.event(&Event::Declined);
                 (InstallOutcome::Declined, Vec::new())
@@ -227,10 +242,17 @@ pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, Install
             }
         }
     };
+    let sha256 = if accepted.is_empty() {
+        pins.as_ref().map(|p| p.sha256.clone()).unwrap_or_default()
+    } else {
+        accepted.into_iter().collect()
+    };
     Ok(Run {
         outcome,
         host: Some(host),
         steps,
+        trust: pins.as_ref().map(|p| p.trust),
+        sha256,
     })
 }
 

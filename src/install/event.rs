@@ -97,6 +97,11 @@ pub(crate) enum Event {
         lines: Vec<String>,
         force_passes: bool,
     },
+    /// The artifacts were verified: how, and each one's SHA-256.
+    Verified {
+        trust: &'static str,
+        sha256: Vec<(String, String)>,
+    },
     /// `--force` installs past failing required checks.
     Forced(Vec<String>),
     /// The user said no.

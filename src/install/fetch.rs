@@ -5,14 +5,14 @@
 //!
 //! Offline bundle layout (`--offline DIR`): `DIR/install.sh`,
 //! `DIR/k3s` (`k3s-arm64`, `k3s-armhf`, `k3s-s390x` on those
-//! architectures) and `DIR/sha256sum-ARCH.txt`. Pins come from krc's own
-//! table or `--pins FILE`, never from the bundle itself.
+//! architectures), `DIR/sha256sum-ARCH.txt` and `DIR/pins.toml` (what
+//! `krc pins` writes). Pins come from `--pins FILE`, else the bundle's
+//! `pins.toml`, else krc's own table; without any, an online install
+//! trusts the release's checksum file over TLS (`super::trust`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-
-use serde::Deserialize;
 
 use super::action::ArtifactStore;
 use super::fsops::sha256_hex;
@@ -27,13 +27,6 @@ pub(crate) enum FetchError {
         path: String,
         #[source]
         source: std::io::Error,
-    },
-    #[error(
-        "krc has no pinned SHA-256 sums for k3s {reference}: pass --pins FILE (see docs/install.md) with the sums of install.sh, the k3s binary and sha256sum-{arch}.txt"
-    )]
-    NoBuiltinPins {
-        reference: String,
-        arch: &'static str,
     },
     /// toml's message locates the error in the file; it is kept as text
     /// because its Display repeats the whole offending line.
@@ -94,86 +87,27 @@ pub(crate) enum FetchError {
     },
     #[error("artifact {0} was not fetched")]
     NotFetched(String),
+    #[error(
+        "--require-pins: k3s {reference} has no pins file; pass --pins FILE (write one with: krc pins {tag} --output pins.toml), or drop --require-pins (and KRC_REQUIRE_PINS) to trust the release checksums over TLS"
+    )]
+    PinsRequired { reference: String, tag: String },
+    #[error(
+        "--require-pins: {from} has no sha256 for {name}; every artifact must be pinned (krc pins writes all of them)"
+    )]
+    PinsIncomplete { from: String, name: String },
+    #[error(
+        "offline bundle {dir} has no pins.toml and no --pins FILE was given: an offline bundle cannot be checked over TLS; on a connected machine run: krc pins {tag} --output {dir}/pins.toml"
+    )]
+    BundleUnpinned { dir: String, tag: String },
+    #[error(
+        "--mirror {mirror} is plain http and no pins file was given: a checksum file over http proves nothing; use an https:// mirror, pass --pins FILE, or consent with --insecure-mirror"
+    )]
+    InsecureMirror { mirror: String },
+    #[error("no source for the artifacts: {0}")]
+    NoSource(String),
 }
 
-/// SHA-256 pins for one k3s release or commit.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Pins {
-    /// The release tag or commit these pins are for.
-    #[serde(rename = "ref")]
-    pub(crate) reference: String,
-    /// Set when the binary is not a real k3s (tests, labs): the reason.
-    pub(crate) stand_in: Option<String>,
-    pub(crate) sha256: BTreeMap<String, String>,
-}
-
-/// krc's own pins. Empty in this build: no k3s release artifact could be
-/// fetched and hashed where krc was built, and a pin krc did not compute
-/// itself would be worse than none. Pass `--pins FILE` meanwhile.
-const BUILTIN_PINS: &[(&str, &str)] = &[];
-
-impl Pins {
-    pub(crate) fn load(opts: &Options) -> Result<Pins, FetchError> {
-        let want = opts.pin.reference();
-        let (text, from) = match &opts.pins {
-            Some(p) => (
-                std::fs::read_to_string(p).map_err(|source| FetchError::PinsUnreadable {
-                    path: p.display().to_string(),
-                    source,
-                })?,
-                p.display().to_string(),
-            ),
-            None => match BUILTIN_PINS.iter().find(|(r, _)| *r == want) {
-                Some((_, t)) => (t.to_string(), "krc's built-in pins".to_string()),
-                None => {
-                    return Err(FetchError::NoBuiltinPins {
-                        reference: want.to_string(),
-                        arch: arch().0,
-                    });
-                }
-            },
-        };
-        Pins::parse(&text, from, want, &opts.pin.to_string())
-    }
-
-    /// A pins file's text, for the release `want` (`shown` as the user
-    /// named it); `from` says where the text came from.
-    pub(crate) fn parse(
-        text: &str,
-        from: String,
-        want: &str,
-        shown: &str,
-    ) -> Result<Pins, FetchError> {
-        let pins: Pins = toml::from_str(text).map_err(|e| FetchError::PinsMalformed {
-            from: from.clone(),
-            reason: e.message().to_string(),
-        })?;
-        if pins.reference != want {
-            return Err(FetchError::PinsForOther {
-                from,
-                pinned: pins.reference,
-                wanted: shown.to_string(),
-            });
-        }
-        for (name, sum) in &pins.sha256 {
-            if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(FetchError::PinNotHex {
-                    from,
-                    name: name.clone(),
-                });
-            }
-        }
-        Ok(pins)
-    }
-
-    pub(crate) fn sum(&self, name: &str) -> Result<&str, FetchError> {
-        self.sha256
-            .get(name)
-            .map(String::as_str)
-            .ok_or_else(|| FetchError::NoPin(name.to_string()))
-    }
-}
+pub(crate) use super::trust::Pins;
 
 /// (`amd64`, `k3s`): the checksum-file arch and the binary's name.
 pub(crate) fn arch() -> (&'static str, &'static str) {
@@ -226,6 +160,18 @@ fn url_ref(r: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct Artifacts {
     bytes: BTreeMap<String, Vec<u8>>,
+    /// How they were verified (set once all of them were).
+    trust: Option<super::trust::Trust>,
+}
+
+impl Artifacts {
+    /// Every artifact krc accepted and its SHA-256, in fetch order.
+    pub(crate) fn accepted(&self) -> Vec<(String, String)> {
+        artifact_names()
+            .into_iter()
+            .filter_map(|n| self.bytes.get(&n).map(|b| (n.clone(), sha256_hex(b))))
+            .collect()
+    }
 }
 
 impl ArtifactStore for Artifacts {
@@ -234,6 +180,10 @@ impl ArtifactStore for Artifacts {
             .get(name)
             .map(Vec::as_slice)
             .ok_or_else(|| FetchError::NotFetched(name.to_string()))
+    }
+
+    fn verified(&self) -> Option<(&'static str, Vec<(String, String)>)> {
+        self.trust.map(|t| (t.label(), self.accepted()))
     }
 }
 
@@ -250,7 +200,13 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
         None
     };
     for name in artifact_names() {
-        let want = pins.sum(&name)?;
+        // Without a pins file install.sh has no sum to meet: like the
+        // upstream installer, krc takes it as fetched (its sum is recorded).
+        let want = match pins.sum(&name) {
+            Ok(w) => Some(w),
+            Err(_) if pins.trust != super::trust::Trust::Pinned => None,
+            Err(e) => return Err(e),
+        };
         let src = source(opts, &name);
         let bytes = match (&opts.offline, &client) {
             (Some(dir), _) => read_bundle(dir, &name)?,
@@ -258,7 +214,9 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
             (None, None) => unreachable!("a client exists when not offline"),
         };
         let got = sha256_hex(&bytes);
-        if got != want {
+        if let Some(want) = want
+            && got != want
+        {
             return Err(FetchError::Mismatch {
                 name,
                 src,
@@ -270,15 +228,13 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
     }
     // The binary must also match the release's own checksum file.
     let (a, bin) = arch();
-    let sums = String::from_utf8_lossy(out.bytes(&format!("sha256sum-{a}.txt"))?).into_owned();
-    let listed = sums
-        .lines()
-        .filter_map(|l| l.split_once(char::is_whitespace))
-        .find(|(_, f)| f.trim().trim_start_matches('*') == bin)
-        .map(|(s, _)| s.to_string());
+    let listed = super::trust::listed(out.bytes(&format!("sha256sum-{a}.txt"))?, bin);
     let actual = sha256_hex(out.bytes(bin)?);
     match listed {
-        Some(s) if s == actual => Ok(out),
+        Some(s) if s == actual => {
+            out.trust = Some(pins.trust);
+            Ok(out)
+        }
         Some(listed) => Err(FetchError::NotAsListed {
             bin,
             arch: a,
@@ -312,6 +268,12 @@ fn token_for(opts: &Options) -> Result<Option<&str>, FetchError> {
     Ok(opts.github_token.as_deref())
 }
 
+/// One download with the client and token rules of [`fetch_all`].
+pub(crate) fn download_one(opts: &Options, url: &str) -> Result<Vec<u8>, FetchError> {
+    let token = token_for(opts)?;
+    download(&client()?, url, token)
+}
+
 /// An error with its causes: reqwest's own message is only the outermost.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -331,7 +293,7 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 /// writable by the target user, so no link in it is followed (not even
 /// to `/dev/zero`), a FIFO or device is refused at once, and at most the
 /// artifact cap is read.
-fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, FetchError> {
+pub(crate) fn read_bundle(dir: &Path, name: &str) -> Result<Vec<u8>, FetchError> {
     let p = dir.join(name);
     crate::safefs::Root::open(dir)
         .and_then(|root| root.never_follow().read(name, crate::safefs::Cap::Artifact))

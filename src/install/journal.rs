@@ -271,6 +271,12 @@ pub(crate) enum Change {
         shown: String,
         undo: Option<Undo>,
     },
+    /// The artifacts the step went on with: how they were trusted and each
+    /// one's SHA-256, so the journal says what was installed (no undo).
+    Verified {
+        trust: String,
+        sha256: std::collections::BTreeMap<String, String>,
+    },
     /// Run `undo` when undoing past this point.
     OnUndo {
         undo: Undo,

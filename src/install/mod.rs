@@ -22,6 +22,7 @@ pub(crate) mod sequence;
 pub(crate) mod signal;
 pub(crate) mod steps;
 pub(crate) mod sudo;
+pub(crate) mod trust;
 pub(crate) mod undo;
 pub(crate) mod uninstall;
 pub(crate) mod unit;

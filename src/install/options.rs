@@ -52,6 +52,9 @@ pub(crate) struct RawOptions {
     pub(crate) offline: Option<PathBuf>,
     pub(crate) mirror: Option<String>,
     pub(crate) pins: Option<PathBuf>,
+    /// `--require-pins` or `KRC_REQUIRE_PINS=1`.
+    pub(crate) require_pins: bool,
+    pub(crate) insecure_mirror: bool,
     pub(crate) wait_timeout: Option<u64>,
     pub(crate) ipv6_forwarding: bool,
     pub(crate) proxy: ProxyFlags,
@@ -74,6 +77,10 @@ pub(crate) struct Options {
     pub(crate) offline: Option<PathBuf>,
     pub(crate) mirror: Option<String>,
     pub(crate) pins: Option<PathBuf>,
+    /// Refuse unless every artifact is pinned (no release-checksum trust).
+    pub(crate) require_pins: bool,
+    /// Consent to an `http://` mirror's checksum file when nothing is pinned.
+    pub(crate) insecure_mirror: bool,
     /// Only for `--k3s-commit`: never printed, never journaled.
     pub(crate) github_token: Option<String>,
     pub(crate) wait_timeout: u64,
@@ -153,6 +160,8 @@ pub(crate) fn validate(
         offline: raw.offline.clone(),
         mirror: raw.mirror.clone(),
         pins: raw.pins.clone(),
+        require_pins: raw.require_pins,
+        insecure_mirror: raw.insecure_mirror,
         github_token,
         wait_timeout: raw.wait_timeout.unwrap_or(300),
         ipv6_forwarding: raw.ipv6_forwarding,

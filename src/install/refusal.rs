@@ -16,6 +16,8 @@ pub(crate) struct Refusal {
     pub(crate) blockers: Vec<super::gate::Blocker>,
     /// The pins could not be loaded though the binary step is needed.
     pub(crate) pins: Option<String>,
+    /// The command that writes pins for this run's k3s.
+    pins_remedy: String,
 }
 
 impl Refusal {
@@ -39,6 +41,7 @@ impl Refusal {
             pins: pins_err
                 .filter(|_| needed.contains(&"k3s-binary"))
                 .map(str::to_string),
+            pins_remedy: pins_remedy(&ctx.opts.pin),
         }
     }
 
@@ -104,9 +107,7 @@ impl Refusal {
                 "the k3s artifacts can be verified against pinned sha256 sums",
                 Outcome::Failed(p.clone()),
             );
-            r.remedy = Some(
-                "pass --pins FILE (see docs/install.md) or --offline DIR with a pins.toml".into(),
-            );
+            r.remedy = Some(self.pins_remedy.clone());
             out.push(r);
         }
         for (step, state) in PLAN.iter().zip(states) {
@@ -124,6 +125,20 @@ impl Refusal {
             out.push(StepResult::new(step.id, step.title, Outcome::NotRun(why)));
         }
         out
+    }
+}
+
+/// Write the pins, review them, install with them (docs/install.md,
+/// "Pins, mirror, offline bundle").
+fn pins_remedy(pin: &super::options::K3sPin) -> String {
+    let r = pin.reference();
+    match pin {
+        super::options::K3sPin::Version(_) => format!(
+            "krc pins {r} --output pins.toml && krc install --k3s-version {r} --pins pins.toml"
+        ),
+        super::options::K3sPin::Commit(_) => format!(
+            "krc pins {r} --mirror URL --output pins.toml && krc install --k3s-commit {r} --mirror URL --pins pins.toml"
+        ),
     }
 }
 

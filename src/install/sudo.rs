@@ -10,10 +10,11 @@ use std::process::{Command, ExitStatus};
 
 use crate::host::probes::clean_env;
 
-/// The one variable the root run needs from the user's environment: the
-/// token for commit pins. Test hooks (`KRC_FAULT_STEP`, `KRC_COMMAND_LOG`)
+/// The variables the root run needs from the user's environment: the
+/// token for commit pins, and `KRC_REQUIRE_PINS` (it can only make the
+/// run stricter). Test hooks (`KRC_FAULT_STEP`, `KRC_COMMAND_LOG`)
 /// stay behind: a user must not steer root's run through them.
-const KEEP_ENV: &str = "GITHUB_TOKEN";
+const KEEP_ENV: &str = "GITHUB_TOKEN,KRC_REQUIRE_PINS";
 
 /// Why krc could not run itself again as root.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +66,7 @@ pub(crate) fn reexec(user: &str) -> Result<ExitStatus, SudoError> {
         .map_err(SudoError::Run)
 }
 
-/// `sudo -n --preserve-env=GITHUB_TOKEN KRC ARGS... [--user USER]`.
+/// `sudo -n --preserve-env=GITHUB_TOKEN,KRC_REQUIRE_PINS KRC ARGS... [--user USER]`.
 fn sudo_argv(exe: &Path, args: &[String], user: &str) -> Vec<OsString> {
     let mut argv: Vec<OsString> = vec![
         "sudo".into(),
@@ -101,7 +102,7 @@ mod tests {
             [
                 "sudo",
                 "-n",
-                "--preserve-env=GITHUB_TOKEN",
+                "--preserve-env=GITHUB_TOKEN,KRC_REQUIRE_PINS",
                 "/usr/local/bin/krc",
                 "install",
                 "--user",

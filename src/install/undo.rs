@@ -90,7 +90,7 @@ pub(crate) fn undo(
             let cmd = u.cmd().map_err(|e| e.to_string())?;
             runner.run(&cmd).map_err(|e| e.to_string())?;
         }
-        Change::Ran { undo: None, .. } => {}
+        Change::Ran { undo: None, .. } | Change::Verified { .. } => {}
         Change::Watched { path, meta, after } => {
             // The command may have left the path as it was, written it, or
             // (killed early) not reached it: only what it left is undone.

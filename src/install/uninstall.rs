@@ -39,6 +39,9 @@ fn describe(e: &Entry, journal: &Journal) -> String {
         }
         Change::Ran { shown, undo: None } => format!("nothing for: {shown} (needs no undo)"),
         Change::OnUndo { undo } => format!("run {}", undo.shown()),
+        Change::Verified { trust, .. } => {
+            format!("nothing for: the k3s artifacts, verified ({trust}) (needs no undo)")
+        }
         Change::Watched {
             path,
             meta: Some(_),

@@ -187,6 +187,8 @@ mod tests {
             root: "/".into(),
             krc_version: "0".into(),
             k3s: None,
+            trust: None,
+            sha256: Default::default(),
         };
         let page = super::render(&meta, &[phase]);
         let verdict = page

@@ -1,7 +1,8 @@
 //! The JSON report, schema `krc.report/v1` (documented in the README):
 //!
 //! ```text
-//! { "schema": "krc.report/v1", "meta": {hostname, kernel, user, root, krc_version, k3s},
+//! { "schema": "krc.report/v1", "meta": {hostname, kernel, user, root, krc_version, k3s,
+//!   trust?, sha256?},
 //!   "phases": [ { "phase", "suite", "started", "duration",
 //!                 "counts": {passed, failed, warned, skipped, errors},
 //!                 "checks": [ {id, phase, group, title, severity, status,

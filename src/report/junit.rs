@@ -56,6 +56,15 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, R
             Property::new("k3s", meta.k3s.as_deref().unwrap_or("not pinned")),
             Property::new("suite", p.suite.as_str()),
         ]);
+        if let Some(t) = &meta.trust {
+            suite.add_property(Property::new("trust", t.as_str()));
+        }
+        for (name, sum) in &meta.sha256 {
+            suite.add_property(Property::new(
+                format!("sha256.{name}").as_str(),
+                sum.as_str(),
+            ));
+        }
         let warned: Vec<&CheckRecord> = p
             .records
             .iter()
@@ -231,6 +240,8 @@ mod tests {
             root: "/".into(),
             krc_version: "0.1.0".into(),
             k3s: Some("v1.33.5+k3s1".into()),
+            trust: None,
+            sha256: Default::default(),
         };
         let xml = super::render(&meta, &phases).unwrap();
         assert_eq!(xml.matches("<testsuite ").count(), 3, "{xml}");
@@ -297,6 +308,8 @@ mod tests {
             root: "/".into(),
             krc_version: "0".into(),
             k3s: None,
+            trust: None,
+            sha256: Default::default(),
         };
         let xml = super::render(&meta, &[phase]).unwrap();
         assert!(

@@ -199,6 +199,13 @@ pub(crate) struct RunMeta {
     pub(crate) krc_version: String,
     /// The k3s release or commit the run pins, when it knows one.
     pub(crate) k3s: Option<String>,
+    /// How the install verified the k3s artifacts ("pinned", "release
+    /// checksums over TLS"), when it got that far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) trust: Option<String>,
+    /// Every artifact krc accepted, by name, and its SHA-256.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) sha256: std::collections::BTreeMap<String, String>,
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ fn serve_logging(
 }
 
 /// The stand-in artifacts by path, in the mirror layout krc expects.
-fn artifact_files() -> HashMap<String, Vec<u8>> {
+pub fn artifact_files() -> HashMap<String, Vec<u8>> {
     let (script, k3s, sums) = artifacts();
     let r = VERSION.replace('+', "%2B");
     let mut files = HashMap::new();
@@ -296,6 +296,11 @@ pub fn test_pki() -> (String, String, String) {
 
 /// The artifacts over HTTPS on 127.0.0.1 with the given certificate.
 pub fn serve_artifacts_tls(cert_pem: &str, key_pem: &str) -> String {
+    serve_files_tls(artifact_files(), cert_pem, key_pem)
+}
+
+/// `files` by path over HTTPS on 127.0.0.1 with the given certificate.
+pub fn serve_files_tls(files: HashMap<String, Vec<u8>>, cert_pem: &str, key_pem: &str) -> String {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -307,7 +312,6 @@ pub fn serve_artifacts_tls(cert_pem: &str, key_pem: &str) -> String {
             .with_single_cert(certs, key)
             .unwrap(),
     );
-    let files = artifact_files();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {

@@ -67,11 +67,14 @@ pub(super) const BINARY: Step = Step {
     },
     plan: |ctx| {
         let bin = arch().1;
-        let sum = |name: &str| {
-            ctx.pins
-                .and_then(|p| p.sum(name).ok())
-                .unwrap_or("(pin not loaded)")
-                .to_string()
+        let sum = |name: &str| match ctx.pins {
+            Some(p) => p.sum(name).map(str::to_string).unwrap_or_else(|_| {
+                format!(
+                    "(not pinned: {}; the sum is recorded when fetched)",
+                    p.trust.label()
+                )
+            }),
+            None => "(pin not loaded)".to_string(),
         };
         let (k, v) = ctx.opts.pin.env();
         // The binary is placed (verified) first and the script told not to
