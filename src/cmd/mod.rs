@@ -7,12 +7,14 @@ mod install;
 mod install_show;
 pub(crate) mod output;
 mod preflight;
+mod release;
 mod run;
 
 pub(crate) use accept::accept;
 pub(crate) use catalogue::{explain, list};
 pub(crate) use install::{install, uninstall};
 pub(crate) use preflight::preflight;
+pub(crate) use release::{generate, version};
 pub(crate) use run::run;
 
 use crate::install::{InstallOutcome, UninstallOutcome};
