@@ -7,10 +7,14 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::Phase;
 
+/// What `krc --version` prints after the name: the commit too, so that a
+/// bug report names the exact source (build.rs records it).
+pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KRC_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "krc",
-    version,
+    version = VERSION,
     about = "Qualify a host for rootless k3s, install it, and accept the result, as a test report",
     long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n  krc pins REF          write the SHA-256 pins of a k3s release (for --pins)\n  krc run               preflight, install and accept in one go, one report for CI\n\nExit status: 0 no required check failed (warnings allowed, unless --warnings-as-failures); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer); 4 no check matched the filter.",
     after_help = "Examples:\n  krc preflight                          qualify this host for the invoking user\n  sudo krc preflight --user k3s          as root, for the user k3s\n  krc preflight cgroup                   only the checks whose id contains \"cgroup\"\n  krc preflight --junit report.xml       also write JUnit for CI\n  krc explain cgroup.delegation"
@@ -64,9 +68,34 @@ pub(crate) enum Command {
         /// A check id, as `krc list` prints it (e.g. cgroup.unified)
         id: String,
     },
+    /// Print the version and commit; with --verbose also target, glibc floor, build date, features
+    #[command(
+        after_help = "`krc -vV` is the same as `krc version --verbose`: paste its output into a bug report."
+    )]
+    Version {
+        /// Also print the target, the glibc floor, the build date and the enabled features
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// Internal: the user-namespace probe helper krc runs as the target user
     #[command(name = "__userns-probe", hide = true)]
     UsernsProbe,
+    /// Internal: write the man pages or shell completions into DIR (release builds)
+    #[command(name = "__generate", hide = true)]
+    Generate {
+        /// What to write: man (krc.1 and one page per subcommand) or completions (bash, zsh, fish)
+        #[arg(value_enum)]
+        what: Generated,
+        /// The directory to write into (created if missing)
+        dir: PathBuf,
+    },
+}
+
+/// What `krc __generate` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Generated {
+    Man,
+    Completions,
 }
 
 pub(crate) use crate::suite::config::MAX_WAIT_SECS;

@@ -37,6 +37,18 @@ pub fn main() -> ExitCode {
     {
         return ExitCode::from(host::probes::userns_probe::helper_main());
     }
+    // `krc -vV`: the verbose version, as rustc and cargo spell it (clap
+    // would stop at -V and print the short one).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if matches!(
+        args.iter()
+            .map(|a| a.to_str())
+            .collect::<Vec<_>>()
+            .as_slice(),
+        [Some("-vV" | "-Vv")] | [Some("-v"), Some("-V")] | [Some("-V"), Some("-v")]
+    ) {
+        return ExitCode::from(cmd::version(true).unwrap_or(exit::USAGE));
+    }
     // ring is the one TLS provider krc is built with (see CRATES.md).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse() {
@@ -64,6 +76,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => cmd::run(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),
         Command::Explain { id } => cmd::explain(id),
+        Command::Version { verbose } => cmd::version(*verbose),
+        Command::Generate { what, dir } => cmd::generate(*what, dir),
         // Handled above, before clap; reaching it here is the same call.
         Command::UsernsProbe => Ok(host::probes::userns_probe::helper_main()),
     };

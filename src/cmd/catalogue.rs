@@ -6,7 +6,7 @@ use super::{CmdError, exit};
 use crate::checks::{self, CATALOGUE, Phase};
 
 /// Writes to stdout; a closed pipe (`krc list | head -1`) ends quietly.
-fn emit(text: &str) -> Result<(), CmdError> {
+pub(super) fn emit(text: &str) -> Result<(), CmdError> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),

@@ -8,6 +8,7 @@ mod install_show;
 pub(crate) mod output;
 mod pins;
 mod preflight;
+mod release;
 mod run;
 
 pub(crate) use accept::accept;
@@ -15,6 +16,7 @@ pub(crate) use catalogue::{explain, list};
 pub(crate) use install::{install, uninstall};
 pub(crate) use pins::pins;
 pub(crate) use preflight::preflight;
+pub(crate) use release::{generate, version};
 pub(crate) use run::run;
 
 use crate::install::{InstallOutcome, UninstallOutcome};

@@ -105,9 +105,19 @@ pub(crate) fn run(user: &TargetUser) -> Result<(), String> {
 /// them) is not taken for the helper's.
 fn nonce() -> Result<String, String> {
     let mut b = [0u8; 16];
+    // The raw system call, not libc's getrandom(): that wrapper is
+    // GLIBC_2.25 and would raise the release binary's glibc floor above
+    // 2.17 (tests/release.rs). The kernel call exists since Linux 3.17.
     // SAFETY: getrandom writes at most b.len() bytes into b.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != b.len() as isize {
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getrandom,
+            b.as_mut_ptr(),
+            b.len(),
+            0 as libc::c_uint,
+        )
+    };
+    if n != b.len() as libc::c_long {
         return Err(format!(
             "getrandom failed: {}",
             std::io::Error::last_os_error()
