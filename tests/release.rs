@@ -243,6 +243,7 @@ fn the_packages_hold_binary_man_pages_completions_and_sums() {
         "run",
         "list",
         "explain",
+        "pins",
         "version",
     ] {
         wanted.push(format!("./usr/share/man/man1/krc-{sub}.1.gz"));
