@@ -8,6 +8,8 @@
 mod inst;
 mod support;
 
+use inst::chown_r;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -366,15 +368,6 @@ fn copy_dir(from: &Path, to: &Path) {
         .status()
         .unwrap();
     assert!(st.success());
-}
-
-fn chown_r(p: &Path, uid: u32, gid: u32) {
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
-    if p.is_dir() && !p.is_symlink() {
-        for e in std::fs::read_dir(p).unwrap() {
-            chown_r(&e.unwrap().path(), uid, gid);
-        }
-    }
 }
 
 /// The helper subcommand is krc's own business: not offered in help.

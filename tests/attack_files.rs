@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use inst::{seed, serve_artifacts, text, tree, tree_diff, write_pins};
+use inst::{give_alice_to, seed, serve_artifacts, text, tree, tree_diff, write_pins};
 
 const ATTACKER: &str = "krc-attacker";
 
@@ -204,29 +204,7 @@ fn krc_capped() -> Command {
 fn attacker_tree(dir: &Path, uid: u32, gid: u32) -> PathBuf {
     world_readable(dir);
     let root = seed(dir);
-    for f in ["etc/passwd", "etc/group"] {
-        let p = root.join(f);
-        let t: String = std::fs::read_to_string(&p)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let l = if l.starts_with("alice:") {
-                    l.replacen(":1000:1000:", &format!(":{uid}:{gid}:"), 1)
-                        .replacen(":1000:", &format!(":{gid}:"), 1)
-                } else {
-                    l.to_string()
-                };
-                l + "\n"
-            })
-            .collect();
-        std::fs::write(&p, t).unwrap();
-    }
-    let st = Command::new("chown")
-        .args(["-R", &format!("{uid}:{gid}")])
-        .arg(root.join("home/alice"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    give_alice_to(&root, uid, gid);
     root
 }
 

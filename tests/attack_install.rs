@@ -11,10 +11,10 @@ mod inst;
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
-use inst::{VERSION, seed, serve_artifacts, tree, tree_diff, write_pins};
+use inst::{VERSION, give_alice_to, grep_tree, seed, serve_artifacts, tree, tree_diff, write_pins};
 
 const ATTACKER: &str = "krc-attacker";
 /// A root-only file in the tree; its content must never leave it.
@@ -43,25 +43,7 @@ impl Lab {
         // The attacker must reach their home inside the tree.
         std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let root = seed(d.path());
-        for f in ["etc/passwd", "etc/group"] {
-            let p = root.join(f);
-            let t = std::fs::read_to_string(&p)
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    if l.starts_with("alice:") {
-                        l.replacen(":1000:1000:", &format!(":{uid}:{gid}:"), 1)
-                            .replacen(":1000:", &format!(":{gid}:"), 1)
-                    } else {
-                        l.to_string()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-                + "\n";
-            std::fs::write(&p, t).unwrap();
-        }
-        chown_r(&root.join("home/alice"), uid, gid);
+        give_alice_to(&root, uid, gid);
         let shadow = root.join("etc/shadow");
         std::fs::write(&shadow, SECRET).unwrap();
         std::fs::set_permissions(&shadow, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -142,35 +124,6 @@ impl Lab {
             "root-only bytes reached the user: {found:?}"
         );
     }
-}
-
-fn chown_r(p: &Path, uid: u32, gid: u32) {
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
-    if p.is_dir() && !p.is_symlink() {
-        for e in std::fs::read_dir(p).unwrap() {
-            chown_r(&e.unwrap().path(), uid, gid);
-        }
-    }
-}
-
-/// Regular files under `dir` (links not followed) that contain `needle`.
-fn grep_tree(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd {
-        let p = e.unwrap().path();
-        let m = std::fs::symlink_metadata(&p).unwrap();
-        if m.is_dir() {
-            out.extend(grep_tree(&p, needle));
-        } else if m.is_file()
-            && String::from_utf8_lossy(&std::fs::read(&p).unwrap()).contains(needle)
-        {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn text(o: &Output) -> String {

@@ -18,7 +18,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use inst::{Lab, text};
+use inst::{Lab, give_alice_to, grep_tree, text};
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
 
 /// The hostile target user: the tree's `alice` has its real uid.
 const ATTACKER: &str = "krc-attacker";
@@ -35,61 +39,13 @@ fn lab_as_attacker(edit: impl FnOnce(&Path)) -> Option<(Lab, u32)> {
     let (uid, gid, _) = support::ensure_user(ATTACKER).unwrap();
     support::ensure_user(BYSTANDER).unwrap();
     let lab = Lab::with(|root| {
-        for f in ["etc/passwd", "etc/group"] {
-            let p = root.join(f);
-            let t: String = std::fs::read_to_string(&p)
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    let l = if l.starts_with("alice:") {
-                        l.replacen(":1000:1000:", &format!(":{uid}:{gid}:"), 1)
-                            .replacen(":1000:", &format!(":{gid}:"), 1)
-                    } else {
-                        l.to_string()
-                    };
-                    l + "\n"
-                })
-                .collect();
-            std::fs::write(&p, t).unwrap();
-        }
-        chown_r(&root.join("home/alice"), uid, gid);
+        give_alice_to(root, uid, gid);
         std::fs::set_permissions(root.join("home/alice"), PermissionsExt::from_mode(0o755))
             .unwrap();
         edit(root);
     });
     std::fs::set_permissions(lab.dir(), PermissionsExt::from_mode(0o755)).unwrap();
     Some((lab, uid))
-}
-
-fn chown_r(p: &Path, uid: u32, gid: u32) {
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
-    if p.is_dir() && !p.is_symlink() {
-        for e in std::fs::read_dir(p).unwrap() {
-            chown_r(&e.unwrap().path(), uid, gid);
-        }
-    }
-}
-
-/// Regular files under `dir` (links not followed) that contain `needle`.
-fn grep_tree(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd {
-        let p = e.unwrap().path();
-        let m = std::fs::symlink_metadata(&p).unwrap();
-        if m.is_dir() {
-            out.extend(grep_tree(&p, needle));
-        } else if m.is_file() && memfind(&std::fs::read(&p).unwrap(), needle.as_bytes()) {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The three report files of a run in `dir`, as flags.

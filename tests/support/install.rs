@@ -219,13 +219,58 @@ ExecStartPost=-/usr/bin/systemctl --user set-environment DBUS_SESSION_BUS_ADDRES
 WantedBy=sockets.target
 ";
 
-fn chown_r(p: &Path, uid: u32, gid: u32) {
+/// `chown -R` without following links.
+pub fn chown_r(p: &Path, uid: u32, gid: u32) {
     std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
     if p.is_dir() && !p.is_symlink() {
         for e in std::fs::read_dir(p).unwrap() {
             chown_r(&e.unwrap().path(), uid, gid);
         }
     }
+}
+
+/// Gives the seed tree's `alice` the real `uid`/`gid` of a test user (in
+/// `/etc/passwd` and `/etc/group`) and makes her home theirs.
+pub fn give_alice_to(root: &Path, uid: u32, gid: u32) {
+    for f in ["etc/passwd", "etc/group"] {
+        let p = root.join(f);
+        let t: String = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let l = if l.starts_with("alice:") {
+                    l.replacen(":1000:1000:", &format!(":{uid}:{gid}:"), 1)
+                        .replacen(":1000:", &format!(":{gid}:"), 1)
+                } else {
+                    l.to_string()
+                };
+                l + "\n"
+            })
+            .collect();
+        std::fs::write(&p, t).unwrap();
+    }
+    chown_r(&root.join("home/alice"), uid, gid);
+}
+
+/// Regular files under `dir` (links not followed) that contain `needle`.
+pub fn grep_tree(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        if m.is_dir() {
+            out.extend(grep_tree(&p, needle));
+        } else if m.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// Every entry under `root`: kind, mode, owner and content hash (or link
