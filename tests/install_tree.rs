@@ -1040,3 +1040,76 @@ fn the_gate_judges_the_network_the_install_will_use() {
     let (code, out) = dry_run(&["--cidr", "10.241.0.0/16"]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+/// A pure cgroup v2 host with a v1 hierarchy beside it (a VPN client's
+/// net_cls): k3s calls it unified, so the install plans no grub change
+/// and finishes; before, it asked for the flag and a reboot on every run.
+#[test]
+fn a_v1_hierarchy_beside_cgroup_v2_plans_no_boot_change() {
+    let lab = Lab::new();
+    let mountinfo = lab.root.join("proc/self/mountinfo");
+    let mut m = std::fs::read_to_string(&mountinfo).unwrap();
+    m.push_str("88 30 0:52 / /sys/fs/cgroup/net_cls rw,relatime - cgroup net_cls rw,net_cls\n");
+    std::fs::write(&mountinfo, m).unwrap();
+    let o = lab.install(&["--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("cgroup-v2         satisfied"), "{out}");
+    assert!(
+        !lab.root
+            .join("etc/default/grub.d/99-krc-cgroup2.cfg")
+            .exists(),
+        "a grub drop-in was written on a cgroup v2 host"
+    );
+}
+
+/// The running kernel already has the flag and v1 is still mounted (or
+/// /sys/fs/cgroup is cgroup2 but a v1 hierarchy holds cpuset): another
+/// grub change and reboot would change nothing. The run refuses up front
+/// naming what still binds v1, in the dry run too, and writes nothing.
+#[test]
+fn no_boot_change_when_it_cannot_help() {
+    // Hybrid although the running kernel was booted with the flag.
+    let lab = Lab::new();
+    make_hybrid(&lab.root);
+    let cmdline = std::fs::read_to_string(lab.root.join("proc/cmdline")).unwrap();
+    std::fs::write(
+        lab.root.join("proc/cmdline"),
+        format!("{} systemd.unified_cgroup_hierarchy=1\n", cmdline.trim()),
+    )
+    .unwrap();
+    let before = lab.tree();
+    let dry = lab.install(&["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(1), "{}", text(&dry));
+    let out = text(&dry);
+    assert!(
+        out.contains("cgroup.unified") && out.contains("/sys/fs/cgroup/cpuset (cpuset)"),
+        "{out}"
+    );
+    assert!(!out.contains("update-grub"), "planned a grub change: {out}");
+    let o = lab.install(&["--yes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("refusing before any change"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
+
+    // cgroup v2 at /sys/fs/cgroup, cpuset held by a v1 hierarchy beside it.
+    let lab = Lab::new();
+    let mountinfo = lab.root.join("proc/self/mountinfo");
+    let mut m = std::fs::read_to_string(&mountinfo).unwrap();
+    m.push_str("88 30 0:52 / /run/cs rw,relatime - cgroup cgroup rw,cpuset\n");
+    std::fs::write(&mountinfo, m).unwrap();
+    let before = lab.tree();
+    let dry = lab.install(&["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(1), "{}", text(&dry));
+    let out = text(&dry);
+    assert!(
+        out.contains("cgroup.unified") && out.contains("sudo umount /run/cs"),
+        "{out}"
+    );
+    assert!(!out.contains("update-grub"), "planned a grub change: {out}");
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
+}

@@ -32,7 +32,7 @@ pub(crate) mod userns;
 pub(crate) mod verdict;
 
 use crate::host::{FactError, Host};
-pub(crate) use cgroup::delegation_config;
+pub(crate) use cgroup::{boot_change_cannot_help, delegation_config};
 pub(crate) use params::Params;
 pub(crate) use sysctl::KRC_SYSCTL_FILE;
 pub(crate) use verdict::{Findings, Status, Verdict};

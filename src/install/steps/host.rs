@@ -3,7 +3,7 @@
 
 use super::{After, Ctx, State, Step, check, verdict};
 use crate::checks::Status;
-use crate::checks::{KRC_SYSCTL_FILE, delegation_config};
+use crate::checks::{KRC_SYSCTL_FILE, boot_change_cannot_help, delegation_config};
 use crate::host::boot::{
     GRUB_DEFAULTS, GRUB_DROP_IN, NextBoot, UNIFIED_FLAG, grub_drop_in, next_boot,
 };
@@ -206,6 +206,13 @@ pub(super) const CGROUP_V2: Step = Step {
         if ok {
             return State::Satisfied(summary);
         }
+        // The host already runs cgroup v2, or the running kernel already
+        // has the flag: a boot-loader change and reboot would change
+        // nothing and the next run would ask again. The check then blocks
+        // the install with its own remedy (what still binds v1).
+        if let Ok(Some(why)) = boot_change_cannot_help(ctx.host) {
+            return State::Skipped(format!("a boot-loader change cannot help: {why}"));
+        }
         match next_boot(ctx.host).unwrap_or(NextBoot::Unknown) {
             NextBoot::Unified(line) => State::RebootPending(format!(
                 "the next boot asks for {UNIFIED_FLAG} ({line}); the running kernel was booted without it"
@@ -220,6 +227,10 @@ pub(super) const CGROUP_V2: Step = Step {
         }
     },
     plan: |ctx| match boot_loader(ctx) {
+        _ if !matches!(boot_change_cannot_help(ctx.host), Ok(None)) => Err(
+            "a boot-loader change cannot help this host (see `krc preflight cgroup.unified`)"
+                .into(),
+        ),
         BootLoader::GrubDropIn => Ok(vec![
             // Undo regenerates from the defaults once the drop-in is gone,
             // rather than copying back a grub.cfg that a kernel update may
