@@ -1123,3 +1123,37 @@ fn no_boot_change_when_it_cannot_help() {
     assert!(!out.contains("update-grub"), "planned a grub change: {out}");
     assert_eq!(tree_diff(&before, &lab.tree()), "");
 }
+
+/// Issue 17: a needed step that cannot apply here (the packages step on a
+/// host with neither apt-get nor dnf) made the dry run say "N of 13 steps
+/// would change this host" and exit 0, while the real run failed at step
+/// 1. Now the dry run says the run would fail at that step and exits 1,
+/// and the real run refuses before any change, `--force` or not.
+#[test]
+fn a_dry_run_predicts_a_step_that_cannot_apply() {
+    let lab = Lab::new();
+    std::fs::remove_file(lab.root.join("usr/lib/systemd/user/dbus.socket")).unwrap();
+    for pm in ["usr/bin/apt-get", "usr/bin/dnf"] {
+        assert!(!lab.root.join(pm).exists(), "the seed has {pm}");
+    }
+    let before = lab.tree();
+    let dry = lab.install(&["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(1), "{}", text(&dry));
+    let out = text(&dry);
+    assert!(
+        out.contains("step 1/13 packages cannot apply on this host: neither apt-get nor dnf")
+            && out.contains("dbus-user-session"),
+        "{out}"
+    );
+    for extra in [&["--yes"][..], &["--yes", "--force"][..]] {
+        let o = lab.install(extra);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let out = text(&o);
+        assert!(
+            out.contains("refusing before any change") && out.contains("packages cannot apply"),
+            "{out}"
+        );
+        assert!(!out.contains("[ 1/"), "a step ran: {out}");
+    }
+    assert_eq!(tree_diff(&before, &lab.tree()), "");
+}

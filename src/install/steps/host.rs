@@ -79,7 +79,14 @@ pub(super) const PACKAGES: Step = Step {
                 optional: false,
             }])
         } else {
-            Err("neither apt-get nor dnf is on this host: install uidmap (shadow-utils), slirp4netns, fuse-overlayfs and dbus-user-session with its package manager, then run krc install again".into())
+            Err(format!(
+                "neither apt-get nor dnf is on this host: install {} with its package manager, then run krc install again",
+                missing
+                    .iter()
+                    .map(|(_, what)| *what)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         }
     },
     after: After::Continue,
