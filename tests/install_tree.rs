@@ -897,7 +897,7 @@ fn an_apparmor_profile_for_k3s_where_userns_is_restricted() {
     );
     let profile = std::fs::read_to_string(lab.root.join("etc/apparmor.d/krc-k3s")).unwrap();
     assert!(
-        profile.contains("profile k3s /usr/local/bin/k3s flags=(unconfined)")
+        profile.contains("profile k3s /usr/local/bin/k3s flags=(default_allow)")
             && profile.contains("  userns,"),
         "{profile}"
     );
@@ -955,11 +955,23 @@ fn a_read_only_usr_local_puts_k3s_in_opt_bin() {
     }
     let lab = Lab::with(|root| {
         std::fs::create_dir_all(root.join("opt/bin")).unwrap();
+        // Issue 17: with AppArmor's restriction on, the profile must name
+        // the binary's final place, not /usr/local/bin/k3s.
+        std::fs::write(
+            root.join("proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+            "1\n",
+        )
+        .unwrap();
     });
     let local = lab.root.join("usr/local");
     let o = install_with_read_only(&lab, &local);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(lab.root.join("opt/bin/k3s").is_file());
+    let profile = std::fs::read_to_string(lab.root.join("etc/apparmor.d/krc-k3s")).unwrap();
+    assert!(
+        profile.contains("profile k3s /opt/bin/k3s flags=(default_allow)"),
+        "{profile}"
+    );
     assert!(!lab.root.join("usr/local/bin/k3s").exists());
     let unit = std::fs::read_to_string(
         lab.root

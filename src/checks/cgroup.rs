@@ -373,7 +373,7 @@ pub(crate) const DELEGATION: Check = Check {
     explain: "\
 Verifies that systemd delegates cpu, cpuset, memory and pids (required) and io (advisory) to the user's manager: /sys/fs/cgroup/user.slice/user-UID.slice/user@UID.service/cgroup.controllers. It also reads the Delegate= settings of user@.service and its drop-ins: when they delegate the controllers but the live set lacks them, a daemon-reload and re-login (or reboot) is pending; when no user manager runs, it judges from those files and says the live state was not readable.
 
-Why: since v1.22 rootless k3s requires delegated controllers (pkg/daemons/agent: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like. systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
+Why: since v1.22 rootless k3s requires delegated controllers (k3s-io/k3s:pkg/daemons/agent/agent_linux.go, cpu, pids and a writable cgroup: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like (validateCgroupsV2, k3s-io/k3s:pkg/agent/run.go). systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
 
 Fix: create /etc/systemd/system/user@.service.d/delegate.conf with\n  [Service]\n  Delegate=cpu cpuset io memory pids\nrun `sudo systemctl daemon-reload`, then log out and back in as the user (or reboot) so user@UID.service restarts. `krc install` writes this drop-in in its delegation step.",
 };

@@ -27,12 +27,12 @@ fn root_file(ctx: &Ctx<'_>, path: &str, mode: u32) -> Meta {
 
 pub(super) const PACKAGES: Step = Step {
     id: "packages",
-    title: "install uidmap, slirp4netns, fuse-overlayfs, fuse3, dbus-user-session",
+    title: "install uidmap, slirp4netns, fuse3, dbus-user-session",
     state: |ctx| {
         let missing = missing_packages(ctx);
         if missing.is_empty() {
             State::Satisfied(
-                "newuidmap, newgidmap, slirp4netns, fuse-overlayfs, mount.fuse3 and the user bus are installed"
+                "newuidmap, newgidmap, slirp4netns, mount.fuse3 and the user bus are installed"
                     .into(),
             )
         } else {
@@ -102,9 +102,9 @@ fn missing_packages(ctx: &Ctx<'_>) -> Vec<(&'static str, &'static str)> {
     if h.which("slirp4netns").is_none() {
         out.push(("slirp4netns", "slirp4netns"));
     }
-    if h.which("fuse-overlayfs").is_none() {
-        out.push(("fuse-overlayfs", "fuse-overlayfs"));
-    }
+    // No fuse-overlayfs: k3s runs the copy it bundles (k3s-root's bin comes
+    // first on its PATH; fs.fuse), so the host's would go unused. What
+    // the snapshotter needs from the host is mount.fuse3, below.
     if h.which("mount.fuse3").is_none() {
         // containerd mounts the fuse-overlayfs snapshotter through the
         // host's mount.fuse3, which k3s does not bundle.
