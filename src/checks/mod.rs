@@ -18,6 +18,7 @@ mod cgroup;
 mod fs;
 mod k3s;
 pub(crate) mod kernel;
+mod kernel_features;
 pub(crate) mod kubeconfig;
 mod net;
 pub(crate) mod params;

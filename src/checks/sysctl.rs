@@ -74,7 +74,7 @@ pub(super) fn ip_forward(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::checks::{Ctx, Params, Status, find};
     use crate::host::Host;
 
