@@ -201,7 +201,7 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     assert!(out.contains("export KUBECONFIG=~/.kube/k3s.yaml"), "{out}");
     let (code, facts) = sh(
         &c,
-        "dpkg -s uidmap slirp4netns fuse-overlayfs >/dev/null && grep '^bob:' /etc/subuid /etc/subgid && cat /etc/systemd/system/user@.service.d/delegate.conf /etc/sysctl.d/90-krc-rootless.conf && ls /var/lib/systemd/linger/bob && systemctl --user -M bob@ is-active k3s-rootless.service && systemctl is-enabled k3s.service; true",
+        "dpkg -s uidmap slirp4netns fuse3 >/dev/null && grep '^bob:' /etc/subuid /etc/subgid && cat /etc/systemd/system/user@.service.d/delegate.conf /etc/sysctl.d/90-krc-rootless.conf && ls /var/lib/systemd/linger/bob && systemctl --user -M bob@ is-active k3s-rootless.service && systemctl is-enabled k3s.service; true",
     )
     .await;
     assert_eq!(code, 0, "{facts}");
