@@ -10,7 +10,6 @@
 //! ci/vm-lab/guest/capture.sh).
 
 #[path = "support/install.rs"]
-#[allow(dead_code)]
 mod inst;
 mod support;
 
