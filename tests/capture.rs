@@ -5,10 +5,13 @@
 //! certificate and token, tokens in the unit and a profile) and the
 //! kubeconfig check judges the replay as it judged the host; a link the
 //! user planted where capture reads (their unit -> /etc/shadow) is kept
-//! as a link, its target never read. The Debian 12 container and the VM
-//! lab guest run the same comparison (tests/capture_container.rs,
-//! ci/vm-lab/guest/capture.sh).
+//! as a link, its target never read. The Debian 12 systemd container
+//! (with a user manager running, and a k3s config holding a token) runs
+//! the same comparison, and so does the VM lab guest
+//! (ci/vm-lab/guest/capture.sh).
 
+#[path = "support/container.rs"]
+mod container;
 #[path = "support/install.rs"]
 mod inst;
 mod support;
@@ -341,4 +344,64 @@ fn a_planted_link_is_captured_as_a_link_never_its_target() {
         .unwrap();
     let out = text(&replay);
     assert!(out.contains("symbolic link"), "{out}");
+}
+
+/// (b) The Debian 12 systemd container: a user with a running manager and
+/// lingering, a k3s config with a token; live and replayed verdicts agree
+/// and the token is nowhere in the capture.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_debian12_container_replays_to_the_same_verdicts() {
+    if !container::docker_ok() {
+        lab_skip!(
+            "no Docker engine answers `docker version` (ci/provision/20-docker.sh starts one)"
+        );
+    }
+    let (name, tag) = match container::image() {
+        Ok(i) => i,
+        Err(e) => lab_skip!("the Debian 12 image is not available: {e}"),
+    };
+    let c = container::start(name, tag, &[]).await;
+    let secret = "K10capture-container-7c1e9a::server:55aa";
+    let setup = format!(
+        "useradd -m -s /bin/bash bob && mkdir -p /dev/net && mknod -m 666 /dev/net/tun c 10 200 && mknod -m 666 /dev/fuse c 10 229 \
+         && mkdir -p /etc/rancher/k3s && printf 'token: {secret}\\ndisable: traefik\\n' > /etc/rancher/k3s/config.yaml \
+         && loginctl enable-linger bob && for i in $(seq 60); do systemctl --user -M bob@ is-system-running 2>/dev/null | grep -qE 'running|degraded' && break; sleep 0.5; done"
+    );
+    let (code, out) = container::sh(&c, &setup).await;
+    assert_eq!(code, 0, "{out}");
+    let (_, out) = container::sh(
+        &c,
+        "/krc/krc preflight --user bob --color never --json /tmp/live.json; echo \"live exit $?\"; \
+         /krc/krc capture --user bob --output /tmp/cap.tar.gz && mkdir /tmp/r && tar -xzf /tmp/cap.tar.gz -C /tmp/r \
+         && /krc/krc preflight --root /tmp/r --color never --json /tmp/replay.json; echo \"replay exit $?\"",
+    )
+    .await;
+    let d = tempfile::tempdir().unwrap();
+    for f in ["live", "replay"] {
+        let (code, json) = container::sh(&c, &format!("cat /tmp/{f}.json")).await;
+        assert_eq!(code, 0, "no {f} report:\n{out}");
+        std::fs::write(d.path().join(format!("{f}.json")), json).unwrap();
+    }
+    let diffs = differences(&d.path().join("live.json"), &d.path().join("replay.json"));
+    assert!(
+        diffs.is_empty(),
+        "live and replayed verdicts differ in the container:\n{}\n\n{out}",
+        diffs.join("\n")
+    );
+    let exits: Vec<&str> = out.lines().filter(|l| l.contains(" exit ")).collect();
+    assert_eq!(exits.len(), 2, "{out}");
+    assert_eq!(
+        exits[0].trim_start_matches("live"),
+        exits[1].trim_start_matches("replay"),
+        "{out}"
+    );
+    let (code, found) =
+        container::sh(&c, &format!("grep -rl '{secret}' /tmp/r; test $? = 1")).await;
+    assert_eq!(code, 0, "the k3s token is in the capture: {found}");
+    let (_, toml) = container::sh(&c, "cat /tmp/r/krc-fixture.toml").await;
+    assert!(
+        toml.contains("user_manager = "),
+        "the manager's answer was captured:\n{toml}"
+    );
+    eprintln!("{out}");
 }

@@ -18,7 +18,7 @@ use std::io::Write as _;
 
 use super::{CmdError, exit};
 use crate::checks::kubeconfig::kubeconfig_path;
-use crate::checks::{Ctx, Phase, Status};
+use crate::checks::{Ctx, Phase, Severity, Status};
 use crate::cli::CaptureArgs;
 use crate::host::Host;
 use crate::suite::Suite;
@@ -40,7 +40,10 @@ pub(crate) fn capture(args: &CaptureArgs) -> Result<u8, CmdError> {
                 params: &e.params,
             });
             if phase == Phase::Preflight {
-                counts[v.status as usize] += 1;
+                // As a report counts it: an advisory failure warns.
+                let advisory = e.severity == Severity::Advisory && v.status == Status::Fail;
+                let status = if advisory { Status::Warn } else { v.status };
+                counts[status as usize] += 1;
             }
             kubeconfig.get_or_insert_with(|| {
                 kubeconfig_path(host.user(), e.params.accept.kubeconfig.as_deref())
