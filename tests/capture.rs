@@ -405,3 +405,58 @@ async fn the_debian12_container_replays_to_the_same_verdicts() {
     );
     eprintln!("{out}");
 }
+
+/// (c) The VM lab guest's script, run here as the guest runs it (as root,
+/// for a user): its one line says the replay agrees; and a replay that
+/// lost a check is called a difference, naming it.
+#[test]
+fn the_vm_lab_guest_script_says_same_and_names_a_difference() {
+    if let Some(why) = need_root() {
+        lab_skip!("{why}");
+    }
+    if !support::have("join") || !support::have("awk") {
+        lab_skip!("the guest script needs join and awk (coreutils, awk)");
+    }
+    let user = "krc-capture-vm";
+    support::ensure_user(user).unwrap();
+    let script = support::repo().join("ci/vm-lab/guest/capture.sh");
+    let d = tempfile::tempdir().unwrap();
+    let run = |krc: &Path, out: &Path| {
+        Command::new("bash")
+            .arg(&script)
+            .arg(user)
+            .arg(out)
+            .env("KRC", krc)
+            .output()
+            .unwrap()
+    };
+    let o = run(Path::new(env!("CARGO_BIN_EXE_krc")), &d.path().join("good"));
+    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        o.status.success() && line.starts_with("krc-capture-replay: same "),
+        "{}",
+        text(&o)
+    );
+    // A krc whose replay skips ports.free: the script must say so.
+    let lossy = d.path().join("krc-lossy");
+    std::fs::write(
+        &lossy,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" --root \"*) exec {} \"$@\" --skip ports.free;; esac\nexec {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_krc"),
+            env!("CARGO_BIN_EXE_krc")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&lossy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = run(&lossy, &d.path().join("bad"));
+    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        !o.status.success()
+            && line.starts_with("krc-capture-replay: differ ")
+            && line.contains("ports.free live=PASS replay=absent"),
+        "{}",
+        text(&o)
+    );
+}

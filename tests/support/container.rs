@@ -95,7 +95,12 @@ pub async fn start(
         .start()
         .await
         .unwrap();
-    let (_, state) = sh(&c, "timeout 60 systemctl is-system-running --wait").await;
+    // Under load the manager's bus may not be there yet after a second.
+    let (_, state) = sh(
+        &c,
+        "for i in $(seq 120); do [ -S /run/systemd/private ] && break; sleep 0.5; done; timeout 60 systemctl is-system-running --wait",
+    )
+    .await;
     assert!(
         state.contains("running") || state.contains("degraded"),
         "systemd in the container: {state}"

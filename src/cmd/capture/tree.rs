@@ -130,15 +130,24 @@ impl Tree {
                 }
             }
         }
+        // Paths krc asked for, found or not: a name below one of them
+        // must stay a directory for the question to get its answer.
+        let asked: Vec<&String> = rec.reads.keys().chain(rec.stats.keys()).collect();
         for (dir, names) in &rec.lists {
             if !t.has(dir) {
                 t.put(dir, Entry::Dir, 0o755);
             }
             for n in names {
                 let child = format!("{}/{n}", dir.trim_end_matches('/'));
-                if !t.has(&child) && clean::denied(&child).is_none() {
-                    // Only the name was read: an empty directory says it.
+                if t.has(&child) || clean::denied(&child).is_some() {
+                    continue;
+                }
+                // Only the name was read: an empty file says it (and
+                // survives git, which keeps no empty directory).
+                if asked.iter().any(|p| below(p, &child)) {
                     t.put(&child, Entry::Dir, 0o755);
+                } else {
+                    t.put(&child, Entry::File(Vec::new()), 0o644);
                 }
             }
         }
