@@ -214,7 +214,9 @@ fn planted_secrets_stay_on_the_host_and_the_kubeconfig_verdict_survives() {
     inst::chown_r(&home, uid, gid);
     run_as(
         user,
-        &format!("printf 'export GITHUB_TOKEN={profile_token}\\n' >> ~/.bashrc"),
+        &format!(
+            "touch ~/.bashrc && sed -i '/GITHUB_TOKEN/d' ~/.bashrc && printf 'export GITHUB_TOKEN={profile_token}\\n' >> ~/.bashrc"
+        ),
     );
     let d = tempfile::tempdir().unwrap();
     let (tree, diffs, report) = capture_and_replay(d.path(), user);
