@@ -394,3 +394,88 @@ impl Tree {
 fn clean_text(s: &str) -> String {
     crate::report::redact::redact(s).replace("[redacted]", clean::MARK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::record::Read;
+
+    fn user() -> TargetUser {
+        TargetUser {
+            name: "alice".into(),
+            uid: 1000,
+            gid: 1000,
+            home: "/home/alice".into(),
+            groups: vec![1000, 108],
+        }
+    }
+
+    fn node<'a>(t: &'a Tree, p: &str) -> Option<&'a Entry> {
+        t.nodes.get(p).map(|(e, _)| e)
+    }
+
+    #[test]
+    fn refusals_are_given_again_and_accounts_cut_down() {
+        let mut rec = Record::default();
+        let bytes = |s: &str| Read::Bytes(s.as_bytes().to_vec());
+        rec.reads.insert(
+            "/etc/passwd".into(),
+            bytes("root:x:0:0:Root,,,:/root:/bin/bash\nbob:x:1001:1001:Bob Smith:/home/bob:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\nsvc:x:165600:165600::/:/bin/false\n"),
+        );
+        rec.reads.insert(
+            "/etc/group".into(),
+            bytes("root:x:0:\nalice:x:1000:\nkvm:x:108:alice,bob\nbob:x:1001:\n"),
+        );
+        rec.reads
+            .insert("/etc/subuid".into(), bytes("alice:165536:65536\n"));
+        rec.accounts = vec![("svc".into(), 165600), ("ldapuser".into(), 170000)];
+        let unit = "/home/alice/.config/systemd/user/k3s-rootless.service";
+        rec.reads.insert(
+            unit.into(),
+            Read::Refused(Refused::Link {
+                at: unit.into(),
+                to: "/etc/shadow".into(),
+            }),
+        );
+        rec.reads.insert(
+            "/etc/x.conf".into(),
+            Read::Refused(Refused::Link {
+                at: "/etc/x.conf".into(),
+                to: "/etc/shadow".into(),
+            }),
+        );
+        rec.reads
+            .insert("/run/lock".into(), Read::Refused(Refused::NotRegular));
+        rec.reads
+            .insert("/etc/shadow".into(), bytes("root:$6$x:1:"));
+        rec.lists
+            .insert("/proc".into(), vec!["1".into(), "42".into(), "self".into()]);
+        rec.stats.insert("/proc/42/cmdline".into(), Stat::Missing);
+        let t = Tree::build(&rec, &user(), "/home/alice/.kube/k3s.yaml");
+        assert_eq!(
+            node(&t, unit.trim_start_matches('/')),
+            Some(&Entry::Symlink("/etc/shadow".into()))
+        );
+        assert_eq!(
+            node(&t, "etc/x.conf"),
+            Some(&Entry::Symlink("x.conf".into())),
+            "outside the home a tree would follow it: a link to itself"
+        );
+        assert_eq!(node(&t, "run/lock"), Some(&Entry::Fifo));
+        assert_eq!(node(&t, "etc/shadow"), None);
+        assert_eq!(node(&t, "proc/1"), Some(&Entry::File(Vec::new())));
+        assert_eq!(node(&t, "proc/42"), Some(&Entry::Dir));
+        let text = |p: &str| match node(&t, p) {
+            Some(Entry::File(b)) => String::from_utf8(b.clone()).unwrap(),
+            e => panic!("{p}: {e:?}"),
+        };
+        assert_eq!(
+            text("etc/passwd"),
+            "root:x:0:0::/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\nsvc:x:165600:165600::/:/bin/false\nldapuser:x:170000:170000::/nonexistent:/usr/sbin/nologin\n"
+        );
+        assert_eq!(
+            text("etc/group"),
+            "root:x:0:\nalice:x:1000:alice\nkvm:x:108:alice\n"
+        );
+    }
+}
