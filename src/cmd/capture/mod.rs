@@ -10,6 +10,7 @@
 //! archive is written like a report (its directory resolved without
 //! following a user's link), atomically, mode 0600.
 
+mod accounts;
 mod clean;
 mod tree;
 mod ustar;
