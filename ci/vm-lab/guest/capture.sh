@@ -7,6 +7,8 @@
 #   krc-capture-replay: same N checks, exit S
 #   krc-capture-replay: differ ID live=X replay=Y; ... (exit live A replay B)
 #   krc-capture-replay: error WHAT
+# Three krc runs: about 100 s of the first boot under tcg with a debug krc
+# (seen 2026-12-03), a few seconds with KVM.
 # Usage: capture.sh USER OUT   (KRC: the krc to run, default the lab's)
 set -uo pipefail
 user=$1
