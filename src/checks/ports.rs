@@ -36,6 +36,8 @@ pub(super) fn free(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // (sock_diag, what `ss -lt` uses); reading /proc/net/tcp walks every
     // socket. A tree has only its files. Both name where they read.
     let listeners = if host.origin() == Origin::Live {
+        // A capture's tree is judged from the files, as any tree is.
+        host.note_files(&["/proc/net/tcp", "/proc/net/tcp6"]);
         live_tcp_listeners(|file| host.read_opt(file))?
     } else {
         let mut found = Vec::new();
