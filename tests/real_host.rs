@@ -227,6 +227,16 @@ fn ports_free_sees_a_real_listener() {
         "{procfs}"
     );
     drop(listener);
+    // Other work may listen on the other k3s ports of a shared machine:
+    // this test asserts only about its own listener, which is now gone.
     let doc = run_json(&["ports.free", "--exact"]);
-    assert_eq!(check(&doc, "ports.free")["status"], "pass");
+    let c = check(&doc, "ports.free");
+    assert!(
+        c["status"] == "pass" || c["status"] == "fail",
+        "judged, not skipped: {c}"
+    );
+    assert!(
+        !c["evidence"].to_string().contains("127.0.0.1:10443 LISTEN"),
+        "a closed listener is not reported: {c}"
+    );
 }

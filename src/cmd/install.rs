@@ -90,7 +90,8 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
         && !run.steps.is_empty()
     {
         let report = crate::install::report::phase_report(&run.steps);
-        files.write(&run_meta(host, &run, opts), std::slice::from_ref(&report))?;
+        let code = super::exit_code(run.outcome);
+        files.write(&run_meta(host, &run, opts), std::slice::from_ref(&report), code)?;
     }
     Ok(super::exit_code(run.outcome))
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use libtest_mimic::{Arguments, ColorSetting};
 
 use crate::cli::SuiteArgs;
-use crate::report::Counts;
+use crate::report::{CheckRecord, Counts};
 
 use super::CmdError;
 use crate::fsutil::write_atomic;
@@ -174,13 +174,19 @@ impl ReportFiles {
             .any(|p| is_stdout(p))
     }
 
-    pub(crate) fn write(&self, meta: &RunMeta, phases: &[PhaseReport]) -> Result<(), CmdError> {
+    /// Writes every report of a run that ends with exit status `code`.
+    pub(crate) fn write(
+        &self,
+        meta: &RunMeta,
+        phases: &[PhaseReport],
+        code: u8,
+    ) -> Result<(), CmdError> {
         if let Some(p) = &self.junit {
             let xml = junit::render(meta, phases).map_err(CmdError::of)?;
             put(p, xml.as_bytes())?;
         }
         if let Some(p) = &self.json {
-            put(p, json::render(meta, phases).as_bytes())?;
+            put(p, json::render(meta, phases, ending(code)).as_bytes())?;
         }
         if let Some(p) = &self.html {
             put(p, html::render(meta, phases).as_bytes())?;
@@ -258,24 +264,64 @@ fn check_report_path(flag: &str, path: &Path) -> Result<PathBuf, CmdError> {
     Ok(full)
 }
 
-/// The end of a one-phase command: the count line, the report files, and
-/// the exit status (1 when a required check failed or could not be verified).
+/// The verdict of an exit status, in the words of the JSON report.
+pub(crate) fn ending(code: u8) -> json::Ending {
+    use super::exit;
+    let verdict = match code {
+        exit::OK => "passed",
+        exit::INCONCLUSIVE => "inconclusive",
+        exit::REBOOT_REQUIRED => "reboot-required",
+        exit::RELOGIN_REQUIRED => "relogin-required",
+        _ => "failed",
+    };
+    json::Ending {
+        verdict,
+        exit_status: code,
+    }
+}
+
+/// The exit status records decide: 1 when one blocks (a required check
+/// failed or errored, or a warning under --warnings-as-failures), else 5
+/// when a required check could not be judged (missing facts or probes,
+/// not a failed prerequisite), else 0. Unjudged is not qualified, with or
+/// without --warnings-as-failures.
+pub(crate) fn verdict_code<'a>(records: impl IntoIterator<Item = &'a CheckRecord>) -> u8 {
+    let mut code = super::exit::OK;
+    for r in records {
+        if r.blocks() {
+            return super::exit::FAILED;
+        }
+        if r.unjudged_required() {
+            code = super::exit::INCONCLUSIVE;
+        }
+    }
+    code
+}
+
+/// The ids of the required checks that could not be judged.
+pub(crate) fn unjudged<'a>(records: impl IntoIterator<Item = &'a CheckRecord>) -> Vec<&'a str> {
+    records
+        .into_iter()
+        .filter(|r| r.unjudged_required())
+        .map(|r| r.id.as_str())
+        .collect()
+}
+
+/// The end of a one-phase command: the count line (and the checks that
+/// could not be judged), the report files, and the exit status.
 pub(crate) fn finish(
     printer: Option<&Arc<Mutex<Printer>>>,
     report: &PhaseReport,
     files: &ReportFiles,
     meta: &RunMeta,
 ) -> Result<u8, CmdError> {
+    let code = verdict_code(&report.records);
     if let Some(p) = printer
         && let Ok(mut p) = p.lock()
     {
         p.summary(&Counts::of(&report.records));
+        p.inconclusive(&unjudged(&report.records), code == super::exit::INCONCLUSIVE);
     }
-    files.write(meta, std::slice::from_ref(report))?;
-    let blocked = report.records.iter().any(|r| r.blocks());
-    Ok(if blocked {
-        super::exit::FAILED
-    } else {
-        super::exit::OK
-    })
+    files.write(meta, std::slice::from_ref(report), code)?;
+    Ok(code)
 }

@@ -89,17 +89,23 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         meta.trust = trust;
         meta.sha256 = sha256;
     }
-    files.write(&meta, &phases)?;
-    if let Some(sig) = crate::stop::requested() {
-        return Ok(crate::stop::exit_status(sig));
-    }
-    Ok(if install_code != exit::OK {
+    let code = if let Some(sig) = crate::stop::requested() {
+        crate::stop::exit_status(sig)
+    } else if install_code != exit::OK {
         install_code
-    } else if phases[2].records.iter().any(|r| r.blocks()) {
-        exit::FAILED
     } else {
-        exit::OK
-    })
+        output::verdict_code(&phases[2].records)
+    };
+    if let Some(p) = &printer
+        && let Ok(mut p) = p.lock()
+    {
+        p.inconclusive(
+            &output::unjudged(&phases[2].records),
+            code == exit::INCONCLUSIVE,
+        );
+    }
+    files.write(&meta, &phases, code)?;
+    Ok(code)
 }
 
 /// Runs the installer: its testsuite and how it ended (None: the
@@ -171,7 +177,7 @@ fn skipped(suite: &Suite, reason: &str) -> PhaseReport {
                     phase: Phase::Acceptance,
                     severity: e.severity,
                 },
-                Verdict::skip(reason.to_string()),
+                Verdict::skip_after("install", reason.to_string()),
                 Duration::ZERO,
             )
         })

@@ -165,7 +165,20 @@ fn test_case(r: &CheckRecord) -> TestCase {
         Status::Pass | Status::Warn => TestCaseStatus::success(),
         Status::Skip => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(xml_text(&r.summary));
+            // A required check that could not be judged makes the run
+            // inconclusive (exit 5): CI must see it is not a plain skip.
+            if r.unjudged_required() {
+                s.set_type("krc.unjudged");
+                s.set_message(xml_text(&format!(
+                    "unjudged (required; the run is inconclusive): {}",
+                    r.summary
+                )));
+            } else {
+                if r.prerequisite.is_some() {
+                    s.set_type("krc.prerequisite");
+                }
+                s.set_message(xml_text(&r.summary));
+            }
             s.set_description(body(r));
             s
         }
@@ -209,6 +222,8 @@ mod tests {
             evidence: vec!["observed <thing> & more".into()],
             remedy: (status != Status::Pass).then(|| "sudo fix it".into()),
             duration: Duration::from_millis(12),
+            unjudged: false,
+            prerequisite: None,
         }
     }
 

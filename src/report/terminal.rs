@@ -256,6 +256,36 @@ impl Printer {
         self.emit(&t);
     }
 
+    /// After the count line: the required checks that could not be judged.
+    /// `decides`: they make the verdict (nothing failed), so it says
+    /// inconclusive; otherwise they are listed after the failure.
+    pub(crate) fn inconclusive(&mut self, ids: &[&str], decides: bool) {
+        if ids.is_empty() {
+            return;
+        }
+        let lead = if decides {
+            "inconclusive: not qualified, not failed:"
+        } else {
+            "also"
+        };
+        let n = ids.len();
+        let text = format!(
+            "{lead} {n} required check{} could not be judged (missing facts or probes; each says which above): {}",
+            if n == 1 { "" } else { "s" },
+            ids.join(", ")
+        );
+        let mut t = String::new();
+        for l in wrap(&visible(&text), self.wrap_at(), "", "  ") {
+            if self.color && decides {
+                t.push_str(&format!("{}\n", l.yellow().bold()));
+            } else {
+                t.push_str(&l);
+                t.push('\n');
+            }
+        }
+        self.emit(&t);
+    }
+
     pub(crate) fn line(&mut self, text: &str) {
         self.emit(&format!("{}\n", visible(text)));
     }
@@ -309,6 +339,8 @@ mod tests {
             evidence: vec!["~/.profile:1: \u{1b}]0;pwned\u{7}".into()],
             remedy: Some("r\r\u{1b}[K".into()),
             duration: Duration::ZERO,
+            unjudged: false,
+            prerequisite: None,
         });
         p.line("l\u{1b}c");
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -343,6 +375,8 @@ mod tests {
                 "sudo run a command that is long\n  kept as written, however long it is".into(),
             ),
             duration: Duration::ZERO,
+            unjudged: false,
+            prerequisite: None,
         });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
@@ -366,6 +400,8 @@ mod tests {
             evidence: vec!["line one".into(), "line two".into()],
             remedy: Some("sudo a\nsudo b".into()),
             duration: Duration::ZERO,
+            unjudged: false,
+            prerequisite: None,
         });
         p.summary(&Counts {
             passed: 1,

@@ -5,8 +5,8 @@
 //! that prints them in suite order as soon as they are known.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
@@ -23,7 +23,20 @@ pub(crate) struct Task {
     pub(crate) title: String,
     pub(crate) phase: Phase,
     pub(crate) severity: Severity,
+    /// The checks that must pass first ([`super::prereq`]).
+    pub(crate) after: &'static [&'static str],
     pub(crate) run: Box<dyn FnOnce() -> Verdict + Send>,
+}
+
+impl Task {
+    fn subject(&self) -> Subject {
+        Subject {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            phase: self.phase,
+            severity: self.severity,
+        }
+    }
 }
 
 /// The tasks of a suite of host checks.
@@ -39,6 +52,7 @@ pub(crate) fn host_tasks(suite: &Suite, host: &Arc<Host>) -> Vec<Task> {
                 title: e.check.title.to_string(),
                 phase: e.check.phase,
                 severity: e.severity,
+                after: super::prereq::of(e.check.id),
                 run: Box::new(move || {
                     entry.check.judge(&Ctx {
                         host: &host,
@@ -59,6 +73,64 @@ struct Sink {
     slots: Vec<Option<CheckRecord>>,
     next: usize,
     feed: Feed,
+}
+
+/// The sink, and the signal a check waiting for its prerequisites waits on.
+type Shared = Arc<(Mutex<Sink>, Condvar)>;
+
+/// Waits for the records of `prereqs` (suite indices) and returns the
+/// skip verdict when one did not pass: a failure, or a skip for a failure
+/// further up, whose check it names. A prerequisite always started before
+/// (the trials run in [`order`]), so the wait ends when it does.
+fn blocked_by(shared: &Shared, prereqs: &[usize]) -> Option<Verdict> {
+    let (lock, ready) = &**shared;
+    for &p in prereqs {
+        let Ok(mut sink) = lock.lock() else {
+            return None;
+        };
+        while sink.slots[p].is_none() {
+            sink = match ready.wait(sink) {
+                Ok(s) => s,
+                Err(_) => return None,
+            };
+        }
+        let r = sink.slots[p].as_ref()?;
+        let root = match (r.status, &r.prerequisite) {
+            (Status::Fail | Status::Error, _) => r.id.clone(),
+            (Status::Skip, Some(root)) => root.clone(),
+            _ => continue,
+        };
+        let via = if root == r.id {
+            String::new()
+        } else {
+            format!(", so {} was not judged", r.id)
+        };
+        return Some(Verdict::skip_after(
+            &root,
+            format!("skip: {root} did not pass{via}: see {root}"),
+        ));
+    }
+    None
+}
+
+/// The order trials start in: the suite's, except that a check starts
+/// after its prerequisites (a stable topological order). libtest-mimic
+/// hands trials to its workers in this order.
+fn order(prereqs: &[Vec<usize>]) -> Vec<usize> {
+    let mut done = vec![false; prereqs.len()];
+    let mut out = Vec::with_capacity(prereqs.len());
+    while out.len() < prereqs.len() {
+        let next = (0..prereqs.len())
+            .find(|&i| !done[i] && prereqs[i].iter().all(|&p| done[p]))
+            // A cycle (a suite cannot make one; prereq's test forbids
+            // it): run the rest in suite order; waits would not end, so
+            // its prerequisites are dropped by the caller.
+            .or_else(|| (0..prereqs.len()).find(|&i| !done[i]));
+        let Some(i) = next else { break };
+        done[i] = true;
+        out.push(i);
+    }
+    out
 }
 
 impl Sink {
@@ -104,27 +176,51 @@ pub(crate) fn run(
         .into_iter()
         .filter(|t| !args.is_filtered_out(&trial_stub(t)))
         .collect();
-    let sink = Arc::new(Mutex::new(Sink {
-        slots: vec![None; selected.len()],
-        next: 0,
-        feed: feed.clone(),
-    }));
-    let trials: Vec<Trial> = selected
-        .into_iter()
-        .enumerate()
+    let shared: Shared = Arc::new((
+        Mutex::new(Sink {
+            slots: vec![None; selected.len()],
+            next: 0,
+            feed: feed.clone(),
+        }),
+        Condvar::new(),
+    ));
+    let mut prereqs: Vec<Vec<usize>> = selected
+        .iter()
+        .map(|t| {
+            t.after
+                .iter()
+                .filter_map(|p| selected.iter().position(|s| s.id == *p))
+                .collect()
+        })
+        .collect();
+    let start = order(&prereqs);
+    // Only prerequisites that start earlier are waited for.
+    for (pos, &i) in start.iter().enumerate() {
+        prereqs[i].retain(|p| start[..pos].contains(p));
+    }
+    let mut tasks: Vec<Option<Task>> = selected.into_iter().map(Some).collect();
+    let trials: Vec<Trial> = start
+        .iter()
+        .filter_map(|&index| Some((index, tasks[index].take()?)))
         .map(|(index, task)| {
-            let sink = Arc::clone(&sink);
+            let shared = Arc::clone(&shared);
+            let after = std::mem::take(&mut prereqs[index]);
             let id = task.id.clone();
             Trial::ignorable_test(id, move || {
-                let record = execute(task);
+                let record = match blocked_by(&shared, &after) {
+                    Some(skip) => CheckRecord::judged(task.subject(), skip, Duration::ZERO),
+                    None => execute(task),
+                };
                 let outcome = match record.status {
                     Status::Pass | Status::Warn => Ok(Completion::Completed),
                     Status::Skip => Ok(Completion::ignored_with(record.summary.clone())),
                     Status::Fail | Status::Error => Err(Failed::from(record.summary.clone())),
                 };
-                if let Ok(mut s) = sink.lock() {
+                let (lock, ready) = &*shared;
+                if let Ok(mut s) = lock.lock() {
                     s.put(index, record);
                 }
+                ready.notify_all();
                 outcome
             })
         })
@@ -150,10 +246,11 @@ pub(crate) fn run(
     if let Some(relay) = relay {
         relay.finish();
     }
-    let records = match Arc::try_unwrap(sink) {
-        Ok(m) => m.into_inner().map(|s| s.slots).unwrap_or_default(),
-        Err(shared) => shared.lock().map(|s| s.slots.clone()).unwrap_or_default(),
-    };
+    let records = shared
+        .0
+        .lock()
+        .map(|s| s.slots.clone())
+        .unwrap_or_default();
     PhaseReport {
         phase,
         suite: suite_name.to_string(),
@@ -242,13 +339,8 @@ impl StdoutRelay {
 /// Runs one task: timed, panic-proof, redacted, with its severity applied.
 fn execute(task: Task) -> CheckRecord {
     let clock = Instant::now();
-    let Task {
-        id,
-        title,
-        phase,
-        severity,
-        run,
-    } = task;
+    let subject = task.subject();
+    let run = task.run;
     // Asked to stop: a check not yet started is not started.
     let run: Box<dyn FnOnce() -> Verdict + Send> = match crate::stop::requested() {
         Some(sig) => {
@@ -268,18 +360,10 @@ fn execute(task: Task) -> CheckRecord {
             summary: format!("internal error: the check panicked: {msg}"),
             evidence: Vec::new(),
             remedy: Some("this is a bug in krc: please report it with this output".into()),
+            after: None,
         }
     });
-    CheckRecord::judged(
-        Subject {
-            id,
-            title,
-            phase,
-            severity,
-        },
-        v,
-        clock.elapsed(),
-    )
+    CheckRecord::judged(subject, v, clock.elapsed())
 }
 
 #[cfg(test)]
