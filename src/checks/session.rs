@@ -67,9 +67,10 @@ pub(crate) fn skip_without_systemd(host: &Host) -> Result<Option<Verdict>, FactE
     let mut v = Verdict::skip_after(
         "session.systemd",
         format!(
-        "skip: no systemd as PID 1 (PID 1 is {}): see session.systemd",
-        p.name.as_deref().unwrap_or("?")
-    ));
+            "skip: no systemd as PID 1 (PID 1 is {}): see session.systemd",
+            p.name.as_deref().unwrap_or("?")
+        ),
+    );
     for e in p.evidence {
         v = v.evidence(e);
     }

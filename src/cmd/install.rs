@@ -91,7 +91,11 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
     {
         let report = crate::install::report::phase_report(&run.steps);
         let code = super::exit_code(run.outcome);
-        files.write(&run_meta(host, &run, opts), std::slice::from_ref(&report), code)?;
+        files.write(
+            &run_meta(host, &run, opts),
+            std::slice::from_ref(&report),
+            code,
+        )?;
     }
     Ok(super::exit_code(run.outcome))
 }

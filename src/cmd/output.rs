@@ -320,7 +320,10 @@ pub(crate) fn finish(
         && let Ok(mut p) = p.lock()
     {
         p.summary(&Counts::of(&report.records));
-        p.inconclusive(&unjudged(&report.records), code == super::exit::INCONCLUSIVE);
+        p.inconclusive(
+            &unjudged(&report.records),
+            code == super::exit::INCONCLUSIVE,
+        );
     }
     files.write(meta, std::slice::from_ref(report), code)?;
     Ok(code)

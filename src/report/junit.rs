@@ -263,7 +263,14 @@ mod tests {
         for name in ["preflight", "install", "acceptance"] {
             assert!(xml.contains(&format!("name=\"{name}\"")), "{xml}");
         }
-        let json = super::super::json::render(&meta, &phases);
+        let json = super::super::json::render(
+            &meta,
+            &phases,
+            super::super::json::Ending {
+                verdict: "failed",
+                exit_status: 1,
+            },
+        );
         assert_eq!(json.matches("\"phase\": \"").count(), 3 + 6, "{json}");
         let have_xmllint = std::process::Command::new("xmllint")
             .arg("--version")

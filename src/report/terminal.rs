@@ -223,22 +223,19 @@ impl Printer {
                 }
             }
             if let Some(remedy) = &r.remedy {
-                for (i, line) in visible(remedy).lines().enumerate() {
+                // Commands are never broken inside (a paste must be the
+                // same command): super::remedy lays them out.
+                let avail = self.width.map(|w| w.saturating_sub(LABEL_COL).max(20));
+                for (i, line) in super::remedy::lay_out(&visible(remedy), avail)
+                    .into_iter()
+                    .enumerate()
+                {
                     let tag = if i == 0 { "remedy:" } else { "" };
                     let lead = format!("{indent}  {tag:<9} ");
-                    // Indented lines are file contents: kept as written.
-                    let lines = if line.starts_with([' ', '\t']) {
-                        vec![format!("{lead}{line}")]
+                    if self.color && line.command {
+                        s.push_str(&format!("{lead}{}\n", line.text.bold()));
                     } else {
-                        wrap(line, w, &lead, &more)
-                    };
-                    for l in lines {
-                        if self.color {
-                            let (pad, text) = l.split_at(LABEL_COL.min(l.len()));
-                            s.push_str(&format!("{pad}{}\n", text.bold()));
-                        } else {
-                            s.push_str(&format!("{l}\n"));
-                        }
+                        s.push_str(&format!("{lead}{}\n", line.text));
                     }
                 }
             }
@@ -381,7 +378,7 @@ mod tests {
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,
-            "FAIL   a.b     a title long enough to\n               wrap at forty columns\n       s\n         observed: first line of\n                     evidence that wraps\n                   second\n         remedy:   sudo run a command\n                     that is long\n                     kept as written, however long it is\n"
+            "FAIL   a.b     a title long enough to\n               wrap at forty columns\n       s\n         observed: first line of\n                     evidence that wraps\n                   second\n         remedy:   sudo run a command \\\n                     that is long\n                     kept as written, however long it is\n"
         );
     }
 

@@ -246,11 +246,7 @@ pub(crate) fn run(
     if let Some(relay) = relay {
         relay.finish();
     }
-    let records = shared
-        .0
-        .lock()
-        .map(|s| s.slots.clone())
-        .unwrap_or_default();
+    let records = shared.0.lock().map(|s| s.slots.clone()).unwrap_or_default();
     PhaseReport {
         phase,
         suite: suite_name.to_string(),
