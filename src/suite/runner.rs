@@ -147,16 +147,27 @@ impl Sink {
     }
 }
 
-/// Prints `ID: test` lines as `cargo test -- --list` does.
+/// `--list`: the checks the filters select, one per line (id, severity,
+/// title), and how many.
 pub(crate) fn list(tasks: &[Task], args: &Arguments, printer: &mut Printer) {
     let selected: Vec<&Task> = tasks
         .iter()
         .filter(|t| !args.is_filtered_out(&trial_stub(t)))
         .collect();
+    let w = selected.iter().map(|t| t.id.len()).max().unwrap_or(0);
     for t in &selected {
-        printer.line(&format!("{}: test", t.id));
+        printer.line(&format!(
+            "{:<w$}  {:<8}  {}",
+            t.id,
+            t.severity.name(),
+            t.title
+        ));
     }
-    printer.line(&format!("\n{} tests, 0 benchmarks", selected.len()));
+    let n = selected.len();
+    printer.line(&format!(
+        "\n{n} check{} would run",
+        if n == 1 { "" } else { "s" }
+    ));
 }
 
 fn trial_stub(t: &Task) -> Trial {
@@ -230,22 +241,9 @@ pub(crate) fn run(
     // command line, and extra threads would only wait.
     harness.test_threads = workers(phase, harness.test_threads, trials.len());
     harness.list = false;
-    let relay = if feed.is_some() {
-        // krc prints its own report; libtest-mimic's printer goes nowhere
-        // unless the user asked for its format with --format or --logfile.
-        harness
-            .logfile
-            .get_or_insert_with(|| "/dev/null".to_string());
-        None
-    } else if harness.logfile.is_none() {
-        StdoutRelay::start(&mut harness)
-    } else {
-        None
-    };
+    // krc prints its own report; libtest-mimic's printer writes nowhere.
+    harness.logfile = Some("/dev/null".to_string());
     let _ = libtest_mimic::run(&harness, trials);
-    if let Some(relay) = relay {
-        relay.finish();
-    }
     let records = shared.0.lock().map(|s| s.slots.clone()).unwrap_or_default();
     PhaseReport {
         phase,
@@ -271,64 +269,6 @@ fn workers(phase: Phase, asked: Option<usize>, tasks: usize) -> Option<usize> {
         Some(n) => Some(n.clamp(1, most)),
         None if phase == Phase::Preflight => Some(PREFLIGHT_WORKERS.min(most)),
         None => None,
-    }
-}
-
-/// libtest-mimic's printer unwraps every write to stdout, so `krc preflight
-/// --format json | head -1` would panic half-way through the suite and
-/// leave no report files. Instead its output goes into a pipe that krc
-/// copies to stdout: when stdout is closed the copy stops writing but
-/// keeps draining, every check still runs, the reports are written and the
-/// exit status is the verdict's. (Restoring SIGPIPE's default action would
-/// also stop the panic, but it kills krc before the report files exist.)
-struct StdoutRelay {
-    writer: std::io::PipeWriter,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl StdoutRelay {
-    /// Points `harness.logfile` at a pipe; None (libtest then writes to
-    /// stdout itself) only when no pipe can be made.
-    fn start(harness: &mut Arguments) -> Option<StdoutRelay> {
-        use std::io::{Read, Write};
-        use std::os::fd::AsRawFd;
-        let (mut reader, writer) = std::io::pipe().ok()?;
-        let path = format!("/proc/self/fd/{}", writer.as_raw_fd());
-        if !std::path::Path::new(&path).exists() {
-            return None;
-        }
-        // libtest-mimic colours a logfile only when told to: keep `auto`
-        // meaning what it means for stdout.
-        if harness.color.is_none() && crate::report::terminal::colour_auto() {
-            harness.color = Some(libtest_mimic::ColorSetting::Always);
-        }
-        harness.logfile = Some(path);
-        let thread = std::thread::spawn(move || {
-            let mut out = std::io::stdout();
-            let mut open = true;
-            let mut buf = [0u8; 8192];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) if open => {
-                        if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
-                            open = false;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-        });
-        Some(StdoutRelay { writer, thread })
-    }
-
-    /// Closes krc's end (libtest-mimic closed its own when it returned)
-    /// and waits until everything was copied.
-    fn finish(self) {
-        drop(self.writer);
-        let _ = self.thread.join();
     }
 }
 
