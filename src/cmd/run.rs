@@ -134,6 +134,11 @@ fn install_phase(
         Err(apply::InstallError::NeedsRoot) => Err(CmdError::new(
             "the install needs root: run krc run as root with --user NAME",
         )),
+        // The user's mistakes (no --yes and nobody to ask) are usage
+        // errors, exit 2, as in krc install; nothing was changed.
+        Err(e @ (apply::InstallError::Host(_) | apply::InstallError::Confirm(_))) => {
+            Err(super::install_error(e))
+        }
         Err(e) => {
             // The run goes on to write its reports: the error and its
             // causes are the failed testcase's text, as one line.
