@@ -32,11 +32,9 @@ pub(crate) mod exit {
     pub(crate) const NO_MATCH: u8 = 4;
     /// A required check could not be judged (missing facts or probes, not
     /// a failed prerequisite): the host is neither qualified nor failed.
-    #[allow(dead_code)] // wired by the verdicts work (issue 17)
     pub(crate) const INCONCLUSIVE: u8 = 5;
     /// The install finished, but systemd delegation for the user takes
     /// effect only at the user's next login; re-run after it.
-    #[allow(dead_code)] // wired by the delegation step (issue 17)
     pub(crate) const RELOGIN_REQUIRED: u8 = 6;
 }
 
