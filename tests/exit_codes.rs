@@ -138,14 +138,43 @@ fn no_yes_without_a_terminal_is_a_usage_error() {
     let out = run(run_cmd);
     usage("run", &out, "pass --yes");
     assert_eq!(lab.tree(), before, "run changed the tree");
-    // Install for real, then uninstall without --yes.
-    let out = lab.install(&["--yes"]);
+    // Install for real (with an HTML report: install takes --html), then
+    // uninstall without --yes, then with it and its reports.
+    let html = lab.dir().join("install.html");
+    let out = lab.install(&["--yes", "--html", html.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("k3s-binary")
+    );
     let mut c = krc();
     c.args(["uninstall", "--user", "alice", "--root"])
         .arg(&lab.root);
     let out = run(c);
     usage("uninstall", &out, "pass --yes");
+    let json = lab.dir().join("uninstall.json");
+    let xml = lab.dir().join("uninstall.xml");
+    let mut c = krc();
+    c.args(["uninstall", "--yes", "--user", "alice", "--root"])
+        .arg(&lab.root)
+        .arg("--json")
+        .arg(&json)
+        .arg("--junit")
+        .arg(&xml);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["verdict"], "passed");
+    assert_eq!(doc["phases"][0]["suite"], "uninstall");
+    let summary = doc["phases"][0]["checks"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("was undone"), "{summary}");
+    assert!(
+        std::fs::read_to_string(&xml)
+            .unwrap()
+            .contains("name=\"uninstall\"")
+    );
 }
 
 /// An empty FILTER or --skip would select everything or nothing: a usage
