@@ -95,15 +95,22 @@ fn an_unknown_user_is_a_usage_error_in_every_command() {
 }
 
 /// Root as the user of a rootless k3s is refused in the same words by
-/// install, accept and run (never judged into a remedy krc refuses).
+/// install and run; accept judges (root may look), but never suggests
+/// installing for root, which krc refuses.
 #[test]
-fn root_as_the_user_is_a_usage_error_in_install_accept_and_run() {
+fn root_as_the_user_is_a_usage_error_in_install_and_run() {
     let root = ready();
+    let out = on(&root, &["accept", "--timeout", "2", "--user", "root"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("krc install --user root") && stdout.contains("krc accept --user NAME"),
+        "{stdout}"
+    );
     let mut said = Vec::new();
     for args in [
         &["install", "--dry-run"][..],
         &["install", "--yes"],
-        &["accept"],
         &["run", "--dry-run"],
     ] {
         let mut a = args.to_vec();
