@@ -101,10 +101,20 @@ pub(crate) fn run_meta(
     run: &apply::Run,
     opts: &options::Options,
 ) -> crate::report::RunMeta {
-    let mut meta = output::meta(host, Some(opts.pin.to_string()));
+    let mut meta = output::meta(host, Some(opts.pin.to_string()), &opts.rootless);
+    install_settings(&mut meta.settings, opts);
     meta.trust = run.trust.map(|t| t.label().to_string());
     meta.sha256 = run.sha256.clone();
     meta
+}
+
+/// What an install was given beyond the rootless settings: the pins file,
+/// `--require-pins` and the offline bundle (never the mirror URL, which
+/// may carry credentials).
+pub(crate) fn install_settings(s: &mut crate::report::meta::RunSettings, opts: &options::Options) {
+    s.pins = opts.pins.as_ref().map(|p| p.display().to_string());
+    s.require_pins = opts.require_pins;
+    s.offline = opts.offline.as_ref().map(|p| p.display().to_string());
 }
 
 pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {

@@ -189,6 +189,7 @@ mod tests {
             k3s: None,
             trust: None,
             sha256: Default::default(),
+            ..RunMeta::default()
         };
         let page = super::render(&meta, &[phase]);
         let verdict = page

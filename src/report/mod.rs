@@ -4,6 +4,7 @@
 pub(crate) mod html;
 pub(crate) mod json;
 pub(crate) mod junit;
+pub(crate) mod meta;
 pub(crate) mod record;
 pub(crate) mod redact;
 pub(crate) mod secret_flags;
