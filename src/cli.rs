@@ -61,6 +61,9 @@ pub(crate) enum Command {
         mut_arg("json", |a| a.help("Write JSON (krc.report/v1) to FILE: all three phases")),
     )]
     Run(Box<RunArgs>),
+    /// Work with reports krc wrote: merge many hosts' JSON reports into one fleet report
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// List every check: id, phase, severity, title
     List(ListArgs),
     /// Explain a check: what it verifies, why rootless k3s needs it, how to fix it
@@ -256,6 +259,47 @@ pub(crate) struct PreflightArgs {
     /// Read the host from a directory tree instead of / (live probes are then skipped)
     #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Merge the JSON reports of many hosts into one fleet report: JUnit, HTML, JSON
+    #[command(
+        long_about = "Merge the JSON reports (krc.report/v1, from --json of krc preflight, install, accept or run) of any number of hosts into one fleet report, and judge the fleet: a host is qualified, failed (a required check failed), or not judged (a required check could not be judged, or the install waits for a reboot or a login). Give each host's report once; a krc run report holds all its phases.
+
+  --junit FILE  one <testsuite> per host and phase named HOST/PHASE, classnames HOST.krc.PHASE.GROUP: every (classname, name) is unique, so CI shows one row per host and check
+  --html FILE   one self-contained page: the fleet verdict, then a matrix of hosts by checks (failures first), each cell linking to the host's evidence and remedy; a filter box
+  --json FILE   the merged document, schema krc.fleet/v1 (each host's verdict, failed checks, meta and checks)
+
+HOST is the report's hostname; reports that share a hostname are told apart by their host id (a hash of /etc/machine-id), as HOST~ID. The terminal shows one line per failed or not-judged host, then the total. `-` writes a report to stdout.",
+        after_help = "Exit status: 0 every host qualified; 1 a host failed a required check; 2 usage error or a report that cannot be read (named on one line); 5 a host could not be judged, or waits for a reboot or a re-login, and none failed.
+
+Examples:
+  krc report merge reports/*.json --junit fleet.xml --html fleet.html
+  krc report merge web1.json web2.json --json fleet.json
+
+See docs/fleet.md."
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// The hosts' JSON reports (krc preflight/install/accept/run --json FILE)
+    #[arg(value_name = "FILE.json", required = true, num_args = 1..)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Write the fleet's JUnit XML to FILE: a testsuite per host and phase, named HOST/PHASE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write the merged JSON (krc.fleet/v1) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+    /// Write the fleet's HTML page to FILE: verdict, hosts-by-checks matrix, each host's findings
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
+    /// Print only the total line, not one line per failed or not-judged host
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub(crate) mod output;
 mod pins;
 mod preflight;
 mod release;
+mod report;
 mod run;
 
 pub(crate) use accept::accept;
@@ -17,6 +18,7 @@ pub(crate) use install::{install, uninstall};
 pub(crate) use pins::pins;
 pub(crate) use preflight::preflight;
 pub(crate) use release::{generate, version};
+pub(crate) use report::merge;
 pub(crate) use run::run;
 
 use crate::install::{InstallOutcome, UninstallOutcome};
@@ -31,7 +33,6 @@ pub(crate) mod exit {
     pub(crate) const NO_MATCH: u8 = 4;
     /// A required check could not be judged (missing facts or probes, not
     /// a failed prerequisite): the host is neither qualified nor failed.
-    #[allow(dead_code)] // wired by the verdicts work (issue 17)
     pub(crate) const INCONCLUSIVE: u8 = 5;
     /// The install finished, but systemd delegation for the user takes
     /// effect only at the user's next login; re-run after it.

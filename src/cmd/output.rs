@@ -225,7 +225,7 @@ pub(crate) fn is_stdout(p: &Path) -> bool {
 
 /// Writes a report to its file, or to stdout for `-` (a closed stdout is
 /// not an error: the reader has what it wanted).
-fn put(path: &Path, bytes: &[u8]) -> Result<(), CmdError> {
+pub(crate) fn put(path: &Path, bytes: &[u8]) -> Result<(), CmdError> {
     if is_stdout(path) {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

@@ -7,7 +7,7 @@ use super::{CheckRecord, PhaseReport, RunMeta};
 use crate::checks::Status;
 use crate::fsutil::utc_timestamp;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

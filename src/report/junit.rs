@@ -99,6 +99,11 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, R
         suite.set_system_err("");
         report.add_test_suite(suite);
     }
+    finish(&report)
+}
+
+/// The XML of a report: the root tag bare, tab and CR as references.
+pub(crate) fn finish(report: &Report) -> Result<String, RenderError> {
     let xml = report.to_string().map_err(RenderError)?;
     Ok(bare_root(&xml).replace(TAB, "&#9;").replace(CR, "&#13;"))
 }
@@ -133,7 +138,7 @@ pub(crate) fn xml_text(s: &str) -> String {
     out
 }
 
-fn non_empty<'a>(s: &'a str, fallback: &'a str) -> &'a str {
+pub(crate) fn non_empty<'a>(s: &'a str, fallback: &'a str) -> &'a str {
     if s.trim().is_empty() { fallback } else { s }
 }
 
