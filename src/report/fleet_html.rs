@@ -16,7 +16,10 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::html::esc;
+use serde::Deserialize as _;
+
 use super::merge::{Check, Fleet, FleetVerdict, Host, HostVerdict};
+use super::meta::RunSettings;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em}\
 .verdict{font-size:1.3em;padding:.5em;border-left:.4em solid}.verdict.passed{border-color:#176f2c}.verdict.failed{border-color:#b00020}.verdict.inconclusive{border-color:#8a6d00}\
@@ -27,7 +30,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em}\
 #matrix tbody th{position:sticky;left:0;background:#fff;z-index:1;text-align:left;white-space:nowrap}\
 #matrix thead th:first-child{left:0;z-index:3}\
 .col{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-weight:normal;font-family:monospace}\
-a{text-decoration:none}td a{display:block}\
+a{text-decoration:none}td a{display:block;color:inherit}\
 .s-pass{color:#176f2c}.s-fail,.s-error,.v-failed{color:#b00020;font-weight:bold}.s-warn{color:#8a6d00}.s-skip{color:#055f8a}.v-inconclusive,.v-reboot-required,.v-relogin-required{color:#8a6d00;font-weight:bold}.v-passed{color:#176f2c}\
 td.s-fail,td.s-error{background:#fde7ea}td.s-skip.u{background:#fff5d6}\
 section{margin-top:1.5em;border-top:2px solid #ddd}\
@@ -35,8 +38,9 @@ table.host{border-collapse:collapse;width:100%}table.host td{border-bottom:1px s
 tr:target{outline:3px solid #f5a623}pre{background:#f6f6f6;padding:.4em;white-space:pre-wrap;margin:.2em 0}.label{font-size:.85em;color:#555}code{white-space:nowrap}";
 
 /// The filter: rows whose text holds the query (and, when asked, only
-/// hosts that are not qualified); counts what it shows.
-const SCRIPT: &str = "(function(){var f=document.getElementById('filter'),b=document.getElementById('bad'),n=document.getElementById('shown'),rows=document.querySelectorAll('#matrix tbody tr');function apply(){var q=f.value.toLowerCase(),k=0;for(var i=0;i<rows.length;i++){var r=rows[i],s=r.getAttribute('data-k').indexOf(q)>=0&&(!b.checked||r.getAttribute('data-v')!=='passed');r.hidden=!s;if(s)k++;}n.textContent=k;}f.addEventListener('input',apply);b.addEventListener('change',apply);})();";
+/// hosts that are not qualified); counts what it shows. `page.html#q=TEXT`
+/// opens the page filtered, a link to share.
+const SCRIPT: &str = "(function(){var f=document.getElementById('filter'),b=document.getElementById('bad'),n=document.getElementById('shown'),rows=document.querySelectorAll('#matrix tbody tr');function apply(){var q=f.value.toLowerCase(),k=0;for(var i=0;i<rows.length;i++){var r=rows[i],s=r.getAttribute('data-k').indexOf(q)>=0&&(!b.checked||r.getAttribute('data-v')!=='passed');r.hidden=!s;if(s)k++;}n.textContent=k;}f.addEventListener('input',apply);b.addEventListener('change',apply);if(location.hash.indexOf('#q=')===0){f.value=decodeURIComponent(location.hash.slice(3));apply();}})();";
 
 /// A check column: its phase and id, in the order of the matrix.
 struct Column<'a> {
@@ -188,8 +192,8 @@ fn host_section(
     let settings = h
         .meta
         .get("settings")
-        .and_then(|v| serde_json::to_string(v).ok())
-        .unwrap_or_else(|| "not recorded".into());
+        .and_then(|v| RunSettings::deserialize(v).ok())
+        .map_or_else(|| "not recorded".into(), |s| s.line());
     let systemd = h
         .meta
         .get("systemd")
