@@ -265,20 +265,8 @@ pub(crate) struct PreflightArgs {
 pub(crate) enum ReportCommand {
     /// Merge the JSON reports of many hosts into one fleet report: JUnit, HTML, JSON
     #[command(
-        long_about = "Merge the JSON reports (krc.report/v1, from --json of krc preflight, install, accept or run) of any number of hosts into one fleet report, and judge the fleet: a host is qualified, failed (a required check failed), or not judged (a required check could not be judged, or the install waits for a reboot or a login). Give each host's report once; a krc run report holds all its phases.
-
-  --junit FILE  one <testsuite> per host and phase named HOST/PHASE, classnames HOST.krc.PHASE.GROUP: every (classname, name) is unique, so CI shows one row per host and check
-  --html FILE   one self-contained page: the fleet verdict, then a matrix of hosts by checks (failures first), each cell linking to the host's evidence and remedy; a filter box
-  --json FILE   the merged document, schema krc.fleet/v1 (each host's verdict, failed checks, meta and checks)
-
-HOST is the report's hostname; reports that share a hostname are told apart by their host id (a hash of /etc/machine-id), as HOST~ID. The terminal shows one line per failed or not-judged host, then the total. `-` writes a report to stdout.",
-        after_help = "Exit status: 0 every host qualified; 1 a host failed a required check; 2 usage error or a report that cannot be read (named on one line); 5 a host could not be judged, or waits for a reboot or a re-login, and none failed.
-
-Examples:
-  krc report merge reports/*.json --junit fleet.xml --html fleet.html
-  krc report merge web1.json web2.json --json fleet.json
-
-See docs/fleet.md."
+        long_about = "Merge the JSON reports (krc.report/v1, from --json of krc preflight, install, accept or run) of any number of hosts into one fleet report, and judge the fleet: a host is qualified, failed (a required check failed), or not judged (a required check could not be judged, or the install waits for a reboot or a login). Give each host's report once; a krc run report holds all its phases.\n\n  --junit FILE  a <testsuite> per host and phase, named HOST/PHASE, classnames\n                HOST.krc.PHASE.GROUP: one unique row per host and check in CI\n  --html FILE   one self-contained page: the fleet verdict, then hosts x checks\n                (failures first), each cell linking to its evidence and remedy\n  --json FILE   the merged document, schema krc.fleet/v1\n\nHOST is the report's hostname; reports that share a hostname are told apart by their host id (a hash of /etc/machine-id), as HOST~ID. The terminal shows one line per failed or not-judged host, then the total. `-` writes a report to stdout.",
+        after_help = "Exit status: 0 every host qualified; 1 a host failed a required check; 2 usage error, or a report that cannot be read (named on one line); 5 a host could not be judged, or waits for a reboot or a re-login, and none failed.\n\nExamples:\n  krc report merge reports/*.json --junit fleet.xml --html fleet.html\n  krc report merge web1.json web2.json --json fleet.json\n\nSee docs/fleet.md."
     )]
     Merge(MergeArgs),
 }

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use super::output::{ReportFiles, is_stdout, put};
 use super::{CmdError, exit};
 use crate::cli::MergeArgs;
-use crate::report::merge::{self, Fleet, FleetVerdict, Host, HostVerdict, visible};
-use crate::report::{fleet_html, merge_junit};
+use crate::report::merge::{Fleet, FleetVerdict, Host, HostVerdict};
+use crate::report::merge_read::{self, visible};
+use crate::report::{fleet_html, merge_json, merge_junit};
 
 /// The exit status of a fleet: 1 if a host failed, 5 if one is not
 /// judged (or waits for a reboot or login), else 0.
@@ -41,7 +42,7 @@ fn refuse_overwriting_inputs(files: &ReportFiles, inputs: &[PathBuf]) -> Result<
         {
             return Err(CmdError::new(format!(
                 "{flag} {}: is one of the reports to merge; write the fleet report to another file",
-                merge::shown(out)
+                merge_read::shown(out)
             )));
         }
     }
@@ -123,7 +124,7 @@ fn write_outputs(files: &ReportFiles, fleet: &Fleet, code: u8) -> Result<(), Cmd
         put(p, xml.as_bytes())?;
     }
     if let Some(p) = &files.json {
-        put(p, merge::render_json(fleet, code).as_bytes())?;
+        put(p, merge_json::render_json(fleet, code).as_bytes())?;
     }
     if let Some(p) = &files.html {
         put(p, fleet_html::render(fleet).as_bytes())?;
@@ -139,7 +140,7 @@ pub(crate) fn merge(args: &MergeArgs) -> Result<u8, CmdError> {
     };
     files.validate()?;
     refuse_overwriting_inputs(&files, &args.files)?;
-    let fleet = merge::read_fleet(&args.files)
+    let fleet = merge_read::read_fleet(&args.files)
         .map_err(|e| CmdError::new(format!("krc report merge: {e}")))?;
     let code = fleet_status(&fleet);
     write_outputs(&files, &fleet, code)?;

@@ -262,9 +262,9 @@ pub(crate) fn render(fleet: &Fleet) -> String {
         })
         .collect();
     let mut body = verdict(fleet);
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<div class=\"tools\"><input id=\"filter\" type=\"search\" placeholder=\"filter hosts: name, distribution, verdict, failed check\" aria-label=\"filter hosts\"> <label><input id=\"bad\" type=\"checkbox\"> only hosts not qualified</label> <span id=\"shown\">{}</span> of {} hosts shown</div>\n",
+        "<div class=\"tools\"><input id=\"filter\" type=\"search\" placeholder=\"filter hosts: name, distribution, verdict, failed check\" aria-label=\"filter hosts\"> <label><input id=\"bad\" type=\"checkbox\"> only hosts not qualified</label> <span id=\"shown\">{}</span> of {} hosts shown</div>",
         fleet.hosts.len(),
         fleet.hosts.len()
     );

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use super::*;
+use crate::report::merge_json::render_json;
+use crate::report::merge_read::{MergeError, parse_host};
 
 fn doc(host: &str, host_id: Option<&str>, checks: &str, extra: &str) -> String {
     let id = host_id.map_or("null".to_string(), |i| format!("\"{i}\""));
