@@ -76,6 +76,9 @@ pub(crate) enum Command {
         after_help = "The file is written atomically, mode 0600; the summary lists what was changed or left out.\n\nExamples:\n  sudo krc capture --user k3s --output host.tar.gz\n  mkdir replay && tar -xzf host.tar.gz -C replay && krc preflight --root replay\n  see docs/fixtures.md: from a capture to a fixture"
     )]
     Capture(CaptureArgs),
+    /// Work with reports krc wrote: merge many hosts' JSON reports into one fleet report
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// List every check: id, phase, severity, title
     List(ListArgs),
     /// Explain a check: what it verifies, why rootless k3s needs it, how to fix it
@@ -294,6 +297,35 @@ pub(crate) struct PreflightArgs {
     /// Read the host from a directory tree instead of / (live probes are then skipped)
     #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Merge the JSON reports of many hosts into one fleet report: JUnit, HTML, JSON
+    #[command(
+        long_about = "Merge the JSON reports (krc.report/v1, from --json of krc preflight, install, accept or run) of any number of hosts into one fleet report, and judge the fleet: a host is qualified, failed (a required check failed), or not judged (a required check could not be judged, or the install waits for a reboot or a login). Give each host's report once; a krc run report holds all its phases.\n\n  --junit FILE  a <testsuite> per host and phase, named HOST/PHASE, classnames\n                HOST.krc.PHASE.GROUP: one unique row per host and check in CI\n  --html FILE   one self-contained page: the fleet verdict, then hosts x checks\n                (failures first), each cell linking to its evidence and remedy\n  --json FILE   the merged document, schema krc.fleet/v1\n\nHOST is the report's hostname; reports that share a hostname are told apart by their host id (a hash of /etc/machine-id), as HOST~ID. The terminal shows one line per failed or not-judged host, then the total. `-` writes a report to stdout.",
+        after_help = "Exit status: 0 every host qualified; 1 a host failed a required check; 2 usage error, or a report that cannot be read (named on one line); 5 a host could not be judged, or waits for a reboot or a re-login, and none failed.\n\nExamples:\n  krc report merge reports/*.json --junit fleet.xml --html fleet.html\n  krc report merge web1.json web2.json --json fleet.json\n\nSee docs/fleet.md."
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// The hosts' JSON reports (krc preflight/install/accept/run --json FILE)
+    #[arg(value_name = "FILE.json", required = true, num_args = 1..)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Write the fleet's JUnit XML to FILE: a testsuite per host and phase, named HOST/PHASE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write the merged JSON (krc.fleet/v1) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+    /// Write the fleet's HTML page to FILE: verdict, hosts-by-checks matrix, each host's findings
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
+    /// Print only the total line, not one line per failed or not-judged host
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -82,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Accept(args) => cmd::accept(args),
         Command::Capture(args) => cmd::capture(args),
         Command::Run(args) => cmd::run(args),
+        Command::Report(cli::ReportCommand::Merge(args)) => cmd::merge(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),
         Command::Explain { id } => cmd::explain(id),
         Command::Version { verbose } => cmd::version(*verbose),

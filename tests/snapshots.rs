@@ -1,7 +1,7 @@
 //! Snapshots (insta) of every report krc writes, for fixture hosts that
 //! fail, warn and pass: the terminal, JUnit, JSON and HTML output of
 //! `krc preflight --root fixtures/hosts/NAME`. Times, timestamps, the
-//! hostname, the krc version and the checkout's path are filtered out, so
+//! hostname, the krc version and commit and the checkout's path are filtered out, so
 //! a snapshot changes only when what krc says changes. Review a change with
 //! `cargo insta review` (or `INSTA_UPDATE=always cargo test --test snapshots`
 //! and read the diff of `tests/snapshots/`).
@@ -46,6 +46,14 @@ fn filters() -> Vec<(String, String)> {
             "[VERSION]$1".into(),
         ),
         (r", krc [^,]+, k3s".into(), ", krc [VERSION], k3s".into()),
+        (
+            r#""krc_commit": "[^"]*""#.into(),
+            r#""krc_commit": "[COMMIT]""#.into(),
+        ),
+        (
+            r#"name="krc.commit" value="[^"]*""#.into(),
+            r#"name="krc.commit" value="[COMMIT]""#.into(),
+        ),
     ]
 }
 

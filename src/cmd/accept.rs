@@ -155,6 +155,11 @@ pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
         .entries
         .first()
         .and_then(|e| e.params.accept.k3s_version.clone());
-    let code = output::finish(printer.as_ref(), &report, &files, &output::meta(&host, pin))?;
+    let code = output::finish(
+        printer.as_ref(),
+        &report,
+        &files,
+        &output::meta(&host, pin, &plan.suite.rootless()),
+    )?;
     Ok(crate::stop::requested().map_or(code, crate::stop::exit_status))
 }

@@ -107,10 +107,20 @@ pub(crate) fn run_meta(
     run: &apply::Run,
     opts: &options::Options,
 ) -> crate::report::RunMeta {
-    let mut meta = output::meta(host, Some(opts.pin.to_string()));
+    let mut meta = output::meta(host, Some(opts.pin.to_string()), &opts.rootless);
+    install_settings(&mut meta.settings, opts);
     meta.trust = run.trust.map(|t| t.label().to_string());
     meta.sha256 = run.sha256.clone();
     meta
+}
+
+/// What an install was given beyond the rootless settings: the pins file,
+/// `--require-pins` and the offline bundle (never the mirror URL, which
+/// may carry credentials).
+pub(crate) fn install_settings(s: &mut crate::report::meta::RunSettings, opts: &options::Options) {
+    s.pins = opts.pins.as_ref().map(|p| p.display().to_string());
+    s.require_pins = opts.require_pins;
+    s.offline = opts.offline.as_ref().map(|p| p.display().to_string());
 }
 
 pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
@@ -127,7 +137,9 @@ pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
             let code = super::uninstall_exit_code(outcome);
             if let Ok(host) = crate::host::Host::open(&args.root, args.user.as_deref()) {
                 let report = sink.report(outcome);
-                let meta = output::meta(&host, None);
+                // An uninstall has no rootless settings of its own: the
+                // host's (its k3s config and unit) fill what they can.
+                let meta = output::meta(&host, None, &Default::default());
                 files.write(&meta, std::slice::from_ref(&report), code)?;
             }
             Ok(code)

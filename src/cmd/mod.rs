@@ -10,6 +10,7 @@ pub(crate) mod output;
 mod pins;
 mod preflight;
 mod release;
+mod report;
 mod run;
 mod uninstall_report;
 
@@ -20,6 +21,7 @@ pub(crate) use install::{install, uninstall};
 pub(crate) use pins::pins;
 pub(crate) use preflight::preflight;
 pub(crate) use release::{generate, version};
+pub(crate) use report::merge;
 pub(crate) use run::run;
 
 use crate::install::{InstallOutcome, UninstallOutcome};

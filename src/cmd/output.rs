@@ -14,6 +14,7 @@ use crate::report::{CheckRecord, Counts};
 use super::CmdError;
 use crate::fsutil::write_atomic;
 use crate::host::Host;
+use crate::report::meta::{Distribution, RunSettings};
 use crate::report::terminal::Printer;
 use crate::report::{PhaseReport, RunMeta, html, json, junit};
 
@@ -88,7 +89,13 @@ pub(crate) fn no_match(
     Some(super::exit::NO_MATCH)
 }
 
-pub(crate) fn meta(host: &Host, k3s: Option<String>) -> RunMeta {
+/// The report's facts about the run: the host's (read through the host
+/// layer, so a `--root` tree's own), krc's build, and the settings used.
+pub(crate) fn meta(
+    host: &Host,
+    k3s: Option<String>,
+    rootless: &crate::settings::RootlessSettings,
+) -> RunMeta {
     let read = |p: &str| {
         host.read(p)
             .map(|s| s.trim().to_string())
@@ -103,6 +110,29 @@ pub(crate) fn meta(host: &Host, k3s: Option<String>) -> RunMeta {
         k3s,
         trust: None,
         sha256: Default::default(),
+        krc_commit: env!("KRC_COMMIT").to_string(),
+        host_id: crate::host::identity::host_id(host),
+        distribution: distribution(host),
+        systemd: crate::host::systemd::version(host),
+        // A k3s config krc cannot parse is the checks' to report; the
+        // meta then lists no disabled component.
+        settings: RunSettings::of(
+            rootless,
+            crate::checks::api::disabled_components(host)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(item, _)| item)
+                .collect(),
+        ),
+    }
+}
+
+fn distribution(host: &Host) -> Distribution {
+    let r = crate::host::identity::os_release(host).unwrap_or_default();
+    Distribution {
+        id: r.id,
+        version_id: r.version_id,
+        pretty_name: r.pretty_name,
     }
 }
 
@@ -130,6 +160,15 @@ impl ReportFiles {
             json: sa.json.clone(),
             html: sa.html.clone(),
         }
+    }
+
+    /// Does a report go to stdout (`-`)? Then the terminal's text goes to
+    /// stderr.
+    pub(crate) fn uses_stdout(&self) -> bool {
+        [&self.junit, &self.json, &self.html]
+            .into_iter()
+            .flatten()
+            .any(|p| is_stdout(p))
     }
 
     /// Checks the report paths before anything runs, so a typo costs
@@ -198,7 +237,7 @@ pub(crate) fn is_stdout(p: &Path) -> bool {
 
 /// Writes a report to its file, or to stdout for `-` (a closed stdout is
 /// not an error: the reader has what it wanted).
-fn put(path: &Path, bytes: &[u8]) -> Result<(), CmdError> {
+pub(crate) fn put(path: &Path, bytes: &[u8]) -> Result<(), CmdError> {
     if is_stdout(path) {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

@@ -77,6 +77,6 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
         printer.as_ref(),
         &report,
         &files,
-        &output::meta(&host, None),
+        &output::meta(&host, None, &suite.rootless()),
     )
 }

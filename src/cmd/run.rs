@@ -93,7 +93,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
 
     let pin = req.opts.pin.to_string();
     let phases = [preflight, install, acceptance];
-    let mut meta = output::meta(&host, Some(pin));
+    let mut meta = output::meta(&host, Some(pin), &req.opts.rootless);
+    super::install::install_settings(&mut meta.settings, &req.opts);
     if let Some((trust, sha256)) = trust {
         meta.trust = trust;
         meta.sha256 = sha256;

@@ -11,6 +11,7 @@ pub(crate) mod boot;
 pub(crate) mod cgroup;
 pub(crate) mod fixture;
 pub(crate) mod fsfacts;
+pub(crate) mod identity;
 pub(crate) mod k3sconfig;
 pub(crate) mod kernel;
 pub(crate) mod net;

@@ -7,7 +7,7 @@ use super::{CheckRecord, PhaseReport, RunMeta};
 use crate::checks::Status;
 use crate::fsutil::utc_timestamp;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -191,6 +191,7 @@ mod tests {
             k3s: None,
             trust: None,
             sha256: Default::default(),
+            ..RunMeta::default()
         };
         let page = super::render(&meta, &[phase]);
         let verdict = page

@@ -1,8 +1,11 @@
 //! The JSON report, schema `krc.report/v1` (documented in the README):
 //!
 //! ```text
-//! { "schema": "krc.report/v1", "meta": {hostname, kernel, user, root, krc_version, k3s,
-//!   trust?, sha256?},
+//! { "schema": "krc.report/v1",
+//!   "meta": {hostname, kernel, user, root, krc_version, k3s, trust?, sha256?,
+//!            krc_commit, host_id, distribution: {id, version_id, pretty_name?},
+//!            systemd, settings: {cidr, port_driver, mtu, disable_host_loopback,
+//!                                disabled[], pins?, require_pins?, offline?}},
 //!   "phases": [ { "phase", "suite", "started", "duration",
 //!                 "counts": {passed, failed, warned, skipped, errors},
 //!                 "checks": [ {id, phase, group, title, severity, status,
@@ -15,6 +18,10 @@
 //! `unjudged: true` marks a skip for missing facts or probes (a required
 //! one makes the verdict `inconclusive`); `prerequisite` names the check
 //! whose failure a skip follows. `passed` is `verdict == "passed"`.
+//! `host_id` is a hash of `/etc/machine-id` (see `host::identity`), never
+//! the id; it and `systemd` are null where the host does not say.
+//! `krc report merge` reads these documents into a `krc.fleet/v1` one
+//! (`report::merge`).
 //!
 //! Fields are only ever added within v1; a rename or removal is v2.
 

@@ -56,6 +56,17 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, R
             Property::new("k3s", meta.k3s.as_deref().unwrap_or("not pinned")),
             Property::new("suite", p.suite.as_str()),
         ]);
+        suite.add_properties([
+            Property::new("distribution", xml_text(&meta.distribution.label())),
+            Property::new("krc.commit", non_empty(&meta.krc_commit, "unknown")),
+            Property::new("settings", xml_text(&meta.settings.line())),
+        ]);
+        if let Some(id) = &meta.host_id {
+            suite.add_property(Property::new("host.id", id.as_str()));
+        }
+        if let Some(v) = meta.systemd {
+            suite.add_property(Property::new("systemd", v.to_string().as_str()));
+        }
         if let Some(t) = &meta.trust {
             suite.add_property(Property::new("trust", t.as_str()));
         }
@@ -88,6 +99,11 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> Result<String, R
         suite.set_system_err("");
         report.add_test_suite(suite);
     }
+    finish(&report)
+}
+
+/// The XML of a report: the root tag bare, tab and CR as references.
+pub(crate) fn finish(report: &Report) -> Result<String, RenderError> {
     let xml = report.to_string().map_err(RenderError)?;
     Ok(bare_root(&xml).replace(TAB, "&#9;").replace(CR, "&#13;"))
 }
@@ -122,7 +138,7 @@ pub(crate) fn xml_text(s: &str) -> String {
     out
 }
 
-fn non_empty<'a>(s: &'a str, fallback: &'a str) -> &'a str {
+pub(crate) fn non_empty<'a>(s: &'a str, fallback: &'a str) -> &'a str {
     if s.trim().is_empty() { fallback } else { s }
 }
 
@@ -255,6 +271,7 @@ mod tests {
             k3s: Some("v1.33.5+k3s1".into()),
             trust: None,
             sha256: Default::default(),
+            ..RunMeta::default()
         };
         let xml = super::render(&meta, &phases).unwrap();
         assert_eq!(xml.matches("<testsuite ").count(), 3, "{xml}");
@@ -330,6 +347,7 @@ mod tests {
             k3s: None,
             trust: None,
             sha256: Default::default(),
+            ..RunMeta::default()
         };
         let xml = super::render(&meta, &[phase]).unwrap();
         assert!(

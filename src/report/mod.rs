@@ -1,9 +1,16 @@
 //! Reports: the records the suite runner emits and the writers that consume
 //! them (terminal, JUnit XML, JSON, HTML). Writers never re-probe the host.
+//! `merge` reads many hosts' JSON reports into one fleet report.
 
+pub(crate) mod fleet_html;
 pub(crate) mod html;
 pub(crate) mod json;
 pub(crate) mod junit;
+pub(crate) mod merge;
+pub(crate) mod merge_json;
+pub(crate) mod merge_junit;
+pub(crate) mod merge_read;
+pub(crate) mod meta;
 pub(crate) mod record;
 pub(crate) mod redact;
 pub(crate) mod remedy;

@@ -207,8 +207,9 @@ impl Counts {
     }
 }
 
-/// Facts about the run that every report carries.
-#[derive(Debug, Clone, Serialize)]
+/// Facts about the run that every report carries. The fields after
+/// `sha256` are what a fleet view groups hosts by (`krc report merge`).
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct RunMeta {
     pub(crate) hostname: String,
     pub(crate) kernel: String,
@@ -224,6 +225,17 @@ pub(crate) struct RunMeta {
     /// Every artifact krc accepted, by name, and its SHA-256.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub(crate) sha256: std::collections::BTreeMap<String, String>,
+    /// The commit krc was built from (`krc version --verbose`).
+    pub(crate) krc_commit: String,
+    /// A stable id of the host: a hash of its machine id, never the id
+    /// (see `host::identity`); null when the host has none.
+    pub(crate) host_id: Option<String>,
+    /// `/etc/os-release`'s ID and VERSION_ID.
+    pub(crate) distribution: super::meta::Distribution,
+    /// systemd's version, when its library is found.
+    pub(crate) systemd: Option<u32>,
+    /// The settings the run used.
+    pub(crate) settings: super::meta::RunSettings,
 }
 
 #[cfg(test)]

@@ -129,6 +129,15 @@ impl Suite {
         self
     }
 
+    /// The rootless settings the suite judges by (its first check's; one
+    /// run gives every check the same), or the defaults of an empty suite.
+    pub(crate) fn rootless(&self) -> crate::settings::RootlessSettings {
+        self.entries
+            .first()
+            .map(|e| e.params.rootless)
+            .unwrap_or_default()
+    }
+
     /// The same suite expecting this k3s release or commit (`install.binary`).
     pub(crate) fn with_pin(mut self, pin: &str) -> Suite {
         for e in &mut self.entries {

@@ -52,7 +52,7 @@ pub(crate) fn capture(args: &CaptureArgs) -> Result<u8, CmdError> {
         }
     }
     // What every report's meta reads is a fact of the host too.
-    let meta = super::output::meta(&host, None);
+    let meta = super::output::meta(&host, None, &Default::default());
     let record = rec.take();
     let u = host.user();
     let kc = kubeconfig.unwrap_or_else(|| kubeconfig_path(u, None));
