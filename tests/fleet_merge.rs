@@ -25,7 +25,7 @@ fn report_of(fixture: &str, dir: &Path) -> PathBuf {
         .output()
         .unwrap();
     assert!(
-        matches!(out.status.code(), Some(0 | 1)),
+        matches!(out.status.code(), Some(0 | 1 | 5)),
         "preflight of {fixture}: {out:?}"
     );
     json
@@ -221,6 +221,10 @@ fn the_exit_status_is_the_worst_host() {
     let older = dir.path().join("older-unjudged.json");
     std::fs::copy(&ok2, &older).unwrap();
     edit(&older, |d| {
+        // A report of a krc before `verdict`: only `passed` and statuses.
+        let top = d.as_object_mut().unwrap();
+        top.remove("verdict");
+        top.remove("exit_status");
         let c = &mut d["phases"][0]["checks"][0];
         c["status"] = "skip".into();
         c["unjudged"] = true.into();
