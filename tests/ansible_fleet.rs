@@ -64,25 +64,6 @@ fn sh(container: &str, script: &str) -> (i32, String) {
     )
 }
 
-/// Every object of the merged report that names one of `hosts` and carries
-/// a verdict: host → verdict.
-fn fleet_verdicts(v: &Value, hosts: &[String], out: &mut BTreeMap<String, String>) {
-    match v {
-        Value::Object(m) => {
-            let named = ["host", "hostname", "name"]
-                .iter()
-                .filter_map(|k| m.get(*k).and_then(Value::as_str))
-                .find(|n| hosts.iter().any(|h| h == n));
-            if let (Some(h), Some(verdict)) = (named, m.get("verdict").and_then(Value::as_str)) {
-                out.insert(h.to_string(), verdict.to_string());
-            }
-            m.values().for_each(|x| fleet_verdicts(x, hosts, out));
-        }
-        Value::Array(a) => a.iter().for_each(|x| fleet_verdicts(x, hosts, out)),
-        _ => {}
-    }
-}
-
 #[test]
 fn role_installs_a_fleet_of_three_and_the_merged_report_names_the_unqualified_host() {
     if !support::have("ansible-playbook") {
@@ -201,14 +182,37 @@ fn role_installs_a_fleet_of_three_and_the_merged_report_names_the_unqualified_ho
         panic!("fleet.xml: {e}");
     }
     let merged: Value = serde_json::from_str(&read(&reports.join("fleet.json"))).unwrap();
-    let mut verdicts = BTreeMap::new();
-    fleet_verdicts(&merged, &hosts, &mut verdicts);
+    // krc.fleet/v1: one entry per host with its verdict, worst first.
+    assert_eq!(merged["schema"], "krc.fleet/v1", "{merged}");
+    assert_eq!(merged["verdict"], "failed", "{merged}");
+    let entries = merged["hosts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{merged}"));
+    let verdicts: BTreeMap<String, String> = entries
+        .iter()
+        .map(|h| {
+            (
+                h["hostname"].as_str().unwrap_or("?").to_string(),
+                h["verdict"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
     let want: BTreeMap<String, String> = hosts
         .iter()
         .enumerate()
         .map(|(i, h)| (h.clone(), if i == 2 { "failed" } else { "passed" }.into()))
         .collect();
     assert_eq!(verdicts, want, "the fleet report's verdicts:\n{merged}");
+    assert_eq!(
+        entries[0]["hostname"],
+        hosts[2].as_str(),
+        "worst first: {merged}"
+    );
+    assert!(
+        entries[0]["failed"].to_string().contains("sysctl"),
+        "{}",
+        entries[0]
+    );
     assert!(
         log.contains("fleet verdict: a host failed a required check"),
         "{log}"

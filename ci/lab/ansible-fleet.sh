@@ -117,8 +117,16 @@ for i in $(seq 1 "$hosts"); do
 done
 for n in "${names[@]}"; do
   # The device nodes a normal host has (0666, as Debian ships them).
-  docker exec "$n" sh -c 'timeout 90 systemctl is-system-running --wait >/dev/null; mkdir -p /dev/net && mknod -m 666 /dev/net/tun c 10 200 && mknod -m 666 /dev/fuse c 10 229' ||
-    die "container $n did not come up; see: docker logs $n"
+  # systemd's bus may not answer yet right after the start: ask again, for
+  # 90 s at most.
+  docker exec "$n" sh -c '
+    for _ in $(seq 1 90); do
+      case $(systemctl is-system-running --wait 2>/dev/null) in running|degraded) break ;; esac
+      sleep 1
+    done
+    case $(systemctl is-system-running 2>&1) in running|degraded) ;; *) exit 1 ;; esac
+    mkdir -p /dev/net && mknod -m 666 /dev/net/tun c 10 200 && mknod -m 666 /dev/fuse c 10 229' ||
+    die "systemd in container $n did not reach running within 90 s; see: docker logs $n"
 done
 
 {
