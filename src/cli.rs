@@ -61,6 +61,12 @@ pub(crate) enum Command {
         mut_arg("json", |a| a.help("Write JSON (krc.report/v1) to FILE: all three phases")),
     )]
     Run(Box<RunArgs>),
+    /// Capture the facts krc reads on this host as a fixture tree (tar.gz) that replays anywhere
+    #[command(
+        long_about = "Capture the facts krc reads on this host as a fixture tree in a tar.gz: `krc preflight --root DIR` on the extracted tree reaches the same verdict for every check as on this host, anywhere (a bug report, a fixture, a fleet's odd host).\n\nWhat is captured: exactly what the preflight and acceptance checks read, stat or list when they judge this host for the user (files under /proc, /sys, /etc, /usr, /boot, /lib/modules, the user's unit, drop-ins, kubeconfig and profile files), owners, modes, device numbers and file capabilities of what they stat (in krc-fixture.toml), and the answers of the live probes (user namespaces, the user's systemd manager, program versions, the rootless lock, getsubids). Acceptance checks run without the cluster and port probes: no network.\n\nWhat is not: /etc/shadow, gshadow, private keys or any file krc does not read; the kubeconfig's key, client certificate, CA and token (replaced by markers that keep its verdict); secret values in k3s config, units and profiles (report redaction); passwd and group beyond root, the user, their groups, owners of files krc looked at and accounts inside the user's subordinate ranges (no password or GECOS field); command lines of processes other than k3s (k3s's secret flags masked); TCP connections (only listening sockets). Every read goes through krc's no-follow, bounded file layer: a link the user planted is kept as a link, never its target.",
+        after_help = "The file is written atomically, mode 0600; the summary lists what was changed or left out.\n\nExamples:\n  sudo krc capture --user k3s --output host.tar.gz\n  mkdir replay && tar -xzf host.tar.gz -C replay && krc preflight --root replay\n  see docs/fixtures.md: from a capture to a fixture"
+    )]
+    Capture(CaptureArgs),
     /// List every check: id, phase, severity, title
     List(ListArgs),
     /// Explain a check: what it verifies, why rootless k3s needs it, how to fix it
@@ -256,6 +262,16 @@ pub(crate) struct PreflightArgs {
     /// Read the host from a directory tree instead of / (live probes are then skipped)
     #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CaptureArgs {
+    /// The user who will run rootless k3s [default: the invoking user, or SUDO_USER under sudo]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// Write the capture (a tar.gz) here
+    #[arg(long, short = 'o', value_name = "FILE.tar.gz")]
+    pub(crate) output: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -73,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Uninstall(args) => cmd::uninstall(args),
         Command::Pins(args) => cmd::pins(args),
         Command::Accept(args) => cmd::accept(args),
+        Command::Capture(args) => cmd::capture(args),
         Command::Run(args) => cmd::run(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),
         Command::Explain { id } => cmd::explain(id),

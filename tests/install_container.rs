@@ -11,77 +11,25 @@
 //! executable (tests/data/standin/k3s), and the API-wait step is skipped
 //! with that reason.
 
+#[path = "support/container.rs"]
+mod container;
 #[path = "support/install.rs"]
 mod inst;
 mod support;
 
-use std::process::Command;
+use container::{cgroup_source, docker_ok, image, sh};
+
 use std::time::Duration;
 
-use testcontainers::core::{CgroupnsMode, CmdWaitFor, ExecCommand, Mount, WaitFor};
+use testcontainers::core::{CgroupnsMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{GenericImage, ImageExt};
 
 /// Files, modes, owners, hashes and installed packages: what install
 /// changes and uninstall must restore.
 const SNAPSHOT: &str = r#"find /etc /usr/local /var/lib/krc /var/lib/systemd/linger /home/bob -xdev \( -type f -o -type l -o -type d \) -printf "%p %m %U:%G %l\n" 2>/dev/null | sort
 find /etc /usr/local /home/bob -xdev -type f -exec sha256sum {} + | sort
 dpkg -l | grep ^ii"#;
-
-async fn sh(c: &ContainerAsync<GenericImage>, script: &str) -> (i64, String) {
-    let mut r = c
-        .exec(ExecCommand::new(["sh", "-c", script]).with_cmd_ready_condition(CmdWaitFor::exit()))
-        .await
-        .unwrap();
-    let out = String::from_utf8_lossy(&r.stdout_to_vec().await.unwrap()).into_owned();
-    let err = String::from_utf8_lossy(&r.stderr_to_vec().await.unwrap()).into_owned();
-    (
-        r.exit_code().await.unwrap().unwrap_or(-1),
-        format!("{out}{err}"),
-    )
-}
-
-fn docker_ok() -> bool {
-    Command::new("docker")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// The cached image (built once by the recipe; root needed to build).
-fn image() -> Result<(String, String), String> {
-    let o = Command::new("bash")
-        .arg(support::repo().join("ci/lab/build-debian12.sh"))
-        .output()
-        .map_err(|e| format!("failed to run ci/lab/build-debian12.sh: {e}"))?;
-    let out = String::from_utf8_lossy(&o.stdout);
-    let last = out.lines().last().unwrap_or("").trim().to_string();
-    if !o.status.success() || !last.contains(':') {
-        return Err(format!(
-            "ci/lab/build-debian12.sh failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ));
-    }
-    let (n, t) = last.split_once(':').unwrap();
-    Ok((n.to_string(), t.to_string()))
-}
-
-/// systemd needs a cgroup2 at /sys/fs/cgroup: the host's own on a pure v2
-/// host, its `unified` hierarchy on a hybrid one (like this lab machine).
-fn cgroup_source() -> &'static str {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if mi
-        .lines()
-        .any(|l| l.contains(" /sys/fs/cgroup/unified ") && l.contains(" - cgroup2 "))
-    {
-        "/sys/fs/cgroup/unified"
-    } else {
-        "/sys/fs/cgroup"
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn install_reinstall_uninstall_in_a_debian12_container() {
@@ -201,7 +149,7 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     assert!(out.contains("export KUBECONFIG=~/.kube/k3s.yaml"), "{out}");
     let (code, facts) = sh(
         &c,
-        "dpkg -s uidmap slirp4netns fuse-overlayfs >/dev/null && grep '^bob:' /etc/subuid /etc/subgid && cat /etc/systemd/system/user@.service.d/delegate.conf /etc/sysctl.d/90-krc-rootless.conf && ls /var/lib/systemd/linger/bob && systemctl --user -M bob@ is-active k3s-rootless.service && systemctl is-enabled k3s.service; true",
+        "dpkg -s uidmap slirp4netns fuse3 >/dev/null && grep '^bob:' /etc/subuid /etc/subgid && cat /etc/systemd/system/user@.service.d/delegate.conf /etc/sysctl.d/90-krc-rootless.conf && ls /var/lib/systemd/linger/bob && systemctl --user -M bob@ is-active k3s-rootless.service && systemctl is-enabled k3s.service; true",
     )
     .await;
     assert_eq!(code, 0, "{facts}");

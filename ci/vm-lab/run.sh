@@ -97,7 +97,7 @@ cp --sparse=always "$image/root.img" "$run/root.img"
 # binary under test and an offline bundle for `krc install`.
 stage="$run/in"
 mkdir -p "$stage/bundle/debs"
-install -m 0755 "$here/guest/guest-run.sh" "$here/guest/lab-steps.sh" "$stage/"
+install -m 0755 "$here/guest/guest-run.sh" "$here/guest/lab-steps.sh" "$here/guest/capture.sh" "$stage/"
 if [ "$standin" = 1 ]; then
   log "SELF-TEST: krc install/uninstall are the lab's stand-in, not krc's installer"
   install -m 0755 "$krc" "$stage/krc.real"

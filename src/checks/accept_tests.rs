@@ -689,18 +689,53 @@ fn ports_offset_applies_the_inclusive_1024_rule() {
     );
     assert!(v.remedy.unwrap().contains("sudo ss -ltnp 'sport = :8080'"));
     // traefik and servicelb disabled in config.yaml: traefik's service is
-    // not expected and the active probe does not run.
+    // not expected, the active probe does not run, the API port must answer.
     t.file(
         "/etc/rancher/k3s/config.yaml",
         "disable:\n  - traefik\n  - servicelb\n",
     );
-    let mut bare = fake(vec![], vec![]);
+    let mut bare = fake(vec![6443], vec![]);
     bare.services.clear();
     let v = t.judge("ports.offset", bare, &p);
-    assert_eq!(v.status, Status::Skip, "{}", show(&v));
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    assert!(
+        v.evidence.iter().any(|e| e.starts_with(
+            "servicelb is disabled (/etc/rancher/k3s/config.yaml:1: disable:): k3s forwards only the API port 6443"
+        )),
+        "{}",
+        show(&v)
+    );
+    // Issue 17: servicelb off, traefik on. Its LoadBalancer service has no
+    // ingress IP, as upstream's controller says: that is a working cluster.
+    t.file("/etc/rancher/k3s/config.yaml", "disable: servicelb\n");
+    let mut no_ingress = fake(vec![6443], vec![10081, 11024, 8080]);
+    no_ingress.services[0].ingress_ips.clear();
+    let v = t.judge("ports.offset", no_ingress, &p);
+    assert_eq!(v.status, Status::Pass, "{}", show(&v));
+    assert!(
+        v.summary.contains("only the API port 6443 is forwarded"),
+        "{}",
+        show(&v)
+    );
     assert!(
         v.evidence.iter().any(|e| e
-            == "active probe: not run, servicelb is disabled: /etc/rancher/k3s/config.yaml:1: disable:"),
+            == "service kube-system/traefik: LoadBalancer without ingress IP: expected with servicelb disabled, not forwarded"),
+        "{}",
+        show(&v)
+    );
+    assert!(
+        !v.evidence.iter().any(|e| e.contains("token")),
+        "the active probe ran: {}",
+        show(&v)
+    );
+    // ... and the one port that is forwarded must answer.
+    let mut down = fake(vec![], vec![]);
+    down.services[0].ingress_ips.clear();
+    let v = t.judge("ports.offset", down, &p);
+    assert_eq!(v.status, Status::Fail, "{}", show(&v));
+    assert!(
+        v.summary
+            .contains("the API port 6443, the one port k3s forwards"),
         "{}",
         show(&v)
     );

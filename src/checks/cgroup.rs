@@ -5,8 +5,8 @@ use crate::host::boot::{
     GRUB_DEFAULTS, NextBoot, UNIFIED_FLAG, cmdline_unified, grub_drop_in, next_boot,
 };
 use crate::host::cgroup::{
-    CgroupLayout, CgroupMode, DelegateSetting, delegate_settings, effective_delegation,
-    parse_mountinfo, parse_proc_cgroups,
+    CGROUP_ROOT, CgroupLayout, CgroupMode, DelegateSetting, delegate_settings,
+    effective_delegation, parse_mountinfo, parse_proc_cgroups,
 };
 use crate::host::{FactError, Host, TargetUser};
 
@@ -27,8 +27,9 @@ fn drop_in_remedy() -> String {
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const PROC_CGROUPS: &str = "/proc/cgroups";
 /// What the v2 root must offer: what k3s requires delegated
-/// (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: cpu, cpuset, memory,
-/// pids). io is not required upstream.
+/// (validateCgroupsV2 in k3s-io/k3s:pkg/agent/run.go: cpu, cpuset,
+/// memory; pkg/daemons/agent/agent_linux.go: cpu, pids). io is not
+/// required upstream.
 const ROOT_CONTROLLERS: &[&str] = &["cpu", "cpuset", "memory", "pids"];
 const DELEGATED_REQUIRED: &[&str] = &["cpu", "cpuset", "memory", "pids"];
 use crate::layout::DELEGATE_DROP_IN as DROP_IN;
@@ -50,26 +51,42 @@ pub(crate) const UNIFIED: Check = Check {
     fixed_by: Some("cgroup-v2"),
     run: unified,
     explain: "\
-Verifies that the host runs pure cgroup v2: one cgroup2 hierarchy at /sys/fs/cgroup and no v1 hierarchy. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If the next boot already asks for systemd.unified_cgroup_hierarchy=1 (the first kernel line of /boot/grub/grub.cfg, Boot Loader Specification entries, or else the GRUB defaults: /etc/default/grub and /etc/default/grub.d/*.cfg, where the last occurrence wins) but the running kernel was booted without it, it says a reboot is pending.
+Verifies that /sys/fs/cgroup is a cgroup2 filesystem (the last mount at that path in /proc/self/mountinfo), the way k3s decides: it uses containerd's cgroups.Mode() (k3s-io/k3s:pkg/cgroups, containerd/cgroups:utils.go), which calls a host unified when statfs(\"/sys/fs/cgroup\") is cgroup2, hybrid when only /sys/fs/cgroup/unified is, legacy otherwise. A v1 hierarchy mounted elsewhere (a VPN client's net_cls, a container tool's name=... hierarchy) does not make the host hybrid: on such a host the check passes and lists it, unless it binds a controller k3s needs (cpu, cpuset, memory, pids), which then is missing from the v2 tree: it fails naming that hierarchy, and the fix is to unmount it, not the boot loader. On a hybrid or v1 host it names the controllers still bound to v1 (from the cgroup mounts in /proc/self/mountinfo and the hierarchy ids in /proc/cgroups). If the next boot already asks for systemd.unified_cgroup_hierarchy=1 (the first kernel line of /boot/grub/grub.cfg, Boot Loader Specification entries, or else the GRUB defaults: /etc/default/grub and /etc/default/grub.d/*.cfg, where the last occurrence wins) but the running kernel was booted without it, it says a reboot is pending. If the running kernel's command line (/proc/cmdline) already has the flag and v1 is still mounted, it says what still binds v1 (and which PID 1 should have read the flag) instead of asking for the flag again.
 
-Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user. On a hybrid host k3s warns \"Enabling cgroup2 is highly recommended\" (k3s-io/k3s:pkg/rootless/rootless.go), logs \"Cannot set cgroup2 evacuation\" and then fails with \"delegated cgroup v2 controllers are required for rootless\" (k3s-io/k3s:pkg/daemons/agent/agent_linux.go); the per-controller messages such as \"failed to find cpuset cgroup (v2)\" belong to a pure v2 host without delegation (see cgroup.delegation), not to this one.
+Why: rootless k3s supports cgroup v2 only; v1 and hybrid v1/v2 are not supported. A controller bound to a v1 hierarchy cannot appear in the v2 tree, so it cannot be delegated to the user. On a hybrid host k3s warns \"Enabling cgroup2 is highly recommended\" (k3s-io/k3s:pkg/rootless/rootless.go), logs \"Cannot set cgroup2 evacuation\" and then fails with \"delegated cgroup v2 controllers are required for rootless\" (k3s-io/k3s:pkg/daemons/agent/agent_linux.go); the per-controller messages such as \"failed to find cpuset cgroup (v2)\" (validateCgroupsV2, k3s-io/k3s:pkg/agent/run.go) belong to a pure v2 host without delegation (see cgroup.delegation), not to this one.
 
-Fix: add systemd.unified_cgroup_hierarchy=1 to the kernel command line: on Debian and Ubuntu a drop-in /etc/default/grub.d/99-krc-cgroup2.cfg that appends it to GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT (so it comes last and wins over a =0), then `sudo update-grub`; on Fedora/RHEL `sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1`; then reboot. `krc install` writes that drop-in (it never edits /etc/default/grub) or runs grubby, and stops with exit status 3, \"reboot required\"; run it again after the reboot. Uninstall removes the drop-in and regenerates the boot configuration rather than restoring an old copy.",
+Fix: add systemd.unified_cgroup_hierarchy=1 to the kernel command line: on Debian and Ubuntu a drop-in /etc/default/grub.d/99-krc-cgroup2.cfg that appends it to GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT (so it comes last and wins over a =0), then `sudo update-grub`; on Fedora/RHEL `sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1`; then reboot. `krc install` writes that drop-in (it never edits /etc/default/grub) or runs grubby, and stops with exit status 3, \"reboot required\"; run it again after the reboot. It plans no boot-loader change when the running kernel already has the flag or /sys/fs/cgroup is already cgroup2 (another reboot would change nothing): the install then stops on this check, whose remedy names the v1 mount to remove. Uninstall removes the drop-in and regenerates the boot configuration rather than restoring an old copy.",
 };
 
 pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let host = ctx.host;
     let l = layout(host)?;
+    let mut f = Findings::default();
     if l.mode == CgroupMode::Unified {
         let line = l.v2.as_ref().map(|m| m.text.clone()).unwrap_or_default();
-        return Ok(Verdict::pass("pure cgroup v2 (unified hierarchy)")
-            .evidence(format!("{MOUNTINFO}: {line}")));
+        f.observe(format!("{MOUNTINFO}: {line}"));
+        for m in &l.v1_mounts {
+            f.observe(format!("{MOUNTINFO}: {}", m.text));
+        }
+        if let Some(why) = v1_binds_needed(&l) {
+            f.find(Status::Fail, why);
+            f.remedy(unbind_remedy(&l));
+            return Ok(f.finish(""));
+        }
+        let beside: Vec<String> = l.v1_mounts.iter().map(|m| m.v1_label()).collect();
+        return Ok(f.finish(if beside.is_empty() {
+            "pure cgroup v2 (unified hierarchy)".to_string()
+        } else {
+            format!(
+                "cgroup v2 at {CGROUP_ROOT} (unified, as k3s judges it); the v1 hierarchies beside it bind no controller k3s needs: {}",
+                beside.join(", ")
+            )
+        }));
     }
-    let mut f = Findings::default();
     let what = match l.mode {
         CgroupMode::Hybrid => "hybrid cgroup v1/v2",
         CgroupMode::Legacy => "legacy cgroup v1",
-        _ => "no cgroup filesystem mounted",
+        _ => "no cgroup filesystem at /sys/fs/cgroup",
     };
     if l.v1_controllers.is_empty() {
         f.find(Status::Fail, what.to_string());
@@ -100,14 +117,22 @@ pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     {
         f.observe(format!("/proc/cmdline: ... {flag} ..."));
     }
-    let booted_unified = cmdline_unified(&cmdline) == Some(true);
+    if cmdline_unified(&cmdline) == Some(true) {
+        // The flag is on the running kernel's line and v1 is still
+        // mounted: another boot-loader change would loop (add, reboot,
+        // same mounts, add again). Say what still holds v1 instead.
+        let (finding, remedy) = flag_present_but_v1(host, &l)?;
+        f.find(Status::Fail, finding);
+        f.remedy(remedy);
+        return Ok(f.finish(""));
+    }
     match next_boot(host)? {
-        NextBoot::Unified(line) if !booted_unified => {
+        NextBoot::Unified(line) => {
             f.observe(line);
             f.find(Status::Fail, "a reboot is pending: the boot configuration sets cgroup v2 but the running kernel was booted without it");
             f.remedy("sudo reboot");
         }
-        NextBoot::DefaultsAsk(line) if !booted_unified => {
+        NextBoot::DefaultsAsk(line) => {
             f.observe(line);
             f.find(Status::Fail, "a reboot is pending: the boot configuration sets cgroup v2 but the running kernel was booted without it");
             f.remedy("sudo update-grub   # Fedora/RHEL: sudo grub2-mkconfig -o /boot/grub2/grub.cfg\nsudo reboot");
@@ -127,6 +152,100 @@ pub(super) fn unified(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     Ok(f.finish(""))
 }
 
+/// On a unified host, the finding when a v1 hierarchy holds a controller
+/// k3s needs (it is then missing from the v2 tree).
+fn v1_binds_needed(l: &CgroupLayout) -> Option<String> {
+    let needed = l.needed_on_v1();
+    if needed.is_empty() {
+        return None;
+    }
+    let mounts: Vec<String> = l
+        .v1_mounts_binding(&needed)
+        .iter()
+        .map(|m| m.v1_label())
+        .collect();
+    Some(format!(
+        "{CGROUP_ROOT} is cgroup v2, but {} {} bound to a v1 hierarchy ({}): k3s cannot use {} in the v2 tree",
+        needed.join(", "),
+        if needed.len() == 1 { "is" } else { "are" },
+        if mounts.is_empty() {
+            "mounted in another mount namespace; see /proc/cgroups".to_string()
+        } else {
+            mounts.join(", ")
+        },
+        if needed.len() == 1 { "it" } else { "them" },
+    ))
+}
+
+/// What gives a controller back to v2: the v1 hierarchy must go, not the
+/// kernel command line.
+fn unbind_remedy(l: &CgroupLayout) -> String {
+    let needed = l.needed_on_v1();
+    let mut out = String::new();
+    for m in l.v1_mounts_binding(&needed) {
+        out.push_str(&format!(
+            "sudo umount {}   # no boot-loader change helps: {CGROUP_ROOT} is already cgroup v2\n",
+            m.mount_point
+        ));
+    }
+    out.push_str("findmnt -t cgroup   # every v1 hierarchy still mounted\n");
+    out.push_str("then stop the tool that mounts it (a VPN client or container tool) from doing so: the controller returns to v2 once the v1 hierarchy is unmounted and has no cgroups left, at the latest after a reboot without that tool");
+    out
+}
+
+/// The running kernel already has the flag, yet v1 is mounted: what
+/// still holds it. systemd reads the flag only as PID 1.
+fn flag_present_but_v1(host: &Host, l: &CgroupLayout) -> Result<(String, String), FactError> {
+    let pid1 = host
+        .read_opt("/proc/1/comm")?
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let holders: Vec<String> = l
+        .v1_mounts
+        .iter()
+        .filter(|m| m.super_opts.split(',').any(|o| !o.starts_with("name=")))
+        .map(|m| m.v1_label())
+        .collect();
+    let finding = format!(
+        "the running kernel was booted with {UNIFIED_FLAG}, yet {CGROUP_ROOT} is not cgroup v2; still bound to v1: {}",
+        if holders.is_empty() {
+            "(no v1 mount in this namespace)".to_string()
+        } else {
+            holders.join(", ")
+        }
+    );
+    let why = if !pid1.is_empty() && pid1 != "systemd" {
+        format!(
+            "the flag is read by systemd as PID 1, and PID 1 here is {pid1}: whatever starts this system mounts the v1 hierarchies; switch it to cgroup v2 there (for a container: its runtime's cgroup settings)"
+        )
+    } else {
+        "systemd got the flag and still mounted v1: check for cgroup_no_v1= or another cgroup option on the kernel line, a systemd too old for cgroup v2 (before 226), or a unit that mounts these hierarchies (findmnt -t cgroup)".to_string()
+    };
+    Ok((
+        finding,
+        format!(
+            "no boot-loader change helps: {UNIFIED_FLAG} is already on the running kernel's line (cat /proc/cmdline)\n{why}"
+        ),
+    ))
+}
+
+/// Why a boot-loader change cannot fix `cgroup.unified` on this host, if
+/// it cannot: the host already runs cgroup v2 (a v1 hierarchy holds a
+/// controller), or the running kernel already has the flag. The
+/// `cgroup-v2` step plans nothing then, so an install never loops on
+/// reboots that change nothing.
+pub(crate) fn boot_change_cannot_help(host: &Host) -> Result<Option<String>, FactError> {
+    let l = layout(host)?;
+    if l.mode == CgroupMode::Unified {
+        return Ok(v1_binds_needed(&l));
+    }
+    let cmdline = host.read_opt("/proc/cmdline")?.unwrap_or_default();
+    if cmdline_unified(&cmdline) == Some(true) {
+        return Ok(Some(flag_present_but_v1(host, &l)?.0));
+    }
+    Ok(None)
+}
+
 pub(crate) const CONTROLLERS: Check = Check {
     id: "cgroup.controllers",
     phase: Phase::Preflight,
@@ -137,9 +256,9 @@ pub(crate) const CONTROLLERS: Check = Check {
     explain: "\
 Verifies that the root of the cgroup v2 hierarchy offers the cpu, cpuset, memory and pids controllers (its cgroup.controllers file). io is shown but not required: nothing upstream requires it.
 
-Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset, memory and pids in the user's delegated subtree (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: \"pids cgroup controller not found\", \"failed to find cpuset cgroup (v2)\"); it does not check io, which only lets pods' I/O be limited. On a hybrid host the v2 root is typically empty because every controller is bound to v1.
+Why: systemd can only delegate to the user what the root offers. k3s needs cpu, cpuset and memory in the user's delegated subtree (validateCgroupsV2 in k3s-io/k3s:pkg/agent/run.go: \"failed to find cpuset cgroup (v2)\" and the like) and pids and cpu (k3s-io/k3s:pkg/daemons/agent/agent_linux.go: \"pids cgroup controller not found\"); neither checks io, which only lets pods' I/O be limited. On a hybrid host the v2 root is typically empty because every controller is bound to v1; on a v2 host a v1 hierarchy that binds one of them (see cgroup.unified) takes it out of the v2 root too.
 
-Fix: on a hybrid or v1 host, move to pure cgroup v2 (`krc explain cgroup.unified`). On a pure v2 host a missing controller means a kernel built without it or disabled with cgroup_disable= on the command line: boot a kernel that has it.",
+Fix: on a hybrid or v1 host, move to pure cgroup v2 (`krc explain cgroup.unified`). On a pure v2 host a missing controller means a kernel built without it, disabled with cgroup_disable= on the command line, or held by a v1 hierarchy mounted beside (cgroup.unified names it): boot a kernel that has it, or unmount that hierarchy.",
 };
 
 pub(super) fn controllers(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
@@ -178,7 +297,10 @@ pub(super) fn controllers(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         missing.join(", ")
     ))
     .evidence(seen);
-    v = if l.mode == CgroupMode::Unified {
+    let held = l.needed_on_v1();
+    v = if l.mode == CgroupMode::Unified && missing.iter().any(|c| held.contains(c)) {
+        v.remedy(unbind_remedy(&l))
+    } else if l.mode == CgroupMode::Unified {
         // Raspberry Pi kernels ship with memory disabled unless enabled on
         // the command line: the one case most users meet, so name it.
         let pi = if missing.contains(&"memory") {
@@ -251,7 +373,7 @@ pub(crate) const DELEGATION: Check = Check {
     explain: "\
 Verifies that systemd delegates cpu, cpuset, memory and pids (required) and io (advisory) to the user's manager: /sys/fs/cgroup/user.slice/user-UID.slice/user@UID.service/cgroup.controllers. It also reads the Delegate= settings of user@.service and its drop-ins: when they delegate the controllers but the live set lacks them, a daemon-reload and re-login (or reboot) is pending; when no user manager runs, it judges from those files and says the live state was not readable.
 
-Why: since v1.22 rootless k3s requires delegated controllers (pkg/daemons/agent: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like. systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
+Why: since v1.22 rootless k3s requires delegated controllers (k3s-io/k3s:pkg/daemons/agent/agent_linux.go, cpu, pids and a writable cgroup: \"delegated cgroup v2 controllers are required for rootless\"); without cpuset, cpu or memory it fails with \"failed to find cpuset cgroup (v2)\" and the like (validateCgroupsV2, k3s-io/k3s:pkg/agent/run.go). systemd delegates only part of the set by default (memory pids, or cpu memory pids on Debian 12's systemd 252), and cpuset needs systemd >= 244.
 
 Fix: create /etc/systemd/system/user@.service.d/delegate.conf with\n  [Service]\n  Delegate=cpu cpuset io memory pids\nrun `sudo systemctl daemon-reload`, then log out and back in as the user (or reboot) so user@UID.service restarts. `krc install` writes this drop-in in its delegation step.",
 };

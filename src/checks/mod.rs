@@ -18,6 +18,7 @@ mod cgroup;
 mod fs;
 mod k3s;
 pub(crate) mod kernel;
+mod kernel_features;
 pub(crate) mod kubeconfig;
 mod net;
 pub(crate) mod params;
@@ -32,7 +33,7 @@ pub(crate) mod userns;
 pub(crate) mod verdict;
 
 use crate::host::{FactError, Host};
-pub(crate) use cgroup::delegation_config;
+pub(crate) use cgroup::{boot_change_cannot_help, delegation_config};
 pub(crate) use params::Params;
 pub(crate) use sysctl::KRC_SYSCTL_FILE;
 pub(crate) use verdict::{Findings, Status, Verdict};

@@ -117,11 +117,11 @@ pub(crate) const CIDR: Check = Check {
     fixed_by: None,
     run: cidr,
     explain: "\
-Verifies that no IPv4 route of the host (/proc/net/route) and no local address (/proc/net/fib_trie) falls inside the networks rootless k3s uses: 10.41.0.0/16 (K3S_ROOTLESS_CIDR, the node is 10.41.0.100; a failure), 10.42.0.0/16 (pods) and 10.43.0.0/16 (services; a warning). The rootless network is the install's `--cidr` (give krc preflight the same flag, or set the suite's rootless_cidr); cluster_cidrs names the others.
+Verifies that no IPv4 route of the host (/proc/net/route) and no local address (/proc/net/fib_trie) falls inside the networks rootless k3s uses: 10.41.0.0/16 (K3S_ROOTLESS_CIDR, the node is 10.41.0.100), 10.42.0.0/16 (pods) and 10.43.0.0/16 (services). Each is a warning, never an install blocker. The rootless network is the install's `--cidr` (give krc preflight the same flag, or set the suite's rootless_cidr); cluster_cidrs names the others.
 
-Why: the rootless network is slirp4netns's (k3s-io/k3s:pkg/rootless/rootless.go: K3S_ROOTLESS_CIDR, default 10.41.0.0/16, gateway .2, DNS .3, node .100): a host route or address there is unreachable from k3s and collides with the gateway or DNS, so it fails. The pod and service networks live inside the rootless namespace and never touch the host's routing table; a host route there only makes those host addresses unreachable from pods, so it is a warning (a rootful k3s's flannel route on 10.42.0.0/24 is the usual one).
+Why: k3s rejects a rootless CIDR only when it has host bits (k3s-io/k3s:pkg/rootless/rootless.go: K3S_ROOTLESS_CIDR, default 10.41.0.0/16, gateway .2, DNS .3, node .100); a host route or address inside it does not stop k3s. Its effect is that pods and k3s cannot reach that part of the host's network (a VPN's 10.41.0.0/16, say): inside the namespace those addresses are slirp4netns's own. The pod and service networks live inside the rootless namespace too and never touch the host's routing table; a host route there only makes those host addresses unreachable from pods (a rootful k3s's flannel route on 10.42.0.0/24 is the usual one). The remedy names a rootless network no host route or address touches.
 
-Fix: choose other networks: `krc install --cidr 10.141.0.0/16` sets K3S_ROOTLESS_CIDR, and k3s's --cluster-cidr and --service-cidr move pods and services; or renumber the host network.",
+Fix: if pods must reach those host addresses, choose other networks: `krc install --cidr 10.141.0.0/16` (the remedy names one that is free here) sets K3S_ROOTLESS_CIDR, and k3s's --cluster-cidr and --service-cidr move pods and services; or renumber the host network.",
 };
 
 pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
@@ -139,9 +139,14 @@ pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // namespace: a host route there only shadows those host addresses from
     // pods, so it warns.
     let networks = ctx.params.networks();
+    // Which networks a host route or address falls inside.
+    let mut hits = vec![false; networks.len()];
     for (i, net) in networks.iter().enumerate() {
+        // Neither stops k3s (k3s-io/k3s:pkg/rootless/rootless.go rejects a
+        // CIDR only for host bits): the rootless network's addresses then
+        // shadow that part of the host's network for pods, so both warn.
         let (level, whose) = if i == 0 {
-            (Status::Fail, "the rootless network")
+            (Status::Warn, "the rootless network")
         } else {
             (Status::Warn, "k3s's pod/service network")
         };
@@ -155,6 +160,7 @@ pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 r.line,
                 &format!("{} via {} ({line})", r.dest, r.iface),
             ));
+            hits[i] = true;
             f.find(
                 level,
                 format!(
@@ -165,19 +171,21 @@ pub(super) fn cidr(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         }
         for a in addrs.iter().filter(|a| net.contains(**a)) {
             f.observe(format!("{FIB_TRIE}: local address {a}"));
+            hits[i] = true;
             f.find(
                 level,
                 format!("the host has the address {a}, inside {whose} {net}"),
             );
         }
     }
-    match f.status() {
-        Status::Fail => f.remedy(format!(
-            "give k3s another rootless network: krc install --cidr {} (K3S_ROOTLESS_CIDR); or move the host network off it",
+    if hits[0] {
+        f.remedy(format!(
+            "pods cannot reach that part of the host's network; to let them, give k3s a free rootless network: krc install --cidr {} (K3S_ROOTLESS_CIDR); or move the host network off it",
             free_network(&routes, &addrs, &networks)
-        )),
-        Status::Warn => f.remedy("pods cannot reach these host addresses: if they must, give k3s other pod and service networks (k3s server --cluster-cidr 10.142.0.0/16 --service-cidr 10.143.0.0/16, e.g. in /etc/rancher/k3s/config.yaml)"),
-        _ => {}
+        ));
+    }
+    if hits[1..].iter().any(|h| *h) {
+        f.remedy("pods cannot reach these host addresses: if they must, give k3s other pod and service networks (k3s server --cluster-cidr 10.142.0.0/16 --service-cidr 10.143.0.0/16, e.g. in /etc/rancher/k3s/config.yaml)");
     }
     f.observe(format!(
         "checked {} routes and {} local addresses against {}",

@@ -36,6 +36,8 @@ pub(super) fn free(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     // (sock_diag, what `ss -lt` uses); reading /proc/net/tcp walks every
     // socket. A tree has only its files. Both name where they read.
     let listeners = if host.origin() == Origin::Live {
+        // A capture's tree is judged from the files, as any tree is.
+        host.note_files(&["/proc/net/tcp", "/proc/net/tcp6"]);
         live_tcp_listeners(|file| host.read_opt(file))?
     } else {
         let mut found = Vec::new();
@@ -273,7 +275,7 @@ pub(crate) const OFFSET: Check = Check {
     fixed_by: None,
     run: offset,
     explain: "\
-Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443; not expected when traefik is disabled by --disable or config.yaml's disable:), and actively with a probe: first the probe's host ports must be free (a port that already answers fails: its answer could not be told from the forward), then in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to the API server's endpoint from default/kubernetes, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer, and answer with this run's token: through each one krc asks the API server (TLS verified with the kubeconfig's CA and client certificate; k3s's serving certificate names 127.0.0.1) for the probe namespace, whose uid is new each run. The namespace is always deleted afterwards, on failure and on Ctrl-C too. With servicelb disabled the active probe does not run (only servicelb gives a Service the ingress IP that k3s-io/k3s:pkg/rootlessports/controller.go forwards; servicelb: pkg/cloudprovider/servicelb.go). A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
+Verifies that every port p of every Service with an ingress IP (and its nodePort) answers on the host at p + 10000 when p <= 1024, else at p: passively for the services that exist (traefik's 80 -> 10080, 443 -> 10443; not expected when traefik is disabled by --disable or config.yaml's disable:), and actively with a probe: first the probe's host ports must be free (a port that already answers fails: its answer could not be told from the forward), then in a namespace krc-acceptance, a LoadBalancer Service with ports 81, 1024 and 8080 (no selector; an EndpointSlice leads it to the API server's endpoint from default/kubernetes, so no image is pulled), whose host ports 10081, 11024 and 8080 must answer, and answer with this run's token: through each one krc asks the API server (TLS verified with the kubeconfig's CA and client certificate; k3s's serving certificate names 127.0.0.1) for the probe namespace, whose uid is new each run. The namespace is always deleted afterwards, on failure and on Ctrl-C too. With servicelb disabled (--disable servicelb in the unit or disable: in config.yaml) k3s forwards exactly one port, the API port (k3s-io/k3s:pkg/rootlessports/controller.go watches services only when servicelb is enabled; servicelb, pkg/cloudprovider/servicelb.go, is what sets the ingress IP): then the check expects exactly that: the API port answers on the host, LoadBalancer services without an ingress IP (traefik's included) are expected, a service whose ingress IP another load balancer set is listed as not forwarded by k3s, and the active probe does not run. A connection counts when a server answers an HTTP HEAD (or keeps the connection open); a forward that accepts and closes has nothing behind it.
 
 Why: this is the rootless limit users trip over: only LoadBalancer services (those with an ingress IP) reach the host, and low ports move. k3s's code moves ports up to and including 1024 (1024 -> 11024); its docs say \"below 1024\", so 1024 is where expectations and reality differ. nodePorts are forwarded by newer releases only (a miss warns).
 
@@ -290,6 +292,9 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
             .find(|(d, _)| d == item)
             .map(|(_, at)| at.clone())
     };
+    if let Some(at) = off("servicelb") {
+        return Ok(only_the_api_port(ctx, f, &at));
+    }
     let traefik = a.traefik && off("traefik").is_none();
     if let Some(at) = off("traefik") {
         f.observe(format!("traefik: not deployed, k3s is told so: {at}"));
@@ -297,15 +302,7 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
     let passive = forwarded_services(ctx, &mut f, traefik);
     let mut verified = passive.unwrap_or(0);
     // With the API down the probe could only repeat the same error.
-    let mut probe = !a.probe_ports.is_empty() && passive.is_some();
-    // Only servicelb gives the probe Service the ingress IP that makes k3s
-    // forward it.
-    if probe && let Some(at) = off("servicelb") {
-        f.observe(format!(
-            "active probe: not run, servicelb is disabled: {at}"
-        ));
-        probe = false;
-    }
+    let probe = !a.probe_ports.is_empty() && passive.is_some();
     if probe && probe_ports_free(ctx, &mut f) {
         verified += active_probe(ctx, &mut f);
     }
@@ -313,6 +310,73 @@ pub(super) fn offset(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         f.find(Status::Skip, "no forwarded port was verified (no LoadBalancer service with an ingress IP, no active probe)");
     }
     Ok(f.finish("every LoadBalancer port p answers on host port p + 10000 when p ≤ 1024, else p"))
+}
+
+/// servicelb disabled: k3s's rootlessports controller then forwards the
+/// API port and nothing else (k3s-io/k3s:pkg/rootlessports/controller.go
+/// is registered with services off), and no Service gets an ingress IP
+/// from servicelb. Exactly that is expected: the API port answers, and no
+/// LoadBalancer service is held against k3s.
+fn only_the_api_port(ctx: &Ctx<'_>, mut f: Findings, at: &str) -> Verdict {
+    let host = ctx.host;
+    let port = ctx.params.accept.api_port;
+    f.observe(format!(
+        "servicelb is disabled ({at}): k3s forwards only the API port {port} (k3s-io/k3s:pkg/rootlessports/controller.go); no LoadBalancer port is expected on the host, and the active probe does not run"
+    ));
+    match host.accept_probes().services() {
+        Probe::NotRun(why) => f.observe(format!("services: {why}")),
+        Probe::Answer(Err(e)) => {
+            f.observe(e.clone());
+            f.find(Status::Fail, "listing services failed");
+            f.remedy(super::api::api_remedy(&e, host.user()));
+            return f.finish("");
+        }
+        Probe::Answer(Ok(services)) => {
+            for s in services.iter().filter(|s| s.kind == "LoadBalancer") {
+                f.observe(if s.ingress_ips.is_empty() {
+                    format!(
+                        "service {}/{}: LoadBalancer without ingress IP: expected with servicelb disabled, not forwarded",
+                        s.namespace, s.name
+                    )
+                } else {
+                    format!(
+                        "service {}/{}: ingress {} set by another load balancer: k3s does not forward it to the host with servicelb disabled",
+                        s.namespace,
+                        s.name,
+                        s.ingress_ips.join(", ")
+                    )
+                });
+            }
+        }
+    }
+    match host.accept_probes().connect(port) {
+        Probe::NotRun(why) => {
+            f.observe(format!("API port {port} → host {port}: {why}"));
+            f.find(
+                Status::Skip,
+                format!("the API port {port} was not verified on the host"),
+            );
+        }
+        Probe::Answer(a) => {
+            f.observe(format!(
+                "API port {port} → host 127.0.0.1:{port}: {}",
+                a.describe()
+            ));
+            if !a.reached() {
+                f.find(
+                    Status::Fail,
+                    format!("the API port {port}, the one port k3s forwards with servicelb disabled, does not answer on the host"),
+                );
+                f.remedy(format!(
+                    "sudo systemctl --user -M {}@ status k3s-rootless   # k3s forwards the API port itself through rootlesskit's api.sock",
+                    host.user().name
+                ));
+            }
+        }
+    }
+    f.finish(format!(
+        "servicelb is disabled: only the API port {port} is forwarded, and it answers on the host"
+    ))
 }
 
 /// The passive half: every LoadBalancer port already forwarded (an ingress

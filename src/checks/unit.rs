@@ -148,8 +148,10 @@ fn split_words(s: &str) -> Vec<String> {
     out
 }
 
-/// The controllers k3s needs delegated to its service (k3s-io/k3s:
-/// pkg/daemons/agent/agent_linux.go checks cpu, cpuset, memory and pids).
+/// The controllers k3s needs delegated to its service: cpu, cpuset and
+/// memory (validateCgroupsV2 in k3s-io/k3s:pkg/agent/run.go) and pids
+/// (pkg/daemons/agent/agent_linux.go, which also checks cpu and a
+/// writable cgroup).
 pub(crate) const NEEDED_CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
 
 /// Does a `Delegate=` value delegate what k3s needs? systemd takes a
@@ -206,7 +208,7 @@ pub(crate) const PRESENT: Check = Check {
     explain: "\
 Verifies ~/.config/systemd/user/k3s-rootless.service: [Service] has a Delegate= that covers cpu, cpuset, memory and pids (`yes`, as the upstream k3s-io/k3s:k3s-rootless.service has, or a list naming at least those four), KillMode=mixed, Type=simple and an ExecStart that runs `k3s server --rootless`, and that the unit or its drop-ins k3s-rootless.service.d/*.conf (a later line wins, as in systemd) set K3S_ROOTLESS_CIDR, K3S_ROOTLESS_PORT_DRIVER, K3S_ROOTLESS_MTU and K3S_ROOTLESS_DISABLE_HOST_LOOPBACK to the values the suite names (a missing or different value warns).
 
-Why: without those controllers delegated (k3s-io/k3s:pkg/daemons/agent/agent_linux.go) k3s stops with \"delegated cgroup v2 controllers are required for rootless\"; without KillMode=mixed a stop leaves containers behind; and a unit not started by systemd gives \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\". The upstream unit ships no K3S_ROOTLESS_* lines, and k3s's code defaults (MTU 65520, the builtin port driver) differ from the reference procedure's, so an install that forgot the drop-in runs differently than it was qualified.
+Why: without those controllers delegated k3s stops: pkg/daemons/agent/agent_linux.go (k3s-io/k3s) checks cpu, pids and a writable cgroup (\"delegated cgroup v2 controllers are required for rootless\", \"pids cgroup controller not found\"), and validateCgroupsV2 in pkg/agent/run.go checks cpu, cpuset and memory (\"failed to find cpuset cgroup (v2)\"); without KillMode=mixed a stop leaves containers behind; and a unit not started by systemd gives \"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\". The upstream unit ships no K3S_ROOTLESS_* lines, and k3s's code defaults (MTU 65520, the builtin port driver) differ from the reference procedure's, so an install that forgot the drop-in runs differently than it was qualified.
 
 Fix: `sudo krc install --user USER` writes both files; after a hand edit, `sudo systemctl --user -M USER@ daemon-reload`.",
 };

@@ -117,11 +117,12 @@ const APPARMOR_DIR: &str = "/etc/apparmor.d";
 const LOADED_PROFILES: &str = "/sys/kernel/security/apparmor/profiles";
 
 /// The profile krc installs for the k3s binary at `k3s_path`: it attaches
-/// by path, stays unconfined (k3s, its embedded RootlessKit and every
-/// process they start keep running as before) and grants `userns`. This is
-/// the shape Ubuntu's own apparmor package ships for rootlesskit
-/// (`profile rootlesskit /usr/bin/rootlesskit flags=(unconfined) { userns, }`),
-/// the program k3s embeds.
+/// by path, allows everything it does not deny (k3s, its embedded
+/// RootlessKit and every process they start keep running as before) and
+/// grants `userns`. `default_allow` is the one mode reported working for
+/// k3s itself (k3s-io/docs issue 459); Ubuntu ships rootlesskit's profile
+/// with `unconfined`, which no report confirms for k3s's re-exec into its
+/// data directory, so krc writes the confirmed one.
 pub(crate) fn k3s_apparmor_profile(k3s_path: &str) -> String {
     [
         "# Written by krc: lets rootless k3s (its embedded RootlessKit) create user",
@@ -129,7 +130,7 @@ pub(crate) fn k3s_apparmor_profile(k3s_path: &str) -> String {
         "abi <abi/4.0>,",
         "include <tunables/global>",
         "",
-        &format!("profile k3s {k3s_path} flags=(unconfined) {{"),
+        &format!("profile k3s {k3s_path} flags=(default_allow) {{"),
         "  userns,",
         "",
         "  # Site-specific additions and overrides. See local/README for details.",
@@ -225,7 +226,7 @@ Verifies that kernel.apparmor_restrict_unprivileged_userns is absent or 0, or el
 
 Why: Ubuntu 24.04 and later set the sysctl to 1: a process may then create a user namespace with capabilities only under a profile that allows `userns`. rootless k3s creates its namespace through the RootlessKit it embeds (the parent clones the child with CLONE_NEWUSER and execs /proc/self/exe), so the profile must attach to the k3s binary itself; without one k3s fails with \"failed to start the child: fork/exec /proc/self/exe: operation not permitted\" (k3s-io/k3s issues 11900 and 12711). A profile written for a separate rootlesskit binary (rootlesscontaine.rs) does not cover k3s (k3s-io/docs issue 459: a profile for the k3s binary's own path is what worked).
 
-Profile shape: krc writes `profile k3s PATH flags=(unconfined) { userns, }` (abi 4.0), the shape Ubuntu's apparmor package ships for rootlesskit and RootlessKit's maintainer recommends (containerd/nerdctl issue 3063): `unconfined` keeps k3s and everything it starts exactly as unconfined as before and only adds the userns permission. `flags=(default_allow)` (reported working in k3s-io/docs issue 459) also grants userns, and krc accepts either: what decides is the attachment path and a loaded profile, not the flag.
+Profile shape: krc writes `profile k3s PATH flags=(default_allow) { userns, }` (abi 4.0), the profile reported working for k3s itself (k3s-io/docs issue 459): `default_allow` lets k3s and everything it starts do what they did before and adds the userns permission. Ubuntu's apparmor package ships rootlesskit's profile with `flags=(unconfined)` instead, but no report confirms that mode for k3s, which re-executes itself from its data directory (~/.rancher/k3s/data/*/bin) after the profile attached, so krc writes the confirmed mode. krc accepts a profile of either mode: what decides is the attachment path and a loaded profile, not the flag. `krc install` writes the profile for the path the binary will have (/opt/bin/k3s when /usr/local is read-only), not for where a binary happens to be before it is installed.
 
 Fix: write /etc/apparmor.d/krc-k3s with that profile for the binary's real path and load it with `sudo apparmor_parser -r /etc/apparmor.d/krc-k3s` (krc install's apparmor-profile step). Setting the sysctl to 0 also works but lifts the restriction for every program.",
 };
@@ -406,7 +407,7 @@ mod tests {
             v.remedy
                 .as_deref()
                 .unwrap()
-                .contains("profile k3s /opt/bin/k3s flags=(unconfined)"),
+                .contains("profile k3s /opt/bin/k3s flags=(default_allow)"),
             "{v:?}"
         );
     }

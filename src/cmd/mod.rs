@@ -2,6 +2,7 @@
 //! and returns an exit status.
 
 mod accept;
+mod capture;
 mod catalogue;
 mod install;
 mod install_show;
@@ -12,6 +13,7 @@ mod release;
 mod run;
 
 pub(crate) use accept::accept;
+pub(crate) use capture::capture;
 pub(crate) use catalogue::{explain, list};
 pub(crate) use install::{install, uninstall};
 pub(crate) use pins::pins;

@@ -127,22 +127,37 @@ pub(crate) fn parse_proc_cgroups(text: &str, path: &str) -> Result<Vec<Controlle
     Ok(out)
 }
 
+/// Where k3s looks: containerd's `cgroups.Mode()` (which k3s's
+/// `pkg/cgroups` uses) decides by the filesystem mounted here alone.
+pub(crate) const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The controllers k3s needs in the v2 tree (`validateCgroupsV2` in
+/// k3s-io/k3s:pkg/agent/run.go: cpu, cpuset, memory; pids in
+/// pkg/daemons/agent/agent_linux.go). One bound to a v1 hierarchy is
+/// missing from the v2 tree: a controller lives in one hierarchy at a time.
+pub(crate) const K3S_CONTROLLERS: &[&str] = &["cpu", "cpuset", "memory", "pids"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CgroupMode {
-    /// cgroup2 at `/sys/fs/cgroup`, no v1 hierarchy: what rootless k3s needs.
+    /// cgroup2 at `/sys/fs/cgroup`: unified, as containerd and k3s judge
+    /// it, whatever v1 hierarchies (a VPN's `net_cls`, a tool's
+    /// `name=...`) are mounted elsewhere.
     Unified,
-    /// v1 hierarchies plus a cgroup2 mount (usually `/sys/fs/cgroup/unified`).
+    /// `/sys/fs/cgroup` is not cgroup2, a cgroup2 mount exists beside v1
+    /// hierarchies (usually `/sys/fs/cgroup/unified`).
     Hybrid,
     /// v1 hierarchies only.
     Legacy,
-    /// No cgroup filesystem mounted at all.
+    /// No cgroup filesystem at `/sys/fs/cgroup` and no v1 hierarchy (a
+    /// cgroup2 mount elsewhere does not count: k3s does not look there).
     Absent,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct CgroupLayout {
     pub(crate) mode: CgroupMode,
-    /// The cgroup2 mount, if any.
+    /// The cgroup2 mount k3s would use: the one at `/sys/fs/cgroup`, else
+    /// a hybrid host's (`/sys/fs/cgroup/unified` first).
     pub(crate) v2: Option<Mount>,
     pub(crate) v1_mounts: Vec<Mount>,
     /// Controllers bound to a v1 hierarchy, sorted, from the v1 mounts'
@@ -152,7 +167,21 @@ pub(crate) struct CgroupLayout {
 
 impl CgroupLayout {
     pub(crate) fn from_facts(mounts: &[Mount], controllers: &[ControllerLine]) -> CgroupLayout {
-        let v2 = mounts.iter().find(|m| m.fstype == "cgroup2").cloned();
+        // The last mount at a path is the one a statfs() sees.
+        let root_is_v2 = mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == CGROUP_ROOT)
+            .is_some_and(|m| m.fstype == "cgroup2");
+        let v2s = || mounts.iter().rev().filter(|m| m.fstype == "cgroup2");
+        let v2 = if root_is_v2 {
+            v2s().find(|m| m.mount_point == CGROUP_ROOT)
+        } else {
+            v2s()
+                .find(|m| m.mount_point == "/sys/fs/cgroup/unified")
+                .or_else(|| v2s().next())
+        }
+        .cloned();
         let v1_mounts: Vec<Mount> = mounts
             .iter()
             .filter(|m| m.fstype == "cgroup")
@@ -172,12 +201,11 @@ impl CgroupLayout {
         );
         v1_controllers.sort();
         v1_controllers.dedup();
-        let mode = match (&v2, v1_mounts.is_empty()) {
-            (Some(m), true) if m.mount_point == "/sys/fs/cgroup" => CgroupMode::Unified,
-            (Some(_), true) if v1_controllers.is_empty() => CgroupMode::Unified,
-            (Some(_), _) => CgroupMode::Hybrid,
-            (None, false) => CgroupMode::Legacy,
-            (None, true) => CgroupMode::Absent,
+        let mode = match (root_is_v2, v2.is_some(), v1_mounts.is_empty()) {
+            (true, _, _) => CgroupMode::Unified,
+            (false, true, false) => CgroupMode::Hybrid,
+            (false, false, false) => CgroupMode::Legacy,
+            (false, _, true) => CgroupMode::Absent,
         };
         CgroupLayout {
             mode,
@@ -190,6 +218,40 @@ impl CgroupLayout {
     /// The host path of the cgroup2 root, where `cgroup.controllers` lives.
     pub(crate) fn v2_root(&self) -> Option<&str> {
         self.v2.as_ref().map(|m| m.mount_point.as_str())
+    }
+
+    /// Of the controllers k3s needs, those bound to a v1 hierarchy.
+    pub(crate) fn needed_on_v1(&self) -> Vec<&'static str> {
+        K3S_CONTROLLERS
+            .iter()
+            .copied()
+            .filter(|c| self.v1_controllers.iter().any(|b| b == c))
+            .collect()
+    }
+
+    /// The v1 mounts that bind any of `controllers`.
+    pub(crate) fn v1_mounts_binding<'a>(&'a self, controllers: &[&str]) -> Vec<&'a Mount> {
+        self.v1_mounts
+            .iter()
+            .filter(|m| m.super_opts.split(',').any(|o| controllers.contains(&o)))
+            .collect()
+    }
+}
+
+impl Mount {
+    /// A v1 mount as a reader knows it: its path and what it binds
+    /// (controllers, or the `name=` of a named hierarchy).
+    pub(crate) fn v1_label(&self) -> String {
+        let binds: Vec<&str> = self
+            .super_opts
+            .split(',')
+            .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
+            .collect();
+        if binds.is_empty() {
+            format!("{} (no controller)", self.mount_point)
+        } else {
+            format!("{} ({})", self.mount_point, binds.join(","))
+        }
     }
 }
 
@@ -281,6 +343,41 @@ mod tests {
             .collect();
         assert_eq!(CgroupLayout::from_facts(&v1, &[]).mode, CgroupMode::Legacy);
         assert_eq!(CgroupLayout::from_facts(&[], &[]).mode, CgroupMode::Absent);
+    }
+
+    /// containerd's rule: /sys/fs/cgroup is cgroup2, so the host is
+    /// unified, whatever v1 hierarchy a VPN or container tool mounts.
+    #[test]
+    fn a_v1_mount_beside_a_v2_root_is_still_unified() {
+        let m = parse_mountinfo(
+            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n\
+             50 23 0:40 / /run/netcls rw - cgroup cgroup rw,net_cls\n\
+             51 23 0:41 / /run/elogind rw - cgroup cgroup rw,name=elogind\n",
+            "m",
+        )
+        .unwrap();
+        let c = parse_proc_cgroups("net_cls\t3\t1\t1\ncpu\t0\t90\t1\n", "c").unwrap();
+        let l = CgroupLayout::from_facts(&m, &c);
+        assert_eq!(l.mode, CgroupMode::Unified);
+        assert_eq!(l.v2_root(), Some("/sys/fs/cgroup"));
+        assert!(l.needed_on_v1().is_empty());
+        assert_eq!(l.v1_controllers, vec!["net_cls"]);
+        assert_eq!(l.v1_mounts[0].v1_label(), "/run/netcls (net_cls)");
+        assert_eq!(l.v1_mounts[1].v1_label(), "/run/elogind (name=elogind)");
+        // A v1 hierarchy that binds cpuset is reported, the mode stays.
+        let m = parse_mountinfo(
+            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n\
+             50 23 0:40 / /run/cs rw - cgroup cgroup rw,cpuset\n",
+            "m",
+        )
+        .unwrap();
+        let l = CgroupLayout::from_facts(&m, &[]);
+        assert_eq!(l.mode, CgroupMode::Unified);
+        assert_eq!(l.needed_on_v1(), vec!["cpuset"]);
+        assert_eq!(l.v1_mounts_binding(&["cpuset"]).len(), 1);
+        // A cgroup2 mount elsewhere, nothing at /sys/fs/cgroup: not unified.
+        let m = parse_mountinfo("30 23 0:26 / /run/cg2 rw - cgroup2 cgroup2 rw\n", "m").unwrap();
+        assert_eq!(CgroupLayout::from_facts(&m, &[]).mode, CgroupMode::Absent);
     }
 
     /// Found by fuzzing (cgroup_files): `\777` overflowed a byte.

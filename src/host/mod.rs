@@ -16,6 +16,7 @@ pub(crate) mod kernel;
 pub(crate) mod net;
 pub(crate) mod probes;
 pub(crate) mod procs;
+pub(crate) mod record;
 pub(crate) mod rootdir;
 pub(crate) mod subids;
 pub(crate) mod sysctl;
@@ -111,6 +112,8 @@ pub(crate) struct Host {
     /// Live facts acceptance needs (the cluster, host ports, the user's
     /// unit); none unless a command attaches them.
     accept: Box<dyn accept::AcceptProbes>,
+    /// What this run reads, for `krc capture` (live host only).
+    recorder: Option<Arc<record::Recorder>>,
 }
 
 impl fmt::Debug for Host {
@@ -146,6 +149,24 @@ impl Host {
     /// Opens the host at `root` for the target user `user` (None: the
     /// invoking user, `SUDO_USER` under sudo, or the fixture's own user).
     pub(crate) fn open(root: &Path, user: Option<&str>) -> Result<Host, HostError> {
+        Host::open_with(root, user, None)
+    }
+
+    /// The live host, every fact it reads and every probe's answer
+    /// recorded (`krc capture`).
+    pub(crate) fn open_recording(
+        user: Option<&str>,
+    ) -> Result<(Host, Arc<record::Recorder>), HostError> {
+        let rec = Arc::new(record::Recorder::default());
+        let host = Host::open_with(Path::new("/"), user, Some(Arc::clone(&rec)))?;
+        Ok((host, rec))
+    }
+
+    fn open_with(
+        root: &Path,
+        user: Option<&str>,
+        recorder: Option<Arc<record::Recorder>>,
+    ) -> Result<Host, HostError> {
         if !root.is_dir() {
             return Err(HostError::RootNotDir(root.display().to_string()));
         }
@@ -174,6 +195,7 @@ impl Host {
             root: root.clone(),
             dir: Arc::new(dir),
             fixture: fixture.clone(),
+            recorder: recorder.clone(),
         };
         let users = UserDb::load(&reader).map_err(|e| {
             let shown = match &e {
@@ -205,10 +227,16 @@ impl Host {
             })?;
         // Below the user's home no link is followed, whoever owns it.
         let dir = Arc::new(reader.dir.with_home(&user.home));
-        let probes: Box<dyn Probes> = match origin {
-            Origin::Live => Box::new(probes::LiveProbes),
-            Origin::Tree => Box::new(probes::FixtureProbes::new(fixture.probes.clone())),
+        let probes: Box<dyn Probes> = match (origin, &recorder) {
+            (Origin::Live, Some(rec)) => Box::new(record::RecordingProbes {
+                live: probes::LiveProbes,
+                rec: Arc::clone(rec),
+            }),
+            (Origin::Live, None) => Box::new(probes::LiveProbes),
+            (Origin::Tree, _) => Box::new(probes::FixtureProbes::new(fixture.probes.clone())),
         };
+        // Only the live host is recorded: a tree already is its record.
+        let recorder = recorder.filter(|_| origin == Origin::Live);
         Ok(Host {
             root,
             dir,
@@ -218,7 +246,25 @@ impl Host {
             user,
             probes,
             accept: Box::new(accept::NoProbes),
+            recorder,
         })
+    }
+
+    /// The recorder of a `krc capture` run, if this is one.
+    pub(crate) fn recorder(&self) -> Option<&record::Recorder> {
+        self.recorder.as_deref()
+    }
+
+    /// Reads and stats `paths` through the layer when recording, for facts
+    /// a live run takes from elsewhere (the kubeconfig's own descriptor,
+    /// sock_diag for /proc/net/tcp) but a tree reads from these files.
+    pub(crate) fn note_files(&self, paths: &[&str]) {
+        if self.recorder.is_some() {
+            for p in paths {
+                let _ = self.read_bytes_opt(p);
+                let _ = self.stat(p);
+            }
+        }
     }
 
     /// Attaches the live acceptance facts (`krc accept`).
@@ -268,6 +314,7 @@ impl Host {
             root: self.root.clone(),
             dir: Arc::clone(&self.dir),
             fixture: self.fixture.clone(),
+            recorder: self.recorder.clone(),
         }
     }
 
@@ -373,6 +420,7 @@ pub(crate) struct RootedFs {
     root: PathBuf,
     dir: Arc<rootdir::RootDir>,
     fixture: FixtureMeta,
+    recorder: Option<Arc<record::Recorder>>,
 }
 
 impl RootedFs {
@@ -396,7 +444,11 @@ impl RootedFs {
     }
 
     pub(crate) fn read_bytes(&self, host_path: &str) -> Result<Vec<u8>, FactError> {
-        match self.dir.read(host_path) {
+        let read = self.dir.read(host_path);
+        if let Some(rec) = &self.recorder {
+            rec.read(host_path, &read);
+        }
+        match read {
             Ok(bytes) => Ok(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FactError::Missing {
                 path: host_path.to_string(),
@@ -409,8 +461,22 @@ impl RootedFs {
     }
 
     pub(crate) fn stat(&self, host_path: &str) -> Result<Option<FileStat>, FactError> {
-        let on_disk = match self.dir.stat(host_path) {
-            Ok((st, fd)) => Some(fsfacts::from_stat(&st, &fd)),
+        let stat = self.dir.stat(host_path);
+        let on_disk = stat
+            .as_ref()
+            .ok()
+            .map(|(st, fd)| fsfacts::from_stat(st, fd));
+        if let Some(rec) = &self.recorder {
+            rec.stat(
+                host_path,
+                match &stat {
+                    Ok(_) => Ok(on_disk.as_ref()),
+                    Err(e) => Err((e, is_missing(e))),
+                },
+            );
+        }
+        let on_disk = match stat {
+            Ok(_) => on_disk,
             Err(e) if is_missing(&e) => None,
             Err(e) => {
                 return Err(FactError::Unreadable {
@@ -428,8 +494,15 @@ impl RootedFs {
     }
 
     pub(crate) fn list_dir(&self, host_path: &str) -> Vec<String> {
-        let mut names = self.dir.list_dir(host_path).unwrap_or_default();
+        let listed = self.dir.list_dir(host_path);
+        let ok = listed.is_ok();
+        let mut names = listed.unwrap_or_default();
         names.sort();
+        if let Some(rec) = &self.recorder
+            && ok
+        {
+            rec.list(host_path, &names);
+        }
         names
     }
 }

@@ -91,7 +91,7 @@ pub(crate) fn getsubids(host: &Host, user: &str, group: bool) -> Probe<Result<St
         cmd.arg("-g");
     }
     cmd.arg(user);
-    Probe::Answer(match run_with_timeout(&mut cmd, TIMEOUT) {
+    let answer = Probe::Answer(match run_with_timeout(&mut cmd, TIMEOUT) {
         Err(e) => Err(format!("{shown}: {e}")),
         Ok(o) => {
             let out = o.stdout.clone();
@@ -109,7 +109,11 @@ pub(crate) fn getsubids(host: &Host, user: &str, group: bool) -> Probe<Result<St
                 ))
             }
         }
-    })
+    });
+    if let Some(rec) = host.recorder() {
+        rec.getsubids(if group { "gid" } else { "uid" }, &answer);
+    }
+    answer
 }
 
 #[cfg(test)]

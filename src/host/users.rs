@@ -210,6 +210,9 @@ pub(crate) fn known_accounts(host: &super::Host, groups: bool) -> Vec<(String, u
     }
     v.sort_by_key(|(_, id)| *id);
     v.dedup();
+    if let Some(rec) = host.recorder() {
+        rec.accounts(groups, &v);
+    }
     v
 }
 

@@ -210,9 +210,7 @@ pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, Install
         if refusal.stops(req.force) {
             sink.event(&Event::Refused {
                 lines: refusal.lines(req.force),
-                force_passes: !refusal.blockers.is_empty()
-                    && refusal.paths.is_empty()
-                    && refusal.pins.is_none(),
+                force_passes: refusal.force_passes(),
             });
             (InstallOutcome::Refused, refusal.results(&states))
         } else {

@@ -114,7 +114,9 @@ pub(crate) enum Event {
         outcome: Outcome,
         notes: Vec<String>,
     },
-    /// A test hook holds the run after step `n`.
+    /// A test hook holds the run after step `n` (debug builds only; a
+    /// release build never constructs it).
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     Paused(usize),
     /// Still waiting for the API server (once a second).
     Waiting {

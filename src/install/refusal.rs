@@ -16,6 +16,11 @@ pub(crate) struct Refusal {
     pub(crate) blockers: Vec<super::gate::Blocker>,
     /// The pins could not be loaded though the binary step is needed.
     pub(crate) pins: Option<String>,
+    /// Needed steps that cannot apply on this host (their plan fails: no
+    /// apt-get or dnf for packages, no grub or grubby for cgroup-v2): the
+    /// real run would fail there, so it stops up front and a dry run says
+    /// so. `--force` does not pass them: nothing could be applied.
+    pub(crate) unplannable: Vec<String>,
     /// The command that writes pins for this run's k3s.
     pins_remedy: String,
 }
@@ -26,11 +31,22 @@ impl Refusal {
         // A step fixes its checks only if it can apply here: one whose plan
         // fails (no grub and no grubby for cgroup-v2) leaves them blocking,
         // so the run refuses up front instead of failing at that step.
-        let fixing: Vec<&str> = PLAN
-            .iter()
-            .filter(|s| needed.contains(&s.id) && (s.plan)(ctx).is_ok())
-            .map(|s| s.id)
-            .collect();
+        let mut fixing: Vec<&str> = Vec::new();
+        let mut unplannable = Vec::new();
+        for (i, s) in PLAN.iter().enumerate() {
+            if !needed.contains(&s.id) {
+                continue;
+            }
+            match (s.plan)(ctx) {
+                Ok(_) => fixing.push(s.id),
+                Err(e) => unplannable.push(format!(
+                    "step {}/{} {} cannot apply on this host: {e}",
+                    i + 1,
+                    PLAN.len(),
+                    s.id
+                )),
+            }
+        }
         Refusal {
             paths: refused_paths(ctx, states),
             blockers: if needed.is_empty() {
@@ -42,12 +58,24 @@ impl Refusal {
                 .filter(|_| needed.contains(&"k3s-binary"))
                 .map(str::to_string),
             pins_remedy: pins_remedy(&ctx.opts.pin),
+            unplannable,
         }
+    }
+
+    /// Whether `--force` would let the run go on: only blockers stop it.
+    pub(crate) fn force_passes(&self) -> bool {
+        !self.blockers.is_empty()
+            && self.paths.is_empty()
+            && self.pins.is_none()
+            && self.unplannable.is_empty()
     }
 
     /// Whether the run stops here (`--force` passes the blockers only).
     pub(crate) fn stops(&self, force: bool) -> bool {
-        !self.paths.is_empty() || self.pins.is_some() || (!self.blockers.is_empty() && !force)
+        !self.paths.is_empty()
+            || self.pins.is_some()
+            || !self.unplannable.is_empty()
+            || (!self.blockers.is_empty() && !force)
     }
 
     /// The lines that say why, for the terminal.
@@ -71,6 +99,10 @@ impl Refusal {
         }
         if let Some(p) = &self.pins {
             out.push(format!("the k3s binary cannot be verified: {p}"));
+        }
+        if !self.unplannable.is_empty() {
+            out.push("the run would fail at a step that cannot apply here:".to_string());
+            out.extend(self.unplannable.iter().map(|u| format!("  {u}")));
         }
         out
     }
@@ -108,6 +140,20 @@ impl Refusal {
                 Outcome::Failed(p.clone()),
             );
             r.remedy = Some(self.pins_remedy.clone());
+            out.push(r);
+        }
+        if !self.unplannable.is_empty() {
+            let mut r = StepResult::new(
+                "gate.steps",
+                "every step the host needs can apply on it",
+                Outcome::Failed(format!(
+                    "refused: {} needed step(s) cannot apply on this host",
+                    self.unplannable.len()
+                )),
+            );
+            r.evidence = self.unplannable.clone();
+            r.remedy =
+                Some("do by hand what each named step says, then run krc install again".into());
             out.push(r);
         }
         for (step, state) in PLAN.iter().zip(states) {

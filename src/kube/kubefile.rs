@@ -116,6 +116,8 @@ fn refused(root: &Root, kc: &str, e: &std::io::Error) -> Refused {
 /// On the live host the file must belong to the target user; in a tree the
 /// owner is the fixture's to say, so the caller judges it from `host.stat`.
 pub(crate) fn read_host(host: &Host, kc: &str) -> Result<KubeFile, Refused> {
+    // A capture keeps the file as a tree reads it: its bytes and its stat.
+    host.note_files(&[kc]);
     let owner = (host.origin() == Origin::Live).then_some(host.user().uid);
     read(host.safe_root(), kc, owner)
 }

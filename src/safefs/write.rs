@@ -150,6 +150,15 @@ pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &str, flags: libc::c_int) -> 
 /// directory only root can write, is refused with its name), then the
 /// file replaced atomically in that directory, readable by all.
 pub(crate) fn write_report(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_top(path, bytes, 0o644)
+}
+
+/// As [`write_report`], readable by root alone (a capture of the host).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_top(path, bytes, 0o600)
+}
+
+fn write_top(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let fail =
         |e: io::Error| io::Error::new(e.kind(), format!("failed to write {}: {e}", path.display()));
     let abs = if path.is_absolute() {
@@ -174,7 +183,7 @@ pub(crate) fn write_report(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let root = Root::live().map_err(fail)?;
     let dir = root.open_dir(&dir_path).map_err(fail)?;
     let owner = Owner {
-        mode: 0o644,
+        mode,
         ids: None,
         lenient: false,
     };

@@ -55,6 +55,8 @@ trap finish EXIT
     echo "mirror reachable: no ($mirror_host:80)"
   fi
 } >"$out/facts-boot$boot.txt" 2>&1
+# krc capture of the fresh guest, replayed and compared (one line in this log).
+[ "$boot" != 1 ] || "$in/capture.sh" "$user" "$out" || true
 
 # A real login session for the user: machinectl shell goes through PAM and
 # systemd-logind, which starts user@UID.service and /run/user/UID, so

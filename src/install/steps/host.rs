@@ -3,7 +3,7 @@
 
 use super::{After, Ctx, State, Step, check, verdict};
 use crate::checks::Status;
-use crate::checks::{KRC_SYSCTL_FILE, delegation_config};
+use crate::checks::{KRC_SYSCTL_FILE, boot_change_cannot_help, delegation_config};
 use crate::host::boot::{
     GRUB_DEFAULTS, GRUB_DROP_IN, NextBoot, UNIFIED_FLAG, grub_drop_in, next_boot,
 };
@@ -27,12 +27,12 @@ fn root_file(ctx: &Ctx<'_>, path: &str, mode: u32) -> Meta {
 
 pub(super) const PACKAGES: Step = Step {
     id: "packages",
-    title: "install uidmap, slirp4netns, fuse-overlayfs, fuse3, dbus-user-session",
+    title: "install uidmap, slirp4netns, fuse3, dbus-user-session",
     state: |ctx| {
         let missing = missing_packages(ctx);
         if missing.is_empty() {
             State::Satisfied(
-                "newuidmap, newgidmap, slirp4netns, fuse-overlayfs, mount.fuse3 and the user bus are installed"
+                "newuidmap, newgidmap, slirp4netns, mount.fuse3 and the user bus are installed"
                     .into(),
             )
         } else {
@@ -79,7 +79,14 @@ pub(super) const PACKAGES: Step = Step {
                 optional: false,
             }])
         } else {
-            Err("neither apt-get nor dnf is on this host: install uidmap (shadow-utils), slirp4netns, fuse-overlayfs and dbus-user-session with its package manager, then run krc install again".into())
+            Err(format!(
+                "neither apt-get nor dnf is on this host: install {} with its package manager, then run krc install again",
+                missing
+                    .iter()
+                    .map(|(_, what)| *what)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         }
     },
     after: After::Continue,
@@ -95,9 +102,9 @@ fn missing_packages(ctx: &Ctx<'_>) -> Vec<(&'static str, &'static str)> {
     if h.which("slirp4netns").is_none() {
         out.push(("slirp4netns", "slirp4netns"));
     }
-    if h.which("fuse-overlayfs").is_none() {
-        out.push(("fuse-overlayfs", "fuse-overlayfs"));
-    }
+    // No fuse-overlayfs: k3s runs the copy it bundles (k3s-root's bin comes
+    // first on its PATH; fs.fuse), so the host's would go unused. What
+    // the snapshotter needs from the host is mount.fuse3, below.
     if h.which("mount.fuse3").is_none() {
         // containerd mounts the fuse-overlayfs snapshotter through the
         // host's mount.fuse3, which k3s does not bundle.
@@ -206,6 +213,13 @@ pub(super) const CGROUP_V2: Step = Step {
         if ok {
             return State::Satisfied(summary);
         }
+        // The host already runs cgroup v2, or the running kernel already
+        // has the flag: a boot-loader change and reboot would change
+        // nothing and the next run would ask again. The check then blocks
+        // the install with its own remedy (what still binds v1).
+        if let Ok(Some(why)) = boot_change_cannot_help(ctx.host) {
+            return State::Skipped(format!("a boot-loader change cannot help: {why}"));
+        }
         match next_boot(ctx.host).unwrap_or(NextBoot::Unknown) {
             NextBoot::Unified(line) => State::RebootPending(format!(
                 "the next boot asks for {UNIFIED_FLAG} ({line}); the running kernel was booted without it"
@@ -220,6 +234,10 @@ pub(super) const CGROUP_V2: Step = Step {
         }
     },
     plan: |ctx| match boot_loader(ctx) {
+        _ if !matches!(boot_change_cannot_help(ctx.host), Ok(None)) => Err(
+            "a boot-loader change cannot help this host (see `krc preflight cgroup.unified`)"
+                .into(),
+        ),
         BootLoader::GrubDropIn => Ok(vec![
             // Undo regenerates from the defaults once the drop-in is gone,
             // rather than copying back a grub.cfg that a kernel update may

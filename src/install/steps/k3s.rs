@@ -29,8 +29,9 @@ fn script_outputs(bin_dir: &str) -> Vec<String> {
     out
 }
 
-/// The k3s binary this install places and the unit starts.
-fn k3s_bin(ctx: &Ctx<'_>) -> String {
+/// The k3s binary this install places and the unit starts (and the path
+/// the AppArmor profile attaches to).
+pub(super) fn k3s_bin(ctx: &Ctx<'_>) -> String {
     format!("{}/k3s", k3s_bin_dir(ctx.fs))
 }
 

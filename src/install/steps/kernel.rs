@@ -7,7 +7,7 @@
 use super::{After, State, Step, verdict};
 use crate::checks::Status;
 use crate::checks::kernel::{MODULES_LOAD_FILE, modules_to_load};
-use crate::checks::userns::{K3S_APPARMOR_FILE, k3s_apparmor_profile, k3s_binary};
+use crate::checks::userns::{K3S_APPARMOR_FILE, k3s_apparmor_profile};
 use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
 use crate::install::fsops::Meta;
@@ -94,7 +94,10 @@ pub(super) const APPARMOR_PROFILE: Step = Step {
             Status::Skip => return State::Skipped(v.summary),
             _ => {}
         }
-        let want = k3s_apparmor_profile(&k3s_binary(ctx.host));
+        // The path the binary will have (/opt/bin when /usr/local is
+        // read-only), not where a binary happens to be before the
+        // k3s-binary step ran: the profile attaches by path.
+        let want = k3s_apparmor_profile(&super::k3s::k3s_bin(ctx));
         if !ctx.live && ctx.fs.read(K3S_APPARMOR_FILE).ok().as_deref() == Some(want.as_bytes()) {
             return State::Satisfied(format!(
                 "{K3S_APPARMOR_FILE} is krc's profile (loaded at boot)"
@@ -106,7 +109,9 @@ pub(super) const APPARMOR_PROFILE: Step = Step {
         Ok(vec![
             Action::Write {
                 path: K3S_APPARMOR_FILE.into(),
-                content: Content::Bytes(k3s_apparmor_profile(&k3s_binary(ctx.host)).into_bytes()),
+                content: Content::Bytes(
+                    k3s_apparmor_profile(&super::k3s::k3s_bin(ctx)).into_bytes(),
+                ),
                 meta: Meta::new(0o644, 0, 0),
             },
             // Undone (newest first) while the file still exists.
