@@ -7,6 +7,14 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::Phase;
 
+/// The exit statuses, as every command's help states them (one text: the
+/// README's "Exit status" says the same).
+macro_rules! exit_status {
+    () => {
+        "Exit status: 0 passed (warnings allowed, unless --warnings-as-failures); 1 failed: a required check or an install step (its changes undone); 2 usage error (the same for every command); 3 reboot required, run it again after the reboot; 4 no check matched FILTER/--skip; 5 inconclusive: a required check could not be judged (missing facts or probes), the summary names it; 6 re-login required: delegation takes effect at the user's next login, run it again after it; 128+N stopped by signal N."
+    };
+}
+
 /// What `krc --version` prints after the name: the commit too, so that a
 /// bug report names the exact source (build.rs records it).
 pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KRC_COMMIT"), ")");
@@ -16,7 +24,7 @@ pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("
     name = "krc",
     version = VERSION,
     about = "Qualify a host for rootless k3s, install it, and accept the result, as a test report",
-    long_about = "krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n  krc pins REF          write the SHA-256 pins of a k3s release (for --pins)\n  krc run               preflight, install and accept in one go, one report for CI\n\nExit status: 0 no required check failed (warnings allowed, unless --warnings-as-failures); 1 a required check failed; 2 usage or internal error; 3 reboot required (installer); 4 no check matched the filter.",
+    long_about = concat!("krc runs conformance checks for rootless k3s and reports them for people (terminal) and CI (JUnit XML, JSON).\n\n  krc preflight         qualify this host before installing (no changes made)\n  krc accept            accept an installed rootless k3s (API, node, pods, port forwards)\n  krc list              every check: id, phase, severity, title\n  krc explain ID        what a check verifies, why rootless k3s needs it, how to fix it\n  krc install           install rootless k3s (reversible; --dry-run shows the plan)\n  krc uninstall         undo what krc install recorded\n  krc pins REF          write the SHA-256 pins of a k3s release (for --pins)\n  krc run               preflight, install and accept in one go, one report for CI\n\n", exit_status!()),
     after_help = "Examples:\n  krc preflight                          qualify this host for the invoking user\n  sudo krc preflight --user k3s          as root, for the user k3s\n  krc preflight cgroup                   only the checks whose id contains \"cgroup\"\n  krc preflight --junit report.xml       also write JUnit for CI\n  krc explain cgroup.delegation"
 )]
 pub(crate) struct Cli {
@@ -28,18 +36,18 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Qualify this host for rootless k3s before installing; changes nothing
     #[command(
-        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nWith --format, libtest's own output replaces krc's.\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 4 no check matched the filter.\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /"
+        after_help = concat!(exit_status!(), "\n\nExamples:\n  krc preflight --skip session --junit pre.xml\n  krc preflight --root fixtures/hosts/hybrid   # judge a directory tree instead of /")
     )]
     Preflight(Box<PreflightArgs>),
     /// Accept an installed rootless k3s: unit, kubeconfig, API, node, pods, port forwards
     #[command(
         long_about = "Accept an installed rootless k3s: the binary and user unit, the kubeconfig, the API over verified TLS, one Ready node in the rootless network, the system pods, and the port forwards (LoadBalancer port p on host port p + 10000 when p <= 1024, else p).\n\nports.offset creates a LoadBalancer Service in the namespace krc-acceptance and always deletes the namespace again (on failure and on Ctrl-C too). No report contains the kubeconfig's key, certificate or token.",
-        after_help = "FILTER, --skip, --exact, --list and --test-threads behave as in `cargo test`.\nExit status: 0 no required check failed (warnings allowed); 1 a required check failed; 2 usage or internal error; 4 no check matched the filter.\n\nExamples:\n  krc accept                                 as the k3s user, after krc install\n  sudo krc accept --user k3s --junit acc.xml as root, for the user k3s, with JUnit for CI\n  krc accept api --skip ports.offset         only API checks, without the active port probe\n  krc accept --kubeconfig ./k3s.yaml --timeout 600\n  krc explain ports.offset"
+        after_help = concat!(exit_status!(), "\n\nExamples:\n  krc accept                                 as the k3s user, after krc install\n  sudo krc accept --user k3s --junit acc.xml as root, for the user k3s, with JUnit for CI\n  krc accept api --skip ports.offset         only API checks, without the active port probe\n  krc accept --kubeconfig ./k3s.yaml --timeout 600\n  krc explain ports.offset")
     )]
     Accept(Box<AcceptArgs>),
     /// Install rootless k3s for a user: reversible, idempotent, --dry-run first
     #[command(
-        after_help = "Steps (each skipped when already satisfied): packages, subids, cgroup-v2, delegation,\nsysctl, linger, kernel-modules, apparmor-profile, k3s-binary, rootful-disabled, user-unit,\nstart, wait-api.\n\nExit status: 0 installed (or nothing to do); 1 a step failed (this run's changes were\nundone) or preflight refused; 2 bad flag; 3 reboot required (run it again after the reboot).\n\nExamples:\n  krc install --dry-run                       show every file and command, change nothing\n  sudo krc install --user k3s --yes           as root, for the user k3s\n  krc install --offline ./bundle --yes          the bundle's pins.toml verifies it\n  krc install --require-pins --pins pins.toml   only pinned artifacts (krc pins REF writes them)\n  krc uninstall --dry-run                     what krc would undo\n\nSee docs/install.md for the journal, the offline bundle layout and the pins file."
+        after_help = concat!("Steps (each skipped when already satisfied): packages, subids, cgroup-v2, delegation,\nsysctl, linger, kernel-modules, apparmor-profile, k3s-binary, rootful-disabled, user-unit,\nstart, wait-api.\n\n", exit_status!(), "\n\nExamples:\n  krc install --dry-run                       show every file and command, change nothing\n  sudo krc install --user k3s --yes           as root, for the user k3s\n  krc install --offline ./bundle --yes          the bundle's pins.toml verifies it\n  krc install --require-pins --pins pins.toml   only pinned artifacts (krc pins REF writes them)\n  krc uninstall --dry-run                     what krc would undo\n\nSee docs/install.md for the journal, the offline bundle layout and the pins file.")
     )]
     Install(Box<InstallArgs>),
     /// Undo exactly what krc install recorded in its journal
@@ -52,13 +60,14 @@ pub(crate) enum Command {
     Pins(PinsArgs),
     /// Preflight, install and accept in one go, with one report of three testsuites (for CI)
     #[command(
-        long_about = "Run the three phases in order and write one report with a testsuite for each:\n  preflight   the host as found (failures here are what install is about to fix)\n  install     one testcase per step: satisfied, applied, failed, undone\n  acceptance  rootless k3s works and its limits hold\n\nThe exit status comes from install and acceptance: 0 all required acceptance checks passed; 1 install failed (its changes undone), preflight refused, or a required acceptance check failed; 2 bad flag; 3 reboot required (acceptance is then reported skipped; run krc run again after the reboot).\nRun as the k3s user, krc re-runs itself under `sudo -n` for the root steps; or run it as root with --user NAME.",
-        after_help = "Examples:\n  krc run --yes --junit krc.xml --html krc.html\n  sudo krc run --user k3s --yes --offline ./bundle --pins pins.toml --junit krc.xml\n  krc run --dry-run          preflight and the install plan; changes nothing, acceptance skipped"
+        long_about = "Run the three phases in order and write one report with a testsuite for each:\n  preflight   the host as found (failures here are what install is about to fix)\n  install     one testcase per step: satisfied, applied, failed, undone\n  acceptance  rootless k3s works and its limits hold\n\nFILTER and --skip select preflight and acceptance checks; every install step runs. The exit status comes from install and acceptance (preflight's failures are what install fixes); with 3 or 6 acceptance is reported skipped: run krc run again after the reboot or re-login.\nRun as the k3s user, krc re-runs itself under `sudo -n` for the root steps; or run it as root with --user NAME.",
+        after_help = concat!(exit_status!(), "\n\nExamples:\n  krc run --yes --junit krc.xml --html krc.html\n  sudo krc run --user k3s --yes --offline ./bundle --pins pins.toml --junit krc.xml\n  krc run --dry-run          preflight and the install plan; changes nothing, acceptance skipped")
     )]
     #[command(
         mut_arg("dry_run", |a| a.help("Run preflight and print the install plan (files, commands); install nothing, report acceptance as skipped")),
         mut_arg("junit", |a| a.help("Write JUnit XML to FILE: one testsuite per phase (preflight, install, acceptance)")),
         mut_arg("json", |a| a.help("Write JSON (krc.report/v1) to FILE: all three phases")),
+        mut_arg("html", |a| a.help("Write a self-contained HTML report of all three phases to FILE")),
     )]
     Run(Box<RunArgs>),
     /// Capture the facts krc reads on this host as a fixture tree (tar.gz) that replays anywhere
@@ -124,66 +133,89 @@ fn existing_dir(s: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// The harness flags krc honours, named as libtest names them so that
-/// they behave as `cargo test` users expect. libtest's flags that mean
-/// nothing for a check suite (`--bench`, `--test`, `--ignored`,
-/// `--include-ignored`, `--nocapture`, `--show-output`, `-Z`) are not
-/// accepted: clap rejects them as unknown (exit 2).
+/// Which checks run: FILTER, --exact and --skip, shared by every command
+/// that runs checks (`krc run` too). An empty FILTER would select every
+/// check (and an empty --skip none): clap refuses it as a usage error.
 #[derive(Debug, Clone, Default, Args)]
-pub(crate) struct HarnessArgs {
+pub(crate) struct FilterArgs {
     /// Run only the checks whose id contains FILTER (with --exact: equals it)
-    #[arg(value_name = "FILTER")]
+    #[arg(value_name = "FILTER", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub(crate) filter: Option<String>,
 
     /// FILTER and --skip match whole check ids, not parts of them
     #[arg(long)]
     pub(crate) exact: bool,
 
-    /// Skip the checks whose id contains FILTER (repeatable; --exact applies)
-    #[arg(long, value_name = "FILTER")]
+    /// Leave out the checks whose id contains FILTER (repeatable; --exact applies)
+    #[arg(long, value_name = "FILTER", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub(crate) skip: Vec<String>,
+}
 
-    /// List the checks that would run, as `cargo test -- --list` does; run nothing
-    #[arg(long)]
-    pub(crate) list: bool,
-
-    /// Run the checks on N threads, 1 to 64 [default: the number of CPUs, at most the number of checks]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_TEST_THREADS))]
-    pub(crate) test_threads: Option<u64>,
-
-    /// Print libtest's output instead of krc's report (json: one event per line, for tools)
-    #[arg(long, value_enum, value_name = "pretty|terse|json")]
-    pub(crate) format: Option<libtest_mimic::FormatSetting>,
-
-    /// Leave the passing checks out of krc's report (libtest's terse: --format terse)
+/// How the terminal report looks: shared by every command that runs checks.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct LookArgs {
+    /// Leave the passing checks out of the terminal report
     #[arg(short, long)]
     pub(crate) quiet: bool,
 
-    /// Colour: auto (a terminal without NO_COLOR and TERM=dumb), always or never
-    #[arg(long, value_enum, value_name = "auto|always|never")]
-    pub(crate) color: Option<libtest_mimic::ColorSetting>,
-
-    /// Also write libtest's own output to FILE
-    #[arg(long, value_name = "FILE")]
-    pub(crate) logfile: Option<String>,
+    /// Colour the terminal report [default: auto]
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub(crate) color: Option<ColorArg>,
 }
 
-impl HarnessArgs {
-    /// The libtest-mimic arguments these flags stand for. `quiet` reaches
-    /// libtest only as krc's own mode: libtest would turn `-q --format json`
-    /// into terse output.
+/// When the terminal report is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorArg {
+    /// On a terminal, unless NO_COLOR is set or TERM is dumb
+    Auto,
+    /// Always, even into a pipe or a file
+    Always,
+    /// Never
+    Never,
+}
+
+/// The flags of a command that runs a suite of checks. krc runs the
+/// checks through libtest-mimic, but prints only its own report: libtest's
+/// formats, its `--list` and its help are not krc's words, so they are not
+/// offered (an unknown flag is exit 2).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct HarnessArgs {
+    #[command(flatten)]
+    pub(crate) filters: FilterArgs,
+
+    /// List the checks that would run (id, severity, title); run nothing
+    #[arg(long)]
+    pub(crate) list: bool,
+
+    /// Run the checks on N threads, 1 to 64 [default: 4 for preflight, the number of CPUs for acceptance; at most the number of checks]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_TEST_THREADS))]
+    pub(crate) test_threads: Option<u64>,
+
+    #[command(flatten)]
+    pub(crate) look: LookArgs,
+}
+
+impl FilterArgs {
+    /// The runner's arguments for these filters: libtest-mimic selects
+    /// and runs the trials; its own output goes nowhere (krc prints).
     pub(crate) fn to_libtest(&self) -> libtest_mimic::Arguments {
         libtest_mimic::Arguments {
             filter: self.filter.clone(),
             exact: self.exact,
             skip: self.skip.clone(),
+            color: Some(libtest_mimic::ColorSetting::Never),
+            logfile: Some("/dev/null".to_string()),
+            ..libtest_mimic::Arguments::default()
+        }
+    }
+}
+
+impl HarnessArgs {
+    pub(crate) fn to_libtest(&self) -> libtest_mimic::Arguments {
+        libtest_mimic::Arguments {
             list: self.list,
             test_threads: self.test_threads.map(|n| n as usize),
-            format: self.format,
-            quiet: self.quiet && self.format.is_none(),
-            color: self.color,
-            logfile: self.logfile.clone(),
-            ..libtest_mimic::Arguments::default()
+            ..self.filters.to_libtest()
         }
     }
 }
@@ -351,6 +383,9 @@ pub(crate) struct InstallArgs {
     /// Write the install testsuite as JSON (krc.report/v1) to FILE
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
+    /// Write the install testsuite as a self-contained HTML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -367,6 +402,15 @@ pub(crate) struct UninstallArgs {
     /// Act on a directory tree instead of /
     #[arg(long, value_name = "DIR", default_value = "/", value_parser = existing_dir)]
     pub(crate) root: PathBuf,
+    /// Write what was undone as JUnit XML to FILE (an `uninstall` testsuite)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write what was undone as JSON (krc.report/v1) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+    /// Write what was undone as a self-contained HTML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
 }
 
 /// How acceptance reaches the cluster and how long it waits; shared by
@@ -404,9 +448,11 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) install: InstallArgs,
 
-    /// Write a self-contained HTML report of all three phases to FILE
-    #[arg(long, value_name = "FILE")]
-    pub(crate) html: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) filters: FilterArgs,
+
+    #[command(flatten)]
+    pub(crate) look: LookArgs,
 
     /// Turn advisory warnings into failures: exit 1, and a <failure type="krc.warn"> in JUnit
     #[arg(long)]

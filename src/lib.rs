@@ -60,6 +60,13 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(exit::OK);
             }
+            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                // Bare `krc`: say what is missing, as for any usage error.
+                eprintln!(
+                    "krc: a subcommand is missing (preflight, accept, install, run, list, explain, ...); see `krc --help`"
+                );
+                return ExitCode::from(exit::USAGE);
+            }
             eprintln!("{}", usage_line(&e));
             return ExitCode::from(exit::USAGE);
         }

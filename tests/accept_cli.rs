@@ -47,7 +47,9 @@ fn accept_list_and_help_and_usage_errors() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("ports.offset: test") && text.contains("14 tests"),
+        text.lines()
+            .any(|l| l.starts_with("ports.offset ") && l.contains("required"))
+            && text.trim_end().ends_with("14 checks would run"),
         "{text}"
     );
     let out = krc().args(["accept", "--help"]).output().unwrap();
@@ -87,6 +89,11 @@ fn a_missing_kubeconfig_fails_the_api_checks_with_a_remedy() {
     let out = krc()
         .args(["accept", "api.ready", "--exact", "--kubeconfig"])
         .arg(&kc)
+        // A tree's user (alice), whoever runs the test: root as the
+        // user is refused.
+        .arg("--root")
+        .arg(support::repo().join("fixtures/hosts/ready-v2"))
+        .env_remove("SUDO_USER")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -95,4 +102,44 @@ fn a_missing_kubeconfig_fails_the_api_checks_with_a_remedy() {
         text.contains("FAIL   api.ready") && text.contains("nope.yaml") && text.contains("remedy:"),
         "{text}"
     );
+}
+
+/// With nothing installed, acceptance reports the one cause: the unit is
+/// missing. Every check that needs it (directly or through another) is
+/// SKIP naming unit.present, none is a failure of its own, and none is
+/// unjudged (the run is failed, not inconclusive).
+#[test]
+fn nothing_installed_is_one_cause_not_a_cascade() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("a.json");
+    let out = krc()
+        .args(["accept", "--timeout", "5", "--root"])
+        .arg(support::repo().join("fixtures/hosts/ready-v2"))
+        .arg("--json")
+        .arg(&json)
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let checks = doc["phases"][0]["checks"].as_array().unwrap();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["status"] == "fail" || c["status"] == "error")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["unit.present"], "one cause");
+    let skipped: Vec<&serde_json::Value> =
+        checks.iter().filter(|c| c["status"] == "skip").collect();
+    assert!(skipped.len() >= 10, "{skipped:?}");
+    for c in skipped {
+        assert_eq!(c["prerequisite"], "unit.present", "{c}");
+        assert!(
+            c["summary"].as_str().unwrap().contains("see unit.present"),
+            "{c}"
+        );
+        assert!(c.get("unjudged").is_none(), "{c}");
+    }
+    assert_eq!(doc["verdict"], "failed");
 }

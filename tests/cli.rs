@@ -100,3 +100,36 @@ fn explain_says_what_why_and_fix() {
     let out = krc().args(["explain", "cgroup.unifed"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// On an 80-column terminal (COLUMNS=80) `krc list` fits, and so does
+/// `krc install --dry-run`, except what is kept whole on purpose: file
+/// contents and diffs (`|`, `+`, `-` lines) and single words longer than
+/// a line (a URL, a path).
+#[test]
+fn list_and_the_install_plan_fit_80_columns() {
+    let out = krc().arg("list").env("COLUMNS", "80").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for l in text.lines() {
+        assert!(l.chars().count() <= 80, "{l}");
+    }
+    let out = krc()
+        .args(["install", "--dry-run", "--root"])
+        .arg(support::repo().join("fixtures/hosts/ready-v2"))
+        .env("COLUMNS", "80")
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[1/13]"), "{text}");
+    for l in text.lines() {
+        let body = l.trim_start();
+        let content =
+            body.starts_with(['|', '+']) || (body.starts_with('-') && !body.starts_with("- "));
+        let one_word = !body.trim_end_matches(" \\").contains(' ');
+        assert!(
+            l.chars().count() <= 80 || content || one_word,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
+}

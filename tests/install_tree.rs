@@ -591,7 +591,8 @@ fn the_user_unit_is_never_for_root() {
         .arg(&root)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A usage error (exit 2), as on every command (tests/exit_codes.rs).
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("not root"),
         "{}",

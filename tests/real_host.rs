@@ -16,7 +16,8 @@ fn run_json(args: &[&str]) -> serde_json::Value {
         .arg(&json)
         .output()
         .unwrap();
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    // 5: a check that could not be judged (a probe not run in a tree).
+    assert!(matches!(out.status.code(), Some(0 | 1 | 5)), "{out:?}");
     serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap()
 }
 
@@ -162,7 +163,8 @@ fn live_userns_probe_runs_as_an_unprivileged_user() {
         .arg(&json)
         .output()
         .unwrap();
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    // 5: a check that could not be judged (a probe not run in a tree).
+    assert!(matches!(out.status.code(), Some(0 | 1 | 5)), "{out:?}");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["meta"]["user"], user);
     assert_eq!(
@@ -227,6 +229,16 @@ fn ports_free_sees_a_real_listener() {
         "{procfs}"
     );
     drop(listener);
+    // Other work may listen on the other k3s ports of a shared machine:
+    // this test asserts only about its own listener, which is now gone.
     let doc = run_json(&["ports.free", "--exact"]);
-    assert_eq!(check(&doc, "ports.free")["status"], "pass");
+    let c = check(&doc, "ports.free");
+    assert!(
+        c["status"] == "pass" || c["status"] == "fail",
+        "judged, not skipped: {c}"
+    );
+    assert!(
+        !c["evidence"].to_string().contains("127.0.0.1:10443 LISTEN"),
+        "a closed listener is not reported: {c}"
+    );
 }

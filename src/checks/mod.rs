@@ -108,8 +108,30 @@ impl Check {
         {
             v.remedy = Some(without_machine_transport(r, ctx.host.user()));
         }
+        if ctx.host.user().uid == 0
+            && let Some(r) = &v.remedy
+        {
+            v.remedy = Some(not_for_root(r));
+        }
         v
     }
+}
+
+/// Run as root without --user, the target user is root, for whom krc
+/// install refuses to install (a usage error): a remedy must not suggest
+/// it. The line names the unprivileged user to judge instead.
+fn not_for_root(remedy: &str) -> String {
+    remedy
+        .lines()
+        .map(|line| {
+            if line.contains("krc install --user root") {
+                "rootless k3s runs as an unprivileged user, not root: krc accept --user NAME   # the user krc install set up".to_string()
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Remedies reach a user's manager with `systemctl --user -M USER@`, which

@@ -64,10 +64,13 @@ pub(crate) fn skip_without_systemd(host: &Host) -> Result<Option<Verdict>, FactE
     if !p.not_systemd() {
         return Ok(None);
     }
-    let mut v = Verdict::skip(format!(
-        "skip: no systemd as PID 1 (PID 1 is {}): see session.systemd",
-        p.name.as_deref().unwrap_or("?")
-    ));
+    let mut v = Verdict::skip_after(
+        "session.systemd",
+        format!(
+            "skip: no systemd as PID 1 (PID 1 is {}): see session.systemd",
+            p.name.as_deref().unwrap_or("?")
+        ),
+    );
     for e in p.evidence {
         v = v.evidence(e);
     }

@@ -34,6 +34,10 @@ pub(crate) struct Verdict {
     pub(crate) summary: String,
     pub(crate) evidence: Vec<String>,
     pub(crate) remedy: Option<String>,
+    /// A skip for a prerequisite: the check that did not pass and without
+    /// which this one cannot be judged. A skip without one is unjudged
+    /// (missing facts or probes), which makes a run inconclusive.
+    pub(crate) after: Option<String>,
 }
 
 impl Verdict {
@@ -43,6 +47,7 @@ impl Verdict {
             summary: summary.into(),
             evidence: Vec::new(),
             remedy: None,
+            after: None,
         }
     }
 
@@ -60,6 +65,14 @@ impl Verdict {
 
     pub(crate) fn skip(summary: impl Into<String>) -> Self {
         Self::new(Status::Skip, summary)
+    }
+
+    /// A skip because the check `prerequisite` did not pass: judged by it,
+    /// not unjudged.
+    pub(crate) fn skip_after(prerequisite: &str, summary: impl Into<String>) -> Self {
+        let mut v = Self::new(Status::Skip, summary);
+        v.after = Some(prerequisite.to_string());
+        v
     }
 
     pub(crate) fn error(err: &FactError) -> Self {
@@ -143,6 +156,7 @@ impl Findings {
             evidence: self.evidence,
             remedy: (status != Status::Pass && !self.remedies.is_empty())
                 .then(|| self.remedies.join("\n")),
+            after: None,
         }
     }
 }

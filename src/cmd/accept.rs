@@ -138,7 +138,7 @@ pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
     let (harness, files) = output::prepare(sa)?;
     let plan = AcceptPlan::from_args(args)?;
     let ids: Vec<&str> = plan.suite.entries.iter().map(|e| e.check.id).collect();
-    if let Some(code) = output::no_match("accept", &ids, &harness, "acceptance") {
+    if let Some(code) = output::no_match("accept", &ids, &harness, Some("acceptance")) {
         return Ok(code);
     }
     let id_width = plan.suite.id_width();
@@ -148,7 +148,7 @@ pub(crate) fn accept(args: &AcceptArgs) -> Result<u8, CmdError> {
         runner::list(&host_tasks(&plan.suite, &host), &harness, &mut p);
         return Ok(exit::OK);
     }
-    let printer = output::printer(&harness, id_width);
+    let printer = output::printer(&sa.harness.look, id_width);
     let (report, host) = run_phase(&plan, &harness, printer.clone())?;
     let pin = plan
         .suite

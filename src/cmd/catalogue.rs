@@ -22,14 +22,31 @@ pub(crate) fn list(phase: Option<Phase>) -> Result<u8, CmdError> {
         .collect();
     let w = rows.iter().map(|c| c.id.len()).max().unwrap_or(2);
     let mut s = format!("{:<w$}  {:<10}  {:<8}  TITLE\n", "ID", "PHASE", "SEVERITY");
+    // On a terminal the titles wrap under their column (80 columns, or
+    // COLUMNS); into a pipe each check stays one line, for grep.
+    use std::io::IsTerminal;
+    let width = crate::report::terminal::width_for(io::stdout().is_terminal());
+    let under = " ".repeat(w + 24);
     for c in rows {
-        s.push_str(&format!(
-            "{:<w$}  {:<10}  {:<8}  {}\n",
+        let lead = format!(
+            "{:<w$}  {:<10}  {:<8}  ",
             c.id,
             c.phase.name(),
-            c.severity.name(),
-            c.title
-        ));
+            c.severity.name()
+        );
+        match width {
+            Some(cols) => {
+                for l in crate::report::terminal::wrap(c.title, cols, &lead, &under) {
+                    s.push_str(&l);
+                    s.push('\n');
+                }
+            }
+            None => {
+                s.push_str(&lead);
+                s.push_str(c.title);
+                s.push('\n');
+            }
+        }
     }
     emit(&s)?;
     Ok(exit::OK)

@@ -72,7 +72,8 @@ pub(crate) fn report_files(
 
 pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
     let req = request(args)?;
-    let files = report_files(&args.junit, &args.json, &None)?;
+    super::open_for_user(&args.root, args.user.as_deref())?;
+    let files = report_files(&args.junit, &args.json, &args.html)?;
     let opts = &req.opts;
     let run = match apply::install(&req, &mut Terminal) {
         Ok(run) => run,
@@ -84,13 +85,18 @@ pub(crate) fn install(args: &InstallArgs) -> Result<u8, CmdError> {
                 exit::FAILED
             }));
         }
-        Err(e) => return Err(CmdError::of(e).with_status(exit::FAILED)),
+        Err(e) => return Err(super::install_error(e)),
     };
     if let Some(host) = &run.host
         && !run.steps.is_empty()
     {
         let report = crate::install::report::phase_report(&run.steps);
-        files.write(&run_meta(host, &run, opts), std::slice::from_ref(&report))?;
+        let code = super::exit_code(run.outcome);
+        files.write(
+            &run_meta(host, &run, opts),
+            std::slice::from_ref(&report),
+            code,
+        )?;
     }
     Ok(super::exit_code(run.outcome))
 }
@@ -108,14 +114,24 @@ pub(crate) fn run_meta(
 }
 
 pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
+    let files = report_files(&args.junit, &args.json, &args.html)?;
     let req = un::Request {
         root: args.root.clone(),
         user: args.user.clone(),
         dry_run: args.dry_run,
         yes: args.yes,
     };
-    match un::uninstall(&req, &mut Terminal) {
-        Ok(outcome) => Ok(super::uninstall_exit_code(outcome)),
+    let mut sink = super::uninstall_report::Recorder::new(Terminal);
+    match un::uninstall(&req, &mut sink) {
+        Ok(outcome) => {
+            let code = super::uninstall_exit_code(outcome);
+            if let Ok(host) = crate::host::Host::open(&args.root, args.user.as_deref()) {
+                let report = sink.report(outcome);
+                let meta = output::meta(&host, None);
+                files.write(&meta, std::slice::from_ref(&report), code)?;
+            }
+            Ok(code)
+        }
         Err(apply::InstallError::NeedsRoot) => {
             let user = root_user(args.user.as_ref(), &args.root);
             Ok(super::as_root(&user).unwrap_or_else(|e| {
@@ -124,7 +140,7 @@ pub(crate) fn uninstall(args: &UninstallArgs) -> Result<u8, CmdError> {
                 exit::FAILED
             }))
         }
-        Err(e) => Err(CmdError::of(e).with_status(exit::FAILED)),
+        Err(e) => Err(super::install_error(e)),
     }
 }
 

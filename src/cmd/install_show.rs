@@ -132,10 +132,36 @@ impl Sink for Terminal {
 /// Prints a line, redacted (a step's summary may quote a host file: the
 /// same redaction as every record); a closed stdout
 /// (`krc install --dry-run | head`) is not an error.
-fn say(line: &str) {
-    let line = crate::report::redact::redact(line);
+/// Prints installer text. On a terminal (or with COLUMNS) it fits the
+/// width: prose wraps under its own indent, a command continues with
+/// ` \` (never broken inside), file contents and diffs stay as written.
+/// Into a pipe every line stays whole, for grep and CI logs.
+fn say(text: &str) {
+    let text = crate::report::redact::redact(text);
+    let width = crate::report::terminal::width_for(std::io::stdout().is_terminal());
+    let mut s = String::new();
+    for line in text.split('\n') {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let content =
+            body.starts_with(['|', '+']) || (body.starts_with('-') && !body.starts_with("- "));
+        match width {
+            Some(w) if !content && line.chars().count() > w => {
+                let avail = w.saturating_sub(indent.chars().count()).max(20);
+                for l in crate::report::remedy::lay_out(body, Some(avail)) {
+                    s.push_str(indent);
+                    s.push_str(&l.text);
+                    s.push('\n');
+                }
+            }
+            _ => {
+                s.push_str(line);
+                s.push('\n');
+            }
+        }
+    }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    let _ = out.write_all(s.as_bytes());
 }
 
 fn heading(t: &Target) {

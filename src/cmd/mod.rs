@@ -11,6 +11,7 @@ mod pins;
 mod preflight;
 mod release;
 mod run;
+mod uninstall_report;
 
 pub(crate) use accept::accept;
 pub(crate) use capture::capture;
@@ -33,12 +34,40 @@ pub(crate) mod exit {
     pub(crate) const NO_MATCH: u8 = 4;
     /// A required check could not be judged (missing facts or probes, not
     /// a failed prerequisite): the host is neither qualified nor failed.
-    #[allow(dead_code)] // wired by the verdicts work (issue 17)
     pub(crate) const INCONCLUSIVE: u8 = 5;
     /// The install finished, but systemd delegation for the user takes
     /// effect only at the user's next login; re-run after it.
-    #[allow(dead_code)] // wired by the delegation step (issue 17)
     pub(crate) const RELOGIN_REQUIRED: u8 = 6;
+}
+
+/// The refusal of root as the target user, in the same words for every
+/// command that acts for the user (install, accept, run): a usage error.
+pub(crate) const NOT_ROOT: &str =
+    "rootless k3s must run as an unprivileged user, not root: pass --user NAME";
+
+/// Opens the host for `user` and refuses root as its user (exit 2), before
+/// anything is read or run for it.
+pub(crate) fn open_for_user(
+    root: &std::path::Path,
+    user: Option<&str>,
+) -> Result<crate::host::Host, CmdError> {
+    let host = crate::host::Host::open(root, user)?;
+    if host.user().uid == 0 {
+        return Err(CmdError::new(NOT_ROOT));
+    }
+    Ok(host)
+}
+
+/// The status an installer error ends krc with: the user's mistakes (an
+/// unknown --user, a bad --root, no --yes and nobody to ask) are usage
+/// errors, 2, as on every command; the rest failed, 1.
+pub(crate) fn install_error(e: crate::install::apply::InstallError) -> CmdError {
+    use crate::install::apply::InstallError;
+    let status = match &e {
+        InstallError::Host(_) | InstallError::Confirm(_) => exit::USAGE,
+        _ => exit::FAILED,
+    };
+    CmdError::of(e).with_status(status)
 }
 
 /// The exit status of an install that ended this way (README "exit

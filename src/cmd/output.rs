@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use libtest_mimic::{Arguments, ColorSetting};
+use libtest_mimic::Arguments;
 
-use crate::cli::SuiteArgs;
-use crate::report::Counts;
+use crate::cli::{ColorArg, LookArgs, SuiteArgs};
+use crate::report::{CheckRecord, Counts};
 
 use super::CmdError;
 use crate::fsutil::write_atomic;
@@ -23,7 +23,6 @@ static STDOUT_TAKEN: AtomicBool = AtomicBool::new(false);
 
 pub(crate) use crate::report::terminal::colour_auto;
 
-/// krc's printer, unless `--format` asked for libtest's own output.
 /// The runner's feed: the printer, when there is one.
 pub(crate) fn feed(printer: &Option<Arc<Mutex<Printer>>>) -> crate::suite::runner::Feed {
     printer
@@ -31,32 +30,35 @@ pub(crate) fn feed(printer: &Option<Arc<Mutex<Printer>>>) -> crate::suite::runne
         .map(|p| p as Arc<Mutex<dyn crate::report::RecordSink>>)
 }
 
-pub(crate) fn printer(args: &Arguments, id_width: usize) -> Option<Arc<Mutex<Printer>>> {
-    if args.format.is_some() {
-        return None;
-    }
+/// krc's terminal printer, as `--quiet` and `--color` ask.
+pub(crate) fn printer(look: &LookArgs, id_width: usize) -> Option<Arc<Mutex<Printer>>> {
     let to_stderr = STDOUT_TAKEN.load(Ordering::Relaxed);
-    let color = match args.color {
-        Some(ColorSetting::Always) => true,
-        Some(ColorSetting::Never) => false,
+    let color = match look.color {
+        Some(ColorArg::Always) => true,
+        Some(ColorArg::Never) => false,
         _ if to_stderr => false,
         _ => colour_auto(),
     };
     let p = if to_stderr {
         Printer::to_writer(Box::new(std::io::stderr()), id_width)
-            .with_style(color, args.quiet)
+            .with_style(color, look.quiet)
             .with_width(crate::report::terminal::width_for(
                 std::io::stderr().is_terminal(),
             ))
     } else {
-        Printer::stdout(color, args.quiet, id_width)
+        Printer::stdout(color, look.quiet, id_width)
     };
     Some(Arc::new(Mutex::new(p)))
 }
 
 /// Exit status 4 and its message when the filter selects no check of
 /// `ids`: a filter that matches nothing is a typo, not a green run.
-pub(crate) fn no_match(command: &str, ids: &[&str], args: &Arguments, phase: &str) -> Option<u8> {
+pub(crate) fn no_match(
+    command: &str,
+    ids: &[&str],
+    args: &Arguments,
+    phase: Option<&str>,
+) -> Option<u8> {
     let selected = ids
         .iter()
         .filter(|id| !args.is_filtered_out(&libtest_mimic::Trial::test(**id, || Ok(()))))
@@ -64,15 +66,23 @@ pub(crate) fn no_match(command: &str, ids: &[&str], args: &Arguments, phase: &st
     if selected > 0 {
         return None;
     }
-    let mut what = args.filter.clone().unwrap_or_default();
+    let mut what = args
+        .filter
+        .as_ref()
+        .map(|f| format!("{f:?}"))
+        .unwrap_or_default();
     if args.exact {
         what.push_str(" --exact");
     }
     for s in &args.skip {
-        what.push_str(&format!(" --skip {s}"));
+        what.push_str(&format!(" --skip {s:?}"));
     }
+    let list = match phase {
+        Some(p) => format!("krc list --phase {p}"),
+        None => "krc list".to_string(),
+    };
     eprintln!(
-        "krc {command}: no check matched {:?}; see `krc list --phase {phase}` for the ids",
+        "krc {command}: no check matched {}; see `{list}` for the ids",
         what.trim()
     );
     Some(super::exit::NO_MATCH)
@@ -101,11 +111,6 @@ pub(crate) fn meta(host: &Host, k3s: Option<String>) -> RunMeta {
 pub(crate) fn prepare(sa: &SuiteArgs) -> Result<(Arguments, ReportFiles), CmdError> {
     let files = ReportFiles::from_args(sa);
     files.validate()?;
-    if files.uses_stdout() && sa.harness.format.is_some() {
-        return Err(CmdError::new(
-            "--format and a report to - both write to stdout; write the report to a file",
-        ));
-    }
     crate::report::record::set_warnings_as_failures(sa.warnings_as_failures);
     Ok((sa.harness.to_libtest(), files))
 }
@@ -166,21 +171,19 @@ impl ReportFiles {
         Ok(())
     }
 
-    /// Does a report go to stdout (`-`)?
-    pub(crate) fn uses_stdout(&self) -> bool {
-        [&self.junit, &self.json, &self.html]
-            .into_iter()
-            .flatten()
-            .any(|p| is_stdout(p))
-    }
-
-    pub(crate) fn write(&self, meta: &RunMeta, phases: &[PhaseReport]) -> Result<(), CmdError> {
+    /// Writes every report of a run that ends with exit status `code`.
+    pub(crate) fn write(
+        &self,
+        meta: &RunMeta,
+        phases: &[PhaseReport],
+        code: u8,
+    ) -> Result<(), CmdError> {
         if let Some(p) = &self.junit {
             let xml = junit::render(meta, phases).map_err(CmdError::of)?;
             put(p, xml.as_bytes())?;
         }
         if let Some(p) = &self.json {
-            put(p, json::render(meta, phases).as_bytes())?;
+            put(p, json::render(meta, phases, ending(code)).as_bytes())?;
         }
         if let Some(p) = &self.html {
             put(p, html::render(meta, phases).as_bytes())?;
@@ -258,24 +261,67 @@ fn check_report_path(flag: &str, path: &Path) -> Result<PathBuf, CmdError> {
     Ok(full)
 }
 
-/// The end of a one-phase command: the count line, the report files, and
-/// the exit status (1 when a required check failed or could not be verified).
+/// The verdict of an exit status, in the words of the JSON report.
+pub(crate) fn ending(code: u8) -> json::Ending {
+    use super::exit;
+    let verdict = match code {
+        exit::OK => "passed",
+        exit::INCONCLUSIVE => "inconclusive",
+        exit::REBOOT_REQUIRED => "reboot-required",
+        exit::RELOGIN_REQUIRED => "relogin-required",
+        _ => "failed",
+    };
+    json::Ending {
+        verdict,
+        exit_status: code,
+    }
+}
+
+/// The exit status records decide: 1 when one blocks (a required check
+/// failed or errored, or a warning under --warnings-as-failures), else 5
+/// when a required check could not be judged (missing facts or probes,
+/// not a failed prerequisite), else 0. Unjudged is not qualified, with or
+/// without --warnings-as-failures.
+pub(crate) fn verdict_code<'a>(records: impl IntoIterator<Item = &'a CheckRecord>) -> u8 {
+    let mut code = super::exit::OK;
+    for r in records {
+        if r.blocks() {
+            return super::exit::FAILED;
+        }
+        if r.unjudged_required() {
+            code = super::exit::INCONCLUSIVE;
+        }
+    }
+    code
+}
+
+/// The ids of the required checks that could not be judged.
+pub(crate) fn unjudged<'a>(records: impl IntoIterator<Item = &'a CheckRecord>) -> Vec<&'a str> {
+    records
+        .into_iter()
+        .filter(|r| r.unjudged_required())
+        .map(|r| r.id.as_str())
+        .collect()
+}
+
+/// The end of a one-phase command: the count line (and the checks that
+/// could not be judged), the report files, and the exit status.
 pub(crate) fn finish(
     printer: Option<&Arc<Mutex<Printer>>>,
     report: &PhaseReport,
     files: &ReportFiles,
     meta: &RunMeta,
 ) -> Result<u8, CmdError> {
+    let code = verdict_code(&report.records);
     if let Some(p) = printer
         && let Ok(mut p) = p.lock()
     {
         p.summary(&Counts::of(&report.records));
+        p.inconclusive(
+            &unjudged(&report.records),
+            code == super::exit::INCONCLUSIVE,
+        );
     }
-    files.write(meta, std::slice::from_ref(report))?;
-    let blocked = report.records.iter().any(|r| r.blocks());
-    Ok(if blocked {
-        super::exit::FAILED
-    } else {
-        super::exit::OK
-    })
+    files.write(meta, std::slice::from_ref(report), code)?;
+    Ok(code)
 }

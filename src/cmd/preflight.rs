@@ -60,7 +60,7 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
     let (harness, files) = output::prepare(sa)?;
     let suite = Suite::for_phase(sa.suite.as_deref(), Phase::Preflight)?.with_rootless(&rootless);
     let ids: Vec<&str> = suite.entries.iter().map(|e| e.check.id).collect();
-    if let Some(code) = output::no_match("preflight", &ids, &harness, "preflight") {
+    if let Some(code) = output::no_match("preflight", &ids, &harness, Some("preflight")) {
         return Ok(code);
     }
     let user = sa.user.as_deref().or(suite.user.as_deref());
@@ -71,7 +71,7 @@ pub(crate) fn preflight(args: &PreflightArgs) -> Result<u8, CmdError> {
         runner::list(&host_tasks(&suite, &host), &harness, &mut p);
         return Ok(exit::OK);
     }
-    let printer = output::printer(&harness, id_width);
+    let printer = output::printer(&sa.harness.look, id_width);
     let report = run_phase(&suite, &host, &harness, printer.clone());
     output::finish(
         printer.as_ref(),

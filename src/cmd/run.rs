@@ -13,7 +13,7 @@ use super::preflight::run_phase as preflight_phase;
 use super::{CmdError, exit};
 use crate::checks::{Phase, Severity, Verdict};
 use crate::cli::RunArgs;
-use crate::host::{Host, Origin};
+use crate::host::Origin;
 use crate::install::event::InstallOutcome;
 use crate::install::{apply, report as install_report};
 use crate::report::{CheckRecord, Counts, PhaseReport, Subject};
@@ -24,7 +24,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
     let ia = &args.install;
     // Flags first: a bad one is exit 2 before anything is read or touched.
     let req = request(ia)?;
-    let files = super::install::report_files(&ia.junit, &ia.json, &args.html)?;
+    let files = super::install::report_files(&ia.junit, &ia.json, &ia.html)?;
     // Every phase judges this install: its settings and its pin.
     let rootless = RootlessPatch::all(req.opts.rootless);
     let pin = req.opts.pin.reference();
@@ -36,7 +36,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
             .with_pin(pin),
         &args.accept,
     )?;
-    let host = Arc::new(Host::open(&ia.root, ia.user.as_deref())?);
+    let host = Arc::new(super::open_for_user(&ia.root, ia.user.as_deref())?);
     let me = nix::unistd::geteuid().as_raw();
     if host.origin() == Origin::Live && me != 0 && !ia.dry_run {
         // The install's root steps need root: run the whole chain as root
@@ -48,9 +48,18 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         return super::as_root(&user).map_err(CmdError::of);
     }
     let pre_suite = Suite::builtin(Phase::Preflight).with_rootless(&rootless);
-    let harness = libtest_mimic::Arguments::default();
+    let harness = args.filters.to_libtest();
+    let ids: Vec<&str> = pre_suite
+        .entries
+        .iter()
+        .chain(&accept_plan.suite.entries)
+        .map(|e| e.check.id)
+        .collect();
+    if let Some(code) = output::no_match("run", &ids, &harness, None) {
+        return Ok(code);
+    }
     let width = pre_suite.id_width().max(accept_plan.suite.id_width());
-    let printer = output::printer(&harness, width);
+    let printer = output::printer(&args.look, width);
     let summary = |report: &PhaseReport| {
         if let Some(p) = &printer
             && let Ok(mut p) = p.lock()
@@ -89,17 +98,23 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, CmdError> {
         meta.trust = trust;
         meta.sha256 = sha256;
     }
-    files.write(&meta, &phases)?;
-    if let Some(sig) = crate::stop::requested() {
-        return Ok(crate::stop::exit_status(sig));
-    }
-    Ok(if install_code != exit::OK {
+    let code = if let Some(sig) = crate::stop::requested() {
+        crate::stop::exit_status(sig)
+    } else if install_code != exit::OK {
         install_code
-    } else if phases[2].records.iter().any(|r| r.blocks()) {
-        exit::FAILED
     } else {
-        exit::OK
-    })
+        output::verdict_code(&phases[2].records)
+    };
+    if let Some(p) = &printer
+        && let Ok(mut p) = p.lock()
+    {
+        p.inconclusive(
+            &output::unjudged(&phases[2].records),
+            code == exit::INCONCLUSIVE,
+        );
+    }
+    files.write(&meta, &phases, code)?;
+    Ok(code)
 }
 
 /// Runs the installer: its testsuite and how it ended (None: the
@@ -119,6 +134,11 @@ fn install_phase(
         Err(apply::InstallError::NeedsRoot) => Err(CmdError::new(
             "the install needs root: run krc run as root with --user NAME",
         )),
+        // The user's mistakes (no --yes and nobody to ask) are usage
+        // errors, exit 2, as in krc install; nothing was changed.
+        Err(e @ (apply::InstallError::Host(_) | apply::InstallError::Confirm(_))) => {
+            Err(super::install_error(e))
+        }
         Err(e) => {
             // The run goes on to write its reports: the error and its
             // causes are the failed testcase's text, as one line.
@@ -171,7 +191,7 @@ fn skipped(suite: &Suite, reason: &str) -> PhaseReport {
                     phase: Phase::Acceptance,
                     severity: e.severity,
                 },
-                Verdict::skip(reason.to_string()),
+                Verdict::skip_after("install", reason.to_string()),
                 Duration::ZERO,
             )
         })

@@ -166,6 +166,8 @@ mod tests {
             evidence: vec!["seen".into()],
             remedy: Some("fix".into()),
             duration: Duration::ZERO,
+            unjudged: false,
+            prerequisite: None,
         }
     }
 

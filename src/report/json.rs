@@ -6,9 +6,15 @@
 //!   "phases": [ { "phase", "suite", "started", "duration",
 //!                 "counts": {passed, failed, warned, skipped, errors},
 //!                 "checks": [ {id, phase, group, title, severity, status,
-//!                              summary, evidence[], remedy, duration} ] } ],
-//!   "passed": bool }
+//!                              summary, evidence[], remedy, duration,
+//!                              unjudged?, prerequisite?} ] } ],
+//!   "passed": bool, "verdict": "passed" | "failed" | "inconclusive" |
+//!   "reboot-required" | "relogin-required", "exit_status": N }
 //! ```
+//!
+//! `unjudged: true` marks a skip for missing facts or probes (a required
+//! one makes the verdict `inconclusive`); `prerequisite` names the check
+//! whose failure a skip follows. `passed` is `verdict == "passed"`.
 //!
 //! Fields are only ever added within v1; a rename or removal is v2.
 
@@ -25,6 +31,15 @@ struct Doc<'a> {
     meta: &'a RunMeta,
     phases: Vec<PhaseDoc<'a>>,
     passed: bool,
+    verdict: &'static str,
+    exit_status: u8,
+}
+
+/// How the run ended, as krc exits: the verdict in words and the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ending {
+    pub(crate) verdict: &'static str,
+    pub(crate) exit_status: u8,
 }
 
 #[derive(Serialize)]
@@ -37,7 +52,7 @@ struct PhaseDoc<'a> {
     checks: &'a [CheckRecord],
 }
 
-pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> String {
+pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport], ending: Ending) -> String {
     let doc = Doc {
         schema: SCHEMA,
         meta,
@@ -52,7 +67,9 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> String {
                 checks: &p.records,
             })
             .collect(),
-        passed: !super::record::deciding(phases).any(CheckRecord::blocks),
+        passed: ending.verdict == "passed",
+        verdict: ending.verdict,
+        exit_status: ending.exit_status,
     };
     // Serialising plain data with string keys cannot fail.
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"

@@ -160,12 +160,23 @@ fn body(r: &CheckRecord) -> String {
     xml_text(&s)
 }
 
+/// How a skipped-unjudged required check's message starts.
+pub(crate) const UNJUDGED: &str = "unjudged, the run is inconclusive";
+
 fn test_case(r: &CheckRecord) -> TestCase {
     let status = match r.status {
         Status::Pass | Status::Warn => TestCaseStatus::success(),
         Status::Skip => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(xml_text(&r.summary));
+            // A required check that could not be judged makes the run
+            // inconclusive (exit 5): CI must see it is not a plain skip.
+            // (The ant schema allows no `type` on <skipped>: the message
+            // says it.)
+            if r.unjudged_required() {
+                s.set_message(xml_text(&format!("{UNJUDGED}: {}", r.summary)));
+            } else {
+                s.set_message(xml_text(&r.summary));
+            }
             s.set_description(body(r));
             s
         }
@@ -209,6 +220,8 @@ mod tests {
             evidence: vec!["observed <thing> & more".into()],
             remedy: (status != Status::Pass).then(|| "sudo fix it".into()),
             duration: Duration::from_millis(12),
+            unjudged: false,
+            prerequisite: None,
         }
     }
 
@@ -248,7 +261,14 @@ mod tests {
         for name in ["preflight", "install", "acceptance"] {
             assert!(xml.contains(&format!("name=\"{name}\"")), "{xml}");
         }
-        let json = super::super::json::render(&meta, &phases);
+        let json = super::super::json::render(
+            &meta,
+            &phases,
+            super::super::json::Ending {
+                verdict: "failed",
+                exit_status: 1,
+            },
+        );
         assert_eq!(json.matches("\"phase\": \"").count(), 3 + 6, "{json}");
         let have_xmllint = std::process::Command::new("xmllint")
             .arg("--version")

@@ -6,6 +6,7 @@ pub(crate) mod json;
 pub(crate) mod junit;
 pub(crate) mod record;
 pub(crate) mod redact;
+pub(crate) mod remedy;
 pub(crate) mod secret_flags;
 pub(crate) mod terminal;
 

@@ -22,6 +22,14 @@ pub(crate) struct CheckRecord {
     pub(crate) remedy: Option<String>,
     #[serde(serialize_with = "secs")]
     pub(crate) duration: Duration,
+    /// A skip for missing facts or probes, not for a failed prerequisite:
+    /// the check could not be judged (a required one makes the run
+    /// inconclusive, exit status 5).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) unjudged: bool,
+    /// A skip because this check did not pass first (its id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) prerequisite: Option<String>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -82,6 +90,9 @@ impl CheckRecord {
             v.summary = format!("{} {WARNING_FAILED}", v.summary);
         }
         let group = id.split('.').next().unwrap_or(&id).to_string();
+        // Install steps skip when satisfied: that is a verdict. A check's
+        // skip is unjudged unless a prerequisite decided it.
+        let unjudged = v.status == Status::Skip && v.after.is_none() && phase != Phase::Install;
         CheckRecord {
             group,
             id,
@@ -93,7 +104,14 @@ impl CheckRecord {
             evidence: redact_all(&v.evidence),
             remedy: v.remedy.as_deref().map(redact),
             duration,
+            unjudged,
+            prerequisite: v.after,
         }
+    }
+
+    /// A required check that could not be judged: the run is inconclusive.
+    pub(crate) fn unjudged_required(&self) -> bool {
+        self.unjudged && self.severity == Severity::Required
     }
 
     /// Does this record make the run fail (exit status 1)?

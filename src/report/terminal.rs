@@ -223,22 +223,19 @@ impl Printer {
                 }
             }
             if let Some(remedy) = &r.remedy {
-                for (i, line) in visible(remedy).lines().enumerate() {
+                // Commands are never broken inside (a paste must be the
+                // same command): super::remedy lays them out.
+                let avail = self.width.map(|w| w.saturating_sub(LABEL_COL).max(20));
+                for (i, line) in super::remedy::lay_out(&visible(remedy), avail)
+                    .into_iter()
+                    .enumerate()
+                {
                     let tag = if i == 0 { "remedy:" } else { "" };
                     let lead = format!("{indent}  {tag:<9} ");
-                    // Indented lines are file contents: kept as written.
-                    let lines = if line.starts_with([' ', '\t']) {
-                        vec![format!("{lead}{line}")]
+                    if self.color && line.command {
+                        s.push_str(&format!("{lead}{}\n", line.text.bold()));
                     } else {
-                        wrap(line, w, &lead, &more)
-                    };
-                    for l in lines {
-                        if self.color {
-                            let (pad, text) = l.split_at(LABEL_COL.min(l.len()));
-                            s.push_str(&format!("{pad}{}\n", text.bold()));
-                        } else {
-                            s.push_str(&format!("{l}\n"));
-                        }
+                        s.push_str(&format!("{lead}{}\n", line.text));
                     }
                 }
             }
@@ -253,6 +250,36 @@ impl Printer {
         } else {
             format!("\n{line}\n")
         };
+        self.emit(&t);
+    }
+
+    /// After the count line: the required checks that could not be judged.
+    /// `decides`: they make the verdict (nothing failed), so it says
+    /// inconclusive; otherwise they are listed after the failure.
+    pub(crate) fn inconclusive(&mut self, ids: &[&str], decides: bool) {
+        if ids.is_empty() {
+            return;
+        }
+        let lead = if decides {
+            "inconclusive: not qualified, not failed:"
+        } else {
+            "also"
+        };
+        let n = ids.len();
+        let text = format!(
+            "{lead} {n} required check{} could not be judged (missing facts or probes; each says which above): {}",
+            if n == 1 { "" } else { "s" },
+            ids.join(", ")
+        );
+        let mut t = String::new();
+        for l in wrap(&visible(&text), self.wrap_at(), "", "  ") {
+            if self.color && decides {
+                t.push_str(&format!("{}\n", l.yellow().bold()));
+            } else {
+                t.push_str(&l);
+                t.push('\n');
+            }
+        }
         self.emit(&t);
     }
 
@@ -309,6 +336,8 @@ mod tests {
             evidence: vec!["~/.profile:1: \u{1b}]0;pwned\u{7}".into()],
             remedy: Some("r\r\u{1b}[K".into()),
             duration: Duration::ZERO,
+            unjudged: false,
+            prerequisite: None,
         });
         p.line("l\u{1b}c");
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -343,11 +372,13 @@ mod tests {
                 "sudo run a command that is long\n  kept as written, however long it is".into(),
             ),
             duration: Duration::ZERO,
+            unjudged: false,
+            prerequisite: None,
         });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,
-            "FAIL   a.b     a title long enough to\n               wrap at forty columns\n       s\n         observed: first line of\n                     evidence that wraps\n                   second\n         remedy:   sudo run a command\n                     that is long\n                     kept as written, however long it is\n"
+            "FAIL   a.b     a title long enough to\n               wrap at forty columns\n       s\n         observed: first line of\n                     evidence that wraps\n                   second\n         remedy:   sudo run a command \\\n                     that is long\n                     kept as written, however long it is\n"
         );
     }
 
@@ -366,6 +397,8 @@ mod tests {
             evidence: vec!["line one".into(), "line two".into()],
             remedy: Some("sudo a\nsudo b".into()),
             duration: Duration::ZERO,
+            unjudged: false,
+            prerequisite: None,
         });
         p.summary(&Counts {
             passed: 1,

@@ -3,6 +3,7 @@
 //! records every outcome ([`runner`]).
 
 pub(crate) mod config;
+pub(crate) mod prereq;
 pub(crate) mod runner;
 
 pub(crate) use config::Suite;

@@ -5,8 +5,8 @@
 //! that prints them in suite order as soon as they are known.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
@@ -23,7 +23,20 @@ pub(crate) struct Task {
     pub(crate) title: String,
     pub(crate) phase: Phase,
     pub(crate) severity: Severity,
+    /// The checks that must pass first ([`super::prereq`]).
+    pub(crate) after: &'static [&'static str],
     pub(crate) run: Box<dyn FnOnce() -> Verdict + Send>,
+}
+
+impl Task {
+    fn subject(&self) -> Subject {
+        Subject {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            phase: self.phase,
+            severity: self.severity,
+        }
+    }
 }
 
 /// The tasks of a suite of host checks.
@@ -39,6 +52,7 @@ pub(crate) fn host_tasks(suite: &Suite, host: &Arc<Host>) -> Vec<Task> {
                 title: e.check.title.to_string(),
                 phase: e.check.phase,
                 severity: e.severity,
+                after: super::prereq::of(e.check.id),
                 run: Box::new(move || {
                     entry.check.judge(&Ctx {
                         host: &host,
@@ -61,6 +75,64 @@ struct Sink {
     feed: Feed,
 }
 
+/// The sink, and the signal a check waiting for its prerequisites waits on.
+type Shared = Arc<(Mutex<Sink>, Condvar)>;
+
+/// Waits for the records of `prereqs` (suite indices) and returns the
+/// skip verdict when one did not pass: a failure, or a skip for a failure
+/// further up, whose check it names. A prerequisite always started before
+/// (the trials run in [`order`]), so the wait ends when it does.
+fn blocked_by(shared: &Shared, prereqs: &[usize]) -> Option<Verdict> {
+    let (lock, ready) = &**shared;
+    for &p in prereqs {
+        let Ok(mut sink) = lock.lock() else {
+            return None;
+        };
+        while sink.slots[p].is_none() {
+            sink = match ready.wait(sink) {
+                Ok(s) => s,
+                Err(_) => return None,
+            };
+        }
+        let r = sink.slots[p].as_ref()?;
+        let root = match (r.status, &r.prerequisite) {
+            (Status::Fail | Status::Error, _) => r.id.clone(),
+            (Status::Skip, Some(root)) => root.clone(),
+            _ => continue,
+        };
+        let via = if root == r.id {
+            String::new()
+        } else {
+            format!(", so {} was not judged", r.id)
+        };
+        return Some(Verdict::skip_after(
+            &root,
+            format!("skip: {root} did not pass{via}: see {root}"),
+        ));
+    }
+    None
+}
+
+/// The order trials start in: the suite's, except that a check starts
+/// after its prerequisites (a stable topological order). libtest-mimic
+/// hands trials to its workers in this order.
+fn order(prereqs: &[Vec<usize>]) -> Vec<usize> {
+    let mut done = vec![false; prereqs.len()];
+    let mut out = Vec::with_capacity(prereqs.len());
+    while out.len() < prereqs.len() {
+        let next = (0..prereqs.len())
+            .find(|&i| !done[i] && prereqs[i].iter().all(|&p| done[p]))
+            // A cycle (a suite cannot make one; prereq's test forbids
+            // it): run the rest in suite order; waits would not end, so
+            // its prerequisites are dropped by the caller.
+            .or_else(|| (0..prereqs.len()).find(|&i| !done[i]));
+        let Some(i) = next else { break };
+        done[i] = true;
+        out.push(i);
+    }
+    out
+}
+
 impl Sink {
     fn put(&mut self, index: usize, record: CheckRecord) {
         self.slots[index] = Some(record);
@@ -75,16 +147,27 @@ impl Sink {
     }
 }
 
-/// Prints `ID: test` lines as `cargo test -- --list` does.
+/// `--list`: the checks the filters select, one per line (id, severity,
+/// title), and how many.
 pub(crate) fn list(tasks: &[Task], args: &Arguments, printer: &mut Printer) {
     let selected: Vec<&Task> = tasks
         .iter()
         .filter(|t| !args.is_filtered_out(&trial_stub(t)))
         .collect();
+    let w = selected.iter().map(|t| t.id.len()).max().unwrap_or(0);
     for t in &selected {
-        printer.line(&format!("{}: test", t.id));
+        printer.line(&format!(
+            "{:<w$}  {:<8}  {}",
+            t.id,
+            t.severity.name(),
+            t.title
+        ));
     }
-    printer.line(&format!("\n{} tests, 0 benchmarks", selected.len()));
+    let n = selected.len();
+    printer.line(&format!(
+        "\n{n} check{} would run",
+        if n == 1 { "" } else { "s" }
+    ));
 }
 
 fn trial_stub(t: &Task) -> Trial {
@@ -104,27 +187,51 @@ pub(crate) fn run(
         .into_iter()
         .filter(|t| !args.is_filtered_out(&trial_stub(t)))
         .collect();
-    let sink = Arc::new(Mutex::new(Sink {
-        slots: vec![None; selected.len()],
-        next: 0,
-        feed: feed.clone(),
-    }));
-    let trials: Vec<Trial> = selected
-        .into_iter()
-        .enumerate()
+    let shared: Shared = Arc::new((
+        Mutex::new(Sink {
+            slots: vec![None; selected.len()],
+            next: 0,
+            feed: feed.clone(),
+        }),
+        Condvar::new(),
+    ));
+    let mut prereqs: Vec<Vec<usize>> = selected
+        .iter()
+        .map(|t| {
+            t.after
+                .iter()
+                .filter_map(|p| selected.iter().position(|s| s.id == *p))
+                .collect()
+        })
+        .collect();
+    let start = order(&prereqs);
+    // Only prerequisites that start earlier are waited for.
+    for (pos, &i) in start.iter().enumerate() {
+        prereqs[i].retain(|p| start[..pos].contains(p));
+    }
+    let mut tasks: Vec<Option<Task>> = selected.into_iter().map(Some).collect();
+    let trials: Vec<Trial> = start
+        .iter()
+        .filter_map(|&index| Some((index, tasks[index].take()?)))
         .map(|(index, task)| {
-            let sink = Arc::clone(&sink);
+            let shared = Arc::clone(&shared);
+            let after = std::mem::take(&mut prereqs[index]);
             let id = task.id.clone();
             Trial::ignorable_test(id, move || {
-                let record = execute(task);
+                let record = match blocked_by(&shared, &after) {
+                    Some(skip) => CheckRecord::judged(task.subject(), skip, Duration::ZERO),
+                    None => execute(task),
+                };
                 let outcome = match record.status {
                     Status::Pass | Status::Warn => Ok(Completion::Completed),
                     Status::Skip => Ok(Completion::ignored_with(record.summary.clone())),
                     Status::Fail | Status::Error => Err(Failed::from(record.summary.clone())),
                 };
-                if let Ok(mut s) = sink.lock() {
+                let (lock, ready) = &*shared;
+                if let Ok(mut s) = lock.lock() {
                     s.put(index, record);
                 }
+                ready.notify_all();
                 outcome
             })
         })
@@ -134,26 +241,10 @@ pub(crate) fn run(
     // command line, and extra threads would only wait.
     harness.test_threads = workers(phase, harness.test_threads, trials.len());
     harness.list = false;
-    let relay = if feed.is_some() {
-        // krc prints its own report; libtest-mimic's printer goes nowhere
-        // unless the user asked for its format with --format or --logfile.
-        harness
-            .logfile
-            .get_or_insert_with(|| "/dev/null".to_string());
-        None
-    } else if harness.logfile.is_none() {
-        StdoutRelay::start(&mut harness)
-    } else {
-        None
-    };
+    // krc prints its own report; libtest-mimic's printer writes nowhere.
+    harness.logfile = Some("/dev/null".to_string());
     let _ = libtest_mimic::run(&harness, trials);
-    if let Some(relay) = relay {
-        relay.finish();
-    }
-    let records = match Arc::try_unwrap(sink) {
-        Ok(m) => m.into_inner().map(|s| s.slots).unwrap_or_default(),
-        Err(shared) => shared.lock().map(|s| s.slots.clone()).unwrap_or_default(),
-    };
+    let records = shared.0.lock().map(|s| s.slots.clone()).unwrap_or_default();
     PhaseReport {
         phase,
         suite: suite_name.to_string(),
@@ -181,74 +272,11 @@ fn workers(phase: Phase, asked: Option<usize>, tasks: usize) -> Option<usize> {
     }
 }
 
-/// libtest-mimic's printer unwraps every write to stdout, so `krc preflight
-/// --format json | head -1` would panic half-way through the suite and
-/// leave no report files. Instead its output goes into a pipe that krc
-/// copies to stdout: when stdout is closed the copy stops writing but
-/// keeps draining, every check still runs, the reports are written and the
-/// exit status is the verdict's. (Restoring SIGPIPE's default action would
-/// also stop the panic, but it kills krc before the report files exist.)
-struct StdoutRelay {
-    writer: std::io::PipeWriter,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl StdoutRelay {
-    /// Points `harness.logfile` at a pipe; None (libtest then writes to
-    /// stdout itself) only when no pipe can be made.
-    fn start(harness: &mut Arguments) -> Option<StdoutRelay> {
-        use std::io::{Read, Write};
-        use std::os::fd::AsRawFd;
-        let (mut reader, writer) = std::io::pipe().ok()?;
-        let path = format!("/proc/self/fd/{}", writer.as_raw_fd());
-        if !std::path::Path::new(&path).exists() {
-            return None;
-        }
-        // libtest-mimic colours a logfile only when told to: keep `auto`
-        // meaning what it means for stdout.
-        if harness.color.is_none() && crate::report::terminal::colour_auto() {
-            harness.color = Some(libtest_mimic::ColorSetting::Always);
-        }
-        harness.logfile = Some(path);
-        let thread = std::thread::spawn(move || {
-            let mut out = std::io::stdout();
-            let mut open = true;
-            let mut buf = [0u8; 8192];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) if open => {
-                        if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
-                            open = false;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-        });
-        Some(StdoutRelay { writer, thread })
-    }
-
-    /// Closes krc's end (libtest-mimic closed its own when it returned)
-    /// and waits until everything was copied.
-    fn finish(self) {
-        drop(self.writer);
-        let _ = self.thread.join();
-    }
-}
-
 /// Runs one task: timed, panic-proof, redacted, with its severity applied.
 fn execute(task: Task) -> CheckRecord {
     let clock = Instant::now();
-    let Task {
-        id,
-        title,
-        phase,
-        severity,
-        run,
-    } = task;
+    let subject = task.subject();
+    let run = task.run;
     // Asked to stop: a check not yet started is not started.
     let run: Box<dyn FnOnce() -> Verdict + Send> = match crate::stop::requested() {
         Some(sig) => {
@@ -268,18 +296,10 @@ fn execute(task: Task) -> CheckRecord {
             summary: format!("internal error: the check panicked: {msg}"),
             evidence: Vec::new(),
             remedy: Some("this is a bug in krc: please report it with this output".into()),
+            after: None,
         }
     });
-    CheckRecord::judged(
-        Subject {
-            id,
-            title,
-            phase,
-            severity,
-        },
-        v,
-        clock.elapsed(),
-    )
+    CheckRecord::judged(subject, v, clock.elapsed())
 }
 
 #[cfg(test)]
