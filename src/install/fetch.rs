@@ -1,11 +1,13 @@
-//! The k3s artifacts (install script, binary, checksum file): fetched from
+//! The k3s artifacts (install script, binary, checksum file, and the user
+//! unit `k3s-rootless.service` of the same tag): fetched from
 //! a mirror over HTTPS (reqwest, rustls with ring; timeouts, bounded
 //! retries) or read from an offline bundle, and every one verified against
 //! a pinned SHA-256 before anything is written. A mismatch stops the run.
 //!
 //! Offline bundle layout (`--offline DIR`): `DIR/install.sh`,
 //! `DIR/k3s` (`k3s-arm64`, `k3s-armhf`, `k3s-s390x` on those
-//! architectures), `DIR/sha256sum-ARCH.txt` and `DIR/pins.toml` (what
+//! architectures), `DIR/sha256sum-ARCH.txt`, `DIR/k3s-rootless.service`
+//! and `DIR/pins.toml` (what
 //! `krc pins` writes). Pins come from `--pins FILE`, else the bundle's
 //! `pins.toml`, else krc's own table; without any, an online install
 //! trusts the release's checksum file over TLS (`super::trust`).
@@ -85,6 +87,18 @@ pub(crate) enum FetchError {
         bin: &'static str,
         arch: &'static str,
     },
+    #[error(
+        "{from} pins no sha256 for {name}, and an offline bundle cannot be checked over TLS; on a connected machine run: krc pins {tag} --output {from}"
+    )]
+    UnitUnpinned {
+        from: String,
+        name: String,
+        tag: String,
+    },
+    #[error(
+        "k3s-rootless.service of k3s {tag} cannot be used: {reason}; check the mirror or bundle (it must be upstream's unit of that tag)"
+    )]
+    UnitUnusable { tag: String, reason: String },
     #[error("artifact {0} was not fetched")]
     NotFetched(String),
     #[error(
@@ -92,9 +106,13 @@ pub(crate) enum FetchError {
     )]
     PinsRequired { reference: String, tag: String },
     #[error(
-        "--require-pins: {from} has no sha256 for {name}; every artifact must be pinned (krc pins writes all of them)"
+        "--require-pins: {from} has no sha256 for {name}; every artifact must be pinned: write the pins again with: krc pins {tag} --output FILE"
     )]
-    PinsIncomplete { from: String, name: String },
+    PinsIncomplete {
+        from: String,
+        name: String,
+        tag: String,
+    },
     #[error(
         "offline bundle {dir} has no pins.toml and no --pins FILE was given: an offline bundle cannot be checked over TLS; on a connected machine run: krc pins {tag} --output {dir}/pins.toml"
     )]
@@ -119,14 +137,25 @@ pub(crate) fn arch() -> (&'static str, &'static str) {
     }
 }
 
-/// The artifact names, in fetch order.
-pub(crate) fn artifact_names() -> [String; 3] {
+/// Upstream's user unit: taken from the same tag as the binary
+/// (upstream: use the same version of k3s-rootless.service and k3s).
+pub(crate) const UNIT_ARTIFACT: &str = "k3s-rootless.service";
+
+/// The artifact names, in fetch order (the binary's name is the second).
+pub(crate) fn artifact_names() -> [String; 4] {
     let (a, bin) = arch();
     [
         "install.sh".to_string(),
         bin.to_string(),
         format!("sha256sum-{a}.txt"),
+        UNIT_ARTIFACT.to_string(),
     ]
+}
+
+/// Files of the source tree at the tag (not release assets): fetched
+/// where install.sh is.
+fn from_tree(name: &str) -> bool {
+    name == "install.sh" || name == UNIT_ARTIFACT
 }
 
 /// Where an artifact comes from, for messages and the dry-run.
@@ -136,10 +165,10 @@ pub(crate) fn source(opts: &Options, name: &str) -> String {
         return dir.join(name).display().to_string();
     }
     match (&opts.mirror, &opts.pin) {
-        (Some(m), _) if name == "install.sh" => format!("{}/install.sh", m.trim_end_matches('/')),
+        (Some(m), _) if from_tree(name) => format!("{}/{name}", m.trim_end_matches('/')),
         (Some(m), _) => format!("{}/{}/{name}", m.trim_end_matches('/'), url_ref(r)),
-        (None, _) if name == "install.sh" => format!(
-            "https://raw.githubusercontent.com/k3s-io/k3s/{}/install.sh",
+        (None, _) if from_tree(name) => format!(
+            "https://raw.githubusercontent.com/k3s-io/k3s/{}/{name}",
             url_ref(r)
         ),
         (None, K3sPin::Version(_)) => format!(
@@ -200,14 +229,21 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
         None
     };
     for name in artifact_names() {
-        // Without a pins file install.sh has no sum to meet: like the
-        // upstream installer, krc takes it as fetched (its sum is recorded).
+        // Without a pins file install.sh and the unit have no sum to
+        // meet: like the upstream installer, krc takes them as fetched
+        // from the tag over verified TLS (their sums are recorded).
+        let src = source(opts, &name);
         let want = match pins.sum(&name) {
             Ok(w) => Some(w),
             Err(_) if pins.trust != super::trust::Trust::Pinned => None,
+            // A pins file older than the unit artifact: the unit is taken
+            // as without pins, where TLS can vouch for it.
+            Err(_) if name == UNIT_ARTIFACT && !opts.require_pins => {
+                unpinned_unit_ok(opts, &src)?;
+                None
+            }
             Err(e) => return Err(e),
         };
-        let src = source(opts, &name);
         let bytes = match (&opts.offline, &client) {
             (Some(dir), _) => read_bundle(dir, &name)?,
             (None, Some(c)) => download(c, &src, token)?,
@@ -243,6 +279,30 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
         }),
         None => Err(FetchError::NotListed { bin, arch: a }),
     }
+}
+
+/// May an unpinned unit be taken from `src`? Over verified TLS (or plain
+/// HTTP with `--insecure-mirror`), as without a pins file; never from a
+/// bundle, which nothing vouches for.
+fn unpinned_unit_ok(opts: &Options, src: &str) -> Result<(), FetchError> {
+    if let Some(dir) = &opts.offline {
+        return Err(FetchError::UnitUnpinned {
+            from: opts
+                .pins
+                .clone()
+                .unwrap_or_else(|| dir.join("pins.toml"))
+                .display()
+                .to_string(),
+            name: UNIT_ARTIFACT.to_string(),
+            tag: super::trust::cli_ref(opts),
+        });
+    }
+    if src.starts_with("https://") || (src.starts_with("http://") && opts.insecure_mirror) {
+        return Ok(());
+    }
+    Err(FetchError::InsecureMirror {
+        mirror: opts.mirror.clone().unwrap_or_default(),
+    })
 }
 
 /// The token to send, checked before any request: only commit builds need
