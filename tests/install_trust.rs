@@ -561,3 +561,25 @@ fn an_older_pins_file_without_the_unit_takes_it_over_tls_or_refuses_when_require
         sha(&inst::unit_artifact())
     );
 }
+
+#[test]
+fn an_unpinned_unit_that_runs_no_rootless_k3s_is_refused_before_anything_changes() {
+    let mut files = inst::artifact_files();
+    let unit = String::from_utf8(inst::unit_artifact())
+        .unwrap()
+        .replace(" --rootless", "");
+    files.insert("/k3s-rootless.service".into(), unit.into_bytes());
+    let m = mirror(files);
+    let before = tree(&m.root);
+    let o = run(krc_install(
+        &m.root,
+        Some(&m.ca),
+        &["--mirror", &m.url, "--yes"],
+    ));
+    assert_refused(
+        &o,
+        "its ExecStart does not run k3s with --rootless",
+        &m.root,
+        &before,
+    );
+}

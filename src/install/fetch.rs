@@ -260,6 +260,11 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
                 want: want.to_string(),
             });
         }
+        // A unit krc could not build from (no rootless k3s ExecStart) stops
+        // the run here, before anything is written, not mid-install.
+        if name == UNIT_ARTIFACT {
+            super::unit::render(&bytes, "/usr/local/bin/k3s", opts.pin.reference())?;
+        }
         out.bytes.insert(name, bytes);
     }
     // The binary must also match the release's own checksum file.

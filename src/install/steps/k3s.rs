@@ -220,6 +220,8 @@ pub(super) const USER_UNIT: Step = Step {
         let home = &ctx.host.user().home;
         let reload = Cmd::user(&["systemctl", "--user", "daemon-reload"]);
         let mut actions = vec![
+            // Only a unit not already built from this tag's is rewritten:
+            // a changed setting touches the drop-in alone.
             Action::Write {
                 path: unit_path(home),
                 content: Content::UserUnit {
@@ -243,6 +245,9 @@ pub(super) const USER_UNIT: Step = Step {
                 }
             },
         ];
+        if unit_state(ctx).is_ok() {
+            actions.remove(0);
+        }
         if ctx.live {
             actions.insert(0, Action::OnUndo(Undo::UserDaemonReload));
             actions.push(Action::Run {
