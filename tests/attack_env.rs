@@ -303,7 +303,7 @@ fn the_token_is_not_sent_for_releases_nor_over_http() {
     let text = all_text(&o, &[]);
     assert_eq!(o.status.code(), Some(0), "{text}");
     let seen = heads.lock().unwrap().clone();
-    assert_eq!(seen.len(), 3, "three artifacts fetched: {seen:?}");
+    assert_eq!(seen.len(), 4, "four artifacts fetched: {seen:?}");
     for head in &seen {
         assert!(
             !head.to_ascii_lowercase().contains("authorization") && !head.contains(MARKER),

@@ -56,6 +56,16 @@ fn krc_install(root: &Path, ca: Option<&Path>, args: &[&str]) -> Command {
     c
 }
 
+/// The sha256 a JSON report records for `name`.
+fn doc_sha(json: &Path, name: &str) -> String {
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    doc["meta"]["sha256"][name]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn run(mut c: Command) -> Output {
     c.output().unwrap()
 }
@@ -115,16 +125,39 @@ fn by_default_the_binary_is_checked_against_the_release_checksums_over_tls() {
         out.contains("artifacts verified (release checksums over TLS)"),
         "{out}"
     );
+    let unit = inst::unit_artifact();
     for (name, bytes) in [
         ("install.sh", &script),
         ("k3s", &k3s),
         ("sha256sum-amd64.txt", &sums),
+        ("k3s-rootless.service", &unit),
     ] {
         assert!(
             out.contains(&format!("sha256 {}  {name}", sha(bytes))),
             "{out}"
         );
     }
+    // The user unit is upstream's of the tag, running the binary krc put.
+    let written = std::fs::read_to_string(
+        m.root
+            .join("home/alice/.config/systemd/user/k3s-rootless.service"),
+    )
+    .unwrap();
+    assert!(
+        written.starts_with(&format!(
+            "# Rootless k3s, written by krc install from k3s-rootless.service of k3s {VERSION} (sha256 {}).",
+            sha(&unit)
+        )) && written.contains(
+            "\nExecStart=/usr/local/bin/k3s server --rootless --snapshotter=fuse-overlayfs\n"
+        ) && !written.contains("stand-in"),
+        "{written}"
+    );
+    assert_eq!(
+        doc_sha(&json, "k3s-rootless.service"),
+        sha(&unit),
+        "{}",
+        text(&o)
+    );
     assert_eq!(
         std::fs::read(m.root.join("usr/local/bin/k3s")).unwrap(),
         k3s
@@ -328,6 +361,7 @@ fn krc_pins_output_round_trips_into_require_pins() {
         ("install.sh", &script),
         ("k3s", &k3s),
         ("sha256sum-amd64.txt", &sums),
+        ("k3s-rootless.service", &inst::unit_artifact()),
     ] {
         assert!(
             written.contains(&format!("\"{name}\" = \"{}\"", sha(bytes))),
@@ -418,4 +452,134 @@ fn an_offline_bundle_with_its_pins_toml_installs_without_pins() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["meta"]["trust"], "pinned", "{doc}");
+}
+
+#[test]
+fn a_tampered_unit_is_refused_with_one_line_and_nothing_is_written() {
+    let mut files = inst::artifact_files();
+    let mut unit = inst::unit_artifact();
+    unit.extend_from_slice(b"ExecStartPre=/bin/sh -c 'echo owned'\n");
+    files.insert("/k3s-rootless.service".into(), unit);
+    let m = mirror(files);
+    let pins = inst::write_pins(m.dir.path(), None);
+    let before = tree(&m.root);
+    let o = run(krc_install(
+        &m.root,
+        Some(&m.ca),
+        &[
+            "--mirror",
+            &m.url,
+            "--pins",
+            pins.to_str().unwrap(),
+            "--yes",
+        ],
+    ));
+    assert_refused(&o, "k3s-rootless.service from https://", &m.root, &before);
+    assert!(
+        text(&o).contains("does not match the pinned"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A pins file written before the unit was an artifact: the stand-in's
+/// pins without the unit's line.
+fn old_pins(dir: &Path) -> PathBuf {
+    let p = inst::write_pins(dir, None);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("\"k3s-rootless.service\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&p, kept).unwrap();
+    p
+}
+
+#[test]
+fn an_older_pins_file_without_the_unit_takes_it_over_tls_or_refuses_when_required() {
+    let m = mirror(inst::artifact_files());
+    let pins = old_pins(m.dir.path());
+    let before = tree(&m.root);
+    // --require-pins: every artifact pinned, with the command that pins it.
+    let o = run(krc_install(
+        &m.root,
+        Some(&m.ca),
+        &[
+            "--mirror",
+            &m.url,
+            "--pins",
+            pins.to_str().unwrap(),
+            "--require-pins",
+            "--yes",
+        ],
+    ));
+    assert_refused(
+        &o,
+        "has no sha256 for k3s-rootless.service",
+        &m.root,
+        &before,
+    );
+    assert!(
+        text(&o).contains(&format!("krc pins {VERSION} --output")),
+        "{}",
+        text(&o)
+    );
+    // An offline bundle with such pins: nothing can vouch for its unit.
+    let bundle = inst::write_bundle(m.dir.path());
+    std::fs::copy(&pins, bundle.join("pins.toml")).unwrap();
+    let o = run(krc_install(
+        &m.root,
+        None,
+        &["--offline", bundle.to_str().unwrap(), "--yes"],
+    ));
+    assert_refused(
+        &o,
+        "pins no sha256 for k3s-rootless.service",
+        &m.root,
+        &before,
+    );
+    // Online without --require-pins: the unit is taken from the tag over
+    // verified TLS, as without a pins file, and its sum recorded.
+    let json = m.dir.path().join("install.json");
+    let o = run(krc_install(
+        &m.root,
+        Some(&m.ca),
+        &[
+            "--mirror",
+            &m.url,
+            "--pins",
+            pins.to_str().unwrap(),
+            "--yes",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        doc_sha(&json, "k3s-rootless.service"),
+        sha(&inst::unit_artifact())
+    );
+}
+
+#[test]
+fn an_unpinned_unit_that_runs_no_rootless_k3s_is_refused_before_anything_changes() {
+    let mut files = inst::artifact_files();
+    let unit = String::from_utf8(inst::unit_artifact())
+        .unwrap()
+        .replace(" --rootless", "");
+    files.insert("/k3s-rootless.service".into(), unit.into_bytes());
+    let m = mirror(files);
+    let before = tree(&m.root);
+    let o = run(krc_install(
+        &m.root,
+        Some(&m.ca),
+        &["--mirror", &m.url, "--yes"],
+    ));
+    assert_refused(
+        &o,
+        "its ExecStart does not run k3s with --rootless",
+        &m.root,
+        &before,
+    );
 }

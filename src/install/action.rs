@@ -62,6 +62,14 @@ pub(crate) enum Content {
         sha256: String,
         source: String,
     },
+    /// The user unit, rendered at apply time from the verified upstream
+    /// unit of `tag` for the binary at `k3s_bin` (`super::unit::render`).
+    UserUnit {
+        sha256: String,
+        source: String,
+        k3s_bin: String,
+        tag: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -143,12 +151,21 @@ impl Action {
                 content,
                 meta,
             } => {
+                let mut notes = Vec::new();
                 let bytes: Vec<u8> = match content {
                     Content::Bytes(b) => b.clone(),
                     Content::Artifact { name, .. } => store.bytes(name)?.to_vec(),
+                    Content::UserUnit { k3s_bin, tag, .. } => {
+                        let upstream = store.bytes(super::fetch::UNIT_ARTIFACT)?;
+                        notes.push(format!(
+                            "{path}: upstream's k3s-rootless.service of k3s {tag} (sha256 {}), ExecStart running {k3s_bin}",
+                            super::fsops::sha256_hex(upstream)
+                        ));
+                        super::unit::render(upstream, k3s_bin, tag)?.into_bytes()
+                    }
                 };
                 write(step, path, &bytes, *meta, journal)?;
-                Ok(Vec::new())
+                Ok(notes)
             }
             Action::Symlink { path, target, meta } => {
                 symlink(step, path, target, *meta, journal)?;

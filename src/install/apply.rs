@@ -218,7 +218,10 @@ pub(crate) fn install(req: &Request, sink: &mut dyn Sink) -> Result<Run, Install
                 sink.event(&Event::Forced(refusal.lines(req.force)));
             }
             let artifacts = match pins.as_ref() {
-                Some(pins) if needed.contains(&"k3s-binary") => fetch::fetch_all(&req.opts, pins)?,
+                // The user unit is an artifact of the same tag as the binary.
+                Some(pins) if needed.contains(&"k3s-binary") || needed.contains(&"user-unit") => {
+                    fetch::fetch_all(&req.opts, pins)?
+                }
                 _ => Artifacts::default(),
             };
             accepted = artifacts.accepted();

@@ -1,11 +1,13 @@
-//! The k3s artifacts (install script, binary, checksum file): fetched from
+//! The k3s artifacts (install script, binary, checksum file, and the user
+//! unit `k3s-rootless.service` of the same tag): fetched from
 //! a mirror over HTTPS (reqwest, rustls with ring; timeouts, bounded
 //! retries) or read from an offline bundle, and every one verified against
 //! a pinned SHA-256 before anything is written. A mismatch stops the run.
 //!
 //! Offline bundle layout (`--offline DIR`): `DIR/install.sh`,
 //! `DIR/k3s` (`k3s-arm64`, `k3s-armhf`, `k3s-s390x` on those
-//! architectures), `DIR/sha256sum-ARCH.txt` and `DIR/pins.toml` (what
+//! architectures), `DIR/sha256sum-ARCH.txt`, `DIR/k3s-rootless.service`
+//! and `DIR/pins.toml` (what
 //! `krc pins` writes). Pins come from `--pins FILE`, else the bundle's
 //! `pins.toml`, else krc's own table; without any, an online install
 //! trusts the release's checksum file over TLS (`super::trust`).
@@ -18,94 +20,7 @@ use super::action::ArtifactStore;
 use super::fsops::sha256_hex;
 use super::options::{K3sPin, Options};
 
-/// Why the artifacts could not be had, or not trusted. No variant holds
-/// GITHUB_TOKEN or a request's headers: only URLs, paths and sums.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FetchError {
-    #[error("failed to read --pins {path}")]
-    PinsUnreadable {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// toml's message locates the error in the file; it is kept as text
-    /// because its Display repeats the whole offending line.
-    #[error("{from}: {reason}")]
-    PinsMalformed { from: String, reason: String },
-    #[error("{from} pins {pinned}, but this install is for {wanted}")]
-    PinsForOther {
-        from: String,
-        pinned: String,
-        wanted: String,
-    },
-    #[error("{from}: sha256 of {name} is not 64 hex digits")]
-    PinNotHex { from: String, name: String },
-    #[error("no pinned sha256 for artifact {0}: add it to the pins file")]
-    NoPin(String),
-    #[error(
-        "refusing to fetch a commit build over {scheme}: GITHUB_TOKEN is sent only over https; pass an https:// --mirror, or --offline DIR"
-    )]
-    TokenInClear { scheme: String },
-    #[error("failed to set up the HTTP client")]
-    Client(#[source] reqwest::Error),
-    /// The last attempt's error is the source, its URL stripped (the URL
-    /// is in this message already).
-    #[error("failed to download {url} after up to {TRIES} tries")]
-    Download {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("offline bundle: failed to read {path} (layout: docs/install.md)")]
-    Bundle {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "{name} from {src}: sha256 {got} does not match the pinned {want}; nothing was written. Check the mirror or bundle, or the pins file"
-    )]
-    Mismatch {
-        name: String,
-        src: String,
-        got: String,
-        want: String,
-    },
-    #[error(
-        "{bin}: sha256 {actual} does not match sha256sum-{arch}.txt ({listed}); nothing was written"
-    )]
-    NotAsListed {
-        bin: &'static str,
-        arch: &'static str,
-        actual: String,
-        listed: String,
-    },
-    #[error("sha256sum-{arch}.txt has no line for {bin}; nothing was written")]
-    NotListed {
-        bin: &'static str,
-        arch: &'static str,
-    },
-    #[error("artifact {0} was not fetched")]
-    NotFetched(String),
-    #[error(
-        "--require-pins: k3s {reference} has no pins file; pass --pins FILE (write one with: krc pins {tag} --output pins.toml), or drop --require-pins (and KRC_REQUIRE_PINS) to trust the release checksums over TLS"
-    )]
-    PinsRequired { reference: String, tag: String },
-    #[error(
-        "--require-pins: {from} has no sha256 for {name}; every artifact must be pinned (krc pins writes all of them)"
-    )]
-    PinsIncomplete { from: String, name: String },
-    #[error(
-        "offline bundle {dir} has no pins.toml and no --pins FILE was given: an offline bundle cannot be checked over TLS; on a connected machine run: krc pins {tag} --output {dir}/pins.toml"
-    )]
-    BundleUnpinned { dir: String, tag: String },
-    #[error(
-        "--mirror {mirror} is plain http and no pins file was given: a checksum file over http proves nothing; use an https:// mirror, pass --pins FILE, or consent with --insecure-mirror"
-    )]
-    InsecureMirror { mirror: String },
-    #[error("no source for the artifacts: {0}")]
-    NoSource(String),
-}
+pub(crate) use super::fetch_error::FetchError;
 
 pub(crate) use super::trust::Pins;
 
@@ -119,14 +34,25 @@ pub(crate) fn arch() -> (&'static str, &'static str) {
     }
 }
 
-/// The artifact names, in fetch order.
-pub(crate) fn artifact_names() -> [String; 3] {
+/// Upstream's user unit: taken from the same tag as the binary
+/// (upstream: use the same version of k3s-rootless.service and k3s).
+pub(crate) const UNIT_ARTIFACT: &str = "k3s-rootless.service";
+
+/// The artifact names, in fetch order (the binary's name is the second).
+pub(crate) fn artifact_names() -> [String; 4] {
     let (a, bin) = arch();
     [
         "install.sh".to_string(),
         bin.to_string(),
         format!("sha256sum-{a}.txt"),
+        UNIT_ARTIFACT.to_string(),
     ]
+}
+
+/// Files of the source tree at the tag (not release assets): fetched
+/// where install.sh is.
+fn from_tree(name: &str) -> bool {
+    name == "install.sh" || name == UNIT_ARTIFACT
 }
 
 /// Where an artifact comes from, for messages and the dry-run.
@@ -136,10 +62,10 @@ pub(crate) fn source(opts: &Options, name: &str) -> String {
         return dir.join(name).display().to_string();
     }
     match (&opts.mirror, &opts.pin) {
-        (Some(m), _) if name == "install.sh" => format!("{}/install.sh", m.trim_end_matches('/')),
+        (Some(m), _) if from_tree(name) => format!("{}/{name}", m.trim_end_matches('/')),
         (Some(m), _) => format!("{}/{}/{name}", m.trim_end_matches('/'), url_ref(r)),
-        (None, _) if name == "install.sh" => format!(
-            "https://raw.githubusercontent.com/k3s-io/k3s/{}/install.sh",
+        (None, _) if from_tree(name) => format!(
+            "https://raw.githubusercontent.com/k3s-io/k3s/{}/{name}",
             url_ref(r)
         ),
         (None, K3sPin::Version(_)) => format!(
@@ -187,7 +113,7 @@ impl ArtifactStore for Artifacts {
     }
 }
 
-const TRIES: u32 = 3;
+pub(crate) const TRIES: u32 = 3;
 
 /// Fetches and verifies every artifact; nothing is returned (and so
 /// nothing can be written) unless all of them match their pins.
@@ -200,14 +126,21 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
         None
     };
     for name in artifact_names() {
-        // Without a pins file install.sh has no sum to meet: like the
-        // upstream installer, krc takes it as fetched (its sum is recorded).
+        // Without a pins file install.sh and the unit have no sum to
+        // meet: like the upstream installer, krc takes them as fetched
+        // from the tag over verified TLS (their sums are recorded).
+        let src = source(opts, &name);
         let want = match pins.sum(&name) {
             Ok(w) => Some(w),
             Err(_) if pins.trust != super::trust::Trust::Pinned => None,
+            // A pins file older than the unit artifact: the unit is taken
+            // as without pins, where TLS can vouch for it.
+            Err(_) if name == UNIT_ARTIFACT && !opts.require_pins => {
+                unpinned_unit_ok(opts, &src)?;
+                None
+            }
             Err(e) => return Err(e),
         };
-        let src = source(opts, &name);
         let bytes = match (&opts.offline, &client) {
             (Some(dir), _) => read_bundle(dir, &name)?,
             (None, Some(c)) => download(c, &src, token)?,
@@ -223,6 +156,11 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
                 got,
                 want: want.to_string(),
             });
+        }
+        // A unit krc could not build from (no rootless k3s ExecStart) stops
+        // the run here, before anything is written, not mid-install.
+        if name == UNIT_ARTIFACT {
+            super::unit::render(&bytes, "/usr/local/bin/k3s", opts.pin.reference())?;
         }
         out.bytes.insert(name, bytes);
     }
@@ -243,6 +181,30 @@ pub(crate) fn fetch_all(opts: &Options, pins: &Pins) -> Result<Artifacts, FetchE
         }),
         None => Err(FetchError::NotListed { bin, arch: a }),
     }
+}
+
+/// May an unpinned unit be taken from `src`? Over verified TLS (or plain
+/// HTTP with `--insecure-mirror`), as without a pins file; never from a
+/// bundle, which nothing vouches for.
+fn unpinned_unit_ok(opts: &Options, src: &str) -> Result<(), FetchError> {
+    if let Some(dir) = &opts.offline {
+        return Err(FetchError::UnitUnpinned {
+            from: opts
+                .pins
+                .clone()
+                .unwrap_or_else(|| dir.join("pins.toml"))
+                .display()
+                .to_string(),
+            name: UNIT_ARTIFACT.to_string(),
+            tag: super::trust::cli_ref(opts),
+        });
+    }
+    if src.starts_with("https://") || (src.starts_with("http://") && opts.insecure_mirror) {
+        return Ok(());
+    }
+    Err(FetchError::InsecureMirror {
+        mirror: opts.mirror.clone().unwrap_or_default(),
+    })
 }
 
 /// The token to send, checked before any request: only commit builds need

@@ -11,6 +11,7 @@ pub(crate) mod dpkg;
 pub(crate) mod event;
 pub(crate) mod exec;
 pub(crate) mod fetch;
+mod fetch_error;
 pub(crate) mod fsops;
 pub(crate) mod gate;
 pub(crate) mod journal;

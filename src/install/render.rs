@@ -60,6 +60,15 @@ fn describe_write(fs: &TreeFs, path: &str, content: &Content, meta: &Meta) -> St
             "{} file {path} ({head}): artifact {name}, sha256 {sha256}, from {source}",
             if fs.exists(path) { "replace" } else { "create" }
         ),
+        Content::UserUnit {
+            sha256,
+            source,
+            k3s_bin,
+            tag,
+        } => format!(
+            "{} file {path} ({head}): upstream's k3s-rootless.service of k3s {tag} (sha256 {sha256}, from {source}), ExecStart running {k3s_bin}",
+            if fs.exists(path) { "replace" } else { "create" }
+        ),
         Content::Bytes(new) => match fs.read(path) {
             Ok(old) if old == *new => format!("keep file {path}: already has this content"),
             Ok(old) => format!(

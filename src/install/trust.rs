@@ -18,8 +18,9 @@ pub(crate) enum Trust {
     /// Every artifact against a SHA-256 in a pins file.
     #[default]
     Pinned,
-    /// The binary against the release's checksum file, that file and
-    /// install.sh as fetched over verified TLS (upstream's own trust).
+    /// The binary against the release's checksum file, that file,
+    /// install.sh and the user unit as fetched over verified TLS
+    /// (upstream's own trust).
     ReleaseTls,
     /// As above, over plain HTTP: only with `--insecure-mirror`.
     ReleaseHttp,
@@ -110,7 +111,11 @@ impl Pins {
                 .into_iter()
                 .find(|n| !pins.sha256.contains_key(n))
         {
-            return Err(FetchError::PinsIncomplete { from, name });
+            return Err(FetchError::PinsIncomplete {
+                from,
+                name,
+                tag: cli_ref(opts),
+            });
         }
         Ok(pins)
     }
@@ -156,7 +161,7 @@ impl Pins {
 
 /// The pin as krc's flags take it, for a remedy that pastes:
 /// `v1.33.5+k3s1`, or `--k3s-commit SHA`.
-fn cli_ref(opts: &Options) -> String {
+pub(crate) fn cli_ref(opts: &Options) -> String {
     match &opts.pin {
         K3sPin::Version(v) => v.clone(),
         K3sPin::Commit(c) => format!("--k3s-commit {c}"),
@@ -165,8 +170,9 @@ fn cli_ref(opts: &Options) -> String {
 
 /// The pins for a run without a pins file: the binary's line of the
 /// release's checksum file, and that file's own sum (so the file fetched
-/// again later must be the same). install.sh gets no pin: it is taken
-/// from the same source and its sum is recorded when it is fetched.
+/// again later must be the same). install.sh and the user unit get no
+/// pin: they are taken from the tag over the same verified TLS, and their
+/// sums are recorded when they are fetched.
 pub(crate) fn from_release(opts: &Options) -> Result<Pins, FetchError> {
     let (a, bin) = arch();
     let name = format!("sha256sum-{a}.txt");

@@ -1,9 +1,12 @@
-//! The user unit and krc's drop-in. The unit carries the directives of
-//! upstream's `k3s-rootless.service` (k3s-io/k3s, read for K3S-FACTS.md);
-//! upstream ships no `K3S_ROOTLESS_*` lines, so krc puts them, and the PATH
-//! k3s needs, in a drop-in of its own.
+//! The user unit and krc's drop-in. The unit is built from upstream's
+//! `k3s-rootless.service` of the pinned tag, fetched and verified like
+//! the binary (upstream: use the same version of the unit and k3s);
+//! upstream ships no `K3S_ROOTLESS_*` lines, so krc puts them, and the
+//! PATH k3s needs, in a drop-in of its own.
 
 use crate::host::UNIT_PATH;
+use crate::install::fetch::FetchError;
+use crate::install::fsops::sha256_hex;
 use crate::install::options::ProxyFlags;
 use crate::layout::UNIT;
 use crate::settings::{K3S_NETWORKS, RootlessSettings};
@@ -29,34 +32,67 @@ pub(crate) fn k3s_bin_dir(fs: &crate::install::fsops::TreeFs) -> &'static str {
     }
 }
 
-pub(crate) fn unit(k3s_bin: &str) -> String {
-    format!(
-        "# Rootless k3s, written by krc install (directives of upstream's k3s-rootless.service).
-# krc uninstall removes it; settings live in {UNIT}.d/krc.conf.
-[Unit]
-Description=k3s (Rootless)
+/// The first line of the unit krc writes: where its directives came from.
+const FROM: &str = "# Rootless k3s, written by krc install from k3s-rootless.service of k3s ";
 
-[Service]
-Environment=PATH={UNIT_PATH}
-ExecStart={k3s_bin} server --rootless --snapshotter=fuse-overlayfs
-ExecReload=/bin/kill -s HUP $MAINPID
-TimeoutSec=0
-RestartSec=2
-Restart=always
-StartLimitBurst=3
-StartLimitInterval=60s
-LimitNOFILE=infinity
-LimitNPROC=infinity
-LimitCORE=infinity
-TasksMax=infinity
-Delegate=yes
-Type=simple
-KillMode=mixed
+/// The user unit: upstream's `k3s-rootless.service` of the pinned tag
+/// (`upstream`, verified like every artifact), its directives kept as
+/// they are but for what krc must rewrite: `ExecStart`'s binary is the
+/// one krc installs, and `Environment=PATH=` is the PATH krc's drop-in
+/// sets too (k3s-root's tools first). Comments are left out; the first
+/// line records the tag and the upstream file's sha256, so a later run
+/// knows which unit is installed without fetching it again.
+pub(crate) fn render(upstream: &[u8], k3s_bin: &str, tag: &str) -> Result<String, FetchError> {
+    let bad = |reason: &str| FetchError::UnitUnusable {
+        tag: tag.to_string(),
+        reason: reason.to_string(),
+    };
+    let text = std::str::from_utf8(upstream).map_err(|_| bad("it is not UTF-8 text"))?;
+    let mut out = format!(
+        "{FROM}{tag} (sha256 {}).\n# krc uninstall removes it; settings live in {UNIT}.d/krc.conf.\n",
+        sha256_hex(upstream)
+    );
+    let (mut service, mut exec) = (false, 0);
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        if t.starts_with('[') {
+            service = t == "[Service]";
+        }
+        if let Some(cmd) = t.strip_prefix("ExecStart=").filter(|_| service) {
+            let (binary, args) = cmd.split_once(char::is_whitespace).unwrap_or((cmd, ""));
+            if !binary.ends_with("/k3s") || !args.split_whitespace().any(|a| a == "--rootless") {
+                return Err(bad("its ExecStart does not run k3s with --rootless"));
+            }
+            exec += 1;
+            out.push_str(&format!("ExecStart={k3s_bin} {}\n", args.trim()));
+        } else if t.starts_with("Environment=PATH=") && service {
+            out.push_str(&format!("Environment=PATH={UNIT_PATH}\n"));
+        } else {
+            out.push_str(t);
+            out.push('\n');
+        }
+    }
+    if exec != 1 {
+        return Err(bad("it has no single ExecStart in [Service]"));
+    }
+    Ok(out)
+}
 
-[Install]
-WantedBy=default.target
-"
-    )
+/// The tag and upstream sha256 a unit krc wrote records, and the binary
+/// its `ExecStart` runs.
+pub(crate) fn recorded(text: &str) -> Option<(String, String, String)> {
+    let first = text.lines().next()?.strip_prefix(FROM)?;
+    let (tag, rest) = first.split_once(" (sha256 ")?;
+    let sum = rest.strip_suffix(").")?;
+    let bin = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ExecStart="))?
+        .split_whitespace()
+        .next()?;
+    Some((tag.to_string(), sum.to_string(), bin.to_string()))
 }
 
 /// One proxy setting of the drop-in and where it came from, said in the
@@ -216,6 +252,45 @@ Delegate=cpu cpuset io memory pids
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const UPSTREAM: &str = "# a comment\n[Unit]\nDescription=k3s (Rootless)\n\n[Service]\nEnvironment=PATH=/usr/bin:/bin\nExecStart=/usr/local/bin/k3s server --rootless --snapshotter=fuse-overlayfs\nDelegate=yes\n\n[Install]\nWantedBy=default.target\n";
+
+    #[test]
+    fn the_unit_keeps_upstream_directives_and_runs_krcs_binary() {
+        let u = render(UPSTREAM.as_bytes(), "/opt/bin/k3s", "v1.33.5+k3s1").unwrap();
+        assert!(
+            u.contains("\nExecStart=/opt/bin/k3s server --rootless --snapshotter=fuse-overlayfs\n")
+                && u.contains(&format!("\nEnvironment=PATH={UNIT_PATH}\n"))
+                && u.contains("\nDelegate=yes\n\n[Install]\nWantedBy=default.target\n")
+                && !u.contains("a comment"),
+            "{u}"
+        );
+        let (tag, sum, bin) = recorded(&u).unwrap();
+        assert_eq!(
+            (tag.as_str(), sum, bin.as_str()),
+            (
+                "v1.33.5+k3s1",
+                sha256_hex(UPSTREAM.as_bytes()),
+                "/opt/bin/k3s"
+            )
+        );
+        for bad in [
+            UPSTREAM.replace(" --rootless", ""),
+            UPSTREAM.replace("ExecStart=", "ExecStartPre="),
+            UPSTREAM.replace(
+                "Delegate=yes",
+                "ExecStart=/usr/local/bin/k3s server --rootless",
+            ),
+        ] {
+            let e = render(bad.as_bytes(), "/opt/bin/k3s", "v1")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("of k3s v1 cannot be used") && e.lines().count() == 1,
+                "{e}"
+            );
+        }
+    }
 
     fn p(key: &'static str, value: &str, from: &str) -> ProxySetting {
         ProxySetting {

@@ -31,17 +31,24 @@ pub fn artifacts() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     (script, k3s, sums)
 }
 
+/// The stand-in user unit, served and bundled as upstream's
+/// `k3s-rootless.service` of the tag.
+pub fn unit_artifact() -> Vec<u8> {
+    std::fs::read(data("standin/k3s-rootless.service")).unwrap()
+}
+
 /// A pins file for the stand-in artifacts, marked as a stand-in.
 pub fn write_pins(dir: &Path, k3s_override: Option<&str>) -> PathBuf {
     let (script, k3s, sums) = artifacts();
     let p = dir.join("pins.toml");
     let text = format!(
-        "ref = \"{VERSION}\"\nstand_in = \"no k3s can be downloaded on this machine; the bundle carries krc's stand-in script\"\n[sha256]\n\"install.sh\" = \"{}\"\n\"k3s\" = \"{}\"\n\"sha256sum-amd64.txt\" = \"{}\"\n",
+        "ref = \"{VERSION}\"\nstand_in = \"no k3s can be downloaded on this machine; the bundle carries krc's stand-in script\"\n[sha256]\n\"install.sh\" = \"{}\"\n\"k3s\" = \"{}\"\n\"sha256sum-amd64.txt\" = \"{}\"\n\"k3s-rootless.service\" = \"{}\"\n",
         sha(&script),
         k3s_override
             .map(str::to_string)
             .unwrap_or_else(|| sha(&k3s)),
-        sha(&sums)
+        sha(&sums),
+        sha(&unit_artifact())
     );
     std::fs::write(&p, text).unwrap();
     p
@@ -55,6 +62,7 @@ pub fn write_bundle(dir: &Path) -> PathBuf {
     std::fs::write(b.join("install.sh"), script).unwrap();
     std::fs::write(b.join("k3s"), k3s).unwrap();
     std::fs::write(b.join("sha256sum-amd64.txt"), sums).unwrap();
+    std::fs::write(b.join("k3s-rootless.service"), unit_artifact()).unwrap();
     b
 }
 
@@ -138,6 +146,7 @@ pub fn artifact_files() -> HashMap<String, Vec<u8>> {
     files.insert("/install.sh".to_string(), script);
     files.insert(format!("/{r}/k3s"), k3s);
     files.insert(format!("/{r}/sha256sum-amd64.txt"), sums);
+    files.insert("/k3s-rootless.service".to_string(), unit_artifact());
     files
 }
 

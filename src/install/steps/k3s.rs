@@ -5,10 +5,10 @@ use super::{After, Ctx, State, Step};
 use crate::host::procs::k3s_processes;
 use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
-use crate::install::fetch::{arch, source};
+use crate::install::fetch::{UNIT_ARTIFACT, arch, source};
 use crate::install::fsops::Meta;
 use crate::install::journal::Undo;
-use crate::install::unit::{carries_credentials, drop_in, host_proxy, k3s_bin_dir, unit};
+use crate::install::unit::{carries_credentials, drop_in, host_proxy, k3s_bin_dir, recorded};
 use crate::layout::{UNIT, drop_in_path, unit_path, wants_path};
 
 /// What upstream's install script may create besides the binary: saved
@@ -153,6 +153,45 @@ fn krc_drop_in(ctx: &Ctx<'_>) -> (String, Meta) {
     (drop_in(r, &proxy), meta)
 }
 
+/// Is the installed unit the one krc writes for this pin: built from
+/// upstream's unit of the pinned tag (the pinned sha256, when pinned),
+/// running the binary krc installs? Ok says which, Err what differs.
+fn unit_state(ctx: &Ctx<'_>) -> Result<String, String> {
+    let path = unit_path(&ctx.host.user().home);
+    let text = ctx
+        .fs
+        .read(&path)
+        .map_err(|_| format!("{path} does not exist"))?;
+    let Some((tag, sum, bin)) = recorded(&String::from_utf8_lossy(&text)) else {
+        return Err(format!(
+            "{path} does not say which k3s tag its directives came from"
+        ));
+    };
+    let want = ctx.opts.pin.reference();
+    if tag != want {
+        return Err(format!(
+            "{path} is k3s-rootless.service of k3s {tag}, not of the pinned {want}"
+        ));
+    }
+    if let Some(p) = ctx.pins.and_then(|p| p.sum(UNIT_ARTIFACT).ok())
+        && p != sum
+    {
+        return Err(format!(
+            "{path} was built from a unit with sha256 {}, not the pinned {}",
+            sum.get(..12).unwrap_or(&sum),
+            &p[..12]
+        ));
+    }
+    let k3s = k3s_bin(ctx);
+    if bin != k3s {
+        return Err(format!("{path} runs {bin}, not {k3s}"));
+    }
+    Ok(format!(
+        "from k3s {tag}, sha256 {}",
+        sum.get(..12).unwrap_or(&sum)
+    ))
+}
+
 pub(super) const USER_UNIT: Step = Step {
     id: "user-unit",
     title: "write ~/.config/systemd/user/k3s-rootless.service and krc's drop-in",
@@ -161,14 +200,16 @@ pub(super) const USER_UNIT: Step = Step {
         let same = |p: &str, want: &str| ctx.fs.read(p).ok().as_deref() == Some(want.as_bytes());
         let (text, meta) = krc_drop_in(ctx);
         let drop_in_mode = ctx.fs.meta(&drop_in_path(home)).map(|(_, m)| m.mode);
+        let unit = unit_state(ctx);
         match (
-            same(&unit_path(home), &unit(&k3s_bin(ctx))),
+            unit.is_ok(),
             same(&drop_in_path(home), &text) && drop_in_mode == Some(meta.mode),
         ) {
             (true, true) => State::Satisfied(format!(
-                "{UNIT} and its krc.conf drop-in are as krc writes them"
+                "{UNIT} ({}) and its krc.conf drop-in are as krc writes them",
+                unit.unwrap_or_default()
             )),
-            (false, _) => State::Needed(format!("{} is missing or differs", unit_path(home))),
+            (false, _) => State::Needed(unit.err().unwrap_or_default()),
             (true, false) => State::Needed(format!(
                 "{} is missing or has other settings (or another mode)",
                 drop_in_path(home)
@@ -179,9 +220,20 @@ pub(super) const USER_UNIT: Step = Step {
         let home = &ctx.host.user().home;
         let reload = Cmd::user(&["systemctl", "--user", "daemon-reload"]);
         let mut actions = vec![
+            // Only a unit not already built from this tag's is rewritten:
+            // a changed setting touches the drop-in alone.
             Action::Write {
                 path: unit_path(home),
-                content: Content::Bytes(unit(&k3s_bin(ctx)).into_bytes()),
+                content: Content::UserUnit {
+                    sha256: ctx
+                        .pins
+                        .and_then(|p| p.sum(UNIT_ARTIFACT).ok())
+                        .map(str::to_string)
+                        .unwrap_or_else(|| "recorded when fetched".into()),
+                    source: source(ctx.opts, UNIT_ARTIFACT),
+                    k3s_bin: k3s_bin(ctx),
+                    tag: ctx.opts.pin.reference().to_string(),
+                },
                 meta: user_meta(ctx),
             },
             {
@@ -193,6 +245,9 @@ pub(super) const USER_UNIT: Step = Step {
                 }
             },
         ];
+        if unit_state(ctx).is_ok() {
+            actions.remove(0);
+        }
         if ctx.live {
             actions.insert(0, Action::OnUndo(Undo::UserDaemonReload));
             actions.push(Action::Run {
