@@ -35,7 +35,6 @@ pub(crate) mod exit {
     pub(crate) const INCONCLUSIVE: u8 = 5;
     /// The install finished, but systemd delegation for the user takes
     /// effect only at the user's next login; re-run after it.
-    #[allow(dead_code)] // wired by the delegation step (issue 17)
     pub(crate) const RELOGIN_REQUIRED: u8 = 6;
 }
 
@@ -46,6 +45,7 @@ pub(crate) fn exit_code(o: InstallOutcome) -> u8 {
         InstallOutcome::Completed | InstallOutcome::Planned | InstallOutcome::Declined => exit::OK,
         InstallOutcome::Refused | InstallOutcome::Failed => exit::FAILED,
         InstallOutcome::RebootRequired => exit::REBOOT_REQUIRED,
+        InstallOutcome::ReloginRequired => exit::RELOGIN_REQUIRED,
         InstallOutcome::Interrupted(sig) => crate::stop::exit_status(sig),
     }
 }

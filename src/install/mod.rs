@@ -14,6 +14,7 @@ pub(crate) mod fetch;
 pub(crate) mod fsops;
 pub(crate) mod gate;
 pub(crate) mod journal;
+pub(crate) mod manager;
 pub(crate) mod options;
 pub(crate) mod refusal;
 pub(crate) mod render;
