@@ -51,13 +51,20 @@ pub(crate) fn sessions(host: &Host, uid: u32) -> Sessions {
     }
 }
 
-/// `SESSIONS=` of a logind user record: space-separated session ids,
-/// absent or empty when the user only lingers.
+/// The user's online sessions in a logind user record: `ONLINE_SESSIONS=`
+/// (`SESSIONS=` in a record without it). `SESSIONS=` keeps a session that
+/// is closing (the user logged out; logind may not rewrite the record for
+/// a while); restarting the manager does not touch such leftovers, which
+/// live in the session's own scope.
 pub(crate) fn parse_sessions(text: &str) -> Sessions {
-    let ids: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("SESSIONS="))
-        .flat_map(|v| v.split_whitespace())
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    };
+    let ids: Vec<String> = value("ONLINE_SESSIONS")
+        .or_else(|| value("SESSIONS"))
+        .unwrap_or("")
+        .split_whitespace()
         .filter(|id| id.len() <= 32 && id.chars().all(|c| c.is_ascii_alphanumeric()))
         .map(str::to_string)
         .collect();
@@ -402,6 +409,13 @@ mod tests {
         assert_eq!(
             parse_sessions("NAME=alice\nSTATE=active\nSESSIONS=3 c7\nSEATS=seat0\n"),
             Sessions::Some(vec!["3".into(), "c7".into()])
+        );
+        // Logged out (as systemd 252 leaves the record): not a session.
+        let closing = "STATE=closing\nSESSIONS=114\nACTIVE_SESSIONS=114\nONLINE_SESSIONS=\n";
+        assert_eq!(parse_sessions(closing), Sessions::None);
+        assert_eq!(
+            parse_sessions("SESSIONS=4 5\nONLINE_SESSIONS=5\n"),
+            Sessions::Some(vec!["5".into()])
         );
         // Nothing but plain ids is quoted back.
         assert_eq!(
