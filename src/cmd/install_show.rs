@@ -93,9 +93,15 @@ impl Sink for Terminal {
                 user,
                 count,
                 problems,
-            } if problems.is_empty() => say(&format!(
-                "krc uninstall: undid {count} change(s); krc's changes for {user} are gone."
-            )),
+                pending,
+            } if problems.is_empty() => {
+                say(&format!(
+                    "krc uninstall: undid {count} change(s); krc's changes for {user} are gone."
+                ));
+                for p in pending {
+                    say(&format!("  at {user}'s next login: {p}"));
+                }
+            }
             Event::Uninstalled { problems, .. } => not_undone(
                 "krc uninstall: these changes could not be undone; fix them by hand:",
                 problems,

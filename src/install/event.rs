@@ -165,6 +165,8 @@ pub(crate) enum Event {
         user: String,
         count: usize,
         problems: Vec<String>,
+        /// Undone in the configuration; in effect at the user's next login.
+        pending: Vec<String>,
     },
 }
 

@@ -69,7 +69,9 @@ pub(crate) fn apply_all(
         ));
     }
     if let Some((n, error)) = failed {
-        let mut problems = rollback(&mut journal, start_seq, runner);
+        let left = rollback(&mut journal, start_seq, runner);
+        let mut problems = left.problems;
+        problems.extend(left.pending);
         let u = ctx.host.user();
         let (mut checked, units_off) = units.compare(runner, u.uid, &u.name);
         problems.extend(units_off);

@@ -12,14 +12,21 @@ use super::fsops::TreeFs;
 use super::fsops::sha256_hex;
 use super::journal::{Change, Entry, Journal, Undo};
 
+/// What a rollback could not do.
+#[derive(Debug, Default)]
+pub(crate) struct Leftovers {
+    /// Could not be undone, or is not as it was: fix by hand.
+    pub(crate) problems: Vec<String>,
+    /// Undone in the configuration, in effect only at the user's next
+    /// login (krc never ends a session).
+    pub(crate) pending: Vec<String>,
+}
+
 /// Undoes every journal entry numbered `from` or later, newest first.
-/// Returns what could not be undone.
-pub(crate) fn rollback(
-    journal: &mut Journal,
-    from: u64,
-    runner: &dyn CommandRunner,
-) -> Vec<String> {
+/// Returns what could not be undone, and what takes effect later.
+pub(crate) fn rollback(journal: &mut Journal, from: u64, runner: &dyn CommandRunner) -> Leftovers {
     let mut problems = Vec::new();
+    let mut pending = Vec::new();
     let mut entries: Vec<_> = journal
         .entries()
         .into_iter()
@@ -27,6 +34,13 @@ pub(crate) fn rollback(
         .collect();
     entries.reverse();
     for e in entries {
+        if let Some(note) = manager_pending(&e, journal, runner) {
+            pending.push(format!("{}: {note}", e.step));
+            if let Err(err) = journal.forget(e.seq) {
+                problems.push(format!("journal: {}", chain(&err)));
+            }
+            continue;
+        }
         match undo(&e, journal, runner) {
             Ok(None) => {}
             Ok(Some(warning)) => problems.push(format!("{}: {warning}", e.step)),
@@ -39,7 +53,44 @@ pub(crate) fn rollback(
             problems.push(format!("journal: {}", chain(&err)));
         }
     }
-    problems
+    Leftovers { problems, pending }
+}
+
+/// For the undo that restarts the user's manager while the user is logged
+/// in: what takes effect at the next login instead.
+fn manager_pending(entry: &Entry, journal: &Journal, runner: &dyn CommandRunner) -> Option<String> {
+    let (Change::Ran {
+        undo: Some(Undo::RestartUserManager { uid }),
+        ..
+    }
+    | Change::OnUndo {
+        undo: Undo::RestartUserManager { uid },
+    }) = &entry.change
+    else {
+        return None;
+    };
+    if super::manager::manager_state(runner, *uid).as_deref() != Some("active") {
+        return None;
+    }
+    let record = logind_sessions(journal, *uid);
+    (!record.none()).then(|| {
+        format!(
+            "{} keeps the delegated controllers until the user's next login ({}): krc does not end a session",
+            super::manager::unit(*uid),
+            record.describe()
+        )
+    })
+}
+
+fn logind_sessions(journal: &Journal, uid: u32) -> super::manager::Sessions {
+    let path = super::manager::record_path(uid);
+    if !journal.fs().exists(&path) {
+        return super::manager::Sessions::None;
+    }
+    match journal.fs().read(&path) {
+        Ok(b) => super::manager::parse_sessions(&String::from_utf8_lossy(&b)),
+        Err(e) => super::manager::Sessions::Unknown(e.to_string()),
+    }
 }
 
 /// Undoes one journaled change; `Ok(Some(warning))` when something was
@@ -100,7 +151,7 @@ pub(crate) fn undo(
         }
         | Change::OnUndo {
             undo: Undo::RestartUserManager { uid },
-        } => return restart_manager(journal, *uid, runner),
+        } => return restart_manager(*uid, runner),
         Change::Ran { undo: Some(u), .. } | Change::OnUndo { undo: u } => {
             let cmd = u.cmd().map_err(|e| e.to_string())?;
             runner.run(&cmd).map_err(|e| e.to_string())?;
@@ -163,35 +214,15 @@ fn restored(fs: &TreeFs, path: &str, old: &[u8]) -> Result<(), String> {
 }
 
 /// Gives the user's manager back its old delegation (the drop-in is gone
-/// by now): a restart, only when it runs and the user has no login
-/// session, checked to leave it active with a bus that answers.
-fn restart_manager(
-    journal: &Journal,
-    uid: u32,
-    runner: &dyn CommandRunner,
-) -> Result<Option<String>, String> {
-    let unit = super::manager::unit(uid);
+/// by now): a restart, only when it runs (a logged-in user's is left to
+/// the next login, see [`manager_pending`]), checked to leave it active
+/// with a bus that answers.
+fn restart_manager(uid: u32, runner: &dyn CommandRunner) -> Result<Option<String>, String> {
     match super::manager::manager_state(runner, uid).as_deref() {
         // Not running (or a --root tree): it starts with the old delegation.
-        Some("active") => {}
-        _ => return Ok(None),
+        Some("active") => super::manager::restart(runner, uid)
+            .map(|_| None)
+            .map_err(|e| e.to_string()),
+        _ => Ok(None),
     }
-    let path = super::manager::record_path(uid);
-    let record = if !journal.fs().exists(&path) {
-        super::manager::Sessions::None
-    } else {
-        match journal.fs().read(&path) {
-            Ok(b) => super::manager::parse_sessions(&String::from_utf8_lossy(&b)),
-            Err(e) => super::manager::Sessions::Unknown(e.to_string()),
-        }
-    };
-    if !record.none() {
-        return Ok(Some(format!(
-            "{unit} keeps the delegated controllers until the user's next login ({}): krc does not end a session",
-            record.describe()
-        )));
-    }
-    super::manager::restart(runner, uid)
-        .map(|_| None)
-        .map_err(|e| e.to_string())
 }
