@@ -72,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Install(args) => cmd::install(args),
         Command::Uninstall(args) => cmd::uninstall(args),
         Command::Pins(args) => cmd::pins(args),
+        Command::Bundle(args) => cmd::bundle(args),
         Command::Accept(args) => cmd::accept(args),
         Command::Run(args) => cmd::run(args),
         Command::List(args) => cmd::list(args.phase.map(Into::into)),

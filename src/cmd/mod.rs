@@ -14,7 +14,7 @@ mod run;
 pub(crate) use accept::accept;
 pub(crate) use catalogue::{explain, list};
 pub(crate) use install::{install, uninstall};
-pub(crate) use pins::pins;
+pub(crate) use pins::{bundle, pins};
 pub(crate) use preflight::preflight;
 pub(crate) use release::{generate, version};
 pub(crate) use run::run;
