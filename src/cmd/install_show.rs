@@ -279,6 +279,11 @@ fn needed_step(step: &PlannedStep) {
             "  then: stop with exit 3, \"reboot required\"; run krc install again after the reboot",
         );
     }
+    if step.id == "delegation" {
+        say(
+            "  then: restart the user's manager (user@UID.service) only if it runs and the user has no login session; otherwise stop before linger/start with exit 6, \"delegation takes effect at the user's next login\"",
+        );
+    }
 }
 
 fn step_line(n: usize, total: usize, id: &str, o: &Outcome, notes: &[String]) {
