@@ -178,7 +178,7 @@ pub(crate) fn restart(runner: &dyn CommandRunner, uid: u32) -> Result<Vec<String
 /// Where the user's manager stands with respect to the delegation krc
 /// configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Effect {
+pub(crate) enum Settle {
     /// The manager does not run (it starts with the new delegation) or
     /// started after it was configured; or a `--root` tree.
     InEffect(String),
@@ -198,11 +198,11 @@ pub(crate) fn effect(
     runner: &dyn CommandRunner,
     live: bool,
     config_files: &[String],
-) -> Effect {
+) -> Settle {
     let u = host.user();
     let unit = unit(u.uid);
     if !live {
-        return Effect::InEffect(format!("--root tree: {unit} is not touched"));
+        return Settle::InEffect(format!("--root tree: {unit} is not touched"));
     }
     let show = Cmd::root(&[
         "systemctl",
@@ -213,7 +213,7 @@ pub(crate) fn effect(
     ]);
     let out = match runner.run(&show) {
         Ok(Ran::Ok(out)) => out,
-        Ok(Ran::NotRun(why)) => return Effect::InEffect(why),
+        Ok(Ran::NotRun(why)) => return Settle::InEffect(why),
         // Unknown: never restart what krc cannot judge; a re-login is safe.
         Err(e) => return relogin(host, &Sessions::Unknown(e.to_string())),
     };
@@ -225,7 +225,7 @@ pub(crate) fn effect(
             .to_string()
     };
     if prop("ActiveState") != "active" {
-        return Effect::InEffect(format!(
+        return Settle::InEffect(format!(
             "{unit} is not running: it starts with the new delegation"
         ));
     }
@@ -237,13 +237,13 @@ pub(crate) fn effect(
     if let (Some(started), Some(configured)) = (started, configured)
         && started_before(started, configured) == Some(false)
     {
-        return Effect::InEffect(format!(
+        return Settle::InEffect(format!(
             "{unit} started after the delegation was configured"
         ));
     }
     let sessions = sessions(host, u.uid);
     if sessions.none() {
-        Effect::Restart(format!(
+        Settle::Restart(format!(
             "{unit} runs with the old delegation and {} has no login session: krc restarts it",
             u.name
         ))
@@ -252,7 +252,7 @@ pub(crate) fn effect(
     }
 }
 
-fn relogin(host: &Host, sessions: &Sessions) -> Effect {
+fn relogin(host: &Host, sessions: &Sessions) -> Settle {
     let u = host.user();
     let lingers = host.exists(&format!("/var/lib/systemd/linger/{}", u.name));
     let what = if lingers {
@@ -266,7 +266,7 @@ fn relogin(host: &Host, sessions: &Sessions) -> Effect {
             u.name
         )
     };
-    Effect::Relogin(format!(
+    Settle::Relogin(format!(
         "{} has {}, and restarting {} would end them: {what}",
         u.name,
         sessions.describe(),

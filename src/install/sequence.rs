@@ -10,7 +10,7 @@ use super::apply::StepResult;
 use super::exec::CommandRunner;
 use super::fetch::Artifacts;
 use super::journal::{Change, Journal, JournalError};
-use super::manager::{self, Effect, ManagerError, UnitStates};
+use super::manager::{self, ManagerError, Settle, UnitStates};
 use super::report::Outcome;
 use super::steps::{After, Ctx, PLAN, State, Step};
 use super::undo::rollback;
@@ -318,11 +318,11 @@ impl Steps<'_, '_> {
         let files = super::steps::delegation::config_files(ctx);
         let text = done.text().to_string();
         match manager::effect(ctx.host, ctx.fs, self.runner, ctx.live, &files) {
-            Effect::InEffect(s) => {
+            Settle::InEffect(s) => {
                 notes.push(s);
                 Ok(done)
             }
-            Effect::Restart(why) => {
+            Settle::Restart(why) => {
                 let uid = ctx.host.user().uid;
                 notes.push(why);
                 self.journal
@@ -340,7 +340,7 @@ impl Steps<'_, '_> {
                     manager::unit(uid)
                 )))
             }
-            Effect::Relogin(why) => {
+            Settle::Relogin(why) => {
                 self.relogin = Some(why.clone());
                 Ok(Outcome::Applied(format!(
                     "{text}; delegation takes effect at {}'s next login: {why}",
