@@ -58,6 +58,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  krc pins v1.33.5+k3s1 --output pins.toml\n  krc pins v1.33.5+k3s1 --mirror https://mirror.example/k3s --output pins.toml\n  krc install --require-pins --pins pins.toml --yes\n\nAn offline bundle: put pins.toml beside the artifacts (docs/install.md)."
     )]
     Pins(PinsArgs),
+    /// Download a k3s release once, verify it, and write an offline bundle (the artifacts and their pins.toml) for `krc install --offline DIR`
+    #[command(
+        after_help = "Examples:\n  krc bundle v1.33.5+k3s1 ./bundle\n  sudo krc install --offline ./bundle --yes      (on the host without network)"
+    )]
+    Bundle(BundleArgs),
     /// Preflight, install and accept in one go, with one report of three testsuites (for CI)
     #[command(
         long_about = "Run the three phases in order and write one report with a testsuite for each:\n  preflight   the host as found (failures here are what install is about to fix)\n  install     one testcase per step: satisfied, applied, failed, undone\n  acceptance  rootless k3s works and its limits hold\n\nFILTER and --skip select preflight and acceptance checks; every install step runs. The exit status comes from install and acceptance (preflight's failures are what install fixes); with 3 or 6 acceptance is reported skipped: run krc run again after the reboot or re-login.\nRun as the k3s user, krc re-runs itself under `sudo -n` for the root steps; or run it as root with --user NAME.",
@@ -352,6 +357,22 @@ pub(crate) struct PinsArgs {
     /// Write the pins file here, atomically (- or absent: stdout)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) output: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BundleArgs {
+    /// The k3s release tag (e.g. v1.33.5+k3s1), or a 40-hex-digit commit (needs --mirror and GITHUB_TOKEN)
+    #[arg(value_name = "REF")]
+    pub(crate) reference: String,
+    /// The bundle directory: created, or an empty one
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: String,
+    /// Download from this base URL instead of GitHub (the layout --mirror of krc install reads)
+    #[arg(long, value_name = "URL")]
+    pub(crate) mirror: Option<String>,
+    /// Accept an http:// --mirror (no TLS: the pins then prove only what that mirror served)
+    #[arg(long)]
+    pub(crate) insecure_mirror: bool,
 }
 
 #[derive(Debug, Args)]

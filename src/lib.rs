@@ -79,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Install(args) => cmd::install(args),
         Command::Uninstall(args) => cmd::uninstall(args),
         Command::Pins(args) => cmd::pins(args),
+        Command::Bundle(args) => cmd::bundle(args),
         Command::Accept(args) => cmd::accept(args),
         Command::Capture(args) => cmd::capture(args),
         Command::Run(args) => cmd::run(args),

@@ -290,3 +290,167 @@ fn a_misspelt_keyword_is_caught() {
     let text = read("github-actions.yml").replace("runs-on:", "run-on:");
     assert!(serde_saphyr::from_str::<Workflow>(&text).is_err());
 }
+
+/// The shell that gets krc in a template: the script block that fetches
+/// `SHA256SUMS`.
+fn get_krc_script(name: &str) -> String {
+    let text = read(name);
+    let blocks: Vec<String> = if name == "gitlab-ci.yml" {
+        let ci: GitlabCi = serde_saphyr::from_str(&text).unwrap();
+        ci.krc.before_script
+    } else {
+        let wf: Workflow = serde_saphyr::from_str(&text).unwrap();
+        wf.jobs["krc"]
+            .steps
+            .iter()
+            .filter_map(|s| s.run.clone())
+            .collect()
+    };
+    blocks
+        .into_iter()
+        .find(|b| b.contains("SHA256SUMS"))
+        .unwrap_or_else(|| panic!("{name}: no step downloads SHA256SUMS"))
+}
+
+/// A release directory as `ci/release/build.sh` lays one out: the tarball
+/// (holding the krc under test) and a SHA256SUMS with other lines too.
+fn release_dir(at: &std::path::Path, version: &str) -> std::path::PathBuf {
+    let rel = at.join("release");
+    let name = format!("krc-{version}-x86_64-unknown-linux-gnu");
+    let top = at.join("stage").join(&name);
+    std::fs::create_dir_all(&top).unwrap();
+    std::fs::create_dir_all(&rel).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_krc"), top.join("krc")).unwrap();
+    // gzip -1: the debug binary is large, and the sum is what is tested.
+    let st = Command::new("tar")
+        .arg("--use-compress-program=gzip -1")
+        .arg("-cf")
+        .arg(rel.join(format!("{name}.tar.gz")))
+        .arg("-C")
+        .arg(at.join("stage"))
+        .arg(&name)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let sum = |f: &str| {
+        let o = Command::new("sha256sum").arg(rel.join(f)).output().unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    std::fs::write(
+        rel.join(format!("krc_{version}_amd64.deb")),
+        b"not this one",
+    )
+    .unwrap();
+    let sums = format!(
+        "{}  krc_{version}_amd64.deb\n{}  {name}.tar.gz\n",
+        sum(&format!("krc_{version}_amd64.deb")),
+        sum(&format!("{name}.tar.gz"))
+    );
+    std::fs::write(rel.join("SHA256SUMS"), sums).unwrap();
+    rel
+}
+
+/// Runs a template's get-krc shell with bash, the release at `url`, and a
+/// `sudo` that only records what it was asked: (exit code, output, what
+/// sudo was asked).
+fn run_get_krc(
+    script: &str,
+    url: &str,
+    version: &str,
+    work: &std::path::Path,
+) -> (i32, String, String) {
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sudo = bin.join("sudo");
+    std::fs::write(&sudo, "#!/bin/sh\nprintf '%s\\n' \"$*\" >>\"$SUDO_LOG\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = work.join("sudo.log");
+    let cwd = work.join("job");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(&cwd)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("SUDO_LOG", &log)
+        .env("KRC_RELEASE_URL", url)
+        .env("KRC_VERSION", version)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn the_templates_verify_the_release_tarball_before_installing_krc() {
+    if !support::have("curl") {
+        lab_skip!("curl is not installed");
+    }
+    let top = tempfile::tempdir().unwrap();
+    let version = "9.9.9";
+    let rel = release_dir(top.path(), version);
+    let url = format!("file://{}", rel.display());
+    let tarball = rel.join(format!("krc-{version}-x86_64-unknown-linux-gnu.tar.gz"));
+    let sums = std::fs::read_to_string(rel.join("SHA256SUMS")).unwrap();
+    for name in ["github-actions.yml", "gitlab-ci.yml"] {
+        let script = get_krc_script(name);
+        bash_syntax_ok(name, &script);
+        let d = tempfile::tempdir().unwrap();
+
+        // As published: verified, run once, installed.
+        let (code, out, sudo) = run_get_krc(&script, &url, version, &d.path().join("ok"));
+        assert_eq!(code, 0, "{name}: {out}");
+        assert!(out.contains(": OK"), "{name}: sha256sum -c said: {out}");
+        assert!(out.contains("krc "), "{name}: `krc --version` ran: {out}");
+        assert_eq!(
+            sudo.trim(),
+            format!(
+                "install -m 0755 krc-{version}-x86_64-unknown-linux-gnu/krc /usr/local/bin/krc"
+            ),
+            "{name}"
+        );
+
+        // A tarball that is not the one SHA256SUMS names: nothing installed.
+        let good = std::fs::read(&tarball).unwrap();
+        let mut bad = good.clone();
+        let n = bad.len();
+        bad[n / 2] ^= 0xff;
+        std::fs::write(&tarball, &bad).unwrap();
+        let (code, out, sudo) = run_get_krc(&script, &url, version, &d.path().join("tampered"));
+        assert_ne!(code, 0, "{name}: a tampered tarball passed: {out}");
+        assert!(out.contains("FAILED"), "{name}: {out}");
+        assert!(sudo.is_empty(), "{name}: installed anyway: {sudo}");
+        std::fs::write(&tarball, &good).unwrap();
+
+        // SHA256SUMS without the tarball's line (only other assets'): refused.
+        let other: String = sums
+            .lines()
+            .filter(|l| !l.ends_with(".tar.gz"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(rel.join("SHA256SUMS"), other).unwrap();
+        let (code, out, sudo) = run_get_krc(&script, &url, version, &d.path().join("no-line"));
+        assert_ne!(code, 0, "{name}: no line for the tarball, yet: {out}");
+        assert!(sudo.is_empty(), "{name}: installed anyway: {sudo}");
+        std::fs::write(rel.join("SHA256SUMS"), &sums).unwrap();
+    }
+}

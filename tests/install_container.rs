@@ -17,19 +17,26 @@ mod container;
 mod inst;
 mod support;
 
-use container::{cgroup_source, docker_ok, image, sh};
+use container::{docker_ok, image, sh};
 
-use std::time::Duration;
-
-use testcontainers::core::{CgroupnsMode, Mount, WaitFor};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, GenericImage};
 
 /// Files, modes, owners, hashes and installed packages: what install
 /// changes and uninstall must restore.
 const SNAPSHOT: &str = r#"find /etc /usr/local /var/lib/krc /var/lib/systemd/linger /home/bob -xdev \( -type f -o -type l -o -type d \) -printf "%p %m %U:%G %l\n" 2>/dev/null | sort
 find /etc /usr/local /home/bob -xdev -type f -exec sha256sum {} + | sort
 dpkg -l | grep ^ii"#;
+
+/// A fresh container of the Debian 12 image with krc and an offline
+/// bundle mounted (at /bundle), systemd running.
+async fn start(name: &str, tag: &str, bundle: &std::path::Path) -> ContainerAsync<GenericImage> {
+    container::start(
+        name.to_string(),
+        tag.to_string(),
+        &[(bundle.display().to_string(), "/bundle")],
+    )
+    .await
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn install_reinstall_uninstall_in_a_debian12_container() {
@@ -48,30 +55,7 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     let d = tempfile::tempdir().unwrap();
     let bundle = inst::write_bundle(d.path());
     inst::write_pins(&bundle, None);
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_krc"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    // The LAB-NOTES flags: --privileged fails on this machine.
-    let c = GenericImage::new(name, tag)
-        .with_wait_for(WaitFor::seconds(1))
-        .with_cap_add("SYS_ADMIN")
-        .with_security_opt("seccomp=unconfined")
-        .with_cgroupns_mode(CgroupnsMode::Host)
-        .with_mount(Mount::bind_mount(cgroup_source(), "/sys/fs/cgroup"))
-        .with_mount(Mount::tmpfs_mount("/run"))
-        .with_mount(Mount::tmpfs_mount("/run/lock"))
-        .with_mount(Mount::bind_mount(bin_dir.display().to_string(), "/krc"))
-        .with_mount(Mount::bind_mount(bundle.display().to_string(), "/bundle"))
-        .with_startup_timeout(Duration::from_secs(120))
-        .start()
-        .await
-        .unwrap();
-    let (_, state) = sh(&c, "timeout 60 systemctl is-system-running --wait").await;
-    assert!(
-        state.contains("running") || state.contains("degraded"),
-        "systemd in the container: {state}"
-    );
+    let c = start(&name, &tag, &bundle).await;
     // A user without subordinate ids (so the subids step has work), and the
     // device nodes a normal host has (0666, as Debian ships them).
     let (code, out) = sh(&c, "useradd -m -s /bin/bash -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 bob && mkdir -p /dev/net && mknod -m 666 /dev/net/tun c 10 200 && mknod -m 666 /dev/fuse c 10 229").await;
@@ -243,4 +227,80 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     assert!(!unit.starts_with("active"), "{unit}");
     let (code, _) = sh(&c, "test ! -e /root/pwned").await;
     assert_eq!(code, 0, "a command planted in bob's home ran as root");
+}
+
+/// The delegation step never restarts the manager of a logged-in user: the
+/// install ends with exit 6 ("takes effect at the next login") and the
+/// manager keeps running, the same invocation. Once the user has no
+/// session left (a lingering account), the same command restarts it, checks
+/// it is active, and completes; uninstall gives the controllers back the
+/// same way and says nothing it did not check.
+#[tokio::test(flavor = "multi_thread")]
+async fn delegation_waits_for_a_logged_in_user_and_restarts_a_lingering_one() {
+    if !docker_ok() {
+        lab_skip!(
+            "no Docker engine answers `docker version` (ci/provision/20-docker.sh starts one)"
+        );
+    }
+    let (name, tag) = match image() {
+        Ok(i) => i,
+        Err(e) => lab_skip!("the Debian 12 image is not available: {e}"),
+    };
+    let d = tempfile::tempdir().unwrap();
+    let bundle = inst::write_bundle(d.path());
+    inst::write_pins(&bundle, None);
+    let c = start(&name, &tag, &bundle).await;
+    // carol lingers (her manager runs) and is logged in: a PAM session
+    // through pam_systemd, as a login or ssh would open one.
+    let (code, out) = sh(&c, "useradd -m -s /bin/bash carol && mkdir -p /dev/net && mknod -m 666 /dev/net/tun c 10 200 && mknod -m 666 /dev/fuse c 10 229 && loginctl enable-linger carol && systemd-run --unit=carol-login -p PAMName=login -p User=carol sleep 900 && for i in $(seq 50); do loginctl show-user carol -p Sessions --value | grep -q . && break; sleep 0.2; done; loginctl show-user carol -p Sessions --value; timeout 30 sh -c 'until systemctl is-active -q user@$(id -u carol).service; do sleep 0.2; done'").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.trim().is_empty(), "no logind session for carol: {out}");
+    let invocation = "systemctl show -p InvocationID --value user@$(id -u carol).service";
+    let (_, first) = sh(&c, invocation).await;
+    let install = format!(
+        "/krc/krc install --user carol --yes --force --offline /bundle --pins /bundle/pins.toml --k3s-version {}",
+        inst::VERSION
+    );
+    let (code, out) = sh(&c, &install).await;
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains("delegation takes effect at carol's next login"),
+        "{out}"
+    );
+    assert!(out.contains("restarting user@"), "{out}");
+    assert!(
+        out.contains("start             not run   waiting for carol's next login"),
+        "{out}"
+    );
+    let (_, still) = sh(&c, invocation).await;
+    assert_eq!(
+        first, still,
+        "krc restarted a logged-in user's manager:\n{out}"
+    );
+    // Logged out, still lingering: the same command restarts the manager
+    // (no session to end) and completes.
+    let (code, out) = sh(&c, "systemctl stop carol-login && for i in $(seq 50); do loginctl show-user carol -p Sessions --value | grep -q . || break; sleep 0.2; done").await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = sh(&c, &install).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("restarted user@"), "{out}");
+    assert!(
+        out.contains("is active and the user's bus answers"),
+        "{out}"
+    );
+    let (_, second) = sh(&c, invocation).await;
+    assert_ne!(first, second, "the manager was not restarted:\n{out}");
+    let (_, active) = sh(&c, "systemctl is-active user@$(id -u carol).service").await;
+    assert_eq!(active.trim(), "active");
+    // Uninstall: the drop-in goes and the manager, with no session to end,
+    // is restarted and checked again.
+    let (code, out) = sh(&c, "/krc/krc uninstall --user carol --yes").await;
+    assert_eq!(code, 0, "{out}");
+    let (_, third) = sh(&c, invocation).await;
+    assert_ne!(
+        second, third,
+        "uninstall did not give the controllers back:\n{out}"
+    );
+    let (_, active) = sh(&c, "systemctl is-active user@$(id -u carol).service").await;
+    assert_eq!(active.trim(), "active", "{out}");
 }

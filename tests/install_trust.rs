@@ -583,3 +583,74 @@ fn an_unpinned_unit_that_runs_no_rootless_k3s_is_refused_before_anything_changes
         &before,
     );
 }
+
+#[test]
+fn krc_bundle_writes_an_offline_bundle_that_installs_pinned() {
+    let m = mirror(inst::artifact_files());
+    let (script, k3s, sums) = inst::artifacts();
+    let bundle = m.dir.path().join("bundle");
+    let krc_bundle = |dir: &Path, url: &str, ca: &Path| {
+        let mut c = support::krc();
+        c.args(["bundle", VERSION])
+            .arg(dir)
+            .args(["--mirror", url])
+            .env("SSL_CERT_FILE", ca)
+            .env_remove("GITHUB_TOKEN");
+        run(c)
+    };
+    let o = krc_bundle(&bundle, &m.url, &m.ca);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The bytes krc verified, in docs/install.md's layout, and their pins.
+    let pins = std::fs::read_to_string(bundle.join("pins.toml")).unwrap();
+    for (name, bytes) in [
+        ("install.sh", &script),
+        ("k3s", &k3s),
+        ("sha256sum-amd64.txt", &sums),
+        ("k3s-rootless.service", &inst::unit_artifact()),
+    ] {
+        assert_eq!(&std::fs::read(bundle.join(name)).unwrap(), bytes, "{name}");
+        assert!(
+            pins.contains(&format!("\"{name}\" = \"{}\"", sha(bytes))),
+            "{pins}"
+        );
+    }
+    let json = m.dir.path().join("install.json");
+    let o = run(krc_install(
+        &m.root,
+        None,
+        &[
+            "--offline",
+            bundle.to_str().unwrap(),
+            "--require-pins",
+            "--yes",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["meta"]["trust"], "pinned", "{doc}");
+
+    // A bundle never mixes two downloads: a non-empty DIR is a usage error.
+    let o = krc_bundle(&bundle, &m.url, &m.ca);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("is not empty"), "{}", text(&o));
+
+    // A binary that is not the one the release's checksum file names:
+    // refused, and no bundle is written.
+    let mut files = inst::artifact_files();
+    files.insert(k3s_path(), b"#!/bin/sh\necho owned\n".to_vec());
+    let bad = mirror(files);
+    let target = bad.dir.path().join("bundle");
+    let o = krc_bundle(&target, &bad.url, &bad.ca);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("does not match"), "{err}");
+    assert!(
+        !target.exists(),
+        "a refused download left {}",
+        target.display()
+    );
+}

@@ -1,5 +1,6 @@
-//! The VM lab: a real Debian 12 VM (qemu) runs the krc binary this build
-//! produced, as an unprivileged user with sudo rights (ci/vm-lab/run.sh).
+//! The VM lab: real Debian 11, 12 and 13 VMs (qemu), each with krc
+//! installed from the release .deb (target/dist, ci/release/build.sh), run
+//! krc as an unprivileged user with sudo rights (ci/vm-lab/run.sh).
 //! Needs root, qemu, debootstrap, mkfs.ext4 and xmllint; skips with the
 //! reason otherwise, and is required under `KRC_REQUIRE_LAB=1`.
 //!
@@ -25,11 +26,11 @@ const LAB_CAP: Duration = Duration::from_secs(25 * 60);
 /// image once rather than twice in parallel.
 static ONE_VM: Mutex<()> = Mutex::new(());
 
-/// Check ids that `ci/vm-lab/expected/fresh-debian12.txt` marks with
+/// Check ids that `ci/vm-lab/expected/fresh-debianNN.txt` marks with
 /// `kind` (`fail` or `warn`), comments stripped.
-fn expected_fresh(kind: &str) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(repo().join("ci/vm-lab/expected/fresh-debian12.txt"))
-        .expect("read ci/vm-lab/expected/fresh-debian12.txt");
+fn expected_fresh(release: u32, kind: &str) -> BTreeSet<String> {
+    let path = format!("ci/vm-lab/expected/fresh-debian{release}.txt");
+    let text = std::fs::read_to_string(repo().join(&path)).expect(&path);
     text.lines()
         .filter_map(|l| {
             let mut words = l.split('#').next()?.split_whitespace();
@@ -68,8 +69,6 @@ fn run_lab(out: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let started = Instant::now();
     let mut child = Command::new("bash")
         .arg(repo().join("ci/vm-lab/run.sh"))
-        .arg("--krc")
-        .arg(env!("CARGO_BIN_EXE_krc"))
         .arg("--out")
         .arg(out)
         .args(extra)
@@ -106,12 +105,29 @@ fn lab_missing() -> Option<String> {
 }
 
 #[test]
-fn debian12_vm_runs_krc_as_a_sudo_user() {
+fn debian11_vm_runs_krc_from_its_deb() {
+    vm_lab(11);
+}
+
+#[test]
+fn debian12_vm_runs_krc_from_its_deb() {
+    vm_lab(12);
+}
+
+/// Debian 13 (trixie) is run by `.ci/run` too; see the README's VM lab
+/// paragraph for the times.
+#[test]
+fn debian13_vm_runs_krc_from_its_deb() {
+    vm_lab(13);
+}
+
+fn vm_lab(release: u32) {
     if let Some(reason) = lab_missing() {
         lab_skip!("{reason}");
     }
-    let out: PathBuf = repo().join("target/vm-lab");
-    let (status, log, took) = run_lab(&out, &[]);
+    let out: PathBuf = repo().join(format!("target/vm-lab/debian{release}"));
+    let r = release.to_string();
+    let (status, log, took) = run_lab(&out, &["--release", &r]);
     eprintln!("---- ci/vm-lab/run.sh ({}s) ----\n{log}", took.as_secs());
     assert_eq!(
         status,
@@ -137,18 +153,26 @@ fn debian12_vm_runs_krc_as_a_sudo_user() {
         validate_junit(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
     }
 
+    // Step 0: the packaged krc ran in the guest, from /usr/bin.
+    let steps = guest.join("steps");
+    let version = std::fs::read_to_string(guest.join("version.txt")).unwrap_or_default();
+    assert!(
+        version.starts_with("krc "),
+        "`krc --version` in the Debian {release} guest: {version}"
+    );
+
     // Step 1, read from the JSON report: the fresh guest fails and warns
     // exactly as expected, as the user "lab".
     let pre = checks_in(&guest.join("pre.json"), FAILING, false);
     assert_eq!(
         pre,
-        expected_fresh("fail"),
-        "checks failing in krc preflight on the fresh Debian 12 guest"
+        expected_fresh(release, "fail"),
+        "checks failing in krc preflight on the fresh Debian {release} guest"
     );
     assert_eq!(
         checks_in(&guest.join("pre.json"), &["warn"], false),
-        expected_fresh("warn"),
-        "checks warning in krc preflight on the fresh Debian 12 guest"
+        expected_fresh(release, "warn"),
+        "checks warning in krc preflight on the fresh Debian {release} guest"
     );
     let pre_doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(guest.join("pre.json")).unwrap()).unwrap();
@@ -156,7 +180,6 @@ fn debian12_vm_runs_krc_as_a_sudo_user() {
     assert_eq!(pre_doc["passed"], false);
 
     // Steps 2-4 ran, with krc's own installer.
-    let steps = guest.join("steps");
     if let Ok(reason) = std::fs::read_to_string(steps.join("install.not-run")) {
         panic!("steps 2-4 (install, post-install preflight, uninstall) did not run: {reason}");
     }

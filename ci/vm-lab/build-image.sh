@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the VM lab's Debian 12 guest from Debian packages (debootstrap,
-# no loop mounts: the raw disk is made with `mkfs.ext4 -d`) and prints the
-# directory that holds it:
+# Builds the VM lab's Debian guest of one release (11 bullseye, 12 bookworm
+# or 13 trixie) from Debian packages (debootstrap, no loop mounts: the raw
+# disk is made with `mkfs.ext4 -d`) and prints the directory that holds it:
+#
+#   ci/vm-lab/build-image.sh [--release 11|12|13]   (default: $KRC_LAB_RELEASE, else 12)
+#
 #
 #   root.img     raw ext4 root filesystem (the guest boots with root=/dev/vda)
 #   vmlinuz      the guest's kernel and initrd, for qemu's direct kernel boot
@@ -11,16 +14,26 @@
 #                offline bundle
 #   recipe.txt   what went in
 #
-# The result is cached under $KRC_LAB_CACHE (default /var/cache/krc-lab) by
-# a hash of the recipe: this script, lib.sh and the files it installs in the
-# guest. A re-run with the same recipe prints the cached directory at once.
-# Needs root (debootstrap) and about 2.5 minutes and 1 GB the first time.
+# The result is cached under $KRC_LAB_CACHE (default /var/cache/krc-lab) as
+# debianNN-HASH, by a hash of the recipe: the release, this script, lib.sh
+# and the files it installs in the guest. A re-run with the same recipe
+# prints the cached directory at once; a new recipe replaces only the images
+# of its own release. The mirror is the host's own (see lab_mirror).
+# Needs root (debootstrap) and 1-3 minutes and about 1 GB per release the
+# first time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-SUITE=bookworm
+release=${KRC_LAB_RELEASE:-12}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --release) release=$2; shift 2 ;;
+    *) die "build-image.sh: unknown argument $1 (use --release 11|12|13)" ;;
+  esac
+done
+SUITE=$(lab_suite "$release") || die "unknown Debian release '$release': the lab knows 11, 12 and 13"
 # What a freshly provisioned Debian 12 VM has, plus what the lab needs to
 # drive it: systemd as init, a kernel, udev, the system and user buses,
 # logind sessions (libpam-systemd), machinectl for a real login session from
@@ -38,10 +51,11 @@ for tool in debootstrap mkfs.ext4 sha256sum; do
   command -v "$tool" >/dev/null || die "$tool not found: run ci/provision/40-vm-lab.sh"
 done
 
-recipe_hash=$(cat "$0" "$here/lib.sh" "$here/guest/krc-lab-boot" "$here/guest/krc-lab-boot.service" \
+recipe_hash=$( { echo "$SUITE"; cat "$0" "$here/lib.sh" "$here/guest/krc-lab-boot" "$here/guest/krc-lab-boot.service"; } \
   | sha256sum | cut -c1-16)
 cache=$(lab_cache)
-out="$cache/debian12-$recipe_hash"
+name="debian$release"
+out="$cache/$name-$recipe_hash"
 if [ -f "$out/ready" ]; then
   log "guest image cached: $out"
   printf '%s\n' "$out"
@@ -108,6 +122,7 @@ cp "$root"/boot/initrd.img-* "$work/out/initrd.img"
 log "making the raw root disk ($DISK_SIZE, sparse) with mkfs.ext4 -d"
 mkfs.ext4 -q -F -d "$root" -L root "$work/out/root.img" "$DISK_SIZE"
 {
+  echo "release: Debian $release ($SUITE)"
   echo "suite: $SUITE"
   echo "mirror: $mirror"
   echo "packages: $PACKAGES"
@@ -119,9 +134,11 @@ mkfs.ext4 -q -F -d "$root" -L root "$work/out/root.img" "$DISK_SIZE"
 touch "$work/out/ready"
 rm -rf "$out"
 mv "$work/out" "$out"
-# Images of older recipes are dead weight (about 1 GB each): drop them.
-for old in "$cache"/debian12-*; do
+# Images of older recipes of this release are dead weight (about 1 GB
+# each): drop them. Other releases' images are not this build's to touch.
+for old in "$cache/$name"-*; do
   [ "$old" = "$out" ] || rm -rf "$old"
 done
-log "guest image built in $((SECONDS - started))s: $out"
+echo "$((SECONDS - started))" >"$out/build-seconds"
+log "guest image of Debian $release built in $((SECONDS - started))s: $out"
 printf '%s\n' "$out"

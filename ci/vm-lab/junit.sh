@@ -62,7 +62,7 @@ lab_report() { # lab_report FILE SECONDS PROPERTIES_FILE(name=value lines)
   {
     echo '<?xml version="1.0" encoding="UTF-8"?>'
     echo '<testsuites>'
-    echo "  <testsuite name=\"vm-lab\" tests=\"${LAB_COUNTS[2]}\" failures=\"${LAB_COUNTS[0]}\" errors=\"0\" skipped=\"${LAB_COUNTS[1]}\" time=\"$secs\" timestamp=\"$(date -u +%Y-%m-%dT%H:%M:%S)\" hostname=\"$(hostname | xml_escape)\" package=\"krc.vm-lab\" id=\"0\">"
+    echo "  <testsuite name=\"${LAB_SUITE:-vm-lab}\" tests=\"${LAB_COUNTS[2]}\" failures=\"${LAB_COUNTS[0]}\" errors=\"0\" skipped=\"${LAB_COUNTS[1]}\" time=\"$secs\" timestamp=\"$(date -u +%Y-%m-%dT%H:%M:%S)\" hostname=\"$(hostname | xml_escape)\" package=\"krc.vm-lab\" id=\"0\">"
     echo '    <properties>'
     while IFS='=' read -r k v; do
       echo "      <property name=\"$k\" value=\"$(printf '%s' "$v" | xml_escape)\"/>"

@@ -8,6 +8,16 @@ die() { log "error: $*"; exit 1; }
 # and fresh clones on the same machine reuse it.
 lab_cache() { printf '%s\n' "${KRC_LAB_CACHE:-/var/cache/krc-lab}"; }
 
+# The Debian suite of a release number the lab runs.
+lab_suite() {
+  case $1 in
+    11) echo bullseye ;;
+    12) echo bookworm ;;
+    13) echo trixie ;;
+    *) return 1 ;;
+  esac
+}
+
 # The Debian mirror the guest image is built from: KRC_LAB_MIRROR, else the
 # first `deb` URI the host's own apt uses (so the lab needs no address of
 # its own and follows whatever mirror or proxy the machine is set up with).

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# The VM lab: boots a real Debian 12 VM (qemu), hands it the krc binary
-# under test, runs krc in it as an unprivileged user with sudo rights, and
+# The VM lab: boots a real Debian VM (qemu) of one release (11 bullseye,
+# 12 bookworm, 13 trixie), installs krc in it from the release .deb
+# (ci/release/build.sh's target/dist/krc_*_amd64.deb, with dpkg, as a user
+# would), runs krc in it as an unprivileged user with sudo rights, and
 # judges what comes back:
 #
+#   0. `krc --version` runs in the guest ("the binary cannot run here: ..."
+#      otherwise, and nothing else runs); the guest's own facts (kernel,
+#      systemd, cgroup fs) are what expected/fresh-debianNN.txt says
 #   1. krc preflight on the fresh guest fails and warns exactly as
-#      expected/fresh-debian12.txt says
-#   2. krc install --yes --offline BUNDLE succeeds (rebooting when it exits 3)
+#      expected/fresh-debianNN.txt says
+#   2. krc install --yes --offline BUNDLE succeeds (rebooting when it exits
+#      3; when it exits 6, "delegation takes effect at the next login", the
+#      lab user logs out and in again and the same command runs again)
 #   3. krc preflight then passes every required check
 #   4. krc uninstall --yes, then krc preflight fails the same set as in 1
 #
@@ -14,9 +21,11 @@
 # a failure). Artifacts (every JUnit/JSON from the guest, the lab's own
 # JUnit lab.xml, the serial console logs, summary.txt) go to OUT.
 #
-# Usage: ci/vm-lab/run.sh [--krc PATH] [--out DIR] [--stand-in-installer]
-#   --krc PATH   the krc binary to test [default: cargo build, target/debug/krc]
-#   --out DIR    artifacts [default: target/vm-lab]
+# Usage: ci/vm-lab/run.sh [--release N] [--deb PATH] [--out DIR] [--stand-in-installer]
+#   --release N  the Debian release: 11, 12 or 13 [default: $KRC_LAB_RELEASE, else 12]
+#   --deb PATH   the krc package to test [default: target/dist/krc_*_amd64.deb,
+#                built by ci/release/build.sh when there is none]
+#   --out DIR    artifacts [default: target/vm-lab/debianN]
 #   --stand-in-installer
 #                lab self-test: `krc install`/`uninstall` are replaced by
 #                selftest/krc-standin-installer (the reference procedure by
@@ -44,16 +53,20 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=ci/vm-lab/junit.sh
 . "$here/junit.sh"
 
-krc="" out="$repo/target/vm-lab" standin=0
+deb="" out="" standin=0 release=${KRC_LAB_RELEASE:-12}
 while [ $# -gt 0 ]; do
   case $1 in
     --stand-in-installer) standin=1; shift ;;
-    --krc) krc=$2; shift 2 ;;
+    --release) release=$2; shift 2 ;;
+    --deb) deb=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+lab_suite "$release" >/dev/null || { echo "run.sh: unknown Debian release '$release' (11, 12 or 13)" >&2; exit 2; }
+out=${out:-$repo/target/vm-lab/debian$release}
+expected="$here/expected/fresh-debian$release.txt"
 export KRC_JUNIT_SCHEMAS=${KRC_JUNIT_SCHEMAS:-$repo/tests/data/junit}
 boot_cap=${KRC_LAB_BOOT_CAP:-720}
 # The whole lab, image build included, stays within this (20 minutes).
@@ -63,20 +76,25 @@ lab_started=$SECONDS
 
 cant_run() { log "cannot run the lab: $*"; exit 2; }
 [ "$(id -u)" = 0 ] || cant_run "it needs root (debootstrap, the image build)"
-for tool in qemu-system-x86_64 debootstrap mkfs.ext4 xmllint tar; do
+[ -f "$expected" ] || cant_run "no $expected: write what a fresh Debian $release guest must fail and warn"
+for tool in qemu-system-x86_64 debootstrap mkfs.ext4 xmllint tar dpkg-deb; do
   command -v "$tool" >/dev/null || cant_run "$tool not found: run ci/provision/40-vm-lab.sh"
 done
 [ -f "$KRC_JUNIT_SCHEMAS/ant-junit.xsd" ] || cant_run "no JUnit schemas in $KRC_JUNIT_SCHEMAS (set KRC_JUNIT_SCHEMAS)"
-if [ -z "$krc" ]; then
-  (cd "$repo" && cargo build --quiet) || cant_run "cargo build failed"
-  krc="$repo/target/debug/krc"
+if [ -z "$deb" ]; then
+  # The newest package the release build made (built now if there is none).
+  deb=$(ls -t "$repo"/target/dist/krc_*_amd64.deb 2>/dev/null | head -n1 || true)
+  if [ -z "$deb" ]; then
+    bash "$repo/ci/release/build.sh" >&2 || cant_run "ci/release/build.sh failed"
+    deb=$(ls -t "$repo"/target/dist/krc_*_amd64.deb | head -n1)
+  fi
 fi
-[ -x "$krc" ] || cant_run "$krc is not an executable"
+dpkg-deb -f "$deb" Package 2>/dev/null | grep -qx krc || cant_run "$deb is not the krc .deb"
 
 rm -rf "$out"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-image=$(bash "$here/build-image.sh" | tail -n1) || cant_run "building the guest image failed"
+image=$(bash "$here/build-image.sh" --release "$release" | tail -n1) || cant_run "building the Debian $release guest image failed"
 image_secs=$((SECONDS - lab_started))
 cache=$(lab_cache)
 cp "$image/recipe.txt" "$out/image-recipe.txt"
@@ -97,13 +115,12 @@ cp --sparse=always "$image/root.img" "$run/root.img"
 # binary under test and an offline bundle for `krc install`.
 stage="$run/in"
 mkdir -p "$stage/bundle/debs"
-install -m 0755 "$here/guest/guest-run.sh" "$here/guest/lab-steps.sh" "$here/guest/capture.sh" "$stage/"
+install -m 0755 "$here"/guest/*.sh "$stage/"
+# The package, installed in the guest with dpkg before anything else runs.
+install -m 0644 "$deb" "$stage/krc.deb"
 if [ "$standin" = 1 ]; then
   log "SELF-TEST: krc install/uninstall are the lab's stand-in, not krc's installer"
-  install -m 0755 "$krc" "$stage/krc.real"
-  install -m 0755 "$here/selftest/krc-standin-installer" "$stage/krc"
-else
-  install -m 0755 "$krc" "$stage/krc"
+  install -m 0755 "$here/selftest/krc-standin-installer" "$stage/krc-standin"
 fi
 cp "$image"/debs/*.deb "$stage/bundle/debs/"
 # No k3s binary can be had on these machines: the bundle (docs/install.md's
@@ -116,6 +133,7 @@ echo "$K3S_VERSION" >"$stage/k3s-version"
 standin_dir="$repo/tests/data/standin"
 install -m 0755 "$standin_dir/k3s" "$stage/bundle/k3s"
 install -m 0644 "$standin_dir/install.sh" "$stage/bundle/install.sh"
+install -m 0644 "$standin_dir/k3s-rootless.service" "$stage/bundle/k3s-rootless.service"
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 printf '%s  k3s\n' "$(sum "$stage/bundle/k3s")" >"$stage/bundle/sha256sum-amd64.txt"
 cat >"$stage/bundle/pins.toml" <<PINS
@@ -125,6 +143,7 @@ stand_in = "no k3s can be downloaded where the VM lab runs: the bundle carries k
 "install.sh" = "$(sum "$stage/bundle/install.sh")"
 "k3s" = "$(sum "$stage/bundle/k3s")"
 "sha256sum-amd64.txt" = "$(sum "$stage/bundle/sha256sum-amd64.txt")"
+"k3s-rootless.service" = "$(sum "$stage/bundle/k3s-rootless.service")"
 PINS
 echo lab >"$stage/lab-user"
 lab_mirror | sed -E 's#^[a-z]+://([^/:]+).*#\1#' >"$stage/mirror-host"
@@ -167,7 +186,8 @@ lab_secs=$((SECONDS - lab_started))
 
 # ---- judging what came back ----
 steps="$guest/steps"
-expect() { sed 's/#.*//' "$here/expected/fresh-debian12.txt" | awk -v k="$1" '$1 == k { print $2 }' | sort; }
+expect() { sed 's/#.*//' "$expected" | awk -v k="$1" '$1 == k { print $2 }' | sort; }
+exp_name="expected/fresh-debian$release.txt"
 rc_of() { cat "$steps/$1.rc" 2>/dev/null || echo none; }
 
 if [ "$boot_ok" = 1 ]; then
@@ -191,12 +211,38 @@ else
   lab_case junit-valid failed 0 "$invalid JUnit file(s) from the guest fail schema validation (*.xsd.err beside them)"
 fi
 
+# Step 0: the packaged krc runs here, and the guest is the release the
+# expectations describe (its facts, read without krc).
+if [ ! -f "$steps/version.rc" ]; then
+  lab_case 0-krc-version failed 0 "the guest never ran \`krc --version\` (see guest-root.log)"
+elif [ "$(rc_of version)" = 0 ]; then
+  lab_case 0-krc-version passed 0 ""
+else
+  lab_case 0-krc-version failed 0 "the binary cannot run here: $(grep -v '^(killed' "$guest/version.txt" 2>/dev/null | head -n1) (exit $(rc_of version))" "$guest/version.txt"
+fi
+facts="$guest/facts-boot1.txt"
+: >"$out/facts-diff.txt"
+while read -r key want; do
+  [ -n "$key" ] || continue
+  got=$(sed -n "s/^$key: //p" "$facts" 2>/dev/null | head -n1)
+  case $got in
+    *"$want"*) ;;
+    *) echo "$key: expected '$want', the guest says '${got:-nothing}'" >>"$out/facts-diff.txt" ;;
+  esac
+done < <(sed 's/#.*//' "$expected" | awk '$1 == "fact" { k = $2; sub(/^fact[ \t]+[^ \t]+[ \t]+/, ""); sub(/[ \t]+$/, ""); print k, $0 }')
+if [ ! -s "$out/facts-diff.txt" ] && [ -f "$facts" ]; then
+  lab_case 0-guest-facts passed 0 ""
+else
+  [ -f "$facts" ] || echo "no facts-boot1.txt came back" >>"$out/facts-diff.txt"
+  lab_case 0-guest-facts failed 0 "the guest is not what $exp_name describes: $(head -n1 "$out/facts-diff.txt")" "$out/facts-diff.txt"
+fi
+
 # Step 1: the fresh guest fails and warns exactly as expected.
 if [ -f "$guest/pre.xml" ]; then
   failing_checks "$guest/pre.xml" >"$out/pre-failing.txt"
   warned_checks "$guest/pre.xml" >"$out/pre-warned.txt"
   {
-    echo "failing: expected (expected/fresh-debian12.txt) vs observed (pre.xml):"
+    echo "failing: expected ($exp_name) vs observed (pre.xml):"
     diff <(expect fail) "$out/pre-failing.txt" && echo "(same)"
     echo "warned: expected vs observed:"
     diff <(expect warn) "$out/pre-warned.txt" && echo "(same)"
@@ -205,7 +251,7 @@ if [ -f "$guest/pre.xml" ]; then
       && [ "$(cat "$out/pre-warned.txt")" = "$(expect warn)" ]; then
     lab_case 1-preflight-fresh-guest passed 0 ""
   else
-    lab_case 1-preflight-fresh-guest failed 0 "krc preflight on the fresh guest: exit $(rc_of pre), failing or warned set differs from expected/fresh-debian12.txt" "$out/pre-diff.txt"
+    lab_case 1-preflight-fresh-guest failed 0 "krc preflight on the fresh guest: exit $(rc_of pre), failing or warned set differs from $exp_name" "$out/pre-diff.txt"
   fi
 else
   lab_case 1-preflight-fresh-guest failed 0 "no pre.xml came back from the guest"
@@ -225,6 +271,9 @@ if judge install 2-install; then
     lab_case 2-install passed 0 ""
   else
     lab_case 2-install failed 0 "krc install --yes --offline: exit $(rc_of install) after $attempts attempt(s)" "$guest/install-$attempts.txt"
+  fi
+  if grep -q . "$steps/install.relogins" 2>/dev/null; then
+    log "krc install asked for a re-login (exit 6) $(cat "$steps/install.relogins") time(s); the lab logged out and in again"
   fi
 fi
 if judge post 3-preflight-after-install; then
@@ -260,19 +309,21 @@ if [ "${KRC_LAB_REQUIRE_INSTALL:-0}" = 1 ] && [ -f "$steps/install.not-run" ]; t
 fi
 
 {
+  echo "release=debian$release"
+  echo "deb=$(basename "$deb")"
   echo "accel=$accel"
   echo "boots=$boots"
   echo "image=$(basename "$image")"
   echo "image.seconds=$image_secs"
-  echo "krc=$krc"
+  echo "run.seconds=$((lab_secs - image_secs))"
   [ "$standin" = 0 ] || echo "installer=lab stand-in (self-test): steps 2-4 say nothing about krc install"
 } >"$run/props"
-lab_report "$out/lab.xml" "$lab_secs" "$run/props"
+LAB_SUITE="vm-lab-debian$release" lab_report "$out/lab.xml" "$lab_secs" "$run/props"
 validate_junit "$out/lab.xml" || die "the lab's own report lab.xml is not valid JUnit (a bug in junit.sh)"
 
 {
   [ "$standin" = 0 ] || echo "SELF-TEST with the lab's stand-in installer: steps 2 and 4 did not run krc install/uninstall"
-  echo "krc VM lab: $accel, $boots boot(s), ${lab_secs}s in all (image: ${image_secs}s, $(basename "$image"))"
+  echo "krc VM lab, Debian $release: $accel, $boots boot(s), ${lab_secs}s in all (image: ${image_secs}s, $(basename "$image"); run: $((lab_secs - image_secs))s); $(basename "$deb")"
   for tc in "${LAB_CASES[@]}"; do
     name=$(sed -n 's/.*testcase name="\([^"]*\)".*/\1/p' <<<"$tc")
     case $tc in

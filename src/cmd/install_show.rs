@@ -64,13 +64,17 @@ impl Sink for Terminal {
                 error,
                 undone,
                 problems,
+                checked,
             } => {
                 for u in undone {
                     say(&format!("  undone: {u}"));
                 }
                 say(&format!("krc install: step {n} ({id}) failed: {error}"));
                 if problems.is_empty() {
-                    say("every change this run made was undone; the host is as it was before.");
+                    say("every change this run made was undone, and krc checked:");
+                    for c in checked {
+                        say(&format!("  {c}"));
+                    }
                 } else {
                     not_undone(
                         "these changes could not be undone; fix them by hand:",
@@ -79,6 +83,7 @@ impl Sink for Terminal {
                 }
             }
             Event::RebootRequired => reboot_required(),
+            Event::ReloginRequired { user, reason } => relogin_required(user, reason),
             Event::Completed { applied } => done(*applied),
             Event::NothingRecorded { user } => say(&format!(
                 "krc uninstall: krc recorded no changes for {user} on this host; nothing to undo."
@@ -88,9 +93,15 @@ impl Sink for Terminal {
                 user,
                 count,
                 problems,
-            } if problems.is_empty() => say(&format!(
-                "krc uninstall: undid {count} change(s); krc's changes for {user} are gone."
-            )),
+                pending,
+            } if problems.is_empty() => {
+                say(&format!(
+                    "krc uninstall: undid {count} change(s); krc's changes for {user} are gone."
+                ));
+                for p in pending {
+                    say(&format!("  at {user}'s next login: {p}"));
+                }
+            }
             Event::Uninstalled { problems, .. } => not_undone(
                 "krc uninstall: these changes could not be undone; fix them by hand:",
                 problems,
@@ -294,6 +305,11 @@ fn needed_step(step: &PlannedStep) {
             "  then: stop with exit 3, \"reboot required\"; run krc install again after the reboot",
         );
     }
+    if step.id == "delegation" {
+        say(
+            "  then: restart the user's manager (user@UID.service) only if it runs and the user has no login session; otherwise stop before linger/start with exit 6, \"delegation takes effect at the user's next login\"",
+        );
+    }
 }
 
 fn step_line(n: usize, total: usize, id: &str, o: &Outcome, notes: &[String]) {
@@ -330,6 +346,15 @@ fn reboot_required() {
     say("krc install: reboot required: the boot configuration now asks for pure cgroup v2.");
     say("Reboot this host, then run the same command again; it continues where it stopped:");
     say(&format!("  sudo reboot\n  {}", resume_command()));
+}
+
+fn relogin_required(user: &str, reason: &str) {
+    say(&format!(
+        "krc install: delegation takes effect at {user}'s next login; everything else that does not need it is done."
+    ));
+    say(&format!("  {reason}"));
+    say("Then run the same command again; it completes the install:");
+    say(&format!("  {}", resume_command()));
 }
 
 fn done(applied: usize) {

@@ -18,7 +18,7 @@ pub(crate) use accept::accept;
 pub(crate) use capture::capture;
 pub(crate) use catalogue::{explain, list};
 pub(crate) use install::{install, uninstall};
-pub(crate) use pins::pins;
+pub(crate) use pins::{bundle, pins};
 pub(crate) use preflight::preflight;
 pub(crate) use release::{generate, version};
 pub(crate) use report::merge;
@@ -79,6 +79,7 @@ pub(crate) fn exit_code(o: InstallOutcome) -> u8 {
         InstallOutcome::Completed | InstallOutcome::Planned | InstallOutcome::Declined => exit::OK,
         InstallOutcome::Refused | InstallOutcome::Failed => exit::FAILED,
         InstallOutcome::RebootRequired => exit::REBOOT_REQUIRED,
+        InstallOutcome::ReloginRequired => exit::RELOGIN_REQUIRED,
         InstallOutcome::Interrupted(sig) => crate::stop::exit_status(sig),
     }
 }

@@ -172,6 +172,9 @@ fn acceptance_skipped(dry_run: bool, outcome: Option<InstallOutcome>) -> Option<
         Some(InstallOutcome::RebootRequired) => {
             "the install stopped for a reboot: run krc run again after it"
         }
+        Some(InstallOutcome::ReloginRequired) => {
+            "delegation takes effect at the user's next login: run krc run again after it"
+        }
         Some(InstallOutcome::Declined) => "the install was declined: nothing was installed",
         _ => "the install did not complete: see the install testsuite",
     };

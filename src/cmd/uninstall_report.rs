@@ -17,6 +17,8 @@ pub(crate) struct Recorder<S: Sink> {
     user: String,
     count: usize,
     lines: Vec<String>,
+    /// Undone in the configuration, in effect at the user's next login.
+    pending: Vec<String>,
 }
 
 impl<S: Sink> Recorder<S> {
@@ -27,6 +29,7 @@ impl<S: Sink> Recorder<S> {
             user: String::new(),
             count: 0,
             lines: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -55,6 +58,9 @@ impl<S: Sink> Recorder<S> {
             .remedy("see each line: fix what it names, then run krc uninstall again"),
         };
         let v = self.lines.iter().fold(v, |v, l| v.evidence(l.clone()));
+        let v = self.pending.iter().fold(v, |v, l| {
+            v.evidence(format!("in effect at {u}'s next login: {l}"))
+        });
         let record = CheckRecord::judged(
             Subject {
                 id: "uninstall".into(),
@@ -81,10 +87,12 @@ impl<S: Sink> Sink for Recorder<S> {
                 user,
                 count,
                 problems,
+                pending,
             } => {
                 self.user = user.clone();
                 self.count = *count;
                 self.lines = problems.clone();
+                self.pending = pending.clone();
             }
             _ => {}
         }

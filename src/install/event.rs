@@ -25,6 +25,9 @@ pub(crate) enum InstallOutcome {
     Refused,
     /// A step needs a reboot: the next run continues after it.
     RebootRequired,
+    /// Done, except what needs the new delegation: it takes effect at the
+    /// user's next login, and the same command run after it completes.
+    ReloginRequired,
     /// A step failed and this run's changes were undone.
     Failed,
     /// A signal stopped the run between two actions; its changes were
@@ -128,15 +131,23 @@ pub(crate) enum Event {
     /// The wait is over, either way.
     WaitEnded,
     /// Step `n` failed and this run's changes were undone (`undone`: the
-    /// steps whose changes went; `problems`: what could not be undone).
+    /// steps whose changes went; `problems`: what could not be undone or
+    /// is not as it was; `checked`: what krc verified is as it was).
     RolledBack {
         n: usize,
         id: &'static str,
         error: String,
         undone: Vec<String>,
         problems: Vec<String>,
+        checked: Vec<String>,
     },
     RebootRequired,
+    /// The delegation takes effect at `user`'s next login (`reason`: why
+    /// krc did not restart the manager, and what to do).
+    ReloginRequired {
+        user: String,
+        reason: String,
+    },
     /// The run is done: `applied` steps changed the host.
     Completed {
         applied: usize,
@@ -156,6 +167,8 @@ pub(crate) enum Event {
         user: String,
         count: usize,
         problems: Vec<String>,
+        /// Undone in the configuration; in effect at the user's next login.
+        pending: Vec<String>,
     },
 }
 

@@ -15,6 +15,7 @@ mod fetch_error;
 pub(crate) mod fsops;
 pub(crate) mod gate;
 pub(crate) mod journal;
+pub(crate) mod manager;
 pub(crate) mod options;
 pub(crate) mod refusal;
 pub(crate) mod render;

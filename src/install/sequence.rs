@@ -9,7 +9,8 @@ use super::action::ActionError;
 use super::apply::StepResult;
 use super::exec::CommandRunner;
 use super::fetch::Artifacts;
-use super::journal::{Journal, JournalError};
+use super::journal::{Change, Journal, JournalError};
+use super::manager::{self, ManagerError, Settle, UnitStates};
 use super::report::Outcome;
 use super::steps::{After, Ctx, PLAN, State, Step};
 use super::undo::rollback;
@@ -28,6 +29,12 @@ pub(crate) fn apply_all(
 ) -> Result<(InstallOutcome, Vec<StepResult>), JournalError> {
     let mut journal = Journal::load(ctx.fs, ctx.host.user().uid)?;
     let start_seq = journal.next_seq();
+    // What a rollback must leave as it found it (live host only).
+    let units = if ctx.live {
+        UnitStates::read(runner, ctx.host.user().uid)
+    } else {
+        UnitStates::default()
+    };
     // From here on a signal is noted and acted on between actions: the
     // run stops, undoes itself and writes its reports.
     let _deferred = super::signal::Deferred::new();
@@ -40,11 +47,13 @@ pub(crate) fn apply_all(
         sink: &mut *sink,
         results: Vec::new(),
         reboot: false,
+        relogin: None,
     };
     let failed = steps.all();
     let Steps {
         mut results,
         reboot,
+        relogin,
         ..
     } = steps;
     let stopped = if reboot {
@@ -60,7 +69,18 @@ pub(crate) fn apply_all(
         ));
     }
     if let Some((n, error)) = failed {
-        let problems = rollback(&mut journal, start_seq, runner);
+        let left = rollback(&mut journal, start_seq, runner);
+        let mut problems = left.problems;
+        problems.extend(left.pending);
+        let u = ctx.host.user();
+        let (mut checked, units_off) = units.compare(runner, u.uid, &u.name);
+        problems.extend(units_off);
+        if problems.is_empty() {
+            checked.insert(
+                0,
+                "every file krc restored has the content it had before (SHA-256 compared)".into(),
+            );
+        }
         let mut undone = Vec::new();
         for r in results.iter_mut() {
             if let Outcome::Applied(s) = &r.outcome {
@@ -74,6 +94,7 @@ pub(crate) fn apply_all(
             error,
             undone,
             problems,
+            checked,
         });
         let outcome = match super::signal::received() {
             Some(sig) => InstallOutcome::Interrupted(sig),
@@ -84,6 +105,13 @@ pub(crate) fn apply_all(
     if reboot {
         sink.event(&Event::RebootRequired);
         return Ok((InstallOutcome::RebootRequired, results));
+    }
+    if let Some(reason) = relogin {
+        sink.event(&Event::ReloginRequired {
+            user: ctx.host.user().name.clone(),
+            reason,
+        });
+        return Ok((InstallOutcome::ReloginRequired, results));
     }
     let applied = results
         .iter()
@@ -143,6 +171,8 @@ pub(crate) enum StepError {
         "the systemd manager of {user} did not start within 30s ({dir} has no bus): check `loginctl user-status {user}`"
     )]
     NoUserManager { user: String, dir: String },
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
     #[error("injected fault at step {0} (KRC_FAULT_STEP={0}, a test hook)")]
     Fault(usize),
 }
@@ -157,6 +187,9 @@ struct Steps<'a, 'c> {
     sink: &'a mut dyn Sink,
     results: Vec<StepResult>,
     reboot: bool,
+    /// The delegation takes effect at the user's next login: why, and
+    /// what to do.
+    relogin: Option<String>,
 }
 
 impl Steps<'_, '_> {
@@ -168,7 +201,18 @@ impl Steps<'_, '_> {
             let n = k + 1;
             let clock = Instant::now();
             let mut notes = Vec::new();
-            let result = self.one(step, &mut notes).and_then(|o| {
+            let deferred = self.relogin.is_some()
+                && super::steps::delegation::DEFERRED.contains(&step.id)
+                && !matches!((step.state)(self.ctx), State::Satisfied(_));
+            let result = if deferred {
+                Ok(Outcome::NotRun(format!(
+                    "waiting for {}'s next login: the new delegation is not in effect yet",
+                    self.ctx.host.user().name
+                )))
+            } else {
+                self.one(step, &mut notes)
+            };
+            let result = result.and_then(|o| {
                 if fault == Some(n) {
                     Err(StepError::Fault(n))
                 } else {
@@ -220,6 +264,9 @@ impl Steps<'_, '_> {
         Self::interrupted()?;
         let ctx = self.ctx;
         let why = match (step.state)(ctx) {
+            State::Satisfied(s) if step.after == After::UserManager => {
+                return self.user_manager(Outcome::Satisfied(s), notes);
+            }
             State::Satisfied(s) => return Ok(Outcome::Satisfied(s)),
             State::Skipped(s) => return Ok(Outcome::Skipped(s)),
             State::RebootPending(s) => {
@@ -253,7 +300,54 @@ impl Steps<'_, '_> {
                 )?)
             }
             After::Continue => Outcome::Applied(format!("before: {why}")),
+            After::UserManager => {
+                return self.user_manager(Outcome::Applied(format!("before: {why}")), notes);
+            }
         })
+    }
+
+    /// After the delegation step: restarts the user's manager if it runs
+    /// with the old delegation and the user has no login session, or
+    /// notes that the delegation waits for the user's next login.
+    fn user_manager(
+        &mut self,
+        done: Outcome,
+        notes: &mut Vec<String>,
+    ) -> Result<Outcome, StepError> {
+        let ctx = self.ctx;
+        let files = super::steps::delegation::config_files(ctx);
+        let text = done.text().to_string();
+        match manager::effect(ctx.host, ctx.fs, self.runner, ctx.live, &files) {
+            Settle::InEffect(s) => {
+                notes.push(s);
+                Ok(done)
+            }
+            Settle::Restart(why) => {
+                let uid = ctx.host.user().uid;
+                notes.push(why);
+                self.journal
+                    .record(
+                        "delegation",
+                        Change::Ran {
+                            shown: format!("systemctl restart {}", manager::unit(uid)),
+                            undo: None,
+                        },
+                    )
+                    .map_err(ActionError::from)?;
+                notes.extend(manager::restart(self.runner, uid)?);
+                Ok(Outcome::Applied(format!(
+                    "{text}; restarted {} with the new delegation",
+                    manager::unit(uid)
+                )))
+            }
+            Settle::Relogin(why) => {
+                self.relogin = Some(why.clone());
+                Ok(Outcome::Applied(format!(
+                    "{text}; delegation takes effect at {}'s next login: {why}",
+                    ctx.host.user().name
+                )))
+            }
+        }
     }
 }
 

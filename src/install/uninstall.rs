@@ -99,7 +99,8 @@ pub(crate) fn uninstall(
         return Ok(UninstallOutcome::Declined);
     }
     let runner = super::apply::runner(&host, live);
-    let problems = rollback(&mut journal, 0, runner.as_ref());
+    let left = rollback(&mut journal, 0, runner.as_ref());
+    let problems = left.problems;
     let outcome = if problems.is_empty() {
         UninstallOutcome::Undone
     } else {
@@ -109,6 +110,7 @@ pub(crate) fn uninstall(
         user: u.name,
         count: changes.len(),
         problems,
+        pending: left.pending,
     });
     Ok(outcome)
 }

@@ -4,9 +4,11 @@
 # its exit status in steps/NAME.rc (or the reason it did not run in
 # steps/NAME.not-run) and its reports beside it; the host judges them.
 #
+#   version    krc --version: the packaged binary runs here
 #   pre        krc preflight on the fresh guest
 #   install    krc install --yes --offline BUNDLE (again after each reboot it
-#              asks for with exit 3, at most 3 times)
+#              asks for with exit 3, and after each re-login it asks for
+#              with exit 6; at most 3 attempts)
 #   post       krc preflight after the install
 #   uninstall  krc uninstall --yes (a reboot when it asks for one)
 #   final      krc preflight after the uninstall
@@ -14,7 +16,9 @@ set -uo pipefail
 in=/var/lib/krc-lab/in
 out=/var/lib/krc-lab/out
 steps=$out/steps
-krc=$in/krc
+# krc as the .deb installed it; the self-test's stand-in wraps it.
+krc=/usr/bin/krc
+[ -x /usr/local/bin/krc-standin ] && krc=/usr/local/bin/krc-standin
 boot=$(cat /var/lib/krc-lab/boots)
 mkdir -p "$steps"
 exec >>"$out/lab-steps.log" 2>&1
@@ -52,6 +56,22 @@ preflight() { # preflight NAME
   echo $? >"$steps/$1.rc"
 }
 
+# The binary runs here, or nothing else can: say why, once.
+if ! ran version; then
+  if [ -x /usr/bin/krc ]; then
+    run_step version 60 /usr/bin/krc --version
+    echo $? >"$steps/version.rc"
+  else
+    { echo "/usr/bin/krc is not installed: the .deb did not install:"; tail -n 5 "$out/deb-install.txt"; } >"$out/version.txt" 2>&1
+    echo 127 >"$steps/version.rc"
+  fi
+fi
+if [ "$(cat "$steps/version.rc")" != 0 ]; then
+  not_run "the binary cannot run here: $(head -n1 "$out/version.txt")" pre install post uninstall final
+  next "done"
+  exit 0
+fi
+
 ran pre || preflight pre
 
 # Steps 2-4 need `krc install`. A krc without that command cannot run
@@ -83,6 +103,12 @@ if ! ran install; then
     next reboot
     exit 0
   fi
+  if [ "$rc" = 6 ] && [ "$attempt" -lt 3 ]; then
+    echo "-- install asks for a re-login (exit 6): logging out and in, then running it again"
+    echo "$attempt" >>"$steps/install.relogins"
+    next relogin
+    exit 0
+  fi
   echo "$rc" >"$steps/install.rc"
   if [ "$rc" != 0 ]; then
     not_run "krc install failed with exit status $rc (see install-$attempt.txt)" post uninstall final
@@ -100,6 +126,13 @@ if ! ran uninstall; then
   if [ "$rc" = 3 ]; then
     echo "-- uninstall asks for a reboot (exit 3)"
     next reboot
+    exit 0
+  fi
+  # The user's manager keeps the delegated controllers until the next
+  # login (krc does not end this session): judge the guest after it.
+  if [ "$rc" = 0 ] && grep -q "next login:" "$out/uninstall.txt"; then
+    echo "-- uninstall: delegation goes at the next login: logging out and in"
+    next relogin
     exit 0
   fi
 fi

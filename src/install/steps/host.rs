@@ -1,23 +1,21 @@
-//! Host steps (root): packages, subordinate ids, cgroup v2, delegation,
-//! forwarding sysctls, lingering.
+//! Host steps (root): packages, subordinate ids, cgroup v2, forwarding
+//! sysctls, lingering (delegation has its own module).
 
 use super::{After, Ctx, State, Step, check, verdict};
+use crate::checks::KRC_SYSCTL_FILE;
 use crate::checks::Status;
-use crate::checks::{KRC_SYSCTL_FILE, boot_change_cannot_help, delegation_config};
+use crate::checks::boot_change_cannot_help;
 use crate::host::boot::{
     GRUB_DEFAULTS, GRUB_DROP_IN, NextBoot, UNIFIED_FLAG, grub_drop_in, next_boot,
 };
-use crate::host::cgroup::effective_delegation;
 use crate::host::sysctl::{live, persisted};
 use crate::host::users::{free_subid_start, known_accounts, parse_subids};
 use crate::install::action::{Action, Content};
 use crate::install::exec::Cmd;
 use crate::install::fsops::Meta;
 use crate::install::journal::{SYSCTL_KEYS, Undo};
-use crate::install::unit::delegate_drop_in;
-use crate::layout::DELEGATE_DROP_IN;
 
-fn root_file(ctx: &Ctx<'_>, path: &str, mode: u32) -> Meta {
+pub(super) fn root_file(ctx: &Ctx<'_>, path: &str, mode: u32) -> Meta {
     // An edited file keeps its mode and owner; a new one is root's.
     ctx.fs
         .meta(path)
@@ -289,68 +287,6 @@ fn boot_loader(ctx: &Ctx<'_>) -> BootLoader {
         BootLoader::Unknown
     }
 }
-
-const DELEGATED: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
-
-pub(super) const DELEGATION: Step = Step {
-    id: "delegation",
-    title: "delegate cpu cpuset io memory pids to user managers",
-    state: |ctx| {
-        let u = ctx.host.user();
-        let set = effective_delegation(&delegation_config(ctx.host, u.uid));
-        let missing: Vec<&str> = DELEGATED
-            .iter()
-            .copied()
-            .filter(|c| !set.iter().any(|s| s == c))
-            .collect();
-        if missing.is_empty() {
-            State::Satisfied(format!(
-                "user@.service is configured to delegate {}",
-                set.join(" ")
-            ))
-        } else {
-            State::Needed(format!(
-                "user@.service does not delegate {}",
-                missing.join(", ")
-            ))
-        }
-    },
-    plan: |ctx| {
-        let reload = Cmd::root(&["systemctl", "daemon-reload"]);
-        // A user manager that is already running keeps the controllers it
-        // started with: k3s started under it would fail with "failed to
-        // find cpuset cgroup (v2)". try-restart restarts it only if it runs
-        // (its services restart; login shells live in session scopes and
-        // are not touched), so the start step finds the new delegation.
-        // Undo runs in reverse: the drop-in goes, then daemon-reload, then
-        // the restart that takes the controllers away again.
-        let uid = ctx.host.user().uid;
-        let manager = format!("user@{uid}.service");
-        let restart = Cmd::root(&["systemctl", "try-restart", manager.as_str()]);
-        Ok(vec![
-            Action::OnUndo(Undo::RestartUserManager { uid }),
-            Action::OnUndo(Undo::DaemonReload),
-            Action::Write {
-                path: DELEGATE_DROP_IN.into(),
-                content: Content::Bytes(delegate_drop_in().into_bytes()),
-                meta: root_file(ctx, DELEGATE_DROP_IN, 0o644),
-            },
-            Action::Run {
-                cmd: reload,
-                undo: None,
-                watch: vec![],
-                optional: false,
-            },
-            Action::Run {
-                cmd: restart,
-                undo: None,
-                watch: vec![],
-                optional: false,
-            },
-        ])
-    },
-    after: After::Continue,
-};
 
 const IPV4: &str = SYSCTL_KEYS[0];
 const IPV6: &str = SYSCTL_KEYS[1];

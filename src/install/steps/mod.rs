@@ -3,6 +3,7 @@
 //! plans the actions that make it so; the journal records how to undo them.
 //! Step ids are the `fixed_by` names of the check catalogue.
 
+pub(crate) mod delegation;
 mod host;
 mod k3s;
 mod kernel;
@@ -55,6 +56,10 @@ pub(crate) enum After {
     Reboot,
     /// Wait for `~/.kube/k3s.yaml` and the API server.
     WaitApi,
+    /// Make the new delegation take effect in the user's manager: restart
+    /// it when the user has no login session, otherwise stop what needs it
+    /// until the user's next login (exit 6).
+    UserManager,
 }
 
 pub(crate) struct Step {
@@ -70,7 +75,7 @@ pub(crate) static PLAN: &[Step] = &[
     host::PACKAGES,
     host::SUBIDS,
     host::CGROUP_V2,
-    host::DELEGATION,
+    delegation::DELEGATION,
     host::SYSCTL,
     host::LINGER,
     kernel::KERNEL_MODULES,
