@@ -161,6 +161,17 @@ fn vm_lab(release: u32) {
         "`krc --version` in the Debian {release} guest: {version}"
     );
 
+    // The fresh Debian 12 guest captured with `krc capture` and replayed
+    // with `krc preflight --root`: the same verdict for every check
+    // (ci/vm-lab/guest/capture.sh, run by guest-run.sh on Debian 12 only).
+    if release == 12 {
+        let said = std::fs::read_to_string(guest.join("capture/result.txt")).unwrap_or_default();
+        assert!(
+            said.starts_with("krc-capture-replay: same "),
+            "krc capture of the Debian 12 guest, replayed: {said:?} (guest/capture/ has the runs)"
+        );
+    }
+
     // Step 1, read from the JSON report: the fresh guest fails and warns
     // exactly as expected, as the user "lab".
     let pre = checks_in(&guest.join("pre.json"), FAILING, false);
