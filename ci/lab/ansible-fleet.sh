@@ -77,7 +77,7 @@ fi
 # The offline bundle and its pins (docs/install.md), from the stand-in.
 bundle=$out/bundle
 rm -rf "$bundle" && mkdir -p "$bundle"
-cp tests/data/standin/install.sh tests/data/standin/k3s "$bundle/"
+cp tests/data/standin/install.sh tests/data/standin/k3s tests/data/standin/k3s-rootless.service "$bundle/"
 k3s_version=v1.33.5+k3s1
 printf '%s  k3s\n%064d  k3s-arm64\n' "$(sha256sum "$bundle/k3s" | cut -c1-64)" 0 >"$bundle/sha256sum-amd64.txt"
 sum() { sha256sum "$1" | cut -c1-64; }
@@ -88,6 +88,7 @@ stand_in = "no k3s can be downloaded on this machine; the bundle carries krc's s
 "install.sh" = "$(sum "$bundle/install.sh")"
 "k3s" = "$(sum "$bundle/k3s")"
 "sha256sum-amd64.txt" = "$(sum "$bundle/sha256sum-amd64.txt")"
+"k3s-rootless.service" = "$(sum "$bundle/k3s-rootless.service")"
 PINS
 
 image=$(bash ci/lab/build-debian12-ansible.sh 2>"$out/image.log" | tail -n1) ||
