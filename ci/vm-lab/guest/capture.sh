@@ -19,6 +19,12 @@ say() { echo "krc-capture-replay: $*" | tee "$dir/result.txt"; }
 # "ID STATUS" per check of krc's report on the terminal, sorted by id.
 verdicts() { sed -nE 's/^(PASS|FAIL|WARN|SKIP|ERROR) +([a-z0-9.-]+) .*/\2 \1/p' "$1" | sort; }
 
+# A first preflight settles the guest: asking the user's manager
+# (`systemctl --user -M USER@`) makes systemd start user@UID, which creates
+# /run/user/UID, so the run after it sees a different host (seen on
+# Debian 12: session.runtime-dir FAIL, then PASS). The live run compared
+# is the one right before the capture.
+"$krc" preflight --user "$user" --color never >"$dir/settle.txt" 2>&1
 "$krc" preflight --user "$user" --color never >"$dir/live.txt" 2>&1
 live=$?
 if ! "$krc" capture --user "$user" --output "$dir/host.tar.gz" >"$dir/capture.txt" 2>&1; then
