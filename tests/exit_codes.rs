@@ -215,17 +215,10 @@ fn filters_empty_or_matching_nothing() {
 /// the command; bare `krc` says a subcommand is missing.
 #[test]
 fn unknown_flags_bad_roots_and_a_missing_subcommand() {
-    for cmd in [
-        "preflight",
-        "accept",
-        "install",
-        "uninstall",
-        "run",
-        "list",
-        "explain",
-        "pins",
-        "version",
-    ] {
+    let commands = support::subcommands();
+    assert!(commands.len() >= 9, "krc --help lists {commands:?}");
+    for cmd in &commands {
+        let cmd = cmd.as_str();
         let mut c = krc();
         c.args([cmd, "--no-such-flag"]);
         let out = run(c);

@@ -235,17 +235,7 @@ fn the_packages_hold_binary_man_pages_completions_and_sums() {
         "./usr/share/fish/vendor_completions.d/krc.fish".into(),
         "./usr/share/doc/krc/copyright".into(),
     ];
-    for sub in [
-        "preflight",
-        "accept",
-        "install",
-        "uninstall",
-        "run",
-        "list",
-        "explain",
-        "pins",
-        "version",
-    ] {
+    for sub in support::subcommands() {
         wanted.push(format!("./usr/share/man/man1/krc-{sub}.1.gz"));
     }
     for w in &wanted {

@@ -56,6 +56,24 @@ pub fn krc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_krc"))
 }
 
+/// krc's subcommands as `krc --help` lists them (without `help`), so a
+/// table over every command cannot miss one added later.
+pub fn subcommands() -> Vec<String> {
+    let out = krc().arg("--help").output().expect("run krc --help");
+    let help = String::from_utf8(out.stdout).expect("help is UTF-8");
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        // A command's line starts with two spaces and its name; a wrapped
+        // description continues deeper.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
