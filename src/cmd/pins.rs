@@ -154,9 +154,8 @@ fn write_atomically(what: &str, path: &std::path::Path, bytes: &[u8]) -> Result<
         )
         .with_status(exit::FAILED)
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
-    tmp.write_all(bytes).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+    // The report writer's rules: atomic, and no directory on the way that
+    // is a link another user owns (a bundle or pins file may be written
+    // as root into a shared directory such as /tmp).
+    crate::fsutil::write_atomic(path, bytes).map_err(fail)
 }
