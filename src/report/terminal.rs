@@ -72,7 +72,8 @@ pub(crate) fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<Str
     let mut cur = first.to_string();
     let mut cur_len = first.chars().count();
     let mut empty = true;
-    for word in text.split(' ') {
+    for word in words_keeping_code(text) {
+        let word = word.as_str();
         let wl = word.chars().count();
         if !empty && cur_len + 1 + wl > width {
             lines.push(std::mem::take(&mut cur));
@@ -90,6 +91,32 @@ pub(crate) fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<Str
     }
     lines.push(cur);
     lines
+}
+
+/// `text`'s words at its spaces, except that a `` `command` `` span stays
+/// one word: prose that names a command never breaks inside it, so the
+/// part between the backticks pastes as the command it shows. An unclosed
+/// backtick leaves the rest as plain words.
+fn words_keeping_code(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut open: Option<Vec<&str>> = None;
+    for word in text.split(' ') {
+        let ticks = word.matches('`').count();
+        match open.as_mut() {
+            Some(span) => {
+                span.push(word);
+                if ticks % 2 == 1 {
+                    out.push(span.join(" "));
+                    open = None;
+                }
+            }
+            None if ticks % 2 == 1 => open = Some(vec![word]),
+            None => out.push(word.to_string()),
+        }
+    }
+    // Unclosed: no span after all.
+    out.extend(open.into_iter().flatten().map(str::to_string));
+    out
 }
 
 impl super::RecordSink for Printer {
@@ -303,6 +330,21 @@ mod tests {
     use crate::checks::{Phase, Severity};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
+
+    #[test]
+    fn prose_never_breaks_inside_a_backticked_command() {
+        let t = "the unit did not come back: run `systemctl reset-failed user@1000.service && systemctl start user@1000.service` and read the log";
+        let lines = wrap(t, 40, "", "");
+        assert!(
+            lines.iter().any(|l| l.contains(
+                "`systemctl reset-failed user@1000.service && systemctl start user@1000.service`"
+            )),
+            "{lines:?}"
+        );
+        assert_eq!(lines.join(" "), t);
+        // An unclosed backtick is plain prose.
+        assert_eq!(wrap("a `b c d", 3, "", ""), ["a", "`b", "c d"]);
+    }
 
     #[derive(Clone, Default)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
