@@ -65,6 +65,10 @@ const FAILING: &[&str] = &["fail", "error"];
 fn run_lab(out: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let log = out.with_extension("log");
+    // On a clean clone target/vm-lab/ does not exist yet.
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).expect("create the lab's output directory");
+    }
     let log_file = std::fs::File::create(&log).expect("create lab log");
     let started = Instant::now();
     let mut child = Command::new("bash")
