@@ -3,8 +3,11 @@
 //! (ci/lab/ansible-fleet.sh: the docker connection of community.docker, see
 //! ansible/requirements.yml), installs krc on each from a dist directory
 //! checked against its SHA256SUMS, runs `krc install` as root for the user
-//! bob, fetches the reports and merges them once on the controller. One host
-//! is deliberately not qualified (IPv4 forwarding off in its network
+//! bob, fetches the reports and merges them once on the controller. The
+//! second host has bob logged in (a real logind session) when the play
+//! starts: its install ends with exit 6 (the delegation takes effect at
+//! bob's next login), and the role, with krc_relogin, ends bob's sessions
+//! and runs krc again to the end. One host is deliberately not qualified (IPv4 forwarding off in its network
 //! namespace, which nothing inside the container may change): its install
 //! fails and undoes itself, the play marks it failed with the reason, and the
 //! fleet report says so per host.
@@ -88,7 +91,8 @@ fn role_installs_a_fleet_of_three_and_the_merged_report_names_the_unqualified_ho
         .arg(&out)
         .arg("--krc")
         .arg(env!("CARGO_BIN_EXE_krc"))
-        .args(["--hosts", "3", "--unfixable", "3", "--command", "install"])
+        .args(["--hosts", "3", "--unfixable", "3", "--session", "2"])
+        .args(["--command", "install"])
         .arg("--keep")
         .output()
         .unwrap();
@@ -125,6 +129,21 @@ fn role_installs_a_fleet_of_three_and_the_merged_report_names_the_unqualified_ho
         log.contains(&format!("krc install on {} exited 1", hosts[2])) && log.contains("sysctl"),
         "{log}"
     );
+
+    // Only the host where bob was logged in had its sessions ended, and
+    // krc ran there again: exit 6 is the only way into that task.
+    let relogin = task_section(&log, "End every login session of the target user");
+    assert!(
+        relogin.contains(&format!("changed: [{}]", hosts[1]))
+            && !relogin.contains(&format!("changed: [{}]", hosts[0]))
+            && !relogin.contains(&format!("changed: [{}]", hosts[2])),
+        "{relogin}\n{log}"
+    );
+    let (_, session) = sh(
+        &hosts[1],
+        "systemctl is-active krc-fleet-login.service; true",
+    );
+    assert_eq!(session.trim(), "inactive", "bob's login session still runs");
 
     // Per host: the reports were fetched, and say what happened.
     for (i, h) in hosts.iter().enumerate() {
@@ -217,6 +236,17 @@ fn role_installs_a_fleet_of_three_and_the_merged_report_names_the_unqualified_ho
         log.contains("fleet verdict: a host failed a required check"),
         "{log}"
     );
+}
+
+/// The lines ansible-playbook printed for one task (by a prefix of its
+/// name), up to the next task.
+fn task_section<'a>(log: &'a str, name: &str) -> &'a str {
+    let start = log
+        .find(&format!("TASK [krc : {name}"))
+        .unwrap_or_else(|| panic!("no task {name:?} in the log:\n{log}"));
+    let rest = &log[start..];
+    let end = rest[1..].find("TASK [").map_or(rest.len(), |i| i + 1);
+    &rest[..end]
 }
 
 fn json_of(out: &Path, host: &str) -> Value {

@@ -4,14 +4,19 @@
 # tests/ansible_fleet.rs and ci/bench/ansible-fleet.sh.
 #
 #   ci/lab/ansible-fleet.sh --out DIR (--krc BIN | --dist DIR) [--hosts N]
-#       [--unfixable I[,I...]] [--command preflight|install|run] [--forks N]
-#       [--keep]
+#       [--unfixable I[,I...]] [--session I[,I...]]
+#       [--command preflight|install|run] [--forks N] [--keep]
 #
 # Hosts are named krc-fleet-PID-I (I = 1..N: inventory name, container name
 # and hostname alike). A host listed in --unfixable starts with
 # net.ipv4.ip_forward=0 in its network namespace, which nothing inside the
 # container may change (/proc/sys is read-only there): `krc install` fails at
 # its sysctl step and undoes its run, preflight fails sysctl.ip-forward.
+# A host listed in --session has the user bob, logged in, before the play: a
+# real logind session (a PAM "login" service of bob's, as pam_systemd
+# registers any login), so `krc install` ends with exit 6 (delegation takes
+# effect at the next login) and the role, with krc_relogin, ends the session
+# and runs krc again.
 # --krc BIN builds a dist directory of ci/release/build.sh's layout (tarball +
 # SHA256SUMS) around BIN, stripped; --dist takes a real one (target/dist/).
 # The k3s in the offline bundle is krc's stand-in (tests/data/standin/): no
@@ -26,9 +31,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-usage() { echo "usage: $0 --out DIR (--krc BIN | --dist DIR) [--hosts N] [--unfixable I,...] [--command CMD] [--forks N] [--keep]" >&2; exit 2; }
+usage() { echo "usage: $0 --out DIR (--krc BIN | --dist DIR) [--hosts N] [--unfixable I,...] [--session I,...] [--command CMD] [--forks N] [--keep]" >&2; exit 2; }
 die() { echo "ansible-fleet.sh: $*" >&2; exit 1; }
-out="" krc="" dist="" hosts=3 unfixable="" command=install forks="" keep=0
+out="" krc="" dist="" hosts=3 unfixable="" session="" command=install forks="" keep=0
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift 2 ;;
@@ -36,6 +41,7 @@ while [ $# -gt 0 ]; do
     --dist) dist=$2; shift 2 ;;
     --hosts) hosts=$2; shift 2 ;;
     --unfixable) unfixable=$2; shift 2 ;;
+    --session) session=$2; shift 2 ;;
     --command) command=$2; shift 2 ;;
     --forks) forks=$2; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -129,6 +135,18 @@ for n in "${names[@]}"; do
     mkdir -p /dev/net && mknod -m 666 /dev/net/tun c 10 200 && mknod -m 666 /dev/fuse c 10 229' ||
     die "systemd in container $n did not reach running within 90 s; see: docker logs $n"
 done
+for i in $(seq 1 "$hosts"); do
+  case ",$session," in *",$i,"*) ;; *) continue ;; esac
+  n=$prefix-$i
+  docker exec "$n" sh -c '
+    useradd --create-home --shell /bin/bash bob &&
+    systemd-run --quiet -p PAMName=login -p User=bob --unit krc-fleet-login sleep infinity &&
+    for _ in $(seq 1 50); do
+      grep -q "^ONLINE_SESSIONS=." "/run/systemd/users/$(id -u bob)" 2>/dev/null && exit 0
+      sleep 0.2
+    done
+    exit 1' || die "no logind session for bob in container $n"
+done
 
 {
   echo "[krc_hosts]"
@@ -150,6 +168,7 @@ cat >"$out/vars.json" <<VARS
   "krc_args": $( [ "$command" = preflight ] && echo '[]' || echo '["--force"]' ),
   "krc_fetch_dir": "$out/reports",
   "krc_controller_bin": "$controller_krc",
+  "krc_relogin": $( [ -n "$session" ] && echo true || echo false ),
   "krc_timeout": 600
 }
 VARS
