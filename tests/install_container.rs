@@ -60,6 +60,23 @@ async fn install_reinstall_uninstall_in_a_debian12_container() {
     // device nodes a normal host has (0666, as Debian ships them).
     let (code, out) = sh(&c, "useradd -m -s /bin/bash -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 bob && mkdir -p /dev/net && mknod -m 666 /dev/net/tun c 10 200 && mknod -m 666 /dev/fuse c 10 229").await;
     assert_eq!(code, 0, "{out}");
+
+    // A preflight changes nothing: bob has no session and no linger, so no
+    // manager runs for him, and asking for its state must not start one
+    // (`systemctl --user -M bob@` would, and /run/user/UID with it).
+    let (_, pre) = sh(
+        &c,
+        "/krc/krc preflight --user bob --exact session.runtime-dir --json /tmp/pre0.json >/dev/null; cat /tmp/pre0.json; echo; systemctl is-active user@$(id -u bob).service; test -e /run/user/$(id -u bob) && echo runtime-dir-exists; true",
+    )
+    .await;
+    assert!(
+        pre.contains("offline (not asked: `systemctl is-active user@"),
+        "{pre}"
+    );
+    assert!(
+        pre.trim_end().ends_with("inactive") && !pre.contains("runtime-dir-exists"),
+        "preflight started bob's manager:\n{pre}"
+    );
     let (_, before) = sh(&c, SNAPSHOT).await;
 
     let install = format!(

@@ -37,7 +37,10 @@ summary=$out/summary.txt
 {
   echo "# ansible-fleet: krc $command, forks = hosts, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "# $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
-  printf '%-6s %-10s %s\n' hosts seconds playbook-exit
+  echo "# cpu: CPU seconds of the play: the controller (ansible-playbook and its"
+  echo "# children), the hosts (the containers' cgroups), the Docker engine;"
+  echo "# busy: that CPU over (wall time x cores), how full the cores were"
+  printf '%-6s %-8s %-11s %-10s %-10s %-6s %s\n' hosts seconds controller hosts engine busy playbook-exit
 } >"$summary"
 one=""
 for n in $counts; do
@@ -45,7 +48,10 @@ for n in $counts; do
   bash ci/lab/ansible-fleet.sh --out "$out/$n" "${src[@]}" --hosts "$n" --command "$command"
   secs=$(cat "$out/$n/wall.txt")
   [ -n "$one" ] || one=$secs
-  printf '%-6s %-10s %s\n' "$n" "$secs" "$(cat "$out/$n/ansible.rc")" >>"$summary"
+  read -r ctl hst eng < <(awk '{ printf "%s ", $2 }' "$out/$n/cpu.txt")
+  busy=$(awk -v c="$ctl" -v h="$hst" -v e="$eng" -v w="$secs" -v k="$(nproc)" \
+    'BEGIN { if (h == "n/a" || e == "n/a") print "n/a"; else printf "%d%%", 100 * (c + h + e) / (w * k) }')
+  printf '%-6s %-8s %-11s %-10s %-10s %-6s %s\n' "$n" "$secs" "$ctl" "$hst" "$eng" "$busy" "$(cat "$out/$n/ansible.rc")" >>"$summary"
 done
 last=$secs
 awk -v a="$one" -v b="$last" 'BEGIN { printf "# largest fleet / first: %.2fx (goal: <= 2x)\n", b / a }' >>"$summary"

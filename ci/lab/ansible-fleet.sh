@@ -23,7 +23,9 @@
 # k3s can be downloaded here.
 #
 # DIR gets: inventory.ini, vars.json, ansible.log, ansible.rc (the playbook's
-# exit status), wall.txt (seconds the playbook took), reports/ (the role's
+# exit status), wall.txt (seconds the playbook took), cpu.txt (CPU seconds
+# the play cost: the controller's processes, the containers', the Docker
+# engine's), reports/ (the role's
 # fetch directory: HOST/COMMAND.{json,xml} and fleet.{json,xml,html}).
 # Exit 0 when the playbook ran (whatever its status), 2 on bad usage, 1 when
 # the fleet could not be set up. The containers are removed on exit, unless
@@ -179,13 +181,59 @@ export ANSIBLE_LOCAL_TEMP=$out/ansible-tmp ANSIBLE_RETRY_FILES_ENABLED=0
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 # One exec per module instead of put + exec + remove.
 export ANSIBLE_PIPELINING=1
+# Where the CPU goes, for ci/bench/ansible-fleet.sh: this machine's cores
+# are shared by the controller, the engine and every container, so the wall
+# time of N hosts says little without it.
+tick=$(getconf CLK_TCK)
+# CPU seconds a process used itself (not its children: what the engine's
+# shims reap ran in a container and is counted there).
+proc_cpu() { awk -v t="$tick" '{ printf "%.2f\n", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU seconds a container used (its cgroup v1 cpuacct: every process in it,
+# `docker exec`'s too); "n/a" where the machine has no such accounting.
+container_cpu() {
+  local pid cg f
+  pid=$(docker inspect -f '{{.State.Pid}}' "$1" 2>/dev/null) || { echo n/a; return; }
+  cg=$(sed -n 's/^[0-9]*:[^:]*cpuacct[^:]*:\(.*\)$/\1/p' "/proc/$pid/cgroup" | head -n1)
+  for f in "/sys/fs/cgroup/cpu,cpuacct$cg/cpuacct.usage" "/sys/fs/cgroup/cpuacct$cg/cpuacct.usage"; do
+    if [ -n "$cg" ] && [ -r "$f" ]; then awk '{ printf "%.2f\n", $1 / 1e9 }' "$f"; return; fi
+  done
+  echo n/a
+}
+fleet_cpu() {
+  local n sum=0 c
+  for n in "${names[@]}"; do
+    c=$(container_cpu "$n")
+    [ "$c" = n/a ] && { echo n/a; return; }
+    sum=$(awk -v a="$sum" -v b="$c" 'BEGIN { printf "%.2f", a + b }')
+  done
+  echo "$sum"
+}
+engine_cpu() {
+  local sum=0 p
+  for p in $(pgrep -x dockerd) $(pgrep -x containerd) $(pgrep -f containerd-shim); do
+    sum=$(awk -v a="$sum" -v b="$(proc_cpu "$p")" 'BEGIN { printf "%.2f", a + b }')
+  done
+  echo "$sum"
+}
+hosts0=$(fleet_cpu) engine0=$(engine_cpu)
 start=$(date +%s.%N)
-set +e
-ansible-playbook -i "$out/inventory.ini" -f "$forks" -e "@$out/vars.json" \
-  ansible/example-playbook.yml >"$out/ansible.log" 2>&1
-rc=$?
-set -e
+# A subshell, so its reaped children's CPU (ansible-playbook and every
+# process it started) is its own, read from /proc when the play is over.
+(
+  set +e
+  ansible-playbook -i "$out/inventory.ini" -f "$forks" -e "@$out/vars.json" \
+    ansible/example-playbook.yml >"$out/ansible.log" 2>&1
+  echo "$?" >"$out/ansible.rc"
+  awk -v t="$tick" '{ printf "%.2f\n", ($16 + $17) / t }' "/proc/$BASHPID/stat" >"$out/controller-cpu.txt"
+)
 end=$(date +%s.%N)
-echo "$rc" >"$out/ansible.rc"
+hosts1=$(fleet_cpu) engine1=$(engine_cpu)
+rc=$(cat "$out/ansible.rc")
 awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f\n", b - a }' >"$out/wall.txt"
-echo "ansible-playbook: $hosts host(s), forks $forks, exit $rc, $(cat "$out/wall.txt") s; log: $out/ansible.log" >&2
+delta() { if [ "$1" = n/a ] || [ "$2" = n/a ]; then echo n/a; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; fi; }
+{
+  echo "controller $(awk '{ printf "%.1f", $1 }' "$out/controller-cpu.txt")"
+  echo "hosts $(delta "$hosts0" "$hosts1")"
+  echo "engine $(delta "$engine0" "$engine1")"
+} >"$out/cpu.txt"
+echo "ansible-playbook: $hosts host(s), forks $forks, exit $rc, $(cat "$out/wall.txt") s; CPU s: $(tr '\n' ' ' <"$out/cpu.txt"); log: $out/ansible.log" >&2

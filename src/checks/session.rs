@@ -206,8 +206,10 @@ pub(super) fn runtime_dir(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 "the user's systemd manager was not asked (live probe not run)",
             );
         }
-        Probe::Answer(Ok(state)) => {
-            f.observe(format!("systemctl --user is-system-running: {state}"));
+        Probe::Answer(Ok(answer)) => {
+            f.observe(format!("systemctl --user is-system-running: {answer}"));
+            // The state word, before any note on how it was learned.
+            let state = answer.split_whitespace().next().unwrap_or("");
             if state == "offline" || state == "unknown" {
                 // The word systemctl prints when no manager runs for the user.
                 f.find(

@@ -60,6 +60,13 @@ impl Probes for LiveProbes {
         {
             return Probe::Answer(answer);
         }
+        // `systemctl --user -M USER@` and `runuser … systemctl --user`
+        // start a manager that is not running (and with it
+        // /run/user/UID): a preflight must leave the host as it found it.
+        // The system manager says whether it runs without starting it.
+        if remote && let Some(stopped) = manager_not_running(user.uid) {
+            return Probe::Answer(Ok(stopped));
+        }
         let mut cmd = Command::new("systemctl");
         clean_env(&mut cmd);
         if remote && super::systemd::live_machine_transport() {
@@ -168,6 +175,26 @@ fn user_manager_without_systemctl(
     }
     let socket = format!("/run/user/{}/systemd/private", user.uid);
     userbus::system_state(std::path::Path::new(&socket), user.uid).map(Ok)
+}
+
+/// "offline (…)" when the system manager reports `user@UID.service` in a
+/// state other than running or starting; None when it runs, or when
+/// systemctl could not say (then the user's manager is asked).
+fn manager_not_running(uid: u32) -> Option<String> {
+    let unit = format!("user@{uid}.service");
+    let mut cmd = Command::new("systemctl");
+    clean_env(&mut cmd).args(["is-active", &unit]);
+    let out = run_with_timeout(&mut cmd, PROBE_TIMEOUT).ok()?;
+    // is-active prints the state and exits non-zero for every state but
+    // active; a word that is not a unit state (an error) says nothing.
+    let state = out.stdout.split_whitespace().next()?;
+    match state {
+        "active" | "activating" | "reloading" | "refreshing" => None,
+        "inactive" | "failed" | "deactivating" | "maintenance" => Some(format!(
+            "offline (not asked: `systemctl is-active {unit}` says {state}, and asking the user's manager would start it)"
+        )),
+        _ => None,
+    }
 }
 
 fn lock_unusable(path: &str, why: &str) -> String {

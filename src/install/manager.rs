@@ -332,10 +332,13 @@ impl UnitStates {
 
     /// After a rollback: each unit checked against its state before (the
     /// lines that say so), and what is not as it was. A user manager that
-    /// ran before and does not now is started again first.
+    /// ran before and does not now is started again first; one that did
+    /// not run before and runs now with nothing left to keep it (no login
+    /// session, no lingering) is stopped first.
     pub(crate) fn compare(
         &self,
         runner: &dyn CommandRunner,
+        fs: &TreeFs,
         uid: u32,
         user: &str,
     ) -> (Vec<String>, Vec<String>) {
@@ -349,6 +352,19 @@ impl UnitStates {
                     problems.push(e.to_string());
                     continue;
                 }
+                now = active_state(runner, cmd.clone());
+            }
+            if i == 0
+                && before != "active"
+                && now.as_deref() == Some("active")
+                && super::undo::logind_sessions_in(fs, uid).none()
+                && !fs.exists(&format!("/var/lib/systemd/linger/{user}"))
+            {
+                // This run started it (lingering, or a call to the user's
+                // manager) and the rollback took lingering away: logind
+                // stops it only after its stop delay. No session uses it,
+                // so stopping it ends nobody's work.
+                let _ = runner.run(&Cmd::root(&["systemctl", "stop", &unit(uid)]));
                 now = active_state(runner, cmd.clone());
             }
             let now = now.unwrap_or_else(|| "unknown".into());

@@ -73,7 +73,7 @@ pub(crate) fn apply_all(
         let mut problems = left.problems;
         problems.extend(left.pending);
         let u = ctx.host.user();
-        let (mut checked, units_off) = units.compare(runner, u.uid, &u.name);
+        let (mut checked, units_off) = units.compare(runner, ctx.fs, u.uid, &u.name);
         problems.extend(units_off);
         if problems.is_empty() {
             checked.insert(
@@ -296,6 +296,7 @@ impl Steps<'_, '_> {
                 Outcome::Applied(super::wait::wait_for_api(
                     &kc,
                     self.wait_timeout,
+                    super::signal::received,
                     self.sink,
                 )?)
             }

@@ -16,12 +16,22 @@ pub(crate) enum WaitError {
     /// `last`: what the last attempt saw.
     #[error("k3s did not come up within {secs}s: {last}")]
     TimedOut { secs: u64, last: String },
+    /// A signal came while krc waited (`last`: what it had seen).
+    #[error("interrupted by {sig} while waiting for k3s's API ({last}): krc undoes this run")]
+    Interrupted { sig: &'static str, last: String },
 }
 
-/// Waits for the API server: what it saw when it answered.
+/// How often the wait looks for a signal between two attempts.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Waits for the API server: what it saw when it answered. `signal` says
+/// whether SIGINT, SIGTERM or SIGHUP came (the install's
+/// [`super::signal::received`]): the wait then ends within [`TICK`], so
+/// Ctrl-C during a long wait starts the rollback at once.
 pub(crate) fn wait_for_api(
     kubeconfig: &Path,
     timeout: Duration,
+    signal: fn() -> Option<i32>,
     sink: &mut dyn Sink,
 ) -> Result<String, WaitError> {
     super::fetch::ensure_tls_provider();
@@ -60,7 +70,17 @@ pub(crate) fn wait_for_api(
             last: last.clone(),
         });
         i += 1;
-        std::thread::sleep(Duration::from_secs(1));
+        let next = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < next {
+            if let Some(sig) = signal() {
+                sink.event(&Event::WaitEnded);
+                return Err(WaitError::Interrupted {
+                    sig: crate::stop::name(sig),
+                    last,
+                });
+            }
+            std::thread::sleep(TICK);
+        }
     }
     sink.event(&Event::WaitEnded);
     Err(WaitError::TimedOut {
@@ -76,7 +96,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let kc = d.path().join("k3s.yaml");
         let mut events: Vec<super::Event> = Vec::new();
-        let e = super::wait_for_api(&kc, std::time::Duration::from_secs(1), &mut events)
+        let e = super::wait_for_api(&kc, std::time::Duration::from_secs(1), || None, &mut events)
             .unwrap_err()
             .to_string();
         assert!(
@@ -86,6 +106,35 @@ mod tests {
         // One progress event while it waited, with what it saw, then the end.
         assert!(
             matches!(&events[..], [super::Event::Waiting { attempt: 0, last, .. }, super::Event::WaitEnded] if last.contains("does not exist yet")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_signal_ends_the_wait_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let kc = d.path().join("k3s.yaml");
+        let mut events: Vec<super::Event> = Vec::new();
+        let started = std::time::Instant::now();
+        let e = super::wait_for_api(
+            &kc,
+            std::time::Duration::from_secs(300),
+            || Some(libc::SIGINT),
+            &mut events,
+        )
+        .unwrap_err()
+        .to_string();
+        // Not the 300 s timeout: the first look for a signal ends it.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{e}"
+        );
+        assert!(
+            e.contains("interrupted by SIGINT") && e.contains("does not exist yet"),
+            "{e}"
+        );
+        assert!(
+            matches!(events.last(), Some(super::Event::WaitEnded)),
             "{events:?}"
         );
     }
