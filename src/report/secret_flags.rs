@@ -17,6 +17,21 @@ fn takes_secret(arg: &str, k3s_line: bool) -> bool {
         .any(|s| arg == s.flag || (k3s_line && s.short == Some(arg)))
 }
 
+/// Does the line hold a k3s command line: a word naming the k3s binary
+/// (`k3s`, `/usr/local/bin/k3s`, `ExecStart=/opt/bin/k3s`, quoted or not)
+/// followed by a subcommand or a flag? Prose that names k3s ("k3s cannot
+/// use them — fix: findmnt -t cgroup") is not one, so its `-t` stays.
+fn k3s_command(line: &str) -> bool {
+    let words: Vec<&str> = line.split(is_sep).filter(|w| !w.is_empty()).collect();
+    words.windows(2).any(|w| {
+        let name = w[0].trim_matches(|c| c == '"' || c == '\'');
+        let base = name.rsplit(['/', '=']).next().unwrap_or(name);
+        base == "k3s"
+            && (matches!(w[1], "server" | "agent" | "etcd-snapshot" | "token")
+                || w[1].starts_with('-'))
+    })
+}
+
 fn is_sep(c: char) -> bool {
     c.is_whitespace() || c == '\0'
 }
@@ -25,7 +40,7 @@ fn is_sep(c: char) -> bool {
 /// (an `ExecStart=` line, a quoted command line): `--token X`,
 /// `--token "a b"`. A quote left open hides the lines after it.
 pub(super) fn flag_values(line: &str, open: &mut Open) -> String {
-    let k3s = line.contains("k3s");
+    let k3s = k3s_command(line);
     let mut out = String::with_capacity(line.len());
     let mut i = 0;
     while i < line.len() {
@@ -148,6 +163,17 @@ mod tests {
             redact("k3s server -t abc --node-name n1"),
             "k3s server -t [redacted] --node-name n1"
         );
+        for line in [
+            "ExecStart=/usr/local/bin/k3s server -t abc",
+            "\"/opt/bin/k3s\" agent -t abc",
+            "k3s\0server\0-t\0abc",
+            "/usr/local/bin/k3s -t abc server",
+        ] {
+            assert!(!redact(line).contains("abc"), "{line}");
+        }
+        // Prose that names k3s keeps a remedy's `-t` whole.
+        let prose = "k3s cannot use them in the v2 tree — fix: findmnt -t cgroup";
+        assert_eq!(redact(prose), prose);
     }
 
     #[test]
