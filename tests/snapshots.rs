@@ -46,6 +46,7 @@ fn filters() -> Vec<(String, String)> {
             "[VERSION]$1".into(),
         ),
         (r", krc [^,]+, k3s".into(), ", krc [VERSION], k3s".into()),
+        (r"<p>krc [^,]+, k3s".into(), "<p>krc [VERSION], k3s".into()),
         (
             r#""krc_commit": "[^"]*""#.into(),
             r#""krc_commit": "[COMMIT]""#.into(),

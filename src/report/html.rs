@@ -137,13 +137,24 @@ pub(crate) fn render(meta: &RunMeta, phases: &[PhaseReport]) -> String {
         body.push_str("</table>\n");
     }
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>krc report: {host}</title><style>{STYLE}</style></head>\n<body><h1>krc report for {host}</h1>\n{body}<p>user {user}, kernel {kernel}, root {root}, krc {version}, k3s {k3s}</p>\n</body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>krc report: {host}</title><style>{STYLE}</style></head>\n<body><h1>krc report for {host}</h1>\n{body}<p>user {user}, kernel {kernel}, {distro}, systemd {systemd}, root {root}, host id {hid}</p>\n<p>krc {version} ({commit}), k3s {k3s}{trust}; settings: {settings}</p>\n</body></html>\n",
         host = esc(&meta.hostname),
         user = esc(&meta.user),
         kernel = esc(&meta.kernel),
+        distro = esc(&meta.distribution.label()),
+        systemd = meta
+            .systemd
+            .map_or_else(|| "unknown".to_string(), |v| v.to_string()),
         root = esc(&meta.root),
+        hid = esc(meta.host_id.as_deref().unwrap_or("unknown")),
         version = esc(&meta.krc_version),
+        commit = esc(&meta.krc_commit),
         k3s = esc(meta.k3s.as_deref().unwrap_or("not pinned")),
+        trust = meta
+            .trust
+            .as_deref()
+            .map_or_else(String::new, |t| format!(", trust: {}", esc(t))),
+        settings = esc(&meta.settings.line()),
     )
 }
 
