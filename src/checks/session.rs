@@ -140,7 +140,7 @@ pub(crate) const RUNTIME_DIR: Check = Check {
     fixed_by: Some("linger"),
     run: runtime_dir,
     explain: "\
-Verifies that /run/user/UID (the user's XDG_RUNTIME_DIR) exists and belongs to the user, and, on a live host, that the user's systemd manager answers `systemctl --user is-system-running`.
+Verifies that /run/user/UID (the user's XDG_RUNTIME_DIR) exists and belongs to the user, and, on a live host, that the user's systemd manager answers `systemctl --user is-system-running`. Run as root for another user, krc first asks the system manager (`systemctl is-active user@UID.service`): asking a manager that is not running would start it, and a preflight changes nothing.
 
 Why: rootless k3s runs as the user unit k3s-rootless.service under the user's own systemd manager, keeps its containerd socket under $XDG_RUNTIME_DIR/k3s/, and k3s refuses to run rootless outside a systemd unit (\"Cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit\"). Without a user manager, `systemctl --user` fails with \"Failed to connect to bus: No such file or directory\" — the usual state in CI, under su, or under sudo -u.
 
