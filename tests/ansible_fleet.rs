@@ -139,6 +139,16 @@ fn role_installs_a_fleet_of_three_and_the_merged_report_names_the_unqualified_ho
             && !relogin.contains(&format!("changed: [{}]", hosts[2])),
         "{relogin}\n{log}"
     );
+    // krc ran once on each host, twice where the re-login asked for a
+    // second run: never again on a host that was done.
+    for (i, h) in hosts.iter().enumerate() {
+        let ran = runs_of_krc(&log, h);
+        assert_eq!(
+            ran,
+            if i == 1 { 2 } else { 1 },
+            "krc ran {ran} times on {h}:\n{log}"
+        );
+    }
     let (_, session) = sh(
         &hosts[1],
         "systemctl is-active krc-fleet-login.service; true",
@@ -236,6 +246,20 @@ fn role_installs_a_fleet_of_three_and_the_merged_report_names_the_unqualified_ho
         log.contains("fleet verdict: a host failed a required check"),
         "{log}"
     );
+}
+
+/// How many passes of the role ran krc on `host` (the task's result line
+/// for the host is not "skipping").
+fn runs_of_krc(log: &str, host: &str) -> usize {
+    log.split("TASK [krc : ")
+        .filter(|t| t.starts_with("Run krc as root for the target user]"))
+        .filter(|t| {
+            t.lines().any(|l| {
+                l.contains(&format!("[{host}]"))
+                    && (l.starts_with("changed:") || l.starts_with("ok:"))
+            })
+        })
+        .count()
 }
 
 /// The lines ansible-playbook printed for one task (by a prefix of its

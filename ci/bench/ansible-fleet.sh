@@ -48,7 +48,7 @@ for n in $counts; do
   bash ci/lab/ansible-fleet.sh --out "$out/$n" "${src[@]}" --hosts "$n" --command "$command"
   secs=$(cat "$out/$n/wall.txt")
   [ -n "$one" ] || one=$secs
-  read -r ctl hst eng < <(awk '{ printf "%s ", $2 }' "$out/$n/cpu.txt")
+  read -r ctl hst eng < <(awk '{ printf "%s ", $2 } END { print "" }' "$out/$n/cpu.txt")
   busy=$(awk -v c="$ctl" -v h="$hst" -v e="$eng" -v w="$secs" -v k="$(nproc)" \
     'BEGIN { if (h == "n/a" || e == "n/a") print "n/a"; else printf "%d%%", 100 * (c + h + e) / (w * k) }')
   printf '%-6s %-8s %-11s %-10s %-10s %-6s %s\n' "$n" "$secs" "$ctl" "$hst" "$eng" "$busy" "$(cat "$out/$n/ansible.rc")" >>"$summary"
