@@ -27,6 +27,11 @@ pub(crate) fn kubeconfig_path(home: &str) -> String {
     format!("{home}/.kube/k3s.yaml")
 }
 
+/// logind's mark that `user` lingers: its manager runs without a login.
+pub(crate) fn linger_path(user: &str) -> String {
+    format!("/var/lib/systemd/linger/{user}")
+}
+
 /// The controllers systemd delegates to every user manager.
 pub(crate) const DELEGATE_DROP_IN: &str = "/etc/systemd/system/user@.service.d/delegate.conf";
 

@@ -57,14 +57,7 @@ fn sh(container: &str, script: &str) -> (i32, String) {
         .args(["exec", container, "sh", "-c", script])
         .output()
         .expect("docker exec");
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    support::status_and_output(&o)
 }
 
 #[test]
@@ -357,14 +350,7 @@ fn play_locally(tmp: &Path, dist_dir: &Path, version: &str) -> (i32, String) {
         )
         .output()
         .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    support::status_and_output(&o)
 }
 
 #[test]

@@ -389,15 +389,8 @@ fn run_get_krc(
         .env("KRC_VERSION", version)
         .output()
         .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        std::fs::read_to_string(&log).unwrap_or_default(),
-    )
+    let (code, out) = support::status_and_output(&o);
+    (code, out, std::fs::read_to_string(&log).unwrap_or_default())
 }
 
 #[test]

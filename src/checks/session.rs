@@ -263,7 +263,7 @@ pub(super) fn linger(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
         return Ok(v);
     }
     let u = ctx.host.user();
-    let path = format!("/var/lib/systemd/linger/{}", u.name);
+    let path = crate::layout::linger_path(&u.name);
     if ctx.host.exists(&path) {
         return Ok(
             Verdict::pass(format!("lingering is enabled for {}", u.name))

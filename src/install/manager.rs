@@ -51,6 +51,20 @@ pub(crate) fn sessions(host: &Host, uid: u32) -> Sessions {
     }
 }
 
+/// The user's login sessions as logind records them now, read through the
+/// install's file layer (no host-fact cache: a rollback asks after the
+/// run).
+pub(crate) fn sessions_now(fs: &TreeFs, uid: u32) -> Sessions {
+    let path = record_path(uid);
+    if !fs.exists(&path) {
+        return Sessions::None;
+    }
+    match fs.read(&path) {
+        Ok(b) => parse_sessions(&String::from_utf8_lossy(&b)),
+        Err(e) => Sessions::Unknown(e.to_string()),
+    }
+}
+
 /// The user's online sessions in a logind user record: `ONLINE_SESSIONS=`
 /// (`SESSIONS=` in a record without it). `SESSIONS=` keeps a session that
 /// is closing (the user logged out; logind may not rewrite the record for
@@ -254,7 +268,7 @@ pub(crate) fn effect(
 
 fn relogin(host: &Host, sessions: &Sessions) -> Settle {
     let u = host.user();
-    let lingers = host.exists(&format!("/var/lib/systemd/linger/{}", u.name));
+    let lingers = host.exists(&crate::layout::linger_path(&u.name));
     let what = if lingers {
         format!(
             "{0} lingers, so the manager outlives a logout: once {0} is logged out of every session run the same krc command again (with no session left it restarts the manager itself), or reboot",
@@ -357,8 +371,8 @@ impl UnitStates {
             if i == 0
                 && before != "active"
                 && now.as_deref() == Some("active")
-                && super::undo::logind_sessions_in(fs, uid).none()
-                && !fs.exists(&format!("/var/lib/systemd/linger/{user}"))
+                && sessions_now(fs, uid).none()
+                && !fs.exists(&crate::layout::linger_path(user))
             {
                 // This run started it (lingering, or a call to the user's
                 // manager) and the rollback took lingering away: logind

@@ -83,20 +83,7 @@ fn manager_pending(entry: &Entry, journal: &Journal, runner: &dyn CommandRunner)
 }
 
 fn logind_sessions(journal: &Journal, uid: u32) -> super::manager::Sessions {
-    logind_sessions_in(journal.fs(), uid)
-}
-
-/// The user's login sessions as logind records them now, read through the
-/// install's file layer (no cache: a rollback asks after the run).
-pub(crate) fn logind_sessions_in(fs: &TreeFs, uid: u32) -> super::manager::Sessions {
-    let path = super::manager::record_path(uid);
-    if !fs.exists(&path) {
-        return super::manager::Sessions::None;
-    }
-    match fs.read(&path) {
-        Ok(b) => super::manager::parse_sessions(&String::from_utf8_lossy(&b)),
-        Err(e) => super::manager::Sessions::Unknown(e.to_string()),
-    }
+    super::manager::sessions_now(journal.fs(), uid)
 }
 
 /// Undoes one journaled change; `Ok(Some(warning))` when something was

@@ -96,6 +96,19 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A finished command's exit status (-1 when a signal ended it) and its
+/// stdout followed by its stderr.
+pub fn status_and_output(o: &std::process::Output) -> (i32, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
 /// Validates a JUnit file against both schemas with xmllint; Err says why.
 pub fn validate_junit(file: &Path) -> Result<(), String> {
     for xsd in ["ant-junit.xsd", "jenkins-junit-10.xsd"] {

@@ -406,7 +406,7 @@ pub(super) const LINGER: Step = Step {
             }])
         } else {
             // In a tree there is no logind: write the file it would.
-            let p = format!("/var/lib/systemd/linger/{}", u.name);
+            let p = crate::layout::linger_path(&u.name);
             Ok(vec![Action::Write {
                 path: p,
                 content: Content::Bytes(Vec::new()),
