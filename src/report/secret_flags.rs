@@ -18,7 +18,8 @@ fn takes_secret(arg: &str, k3s_line: bool) -> bool {
 }
 
 /// Does the line hold a k3s command line: a word naming the k3s binary
-/// (`k3s`, `/usr/local/bin/k3s`, `ExecStart=/opt/bin/k3s`, quoted or not)
+/// (`k3s`, `/usr/local/bin/k3s`, `ExecStart=/opt/bin/k3s`, a renamed
+/// `k3s-arm64`, quoted or not)
 /// followed by a subcommand or a flag? Prose that names k3s ("k3s cannot
 /// use them — fix: findmnt -t cgroup") is not one, so its `-t` stays.
 fn k3s_command(line: &str) -> bool {
@@ -26,7 +27,7 @@ fn k3s_command(line: &str) -> bool {
     words.windows(2).any(|w| {
         let name = w[0].trim_matches(|c| c == '"' || c == '\'');
         let base = name.rsplit(['/', '=']).next().unwrap_or(name);
-        base == "k3s"
+        base.starts_with("k3s")
             && (matches!(w[1], "server" | "agent" | "etcd-snapshot" | "token")
                 || w[1].starts_with('-'))
     })
@@ -168,6 +169,7 @@ mod tests {
             "\"/opt/bin/k3s\" agent -t abc",
             "k3s\0server\0-t\0abc",
             "/usr/local/bin/k3s -t abc server",
+            "/usr/local/bin/k3s-arm64 server -t abc",
         ] {
             assert!(!redact(line).contains("abc"), "{line}");
         }
