@@ -126,7 +126,7 @@ pub(super) fn systemd(ctx: &Ctx<'_>) -> Result<Verdict, FactError> {
                 )
             };
             f.find(Status::Fail, what);
-            f.remedy("rootless k3s runs as a systemd user unit: boot the machine with systemd as init.\nWSL: printf '[boot]\\nsystemd=true\\n' | sudo tee -a /etc/wsl.conf, then in Windows: wsl --shutdown\na container: run k3s rootless on the host or a VM instead (or start the container with /sbin/init as its entrypoint)");
+            f.remedy("rootless k3s runs as a systemd user unit: boot the machine with systemd as init.\nWSL, inside the distribution: printf '[boot]\\nsystemd=true\\n' | sudo tee -a /etc/wsl.conf\nthen, in Windows: wsl --shutdown\na container: run k3s rootless on the host or a VM instead (or start the container with /sbin/init as its entrypoint)");
         }
     }
     Ok(f.finish("systemd is PID 1 and booted the host (/run/systemd/system exists)"))
