@@ -17,7 +17,8 @@ use apiserver::pki::{Ca, Identity, kubeconfig};
 use apiserver::{ApiServer, State, objects};
 use support::krc;
 
-/// Tests that bind fixed host ports (10080, 10443, ...) run one at a time.
+/// Tests that bind fixed host ports (10080, 10443, ...), or need them
+/// free, run one at a time.
 static PORTS: Mutex<()> = Mutex::new(());
 
 fn ports_lock() -> MutexGuard<'static, ()> {
@@ -603,6 +604,9 @@ fn ports_api_fails_when_nothing_listens() {
 
 #[test]
 fn ctrl_c_during_the_probe_still_deletes_the_namespace() {
+    // krc first checks that host port 10081 (the probe's 81) is free, which
+    // a sibling's forwards there would answer.
+    let _g = ports_lock();
     let mut state = State::k3s((30080, 30443));
     state.servicelb = false;
     let c = Cluster::start(state);
